@@ -1,0 +1,155 @@
+// Package testutil holds helpers shared by blkpipe's tests: root checks,
+// loop devices on sparse images, and building the tools once per test binary.
+//
+// Every helper takes testing.TB, calls tb.Helper, and registers cleanup with
+// tb.Cleanup so resources are released even when the test fails.
+package testutil
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// InCI reports whether the tests run in CI (CI=true), where a missing
+// prerequisite is a failure, not a reason to skip.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Skip skips the test with reason, unless the tests run in CI, where the
+// missing prerequisite fails the test instead.
+func Skip(tb testing.TB, reason string) {
+	tb.Helper()
+	if InCI() {
+		tb.Fatalf("prerequisite missing in CI: %s", reason)
+	}
+	tb.Skip(reason)
+}
+
+// NeedRoot skips (or fails, in CI) unless the test runs as root.
+func NeedRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		Skip(tb, "needs root (loop devices, mounts)")
+	}
+}
+
+// NeedCmd skips (or fails, in CI) unless every named command is on PATH.
+func NeedCmd(tb testing.TB, names ...string) {
+	tb.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			Skip(tb, fmt.Sprintf("needs %s on PATH", n))
+		}
+	}
+}
+
+// Run runs name with args and fails the test, showing its output, if it
+// does not exit 0. It returns stdout.
+func Run(tb testing.TB, name string, args ...string) string {
+	tb.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// SparseFile creates a sparse file of size bytes in a fresh temporary
+// directory and returns its path.
+func SparseFile(tb testing.TB, size int64) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), "disk.img")
+	f, err := os.Create(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// LoopDevice attaches image as a loop device (losetup --find --show, never
+// a fixed number) and detaches it when the test ends. With directIO the
+// loop device itself does direct I/O on the backing file. Needs root.
+func LoopDevice(tb testing.TB, image string) string {
+	tb.Helper()
+	NeedRoot(tb)
+	NeedCmd(tb, "losetup")
+	out := Run(tb, "losetup", "--find", "--show", image)
+	dev := strings.TrimSpace(out)
+	if !strings.HasPrefix(dev, "/dev/loop") {
+		tb.Fatalf("losetup printed %q", out)
+	}
+	tb.Cleanup(func() {
+		// A just-closed device can be briefly busy (udev); retry a little.
+		for i := 0; i < 20; i++ {
+			if exec.Command("losetup", "-d", dev).Run() == nil {
+				return
+			}
+			exec.Command("udevadm", "settle").Run()
+		}
+		tb.Errorf("could not detach %s", dev)
+	})
+	return dev
+}
+
+// LoopImage creates a sparse image of size bytes and attaches it as a loop
+// device; it returns the device and the image path.
+func LoopImage(tb testing.TB, size int64) (dev, image string) {
+	tb.Helper()
+	image = SparseFile(tb, size)
+	return LoopDevice(tb, image), image
+}
+
+var (
+	buildMu  sync.Mutex
+	buildDir string
+	built    = map[string]string{}
+)
+
+// Tool builds cmd/<name> of this module once per test binary (CGO_ENABLED=0,
+// as shipped) and returns the path of the executable.
+func Tool(tb testing.TB, name string) string {
+	tb.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "blkpipe-tools-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		buildDir = d
+	}
+	out := filepath.Join(buildDir, name)
+	cmd := exec.Command("go", "build", "-o", out, "github.com/blkpipe/blkpipe/cmd/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Dir = ModuleRoot(tb)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build %s: %v\n%s", name, err, b)
+	}
+	built[name] = out
+	return out
+}
+
+// ModuleRoot returns the directory holding go.mod.
+func ModuleRoot(tb testing.TB) string {
+	tb.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("cannot locate testutil source")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
