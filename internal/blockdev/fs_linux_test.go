@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,22 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mountFS makes a filesystem with mkfs (args follow the device) on a fresh
-// sparse loop image of size bytes and mounts it; cleanup unmounts.
 func mountFS(tb testing.TB, size int64, mkfs string, args ...string) string {
 	tb.Helper()
-	testutil.NeedRoot(tb)
-	testutil.NeedCmd(tb, mkfs, "mount", "umount")
-	dev, _ := testutil.LoopImage(tb, size)
-	testutil.Run(tb, mkfs, append(args, dev)...)
-	mnt := tb.TempDir()
-	testutil.Run(tb, "mount", dev, mnt)
-	tb.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			tb.Errorf("umount %s: %v %s", mnt, err, out)
-		}
-	})
-	return mnt
+	return testutil.MountFS(tb, size, mkfs, args...)
 }
 
 func TestCloneReflink(t *testing.T) {
