@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -83,6 +84,11 @@ func (m *Manager) lvInfo(ctx context.Context, path string) (lv, error) {
 		switch {
 		case errors.Is(err, exec.ErrNotFound):
 			return lv{}, fmt.Errorf("%s: lvs not found (install lvm2): %w", path, ErrUnsupported)
+		case errors.As(err, &ce) && strings.HasPrefix(path, "/dev/") && (strings.Contains(ce.Stderr, "not found") || strings.Contains(ce.Stderr, "Invalid path")):
+			if fi, serr := os.Stat(path); serr == nil && fi.Mode()&os.ModeDevice != 0 {
+				return lv{}, fmt.Errorf("%s is not an LVM logical volume: %w", path, ErrUnsupported)
+			}
+			return lv{}, fmt.Errorf("%s: %w", path, ErrNotFound)
 		case errors.As(err, &ce) && (strings.Contains(ce.Stderr, "Failed to find") || strings.Contains(ce.Stderr, "not found")):
 			return lv{}, fmt.Errorf("%s: %w", path, ErrNotFound)
 		case errors.As(err, &ce) && strings.Contains(ce.Stderr, "Invalid path"):
@@ -288,7 +294,11 @@ func (m *Manager) createLVM(ctx context.Context, origin string, b Backend, o Opt
 			return nil, err
 		}
 		free := num(l.VGFree)
-		if free == 0 || want > free {
+		if free == 0 {
+			return nil, fmt.Errorf("volume group %s has no free space for a COW snapshot of %s: %w; free some, add a physical volume, or use a thin volume",
+				l.VG, l.Name, ErrNoSpace)
+		}
+		if want > free {
 			return nil, fmt.Errorf("volume group %s has %s free, a COW snapshot of %s needs %s: %w; use a smaller --size, add a physical volume, or use a thin volume",
 				l.VG, humanize.IBytes(free), l.Name, humanize.IBytes(want), ErrNoSpace)
 		}
