@@ -23,7 +23,7 @@ import (
 
 const (
 	blockSize = 4096
-	dataSize  = 32 << 20 // origin volumes and their copies
+	dataSize  = 16 << 20 // origin volumes and their copies
 	chunk     = 64 << 10 // what the writer writes at once
 )
 

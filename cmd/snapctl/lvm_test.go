@@ -64,7 +64,7 @@ func TestLVM(t *testing.T) {
 }
 
 func guestLVM(t *testing.T) {
-	sh(t, "pvcreate -q -y "+diskPV+" && vgcreate -q vg "+diskPV+" && lvcreate -q -y -L 32M -n data vg")
+	sh(t, "pvcreate -q -y "+diskPV+" && vgcreate -q vg "+diskPV+" && lvcreate -q -y -L 16M -n data vg")
 	sh(t, "dd if="+diskOld+" of=/dev/vg/data bs=1M conv=fsync 2>/dev/null")
 
 	t.Run("classic", func(t *testing.T) {
@@ -170,13 +170,13 @@ func guestLVM(t *testing.T) {
 		f.Close()
 		progress := make(chan int, 1)
 		done := writer("/dev/vg/data", newData, 20*time.Millisecond, progress)
-		for n := 0; n < 32; n = <-progress {
+		for n := 0; n < 16; n = <-progress {
 		}
 		go func() {
 			err := <-done
 			os.WriteFile("/tmp/writer-done", []byte(errString(err)), 0o644)
 		}()
-		expect(t, 0, nil, "run", "--size", "48M", "/dev/vg/data", "--", "sh", "-c",
+		expect(t, 0, nil, "run", "--size", "24M", "/dev/vg/data", "--", "sh", "-c",
 			"dd if=$SNAP of="+diskCopy1+" bs=1M conv=fsync 2>/dev/null && while [ ! -e /tmp/writer-done ]; do sleep 0.2; done && dd if={} of="+diskCopy2+" bs=1M conv=fsync 2>/dev/null")
 		if b, _ := os.ReadFile("/tmp/writer-done"); len(b) != 0 {
 			t.Fatalf("writer: %s", b)
@@ -361,7 +361,7 @@ func TestLVMThin(t *testing.T) {
 
 func guestThin(t *testing.T) {
 	testutil.NeedCmd(t, "lvs")
-	sh(t, "pvcreate -q -y "+thinPV+" && vgcreate -q vg "+thinPV+" && lvcreate -q -y -L 80M -T vg/pool && lvcreate -q -y -V 32M -T vg/pool -n thin")
+	sh(t, "pvcreate -q -y "+thinPV+" && vgcreate -q vg "+thinPV+" && lvcreate -q -y -L 48M -T vg/pool && lvcreate -q -y -V 16M -T vg/pool -n thin")
 	sh(t, "dd if="+thinOld+" of=/dev/vg/thin bs=1M conv=fsync 2>/dev/null")
 
 	t.Run("create list remove", func(t *testing.T) {
@@ -401,7 +401,7 @@ func guestThin(t *testing.T) {
 		f.Close()
 		progress := make(chan int, 1)
 		done := writer("/dev/vg/thin", newData, 20*time.Millisecond, progress)
-		for n := 0; n < 32; n = <-progress {
+		for n := 0; n < 16; n = <-progress {
 		}
 		expect(t, 0, nil, "run", "/dev/vg/thin", "--", "sh", "-c", "dd if=$SNAP of="+thinCopy+" bs=1M conv=fsync 2>/dev/null")
 		if err := <-done; err != nil {
@@ -414,7 +414,7 @@ func guestThin(t *testing.T) {
 	})
 
 	t.Run("pool max-fill", func(t *testing.T) {
-		// The pool holds the origin's 32 MiB of 80; writing 16 MiB more
+		// The pool holds the origin's 16 MiB of 48; writing 16 MiB more
 		// to the origin while the snapshot shares the old blocks pushes
 		// its data past 55 %.
 		go func() {

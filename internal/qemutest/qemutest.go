@@ -112,7 +112,12 @@ func RunTest(tb testing.TB, cfg Config, extra ...string) Result {
 	for i, p := range parts {
 		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
 	}
-	cfg.Script = fmt.Sprintf("cd /test && exec ./test.bin -test.v -test.count=1 -test.timeout=%s -test.run '%s' %s",
+	env := ""
+	if testutil.InCI() {
+		// In CI a missing prerequisite fails, in the guest too.
+		env = "export CI=true; "
+	}
+	cfg.Script = fmt.Sprintf("cd /test && %sexec ./test.bin -test.v -test.count=1 -test.timeout=%s -test.run '%s' %s", env,
 		timeoutOr(cfg.Timeout).String(), strings.Join(parts, "/"), strings.Join(extra, " "))
 	res := Boot(tb, cfg)
 	if res.Status != 0 {

@@ -191,7 +191,7 @@ func (m *Manager) createFile(ctx context.Context, origin string, b Backend, o Op
 	snap, err := m.instant(ctx, origin, o, []string{dir, m.stateDir()}, func() (*Snapshot, error) {
 		s.Created = m.timeNow().UTC()
 		if b == Btrfs {
-			if _, err := command(ctx, "btrfs", "subvolume", "snapshot", "-r", subvol, dest); err != nil {
+			if _, err := command(context.WithoutCancel(ctx), "btrfs", "subvolume", "snapshot", "-r", subvol, dest); err != nil {
 				return nil, fmt.Errorf("snapshot subvolume %s: %w", subvol, err)
 			}
 			s.Subvolume = dest
@@ -369,7 +369,7 @@ func (m *Manager) removeFile(ctx context.Context, s Snapshot) error {
 		}
 		if exists(s.Subvolume) {
 			if err := m.retryBusy(ctx, s.Path, func() error {
-				_, err := command(ctx, "btrfs", "subvolume", "delete", s.Subvolume)
+				_, err := command(context.WithoutCancel(ctx), "btrfs", "subvolume", "delete", s.Subvolume)
 				return err
 			}, func() string { return holdersOfPath(s.Subvolume) }); err != nil {
 				return err

@@ -274,11 +274,8 @@ func iecSuffix(s string) string {
 	return ""
 }
 
-func (m *Manager) createLVM(ctx context.Context, origin string, b Backend, o Options) (*Snapshot, error) {
-	l, err := m.lvInfo(ctx, origin)
-	if err != nil {
-		return nil, err
-	}
+// createLVM snapshots the logical volume l (origin as the user named it).
+func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend, o Options) (*Snapshot, error) {
 	if l.isSnapshot() {
 		of := l.Origin
 		return nil, fmt.Errorf("%s/%s is a snapshot of %s: %w; snapshot the origin instead", l.VG, l.Name, of, ErrIsSnapshot)
@@ -326,7 +323,9 @@ func (m *Manager) createLVM(ctx context.Context, origin string, b Backend, o Opt
 	}
 	args = append(args, "--name", name, l.VG+"/"+l.Name)
 	snap, err := m.instant(ctx, origin, o, []string{"/etc/lvm"}, func() (*Snapshot, error) {
-		if _, err := command(ctx, "lvcreate", args...); err != nil {
+		// Never kill lvm midway through a metadata update: the commands
+		// that change something run to their end even if ctx is done.
+		if _, err := command(context.WithoutCancel(ctx), "lvcreate", args...); err != nil {
 			return nil, fmt.Errorf("create snapshot of %s/%s: %w", l.VG, l.Name, err)
 		}
 		s, err := m.Status(ctx, Snapshot{Backend: b, VG: l.VG, LV: name})
@@ -365,7 +364,7 @@ func (m *Manager) removeLVM(ctx context.Context, path string) error {
 	major, minor := num(l.Major), num(l.Minor)
 	active := l.Major != "" && l.Major != "-1"
 	return m.retryBusy(ctx, path, func() error {
-		_, err := command(ctx, "lvremove", "--force", "--yes", l.VG+"/"+l.Name)
+		_, err := command(context.WithoutCancel(ctx), "lvremove", "--force", "--yes", l.VG+"/"+l.Name)
 		return err
 	}, func() string {
 		if !active {
@@ -399,7 +398,7 @@ func (m *Manager) extend(ctx context.Context, s Snapshot) (uint64, error) {
 		add = free
 	}
 	add = add / ext * ext
-	if _, err := command(ctx, "lvextend", "-L", fmt.Sprintf("+%db", add), target); err != nil {
+	if _, err := command(context.WithoutCancel(ctx), "lvextend", "-L", fmt.Sprintf("+%db", add), target); err != nil {
 		return 0, fmt.Errorf("extend %s: %w", target, err)
 	}
 	return add, nil

@@ -207,69 +207,70 @@ func (m *Manager) Create(ctx context.Context, origin string, o Options) (*Snapsh
 	if err := needRoot(); err != nil {
 		return nil, err
 	}
-	b, err := m.pick(ctx, origin, o.Backend)
+	b, l, err := m.pick(ctx, origin, o.Backend)
 	if err != nil {
 		return nil, err
 	}
 	switch b {
 	case LVM, LVMThin:
-		return m.createLVM(ctx, origin, b, o)
+		return m.createLVM(ctx, origin, l, b, o)
 	default:
 		return m.createFile(ctx, origin, b, o)
 	}
 }
 
 // pick returns the backend for origin: want if set, else from what origin
-// is. It fails with ErrNotFound if the origin does not exist.
-func (m *Manager) pick(ctx context.Context, origin string, want Backend) (Backend, error) {
+// is, and for LVM the origin's lvs row. It fails with ErrNotFound if the
+// origin does not exist.
+func (m *Manager) pick(ctx context.Context, origin string, want Backend) (Backend, lv, error) {
 	fi, err := os.Stat(origin)
 	if err != nil {
 		if os.IsNotExist(err) && isVGLV(origin) {
 			// vg/lv without /dev: ask LVM.
-			lv, err := m.lvInfo(ctx, origin)
+			l, err := m.lvInfo(ctx, origin)
 			if err != nil {
-				return "", err
+				return "", lv{}, err
 			}
 			if want != "" {
-				return want, nil
+				return want, l, nil
 			}
-			return lvBackend(lv), nil
+			return lvBackend(l), l, nil
 		}
 		if os.IsNotExist(err) {
-			return "", fmt.Errorf("%s: %w", origin, ErrNotFound)
+			return "", lv{}, fmt.Errorf("%s: %w", origin, ErrNotFound)
 		}
-		return "", fmt.Errorf("stat origin: %w", err)
+		return "", lv{}, fmt.Errorf("stat origin: %w", err)
 	}
 	if fi.Mode()&os.ModeDevice != 0 {
 		if want == Btrfs || want == Reflink {
-			return "", fmt.Errorf("backend %s cannot snapshot the block device %s: %w", want, origin, ErrUnsupported)
+			return "", lv{}, fmt.Errorf("backend %s cannot snapshot the block device %s: %w", want, origin, ErrUnsupported)
 		}
-		lv, err := m.lvInfo(ctx, origin)
+		l, err := m.lvInfo(ctx, origin)
 		if err != nil {
-			return "", err
+			return "", lv{}, err
 		}
 		if want != "" {
-			return want, nil
+			return want, l, nil
 		}
-		return lvBackend(lv), nil
+		return lvBackend(l), l, nil
 	}
 	if want == LVM || want == LVMThin {
-		return "", fmt.Errorf("backend %s needs a logical volume, %s is not a block device: %w", want, origin, ErrUnsupported)
+		return "", lv{}, fmt.Errorf("backend %s needs a logical volume, %s is not a block device: %w", want, origin, ErrUnsupported)
 	}
 	if want != "" {
-		return want, nil
+		return want, lv{}, nil
 	}
 	isBtrfs, err := onBtrfs(origin)
 	if err != nil {
-		return "", err
+		return "", lv{}, err
 	}
 	if isBtrfs {
-		return Btrfs, nil
+		return Btrfs, lv{}, nil
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is a directory outside btrfs: %w", origin, ErrUnsupported)
+		return "", lv{}, fmt.Errorf("%s is a directory outside btrfs: %w", origin, ErrUnsupported)
 	}
-	return Reflink, nil
+	return Reflink, lv{}, nil
 }
 
 // ListOptions filter List and GC.

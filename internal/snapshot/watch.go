@@ -76,6 +76,9 @@ func (m *Manager) Watch(ctx context.Context, s Snapshot, o WatchOptions) error {
 			}
 			if st.Fill >= o.Warn && o.Extend && !full {
 				add, err := m.extend(ctx, st)
+				if ctx.Err() != nil {
+					return nil
+				}
 				switch {
 				case err != nil:
 					fmt.Fprintf(o.Stderr, "snapctl: warning: %s is %.1f%% full and could not be grown: %v\n", what, st.Fill, err)
