@@ -213,8 +213,14 @@ func (m *Manager) Create(ctx context.Context, origin string, o Options) (*Snapsh
 	}
 	switch b {
 	case LVM, LVMThin:
+		if o.Dir != "" {
+			return nil, fmt.Errorf("--dir does not apply to backend %s (the snapshot goes into the volume group)", b)
+		}
 		return m.createLVM(ctx, origin, l, b, o)
 	default:
+		if o.Size != "" {
+			return nil, fmt.Errorf("--size does not apply to backend %s (the snapshot shares the filesystem's space)", b)
+		}
 		return m.createFile(ctx, origin, b, o)
 	}
 }
