@@ -248,6 +248,8 @@ func TestCreateErrorsCLI(t *testing.T) {
 		{"origin not found", []string{"create", mnt + "/nope.img"}, "snapctl: create " + mnt + "/nope.img: " + mnt + "/nope.img: origin not found\n"},
 		{"name exists", []string{"create", "--name", "taken", img}, "snapctl: create " + img + ": snapshot " + mnt + "/.snapctl/taken: name already exists\n"},
 		{"no reflink", []string{"create", ext4img}, "snapctl: create " + ext4img + ": clone " + ext4img + ": filesystem does not support reflink"},
+		{"freeze own filesystem", []string{"create", "--freeze", mnt, img}, "snapctl: create " + img + ": --freeze " + mnt + ": the snapshot itself is written to that filesystem (" + mnt + "/.snapctl); freezing it would hang\n"},
+		{"size on reflink", []string{"create", "--size", "1G", img}, "snapctl: create " + img + ": --size does not apply to backend reflink"},
 		{"remove foreign", []string{"remove", img}, "snapctl: remove " + img + ": not a snapshot made by snapctl\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

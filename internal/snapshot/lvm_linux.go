@@ -19,7 +19,7 @@ import (
 const lvmTag = "snapctl"
 
 // lvFields are the lvs columns snapctl reads, by name, from the JSON report.
-const lvFields = "lv_name,vg_name,lv_path,lv_attr,segtype,origin,pool_lv,lv_tags,lv_time,lv_size,snap_percent,data_percent,lv_snapshot_invalid,lv_kernel_major,lv_kernel_minor,vg_free,vg_size,vg_extent_size"
+const lvFields = "lv_name,vg_name,lv_path,lv_attr,segtype,origin,pool_lv,lv_tags,lv_time,lv_size,snap_percent,data_percent,metadata_percent,lv_snapshot_invalid,lv_kernel_major,lv_kernel_minor,vg_free,vg_size,vg_extent_size"
 
 // lv is one row of `lvs --reportformat json --units b --nosuffix --binary`.
 type lv struct {
@@ -35,6 +35,7 @@ type lv struct {
 	Size     string `json:"lv_size"`
 	SnapPct  string `json:"snap_percent"`
 	DataPct  string `json:"data_percent"`
+	MetaPct  string `json:"metadata_percent"`
 	Invalid  string `json:"lv_snapshot_invalid"`
 	Major    string `json:"lv_kernel_major"`
 	Minor    string `json:"lv_kernel_minor"`
@@ -127,6 +128,12 @@ func (l lv) invalid() bool {
 	return l.Invalid == "1" || (len(l.Attr) > 4 && l.Attr[0] == 's' && l.Attr[4] == 'I') || strings.HasPrefix(l.Attr, "S")
 }
 
+// poolFill is how full a thin pool is: the fuller of its data and its
+// metadata, since either running out stalls every thin volume in it.
+func (l lv) poolFill() float64 {
+	return max(pct(l.DataPct), pct(l.MetaPct))
+}
+
 func num(s string) uint64 {
 	v, _ := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
 	return v
@@ -193,7 +200,7 @@ func (m *Manager) listLVM(ctx context.Context) ([]Snapshot, error) {
 	pools := map[string]float64{}
 	for _, r := range rows {
 		if r.Segtype == "thin-pool" {
-			pools[r.VG+"/"+r.Name] = pct(r.DataPct)
+			pools[r.VG+"/"+r.Name] = r.poolFill()
 		}
 	}
 	var out []Snapshot
@@ -220,7 +227,7 @@ func (m *Manager) Status(ctx context.Context, s Snapshot) (Snapshot, error) {
 		if err != nil {
 			return s, err
 		}
-		pools[l.VG+"/"+l.Pool] = pct(p.DataPct)
+		pools[l.VG+"/"+l.Pool] = p.poolFill()
 	}
 	return l.toSnapshot(pools), nil
 }

@@ -24,7 +24,7 @@ func TestParseReport(t *testing.T) {
 	pools := map[string]float64{}
 	for _, l := range rows {
 		if l.Segtype == "thin-pool" {
-			pools[l.VG+"/"+l.Name] = pct(l.DataPct)
+			pools[l.VG+"/"+l.Name] = l.poolFill()
 		}
 	}
 	var got []Snapshot

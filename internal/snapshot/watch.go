@@ -43,7 +43,7 @@ func (o WatchOptions) withDefaults(m *Manager) WatchOptions {
 }
 
 // Watch polls the fill of an LVM snapshot (COW: its own space and
-// lv_snapshot_invalid; thin: the pool's data) until ctx is done, when it
+// lv_snapshot_invalid; thin: the pool's data or metadata) until ctx is done, when it
 // returns nil. It returns an error wrapping ErrInvalid as soon as the
 // snapshot is invalid, and one wrapping ErrFilled once the fill reaches
 // MaxFill (after growing it, with Extend, is no longer possible). btrfs and
