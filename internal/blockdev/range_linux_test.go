@@ -47,6 +47,7 @@ var zeroCases = []zeroCase{
 }
 
 func TestZeroRangeDevice(t *testing.T) {
+	testutil.NeedRoot(t)
 	for _, direct := range []bool{false, true} {
 		for _, tc := range zeroCases {
 			name := tc.name
