@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -18,21 +17,13 @@ var ErrNotSized = errors.New("not a block device or regular file")
 // ioctl runs ioctl(fd, req, arg) on f while keeping f open, and returns an
 // *os.PathError with Op "ioctl <name>" on failure.
 func ioctl(f *os.File, name string, req uint, arg unsafe.Pointer) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return &os.PathError{Op: "ioctl " + name, Path: f.Name(), Err: err}
-	}
-	var errno syscall.Errno
-	err = rc.Control(func(fd uintptr) {
-		_, _, errno = unix.Syscall(unix.SYS_IOCTL, fd, uintptr(req), uintptr(arg))
+	return control(f, "ioctl "+name, func(fd uintptr) error {
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, uintptr(req), uintptr(arg))
+		if errno != 0 {
+			return errno
+		}
+		return nil
 	})
-	if err != nil {
-		return &os.PathError{Op: "ioctl " + name, Path: f.Name(), Err: err}
-	}
-	if errno != 0 {
-		return &os.PathError{Op: "ioctl " + name, Path: f.Name(), Err: errno}
-	}
-	return nil
 }
 
 // ioctlUint32 runs an ioctl that stores a 32-bit int or unsigned int.
@@ -80,19 +71,9 @@ func Size(f *os.File) (int64, error) {
 
 // IsBlockDevice reports whether f is a block device (fstat: S_IFBLK).
 func IsBlockDevice(f *os.File) (bool, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
-	}
 	var st unix.Stat_t
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) }); err != nil {
-		return false, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
-	}
-	if serr != nil {
-		return false, &os.PathError{Op: "fstat", Path: f.Name(), Err: serr}
-	}
-	return st.Mode&unix.S_IFMT == unix.S_IFBLK, nil
+	err := control(f, "fstat", func(fd uintptr) error { return unix.Fstat(int(fd), &st) })
+	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK, err
 }
 
 // LogicalSectorSize returns the logical sector size of the block device f

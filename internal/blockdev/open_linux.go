@@ -96,52 +96,31 @@ func OpenDirect(path string, flag int, perm os.FileMode) (f *os.File, direct boo
 // the sector size; blkcat and blkwrite do the same. Turning it on fails with
 // EINVAL when the filesystem does not support O_DIRECT.
 func SetDirect(f *os.File, on bool) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return &os.PathError{Op: "fcntl F_SETFL", Path: f.Name(), Err: err}
-	}
-	op := "fcntl F_GETFL"
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		var fl int
-		fl, serr = unix.FcntlInt(fd, unix.F_GETFL, 0)
-		if serr != nil {
-			return
+	return control(f, "fcntl F_SETFL", func(fd uintptr) error {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if err != nil {
+			return err
 		}
 		want := fl &^ unix.O_DIRECT
 		if on {
 			want |= unix.O_DIRECT
 		}
 		if want == fl {
-			return
+			return nil
 		}
-		op = "fcntl F_SETFL"
-		_, serr = unix.FcntlInt(fd, unix.F_SETFL, want)
+		_, err = unix.FcntlInt(fd, unix.F_SETFL, want)
+		return err
 	})
-	if err != nil {
-		return &os.PathError{Op: op, Path: f.Name(), Err: err}
-	}
-	if serr != nil {
-		return &os.PathError{Op: op, Path: f.Name(), Err: serr}
-	}
-	return nil
 }
 
 // IsDirect reports whether O_DIRECT is set on f (fcntl F_GETFL).
 func IsDirect(f *os.File) (bool, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, &os.PathError{Op: "fcntl F_GETFL", Path: f.Name(), Err: err}
-	}
 	var fl int
-	var serr error
-	if err := rc.Control(func(fd uintptr) { fl, serr = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil {
-		return false, &os.PathError{Op: "fcntl F_GETFL", Path: f.Name(), Err: err}
-	}
-	if serr != nil {
-		return false, &os.PathError{Op: "fcntl F_GETFL", Path: f.Name(), Err: serr}
-	}
-	return fl&unix.O_DIRECT != 0, nil
+	err := control(f, "fcntl F_GETFL", func(fd uintptr) (err error) {
+		fl, err = unix.FcntlInt(fd, unix.F_GETFL, 0)
+		return err
+	})
+	return err == nil && fl&unix.O_DIRECT != 0, err
 }
 
 // DirectAlign returns the alignment in bytes that O_DIRECT needs on f for
@@ -159,15 +138,10 @@ func DirectAlign(f *os.File) int {
 		}
 		return fallback
 	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return fallback
-	}
 	var st unix.Statx_t
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.Statx(int(fd), "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &st)
-	}); err != nil || serr != nil {
+	if err := control(f, "statx", func(fd uintptr) error {
+		return unix.Statx(int(fd), "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &st)
+	}); err != nil {
 		return fallback
 	}
 	if st.Mask&unix.STATX_DIOALIGN == 0 || st.Dio_offset_align == 0 {

@@ -33,6 +33,13 @@ func checkDirectRead(t *testing.T, f *os.File, want []byte) {
 	if i := firstDiff(buf[:n], want[off:off+n]); i >= 0 {
 		t.Fatalf("aligned O_DIRECT read differs at byte %d", i)
 	}
+	if align > 512 {
+		// Half the alignment must be refused, or DirectAlign is too small
+		// to be needed (we are not testing what it suffices for only).
+		if _, err := f.ReadAt(buf[:n], off+int64(align/2)); !errors.Is(err, unix.EINVAL) {
+			t.Fatalf("O_DIRECT read at offset %d with DirectAlign %d: error %v, want EINVAL", off+int64(align/2), align, err)
+		}
+	}
 	mis := buf[1 : n+1]
 	if _, err := f.ReadAt(mis, off); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("misaligned O_DIRECT read: error %v, want EINVAL", err)
@@ -57,41 +64,65 @@ func checkDirectRead(t *testing.T, f *os.File, want []byte) {
 	}
 }
 
+// sectorSizes are the loop device configurations O_DIRECT is tested on.
+var sectorSizes = []struct {
+	name string
+	args []string
+	size int
+}{
+	{"512", nil, 512},
+	{"4Kn", []string{"--sector-size", "4096"}, 4096},
+}
+
 func TestOpenDirectDevice(t *testing.T) {
-	image, data := randomImage(t, 1<<20, 1)
-	dev := testutil.LoopDevice(t, image)
-	f, direct, err := OpenDirect(dev, os.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
+	for _, ss := range sectorSizes {
+		t.Run(ss.name, func(t *testing.T) {
+			image, data := randomImage(t, 1<<20, 1)
+			dev := loopDevice(t, image, ss.args...)
+			f, direct, err := OpenDirect(dev, os.O_RDONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if !direct {
+				t.Fatal("OpenDirect on a loop device: direct = false")
+			}
+			if got := DirectAlign(f); got != ss.size {
+				t.Errorf("DirectAlign = %d, want %d", got, ss.size)
+			}
+			checkDirectRead(t, f, data)
+		})
 	}
-	defer f.Close()
-	if !direct {
-		t.Fatal("OpenDirect on a loop device: direct = false")
-	}
-	checkDirectRead(t, f, data)
 }
 
 func TestOpenDirectFile(t *testing.T) {
-	// t.TempDir is on the root filesystem here; make sure it takes O_DIRECT
-	// by using ext4 in a loop device, as the brief of this test says.
+	// A file on ext4 in a loop device: the filesystem reports the device's
+	// sector size through statx(STATX_DIOALIGN).
 	testutil.NeedCmd(t, "mkfs.ext4")
-	dev, _ := testutil.LoopImage(t, 32<<20)
-	testutil.Run(t, "mkfs.ext4", "-q", dev)
-	dir := mount(t, "ext4", dev)
-	p := filepath.Join(dir, "data")
-	data := randomBytes(1<<20, 2)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
+	for _, ss := range sectorSizes {
+		t.Run(ss.name, func(t *testing.T) {
+			dev := loopDevice(t, testutil.SparseFile(t, 32<<20), ss.args...)
+			testutil.Run(t, "mkfs.ext4", "-q", "-b", "4096", dev)
+			dir := mount(t, "ext4", dev)
+			p := filepath.Join(dir, "data")
+			data := randomBytes(1<<20, 2)
+			if err := os.WriteFile(p, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, direct, err := OpenDirect(p, os.O_RDONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if !direct {
+				t.Fatal("OpenDirect on ext4: direct = false")
+			}
+			if got := DirectAlign(f); got != ss.size {
+				t.Errorf("DirectAlign = %d, want %d", got, ss.size)
+			}
+			checkDirectRead(t, f, data)
+		})
 	}
-	f, direct, err := OpenDirect(p, os.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if !direct {
-		t.Fatal("OpenDirect on ext4: direct = false")
-	}
-	checkDirectRead(t, f, data)
 }
 
 func TestOpenDirectFallback(t *testing.T) {
@@ -136,6 +167,11 @@ func TestOpenDirectFallback(t *testing.T) {
 					t.Errorf("%s: direct = true on %s", o.name, tc.fstype)
 				}
 				t.Logf("%s on %s: direct=%v", o.name, tc.fstype, direct)
+				if !direct {
+					if got := DirectAlign(f); got != 4096 {
+						t.Errorf("%s: DirectAlign without direct I/O = %d, want 4096", o.name, got)
+					}
+				}
 				if o.path == p && !direct {
 					// Buffered reads at any alignment.
 					got := make([]byte, 1000)
