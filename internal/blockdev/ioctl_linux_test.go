@@ -166,3 +166,35 @@ func TestIoctlOnFile(t *testing.T) {
 		}
 	}
 }
+
+func TestClosedFile(t *testing.T) {
+	p := testutil.SparseFile(t, 8192)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tc := range []struct {
+		op   string
+		call func() error
+	}{
+		{"ioctl BLKGETSIZE64", func() error { _, err := Size(f); return err }},
+		{"fstat", func() error { _, err := IsBlockDevice(f); return err }},
+		{"ioctl BLKSSZGET", func() error { _, err := LogicalSectorSize(f); return err }},
+		{"fcntl F_SETFL", func() error { return SetDirect(f, true) }},
+		{"fcntl F_GETFL", func() error { _, err := IsDirect(f); return err }},
+		{"fstat", func() error { return ZeroRange(f, 0, 4096) }},
+		{"fallocate PUNCH_HOLE", func() error { return PunchHole(f, 0, 4096) }},
+		{"fadvise DONTNEED", func() error { return DropCache(f, 0, 0) }},
+		{"fdatasync", func() error { return Fdatasync(f) }},
+	} {
+		err := tc.call()
+		var pe *os.PathError
+		if !errors.Is(err, os.ErrClosed) || !errors.As(err, &pe) || pe.Op != tc.op || pe.Path != p {
+			t.Errorf("%s on a closed file: %v, want PathError %q %s ErrClosed", tc.op, err, tc.op, p)
+		}
+	}
+	if got := DirectAlign(f); got != 4096 {
+		t.Errorf("DirectAlign(closed) = %d, want 4096", got)
+	}
+}

@@ -30,19 +30,23 @@ func (e *inUseError) Unwrap() []error { return []error{ErrInUse, e.err} }
 // the open fails while the device is mounted or claimed by another
 // exclusive opener, and holding the file keeps others (mount, mkfs, another
 // OpenExclusive) out until it is closed. It does not keep out programs that
-// open the device without O_EXCL. On EBUSY the error matches ErrInUse and
+// open the device without O_EXCL. O_CREATE in flag is ignored for a device
+// (it exists), so one set of flags serves devices and image files. On EBUSY the error matches ErrInUse and
 // unix.EBUSY and reads "<path> is mounted or in use by another program
 // (opened with O_EXCL)". For any other path it behaves like
 // os.OpenFile(path, flag, 0666), where O_EXCL would mean something else.
 func OpenExclusive(path string, flag int) (*os.File, error) {
 	// Stat first: on a regular file with O_CREATE, O_EXCL means "fail if it
-	// exists". A device node replaced between Stat and OpenFile is opened
-	// without O_EXCL, which is no worse than the open it replaced.
+	// exists". Should path change kind between Stat and OpenFile, the open
+	// is no worse than a plain os.OpenFile (Linux ignores O_EXCL without
+	// O_CREATE on anything but a block device).
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode()&os.ModeDevice == 0 || fi.Mode()&os.ModeCharDevice != 0 {
 		return os.OpenFile(path, flag, 0o666)
 	}
-	f, err := os.OpenFile(path, flag|unix.O_EXCL, 0)
+	// The device exists, and O_CREATE|O_EXCL would mean "fail with EEXIST".
+	// Callers pass O_CREATE so that the same flags create a missing image.
+	f, err := os.OpenFile(path, flag&^os.O_CREATE|unix.O_EXCL, 0)
 	if err != nil {
 		if errors.Is(err, unix.EBUSY) {
 			return nil, &inUseError{path: path, err: err}
@@ -58,7 +62,8 @@ func OpenExclusive(path string, flag int) (*os.File, error) {
 // some FUSE filesystems) it opens path without it and returns direct=false,
 // so callers read through the page cache instead of failing. With O_DIRECT,
 // the buffer address, file offset and length of every read and write must be
-// multiples of DirectAlign(f).
+// multiples of DirectAlign(f). For an exclusive direct open of a device,
+// call OpenExclusive and then SetDirect(f, true).
 func OpenDirect(path string, flag int, perm os.FileMode) (f *os.File, direct bool, err error) {
 	if flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0 {
 		// open(2) creates the file before it checks O_DIRECT, so a retry

@@ -225,8 +225,10 @@ func TestOpenExclusiveHeld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenExclusive(dev, os.O_RDONLY); !errors.Is(err, ErrInUse) {
-		t.Errorf("second OpenExclusive while held: %v, want ErrInUse", err)
+	for _, flag := range []int{os.O_RDONLY, os.O_WRONLY | os.O_CREATE | os.O_TRUNC} {
+		if _, err := OpenExclusive(dev, flag); !errors.Is(err, ErrInUse) {
+			t.Errorf("second OpenExclusive(%#x) while held: %v, want ErrInUse", flag, err)
+		}
 	}
 	// O_EXCL only keeps out other exclusive openers.
 	plain, err := os.Open(dev)
@@ -236,7 +238,9 @@ func TestOpenExclusiveHeld(t *testing.T) {
 		plain.Close()
 	}
 	first.Close()
-	again, err := OpenExclusive(dev, os.O_RDONLY)
+	// The flags a writer uses for "device or new image file" work on a
+	// device: O_CREATE is dropped, it would turn O_EXCL into EEXIST.
+	again, err := OpenExclusive(dev, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		t.Fatalf("OpenExclusive after the holder closed: %v", err)
 	}

@@ -292,3 +292,15 @@ func TestFdatasyncErrors(t *testing.T) {
 		t.Errorf("Fdatasync(closed) = %v, want ErrClosed", err)
 	}
 }
+
+func TestZeroRangeDevicePastEnd(t *testing.T) {
+	// A device cannot grow: zeroing past its end fails, where a regular
+	// file's range is clipped.
+	image, _ := randomImage(t, 1<<20, 9)
+	dev := testutil.LoopDevice(t, image)
+	f := open(t, dev, os.O_RDWR)
+	err := ZeroRange(f, 1<<20-4096, 8192)
+	if !errors.Is(err, unix.ENOSPC) {
+		t.Errorf("ZeroRange past the end of %s: %v, want ENOSPC", dev, err)
+	}
+}
