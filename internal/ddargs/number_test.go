@@ -314,10 +314,17 @@ func FuzzParseNumber(f *testing.F) {
 			y := suffixMult[int(sb)%len(suffixMult)]
 			s += "x" + strconv.FormatUint(b, 10) + y.s
 			want = bigNumber(a, x.m, &b, &y.m)
-			// The second factor takes no "B" of its own ("1x2B"), and
-			// dd refuses a "B" on both sides of the x ("1kBx2kB").
-			invalid = y.s == "B" || y.s == "bB" ||
-				strings.HasSuffix(x.s, "B") && strings.Contains(y.s, "B")
+			switch {
+			case strings.HasSuffix(x.s, "B") && strings.Contains(y.s, "B"):
+				// dd refuses a "B" on both sides of the x ("1kBx2kB"),
+				// as a number with a bad suffix: what fits is invalid,
+				// what does not is too large.
+				want = bigNumber(a, x.m, nil, nil)
+				invalid = want >= 0
+			case y.s == "B" || y.s == "bB":
+				// The second factor takes no "B" of its own ("1x2B").
+				invalid = true
+			}
 		}
 		got, err := ParseNumber(s)
 		switch {
