@@ -31,6 +31,9 @@ Conventional options:
   --offset N    start writing N bytes into DST
   --length N    copy at most N bytes
   -q            quiet: no statistics (status=none)
+  --allow PATH  restricted mode for an ssh forced command (repeatable): the
+                client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
+                may not use if= or --allow; anything else is refused (exit 3)
   -h, --help    this help
 
 dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
@@ -51,14 +54,16 @@ Examples:
   blkwrite of=/dev/vg/data bs=4M status=progress < data.img
   blkwrite --offset 1M part.img < part.bin
 
-Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
+Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by --allow,
+130 interrupted.
 `
 
 func main() {
 	os.Exit(ddtool.Main(ddtool.Profile{
-		Name:       "blkwrite",
-		Positional: "of",
-		Usage:      usage,
-		WriteGuard: true,
+		Name:         "blkwrite",
+		Positional:   "of",
+		Usage:        usage,
+		WriteGuard:   true,
+		Restrictable: true,
 	}, os.Args[1:]))
 }

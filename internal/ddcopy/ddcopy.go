@@ -91,7 +91,7 @@ type Copier struct {
 	warn       bool // dd's warn_partial_read: bs= given, no fullblock, and skip, count or direct
 	warned     bool // the partial-read warning was given (dd gives it once)
 	prevShort  int  // length of the last read when it was short of a record
-	direct     int // alignment the output's O_DIRECT writes need, 0 when off
+	direct     int  // alignment the output's O_DIRECT writes need, 0 when off
 	outOff     int64
 	sparseSeek bool // the last output operation was a sparse seek
 }

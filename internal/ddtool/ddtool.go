@@ -28,6 +28,7 @@ const (
 	ExitOK          = 0
 	ExitFailure     = 1
 	ExitUsage       = 2
+	ExitRefused     = 3 // blkwrite --allow refused the request
 	ExitInterrupted = 130
 )
 
@@ -42,6 +43,8 @@ type Profile struct {
 	// ReadDirect opens a regular file or block device input with O_DIRECT
 	// even when iflag=direct was not given (blkcat).
 	ReadDirect bool
+	// Restrictable accepts --allow PATH (blkwrite as an ssh forced command).
+	Restrictable bool
 	// WriteGuard opens a block device output exclusively, with O_DIRECT,
 	// refuses one too small for a sized input, and fdatasyncs it (blkwrite).
 	WriteGuard bool
@@ -60,6 +63,8 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, ErrInterrupted):
 		return ExitInterrupted
+	case errors.Is(err, ErrRefused):
+		return ExitRefused
 	default:
 		return ExitFailure
 	}
@@ -198,6 +203,29 @@ func ParseArgs(p Profile, args []string) (*ddargs.Operands, error) {
 // Run is the whole tool with its real world passed in: arguments, standard
 // streams, and a channel of SIGUSR1 notifications.
 func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr1 <-chan os.Signal) error {
+	if p.Restrictable {
+		var allows, rest []string
+		for i := 0; i < len(args); i++ {
+			switch {
+			case args[i] == "--allow" && i+1 < len(args):
+				allows = append(allows, args[i+1])
+				i++
+			case strings.HasPrefix(args[i], "--allow="):
+				allows = append(allows, strings.TrimPrefix(args[i], "--allow="))
+			case args[i] == "--allow":
+				return &usageError{"option '--allow' needs a value"}
+			default:
+				rest = append(rest, args[i])
+			}
+		}
+		if len(allows) > 0 {
+			orig, haveSSH := os.LookupEnv("SSH_ORIGINAL_COMMAND")
+			var err error
+			if args, err = restrict(p, allows, rest, orig, haveSSH); err != nil {
+				return err
+			}
+		}
+	}
 	ops, err := ParseArgs(p, args)
 	if err == flagHelp {
 		fmt.Fprint(stdout, p.Usage)
@@ -217,6 +245,9 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		ddargs.StatusProgress: progress.LevelProgress,
 	}[ops.Status]
 	rep := progress.NewDD(stderr, p.Name, level)
+	for _, w := range ops.Warnings {
+		rep.Diagnose(w)
+	}
 
 	in, err := openInput(p, ops, stdin, rep)
 	if err != nil {
