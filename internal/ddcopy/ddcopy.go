@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -133,13 +134,13 @@ func (c *Copier) Run(ctx context.Context) error {
 		c.obs = c.ibs
 	}
 	if c.ChunkSize <= 0 {
-		c.ChunkSize = 4 << 20
+		c.ChunkSize = envInt("BLKPIPE_CHUNK", 4<<20)
 	}
 	if c.Buffers <= 0 {
-		c.Buffers = 6
+		c.Buffers = envInt("BLKPIPE_BUFFERS", 6)
 	}
 	if c.Readers <= 0 {
-		c.Readers = 4
+		c.Readers = envInt("BLKPIPE_READERS", 4)
 	}
 	align := max(c.In.Align, c.Out.Align, 512)
 	unit := lcm(lcm(c.ibs, c.obs), align)
@@ -543,7 +544,7 @@ func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
 	n := 0
 	var err error
 	for n < want {
-		piece := min(want-n, 1<<20)
+		piece := min(want-n, pieceSize)
 		p := ch.buf[n : n+piece]
 		var m int
 		if c.In.Direct && (piece%c.In.Align != 0 || (at+int64(n))%int64(c.In.Align) != 0) {
@@ -641,4 +642,13 @@ func preadBuffered(f *os.File, p []byte, off int64) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+var pieceSize = envInt("BLKPIPE_PIECE", 1<<20)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
