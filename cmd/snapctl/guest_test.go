@@ -118,6 +118,16 @@ func snapctlBin(tb testing.TB) string {
 	return testutil.Tool(tb, "snapctl")
 }
 
+// guestTools are the binaries the LVM tests need in the guest.
+func guestTools(tb testing.TB) map[string]string {
+	tb.Helper()
+	return map[string]string{
+		"/bin/snapctl":  snapctlBin(tb),
+		"/bin/blkcat":   testutil.Tool(tb, "blkcat"),
+		"/bin/blkwrite": testutil.Tool(tb, "blkwrite"),
+	}
+}
+
 // writer replaces the content of dev with data, chunk by chunk, each write
 // synchronous, pausing between chunks. After each chunk it reports how many
 // are done on progress (non-blocking, so a slow reader loses nothing

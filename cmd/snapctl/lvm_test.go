@@ -45,7 +45,7 @@ func TestLVM(t *testing.T) {
 	}
 	qemutest.RunTest(t, qemutest.Config{
 		Disks: disks,
-		Files: map[string]string{"/bin/snapctl": snapctlBin(t)},
+		Files: guestTools(t),
 	})
 	// The copy made by `snapctl run` while the origin was being written
 	// is one point in time, and the same as a later read of the snapshot.
@@ -158,7 +158,8 @@ func guestLVM(t *testing.T) {
 
 	t.Run("copy while writing", func(t *testing.T) {
 		// Done criterion of the issue: `snapctl run` copies a snapshot
-		// taken while the origin is being written; the host compares.
+		// taken while the origin is being written, with the recipe's
+		// blkcat | blkwrite (no ssh); the host compares.
 		newData := make([]byte, dataSize)
 		f, err := os.Open(diskNew)
 		if err != nil {
@@ -177,7 +178,7 @@ func guestLVM(t *testing.T) {
 			os.WriteFile("/tmp/writer-done", []byte(errString(err)), 0o644)
 		}()
 		expect(t, 0, nil, "run", "--size", "24M", "/dev/vg/data", "--", "sh", "-c",
-			"dd if=$SNAP of="+diskCopy1+" bs=1M conv=fsync 2>/dev/null && while [ ! -e /tmp/writer-done ]; do sleep 0.2; done && dd if={} of="+diskCopy2+" bs=1M conv=fsync 2>/dev/null")
+			`blkcat -q "$SNAP" | blkwrite -q `+diskCopy1+` && while [ ! -e /tmp/writer-done ]; do sleep 0.2; done && dd if={} of=`+diskCopy2+` bs=1M conv=fsync 2>/dev/null`)
 		if b, _ := os.ReadFile("/tmp/writer-done"); len(b) != 0 {
 			t.Fatalf("writer: %s", b)
 		}
@@ -351,7 +352,7 @@ func TestLVMThin(t *testing.T) {
 	disks := []string{diskWith(t, 192<<20, nil), diskWith(t, dataSize, a), diskWith(t, dataSize, b), diskWith(t, dataSize, nil)}
 	qemutest.RunTest(t, qemutest.Config{
 		Disks: disks,
-		Files: map[string]string{"/bin/snapctl": snapctlBin(t)},
+		Files: guestTools(t),
 	})
 	k := checkPointInTime(t, readDisk(t, disks[3], dataSize), a, b)
 	if k == 0 || k == dataSize/blockSize {
@@ -403,7 +404,7 @@ func guestThin(t *testing.T) {
 		done := writer("/dev/vg/thin", newData, 20*time.Millisecond, progress)
 		for n := 0; n < 16; n = <-progress {
 		}
-		expect(t, 0, nil, "run", "/dev/vg/thin", "--", "sh", "-c", "dd if=$SNAP of="+thinCopy+" bs=1M conv=fsync 2>/dev/null")
+		expect(t, 0, nil, "run", "/dev/vg/thin", "--", "sh", "-c", `blkcat -q "$SNAP" | blkwrite -q `+thinCopy)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}

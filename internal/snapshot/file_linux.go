@@ -288,13 +288,24 @@ func (m *Manager) writeState(s *Snapshot) error {
 	return nil
 }
 
-// findState returns the state of the file snapshot at path, if any.
+// findState returns the state of the file snapshot at path (or whose btrfs
+// subvolume is path), if any.
 func (m *Manager) findState(path string) (Snapshot, bool, error) {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
 	b, err := os.ReadFile(m.stateFile(path))
 	if errors.Is(err, os.ErrNotExist) {
+		// The btrfs snapshot's subvolume, rather than the file in it?
+		states, err := m.readStates()
+		if err != nil {
+			return Snapshot{}, false, err
+		}
+		for _, s := range states {
+			if s.Subvolume != "" && s.Subvolume == path {
+				return s, true, nil
+			}
+		}
 		return Snapshot{}, false, nil
 	}
 	if err != nil {

@@ -90,7 +90,8 @@ func TestBtrfsCreateListRemove(t *testing.T) {
 	if len(list) != 1 || list[0].Path != s.Path || list[0].Origin != origin {
 		t.Fatalf("List = %+v, want the one snapshot", list)
 	}
-	if err := m.Remove(ctx, s.Path); err != nil {
+	// The subvolume names the snapshot as well as the file in it.
+	if err := m.Remove(ctx, s.Subvolume); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
 	if exists(s.Subvolume) {
