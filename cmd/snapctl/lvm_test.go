@@ -187,13 +187,13 @@ func guestLVM(t *testing.T) {
 	})
 
 	t.Run("max-fill", func(t *testing.T) {
-		// The origin changes more than an 8 MiB snapshot holds: run warns
-		// at --warn, then stops CMD at --max-fill, removes the snapshot
-		// and exits 75.
+		// The origin changes more than an 8 MiB snapshot holds while CMD
+		// copies it (over and over): run warns at --warn, then stops CMD
+		// at --max-fill, removes the snapshot and exits 75.
 		pidFile := "/tmp/maxfill-pid"
 		start := time.Now()
 		stderr, wait := startSnapctl("run", "--size", "8M", "--interval", "300ms", "--warn", "30", "--max-fill", "50", "/dev/vg/data", "--",
-			"sh", "-c", "echo $$ > "+pidFile+".tmp; mv "+pidFile+".tmp "+pidFile+"; sleep 120; echo not stopped")
+			"sh", "-c", "echo $$ > "+pidFile+".tmp; mv "+pidFile+".tmp "+pidFile+`; while :; do blkcat -q "$SNAP" >/dev/null || exit 9; sleep 0.5; done`)
 		waitFile(t, pidFile, time.Minute)
 		data := bytes.Repeat([]byte{'m'}, 6<<20)
 		if err := <-writer("/dev/vg/data", data[:3<<20], 0, nil); err != nil {

@@ -17,7 +17,7 @@ import (
 
 // cmdRun is `snapctl run [options] ORIGIN -- CMD [ARG...]`.
 func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flagSet("run", stderr)
+	fs := flagSet("run")
 	var cf createFlags
 	addCreateFlags(fs, &cf)
 	var wo snapshot.WatchOptions

@@ -143,7 +143,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // flagSet returns a FlagSet that prints the usage text on -h and reports
 // errors through usageError.
-func flagSet(name string, stderr io.Writer) *flag.FlagSet {
+func flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("snapctl "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -187,7 +187,7 @@ func (c *createFlags) options() (snapshot.Options, error) {
 }
 
 func cmdCreate(ctx context.Context, m *snapshot.Manager, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("create", stderr)
+	fs := flagSet("create")
 	var cf createFlags
 	addCreateFlags(fs, &cf)
 	if err := parse(fs, args, stdout); err != nil {
@@ -209,7 +209,7 @@ func cmdCreate(ctx context.Context, m *snapshot.Manager, args []string, stdout, 
 }
 
 func cmdList(ctx context.Context, m *snapshot.Manager, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("list", stderr)
+	fs := flagSet("list")
 	backend := fs.String("backend", "", "list only this backend")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args, stdout); err != nil {
@@ -263,7 +263,7 @@ func fill(s snapshot.Snapshot) string {
 }
 
 func cmdRemove(ctx context.Context, m *snapshot.Manager, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("remove", stderr)
+	fs := flagSet("remove")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to retry a busy device")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
@@ -282,7 +282,7 @@ func cmdRemove(ctx context.Context, m *snapshot.Manager, args []string, stdout, 
 }
 
 func cmdGC(ctx context.Context, m *snapshot.Manager, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("gc", stderr)
+	fs := flagSet("gc")
 	older := fs.Duration("older-than", -1, "remove snapshots older than this")
 	backend := fs.String("backend", "", "only this backend")
 	if err := parse(fs, args, stdout); err != nil {

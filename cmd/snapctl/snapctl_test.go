@@ -126,19 +126,29 @@ func TestBtrfsAndReflinkCLI(t *testing.T) {
 	}
 }
 
-func TestBtrfsRun(t *testing.T) {
-	_, img, data := setup(t, "btrfs")
+// fileBackends are the backends tested on the host, with the filesystem
+// each runs on.
+var fileBackends = []struct{ backend, fs string }{{"btrfs", "btrfs"}, {"reflink", "xfs"}}
+
+func TestBtrfsAndReflinkRun(t *testing.T) {
+	for _, fb := range fileBackends {
+		t.Run(fb.backend, func(t *testing.T) { testFileRun(t, fb.backend, fb.fs) })
+	}
+}
+
+func testFileRun(t *testing.T, backend, fs string) {
+	_, img, data := setup(t, fs)
 	out := filepath.Join(t.TempDir(), "copy")
 	noSnapshots := func(t *testing.T) {
 		t.Helper()
 		// --backend: never run lvs on the host.
-		if got := listPaths(t, "btrfs"); len(got) != 0 {
+		if got := listPaths(t, backend); len(got) != 0 {
 			t.Errorf("snapshots left behind: %v", got)
 		}
 	}
 	t.Run("success", func(t *testing.T) {
 		// $SNAP and {} both name the snapshot.
-		code, _, errOut := snapctl(t, "run", "--backend", "btrfs", img, "--", "sh", "-c", `test "$SNAP" = "$1" && cat "$SNAP" > `+out, "sh", "{}")
+		code, _, errOut := snapctl(t, "run", "--backend", backend, img, "--", "sh", "-c", `test "$SNAP" = "$1" && cat "$SNAP" > `+out, "sh", "{}")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -208,25 +218,31 @@ func TestBtrfsRun(t *testing.T) {
 	}
 }
 
-func TestReflinkGC(t *testing.T) {
-	_, img, _ := setup(t, "xfs")
+func TestBtrfsAndReflinkGC(t *testing.T) {
+	for _, fb := range fileBackends {
+		t.Run(fb.backend, func(t *testing.T) { testFileGC(t, fb.backend, fb.fs) })
+	}
+}
+
+func testFileGC(t *testing.T, backend, fs string) {
+	_, img, _ := setup(t, fs)
 	var snaps []string
 	for i := 0; i < 2; i++ {
-		code, out, errOut := snapctl(t, "create", img)
+		code, out, errOut := snapctl(t, "create", "--backend", backend, img)
 		if code != 0 {
 			t.Fatalf("create: exit %d: %s", code, errOut)
 		}
 		snaps = append(snaps, strings.TrimSpace(out))
 	}
-	if code, out, errOut := snapctl(t, "gc", "--backend", "reflink", "--older-than", "1h"); code != 0 || out != "" {
+	if code, out, errOut := snapctl(t, "gc", "--backend", backend, "--older-than", "1h"); code != 0 || out != "" {
 		t.Fatalf("gc 1h: exit %d, stdout %q, stderr %q; want nothing removed", code, out, errOut)
 	}
 	time.Sleep(1100 * time.Millisecond)
-	code, out, errOut := snapctl(t, "gc", "--backend", "reflink", "--older-than", "1s")
+	code, out, errOut := snapctl(t, "gc", "--backend", backend, "--older-than", "1s")
 	if want := "removed " + snaps[0] + "\nremoved " + snaps[1] + "\n"; code != 0 || out != want {
 		t.Fatalf("gc 1s: exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
-	if got := listPaths(t, "reflink"); len(got) != 0 {
+	if got := listPaths(t, backend); len(got) != 0 {
 		t.Errorf("left after gc: %v", got)
 	}
 }
