@@ -48,6 +48,9 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 		return err
 	}
 	wo.Stderr = stderr
+	// run reacts to signals itself (below): the snapshot must outlive a
+	// cancelled ctx until CMD has stopped.
+	ctx = context.WithoutCancel(ctx)
 
 	// Catch the signals before the snapshot exists, so that none of them
 	// can end snapctl between create and remove.

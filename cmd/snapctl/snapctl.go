@@ -119,6 +119,16 @@ func newManager(stderr io.Writer) *snapshot.Manager {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	var ee *exitError
+	if err != nil && ctx.Err() != nil && !errors.As(err, &ee) {
+		// A signal cut the command short (lvs killed, a retry given up).
+		return &exitError{exitInterrupted, fmt.Errorf("interrupted: %w", err)}
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usagef("missing command")
 	}
@@ -200,9 +210,17 @@ func cmdCreate(ctx context.Context, m *snapshot.Manager, args []string, stdout, 
 	if err != nil {
 		return err
 	}
-	s, err := m.Create(ctx, fs.Arg(0), o)
+	// The snapshot is made even if a signal comes meanwhile (a half-made
+	// one would be worse); then it is removed again.
+	s, err := m.Create(context.WithoutCancel(ctx), fs.Arg(0), o)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", fs.Arg(0), err)
+	}
+	if ctx.Err() != nil {
+		if err := m.Remove(context.WithoutCancel(ctx), s.Path); err != nil {
+			return fmt.Errorf("create %s: interrupted, and removing %s failed: %w", fs.Arg(0), s.Path, err)
+		}
+		return &exitError{exitInterrupted, fmt.Errorf("create %s: interrupted; the snapshot was removed", fs.Arg(0))}
 	}
 	fmt.Fprintln(stdout, s.Path)
 	return nil

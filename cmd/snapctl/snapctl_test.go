@@ -281,6 +281,26 @@ func TestCreateErrorsCLI(t *testing.T) {
 	}
 }
 
+// TestReflinkCreateInterrupted: a SIGINT while create works (here from the
+// --pre hook) lets the snapshot be made, then removes it: exit 130.
+func TestReflinkCreateInterrupted(t *testing.T) {
+	mnt, img, _ := setup(t, "xfs")
+	cmd := exec.Command(testutil.Tool(t, "snapctl"), "create", "--pre", "kill -INT $PPID; sleep 0.5", img)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || stdout.Len() != 0 ||
+		stderr.String() != "snapctl: create "+img+": interrupted; the snapshot was removed\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	if ents, _ := os.ReadDir(filepath.Join(mnt, ".snapctl")); len(ents) != 0 {
+		t.Errorf("left in .snapctl: %v", ents)
+	}
+	if got := listPaths(t, "reflink"); len(got) != 0 {
+		t.Errorf("list shows %v", got)
+	}
+}
+
 func tree(tb testing.TB, dirs ...string) string {
 	tb.Helper()
 	var b strings.Builder

@@ -105,7 +105,9 @@ func (m *Manager) instant(ctx context.Context, origin string, o Options, writeDi
 		}()
 	}
 	if o.Pre != "" {
-		if err := m.hook(ctx, "pre", o.Pre, env); err != nil {
+		// Not killed on a cancelled ctx either: a hook that pauses a
+		// service must not be cut in the middle.
+		if err := m.hook(context.WithoutCancel(ctx), "pre", o.Pre, env); err != nil {
 			return nil, err
 		}
 	}
