@@ -325,6 +325,12 @@ func assets() (*assetPaths, error) {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", root, err)
 	}
+	// Leftovers of a run that was killed while fetching.
+	if old, _ := filepath.Glob(filepath.Join(root, "fetch-*")); len(old) > 0 {
+		for _, d := range old {
+			os.RemoveAll(d)
+		}
+	}
 	pkg, version, err := kernelPackage()
 	if err != nil {
 		return nil, err
