@@ -1,0 +1,503 @@
+package frame
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// DefaultConcurrency is the Writer's and Reader's number of codec
+// goroutines unless set: GOMAXPROCS, capped at MaxDefaultConcurrency so
+// that memory stays bounded on large machines (about 3 block buffers per
+// goroutine are in flight).
+func DefaultConcurrency() int {
+	return min(runtime.GOMAXPROCS(0), MaxDefaultConcurrency)
+}
+
+// MaxDefaultConcurrency caps DefaultConcurrency; WithConcurrency may ask
+// for more.
+const MaxDefaultConcurrency = 8
+
+// WriterOption configures a Writer. Each checks its value and returns an
+// error wrapping ErrHeader when it is out of range.
+type WriterOption func(*writerConfig) error
+
+type writerConfig struct {
+	hdr     Header
+	level   int
+	workers int
+	filter  func(off int64, block []byte) bool
+	idSet   bool
+}
+
+// WithCodec selects the codec and level: CodecNone (the default), CodecLZ4
+// (level ignored, 0) or CodecZstd with level 1–22 (0 means
+// DefaultZstdLevel). ParseCodec's results can be passed straight in.
+func WithCodec(c Codec, level int) WriterOption {
+	return func(cfg *writerConfig) error {
+		switch {
+		case !c.valid():
+			return fmt.Errorf("%w: unknown %v", ErrHeader, c)
+		case c == CodecZstd && level == 0:
+			level = DefaultZstdLevel
+		case c == CodecZstd && (level < 1 || level > MaxZstdLevel):
+			return fmt.Errorf("%w: zstd level %d not in 1..%d", ErrHeader, level, MaxZstdLevel)
+		case c != CodecZstd:
+			level = 0
+		}
+		cfg.hdr.Codec, cfg.level = c, level
+		return nil
+	}
+}
+
+// WithBlockSize sets the block size: a multiple of 512 from MinBlockSize
+// to MaxBlockSize. Default DefaultBlockSize (1 MiB).
+func WithBlockSize(n int) WriterOption {
+	return func(cfg *writerConfig) error {
+		if n < MinBlockSize || n > MaxBlockSize || n%512 != 0 {
+			return fmt.Errorf("%w: block size %d not a multiple of 512 in [%d, %d]", ErrHeader, n, MinBlockSize, MaxBlockSize)
+		}
+		cfg.hdr.BlockSize = uint32(n)
+		return nil
+	}
+}
+
+// WithSourceSize declares the source size, n ≥ 0, in the header. Close
+// then fails with ErrSourceSize unless exactly n bytes were fed (through
+// HashOnly and Write), and Write fails as soon as more are. Default -1,
+// unknown.
+func WithSourceSize(n int64) WriterOption {
+	return func(cfg *writerConfig) error {
+		if n < 0 {
+			return fmt.Errorf("%w: source size %d", ErrHeader, n)
+		}
+		cfg.hdr.SourceSize = n
+		return nil
+	}
+}
+
+// WithConcurrency sets the number of compression goroutines, n ≥ 1.
+// Default DefaultConcurrency(). The stream's bytes do not depend on it.
+func WithConcurrency(n int) WriterOption {
+	return func(cfg *writerConfig) error {
+		if n < 1 {
+			return fmt.Errorf("%w: concurrency %d", ErrHeader, n)
+		}
+		cfg.workers = n
+		return nil
+	}
+}
+
+// WithStreamID sets the stream id instead of 16 random bytes (for tests
+// and reproducible streams).
+func WithStreamID(id [16]byte) WriterOption {
+	return func(cfg *writerConfig) error {
+		cfg.hdr.StreamID, cfg.idSet = id, true
+		return nil
+	}
+}
+
+// WithFilter makes a delta stream (FlagDelta): the Writer calls keep with
+// each block's source offset and bytes (valid only during the call, in
+// the goroutine calling Write or Close, in source order) and sends only
+// blocks for which it returns true. Blocks left out are still hashed into
+// END's SHA-256, so the whole source must still be fed.
+func WithFilter(keep func(off int64, block []byte) bool) WriterOption {
+	return func(cfg *writerConfig) error {
+		if keep == nil {
+			return fmt.Errorf("%w: nil filter", ErrHeader)
+		}
+		cfg.filter = keep
+		cfg.hdr.Flags |= FlagDelta
+		return nil
+	}
+}
+
+// WithStartOffset makes a resume stream starting at source offset off ≥ 0:
+// the first byte passed to Write is the source's byte at off. END's SHA-256
+// still covers the whole source, so the caller must pass the source's
+// first off bytes to HashOnly before the first Write. Default 0.
+func WithStartOffset(off int64) WriterOption {
+	return func(cfg *writerConfig) error {
+		if off < 0 {
+			return fmt.Errorf("%w: start offset %d", ErrHeader, off)
+		}
+		cfg.hdr.StartOffset = off
+		return nil
+	}
+}
+
+// Writer writes a framed stream. Feed it the source in order with Write
+// (any chunk sizes), then Close, which writes END. Its methods must be
+// called from one goroutine; compression runs on its own goroutines.
+//
+// A failed Writer stays failed: the first error (from the underlying
+// writer, a codec, or a misuse) is returned by every later call.
+type Writer struct {
+	hdr    Header
+	filter func(int64, []byte) bool
+	bs     int64
+
+	sha     hash.Hash
+	fed     int64 // source bytes fed (HashOnly and Write): offset of the next byte
+	writing bool  // Write has been called
+
+	block    []byte // block being filled, from blocks
+	blockOff int64  // source offset of block[0]
+
+	zeroOff, zeroLen int64 // pending run of zero blocks
+	records, covered int64
+
+	blocks sync.Pool // *[]byte of bs bytes
+	outs   sync.Pool // *[]byte, record header + payload
+
+	jobs  chan job
+	queue chan chan result
+	wg    sync.WaitGroup // workers
+	out   chan struct{}  // closed when the output goroutine ends
+	bw    *bufio.Writer
+
+	mu     sync.Mutex
+	err    error // sticky
+	closed bool
+	digest [32]byte
+}
+
+type job struct {
+	off   int64
+	block *[]byte
+	res   chan result
+}
+
+type result struct {
+	rec *[]byte // encoded record, returned to outs after writing
+	b   []byte  // bytes to write when rec is nil (small records)
+	err error
+}
+
+// NewWriter writes the header to w and returns a Writer that frames the
+// source fed to it. Options are applied in order; the first invalid one
+// is returned.
+func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
+	cfg := writerConfig{
+		hdr: Header{Version: Version, BlockSize: DefaultBlockSize, SourceSize: -1},
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("frame: %w", err)
+		}
+	}
+	if cfg.workers == 0 {
+		cfg.workers = DefaultConcurrency()
+	}
+	cfg.hdr.Level = int8(cfg.level)
+	if err := cfg.hdr.validate(); err != nil {
+		return nil, fmt.Errorf("frame: %w", err)
+	}
+	if !cfg.idSet {
+		if _, err := rand.Read(cfg.hdr.StreamID[:]); err != nil {
+			return nil, fmt.Errorf("frame: stream id: %w", err)
+		}
+	}
+	bs := int(cfg.hdr.BlockSize)
+	fw := &Writer{
+		hdr:      cfg.hdr,
+		filter:   cfg.filter,
+		bs:       int64(bs),
+		sha:      sha256.New(),
+		blockOff: cfg.hdr.StartOffset,
+		jobs:     make(chan job, cfg.workers),
+		queue:    make(chan chan result, 2*cfg.workers),
+		out:      make(chan struct{}),
+		bw:       bufio.NewWriterSize(w, 64<<10),
+	}
+	fw.blocks.New = func() any { b := make([]byte, bs); return &b }
+	fw.outs.New = func() any { b := make([]byte, 0, RecordHeaderLen+bs+bs/64+1024); return &b }
+	comps := make([]*compressor, cfg.workers)
+	for i := range comps {
+		c, err := newCompressor(cfg.hdr.Codec, cfg.level)
+		if err != nil {
+			for _, c := range comps[:i] {
+				c.close()
+			}
+			return nil, fmt.Errorf("frame: %w", err)
+		}
+		comps[i] = c
+	}
+	if _, err := fw.bw.Write(fw.hdr.marshal()); err != nil {
+		return nil, fmt.Errorf("frame: write header: %w", err)
+	}
+	for _, c := range comps {
+		fw.wg.Add(1)
+		go fw.work(c)
+	}
+	go fw.output()
+	return fw, nil
+}
+
+// Header returns the header written to the stream.
+func (fw *Writer) Header() Header { return fw.hdr }
+
+func (fw *Writer) setErr(err error) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.err == nil {
+		fw.err = err
+	}
+	return fw.err
+}
+
+func (fw *Writer) getErr() error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return fw.err
+}
+
+// HashOnly feeds the source's bytes before the start offset (see
+// WithStartOffset) into END's SHA-256 without sending them. It may only be
+// called before the first Write, for at most StartOffset bytes in all.
+func (fw *Writer) HashOnly(p []byte) (int, error) {
+	if err := fw.getErr(); err != nil {
+		return 0, err
+	}
+	if fw.writing || fw.fed+int64(len(p)) > fw.hdr.StartOffset {
+		return 0, fw.setErr(fmt.Errorf("frame: HashOnly of %d bytes at source offset %d: only the %d bytes before the start offset may be hashed, before the first Write", len(p), fw.fed, fw.hdr.StartOffset))
+	}
+	fw.sha.Write(p)
+	fw.fed += int64(len(p))
+	return len(p), nil
+}
+
+// Write feeds the next len(p) source bytes. It hashes them, cuts them
+// into blocks at multiples of the block size in source offsets, and queues
+// full blocks for compression; it blocks when enough blocks are in flight.
+// It does not keep p.
+func (fw *Writer) Write(p []byte) (int, error) {
+	if err := fw.getErr(); err != nil {
+		return 0, err
+	}
+	if !fw.writing {
+		if err := fw.checkPrefix(); err != nil {
+			return 0, err
+		}
+		fw.writing = true
+	}
+	if fw.hdr.SourceSize >= 0 && fw.fed+int64(len(p)) > fw.hdr.SourceSize {
+		return 0, fw.setErr(fmt.Errorf("frame: %w: source continues past its declared size %d", ErrSourceSize, fw.hdr.SourceSize))
+	}
+	fw.sha.Write(p)
+	fw.fed += int64(len(p))
+	n := 0
+	for len(p) > 0 {
+		if fw.block == nil {
+			fw.block = (*fw.blocks.Get().(*[]byte))[:0]
+		}
+		// Blocks end at multiples of bs in source offsets, so a resumed
+		// stream cuts the same blocks as a full one.
+		end := (fw.blockOff/fw.bs + 1) * fw.bs
+		room := int(end-fw.blockOff) - len(fw.block)
+		c := min(room, len(p))
+		fw.block = append(fw.block, p[:c]...)
+		p, n = p[c:], n+c
+		if c == room {
+			if err := fw.flushBlock(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (fw *Writer) checkPrefix() error {
+	if fw.fed != fw.hdr.StartOffset {
+		return fw.setErr(fmt.Errorf("frame: stream starts at source offset %d but only %d bytes were passed to HashOnly", fw.hdr.StartOffset, fw.fed))
+	}
+	return nil
+}
+
+// flushBlock dispatches the current block: left out (filter), merged into
+// the pending zero run, or queued for compression.
+func (fw *Writer) flushBlock() error {
+	b, off := fw.block, fw.blockOff
+	fw.blockOff += int64(len(b))
+	if len(b) == 0 {
+		return nil
+	}
+	if fw.filter != nil && !fw.filter(off, b) {
+		fw.recycleBlock()
+		return fw.flushZeros()
+	}
+	if isZero(b) {
+		if fw.zeroLen > 0 && fw.zeroOff+fw.zeroLen != off {
+			if err := fw.flushZeros(); err != nil {
+				return err
+			}
+		}
+		if fw.zeroLen == 0 {
+			fw.zeroOff = off
+		}
+		fw.zeroLen += int64(len(b))
+		fw.recycleBlock()
+		return nil
+	}
+	if err := fw.flushZeros(); err != nil {
+		return err
+	}
+	fw.records++
+	fw.covered += int64(len(b))
+	res := make(chan result, 1)
+	bp := &b
+	fw.block = nil
+	fw.queue <- res
+	fw.jobs <- job{off: off, block: bp, res: res}
+	return fw.getErr()
+}
+
+func (fw *Writer) recycleBlock() {
+	b := fw.block[:cap(fw.block)]
+	fw.blocks.Put(&b)
+	fw.block = nil
+}
+
+// flushZeros queues the pending zero run as one ZERO record.
+func (fw *Writer) flushZeros() error {
+	if fw.zeroLen == 0 {
+		return nil
+	}
+	fw.records++
+	fw.covered += fw.zeroLen
+	b := make([]byte, RecordHeaderLen)
+	rh := recHeader{typ: typeZero, offset: fw.zeroOff, length: fw.zeroLen}
+	rh.put(b, &fw.hdr.StreamID)
+	fw.zeroLen = 0
+	res := make(chan result, 1)
+	res <- result{b: b}
+	fw.queue <- res
+	return fw.getErr()
+}
+
+// work compresses blocks until jobs is closed.
+func (fw *Writer) work(c *compressor) {
+	defer fw.wg.Done()
+	defer c.close()
+	for j := range fw.jobs {
+		src := *j.block
+		op := fw.outs.Get().(*[]byte)
+		out := (*op)[:RecordHeaderLen]
+		rh := recHeader{typ: typeData, offset: j.off, length: int64(len(src)), payloadCRC: crc(src)}
+		var ok bool
+		if fw.hdr.Codec != CodecNone {
+			out, ok = c.compress(out, src)
+		}
+		if ok {
+			rh.flags = rflagCompressed
+		} else {
+			out = append(out[:RecordHeaderLen], src...)
+		}
+		rh.storedLen = uint32(len(out) - RecordHeaderLen)
+		rh.put(out, &fw.hdr.StreamID)
+		*op = out
+		b := src[:cap(src)]
+		fw.blocks.Put(&b)
+		j.res <- result{rec: op}
+	}
+}
+
+// output writes results in the order they were queued. After an error it
+// keeps draining so that producers never block, but writes nothing more.
+func (fw *Writer) output() {
+	defer close(fw.out)
+	for res := range fw.queue {
+		r := <-res
+		b := r.b
+		if r.rec != nil {
+			b = *r.rec
+		}
+		if fw.getErr() == nil {
+			if _, err := fw.bw.Write(b); err != nil {
+				fw.setErr(fmt.Errorf("frame: write record: %w", err))
+			}
+		}
+		if r.rec != nil {
+			fw.outs.Put(r.rec)
+		}
+	}
+}
+
+// Close flushes the last block and zero run, writes END with the SHA-256
+// of the whole source, flushes the underlying writer (it does not close
+// it) and stops the Writer's goroutines. It must be called even after an
+// error, to release them. If WithSourceSize was given and a different
+// number of bytes was fed, it returns ErrSourceSize and writes no END, so
+// the stream reads as truncated.
+func (fw *Writer) Close() error {
+	if fw.closed {
+		if err := fw.getErr(); err != nil {
+			return err
+		}
+		return ErrClosed
+	}
+	fw.closed = true
+	if fw.getErr() == nil && !fw.writing {
+		fw.checkPrefix()
+	}
+	if fw.getErr() == nil {
+		if fw.block != nil {
+			fw.flushBlock()
+		}
+		fw.flushZeros()
+	}
+	if fw.getErr() == nil && fw.hdr.SourceSize >= 0 && fw.fed != fw.hdr.SourceSize {
+		fw.setErr(fmt.Errorf("frame: %w: source ended at %d bytes, declared %d", ErrSourceSize, fw.fed, fw.hdr.SourceSize))
+	}
+	if fw.getErr() == nil {
+		fw.sha.Sum(fw.digest[:0])
+		b := make([]byte, RecordHeaderLen+EndPayloadLen)
+		p := b[RecordHeaderLen:]
+		binary.LittleEndian.PutUint64(p[0:], uint64(fw.records))
+		binary.LittleEndian.PutUint64(p[8:], uint64(fw.covered))
+		copy(p[16:], fw.digest[:])
+		rh := recHeader{typ: typeEnd, storedLen: EndPayloadLen, offset: fw.fed, payloadCRC: crc(p)}
+		rh.put(b, &fw.hdr.StreamID)
+		res := make(chan result, 1)
+		res <- result{b: b}
+		fw.queue <- res
+	}
+	close(fw.jobs)
+	close(fw.queue)
+	fw.wg.Wait()
+	<-fw.out
+	if err := fw.getErr(); err != nil {
+		return err
+	}
+	if err := fw.bw.Flush(); err != nil {
+		return fw.setErr(fmt.Errorf("frame: write record: %w", err))
+	}
+	return nil
+}
+
+// Digest returns the SHA-256 of the whole source written in END; it is
+// valid after a successful Close.
+func (fw *Writer) Digest() [32]byte { return fw.digest }
+
+var zeros [64 << 10]byte
+
+// isZero reports whether b is all zero bytes (bytes.Equal is a vectorised
+// memequal, far faster than a byte loop).
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeros))
+		if !bytes.Equal(b[:n], zeros[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
