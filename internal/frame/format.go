@@ -129,14 +129,14 @@ type Header struct {
 }
 
 // Delta reports whether the stream may leave gaps (FlagDelta).
-func (h *Header) Delta() bool { return h.Flags&FlagDelta != 0 }
+func (h Header) Delta() bool { return h.Flags&FlagDelta != 0 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // marshal returns the 64-byte version 1 header.
-func (h *Header) marshal() []byte {
+func (h Header) marshal() []byte {
 	b := make([]byte, HeaderLen)
 	copy(b, Magic)
 	le := binary.LittleEndian
@@ -157,7 +157,7 @@ func (h *Header) marshal() []byte {
 
 // validate checks the header's fields against the format's limits. It is
 // used by both the Writer (on its options) and the Reader.
-func (h *Header) validate() error {
+func (h Header) validate() error {
 	switch {
 	case h.Flags&criticalMask&^knownCritical != 0:
 		return fmt.Errorf("%w: unknown critical flags %#x", ErrHeader, h.Flags&criticalMask&^knownCritical)

@@ -436,7 +436,8 @@ func (fw *Writer) output() {
 // it) and stops the Writer's goroutines. It must be called even after an
 // error, to release them. If WithSourceSize was given and a different
 // number of bytes was fed, it returns ErrSourceSize and writes no END, so
-// the stream reads as truncated.
+// the stream reads as truncated: after any error other than a write error,
+// Close still flushes the records completed before it.
 func (fw *Writer) Close() error {
 	if fw.closed {
 		if err := fw.getErr(); err != nil {
@@ -474,13 +475,13 @@ func (fw *Writer) Close() error {
 	close(fw.queue)
 	fw.wg.Wait()
 	<-fw.out
-	if err := fw.getErr(); err != nil {
-		return err
-	}
+	// Flush even after an error: the records before it are valid, and a
+	// stream that stops at a record boundary is the best start for a
+	// resume. (After a write error bufio keeps failing, writing nothing.)
 	if err := fw.bw.Flush(); err != nil {
 		return fw.setErr(fmt.Errorf("frame: write record: %w", err))
 	}
-	return nil
+	return fw.getErr()
 }
 
 // Digest returns the SHA-256 of the whole source written in END; it is
