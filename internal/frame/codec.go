@@ -16,12 +16,20 @@ type compressor struct {
 	zstd  *zstd.Encoder
 }
 
-func newCompressor(c Codec, level int) (*compressor, error) {
+func newCompressor(c Codec, level, blockSize int) (*compressor, error) {
 	cp := &compressor{codec: c}
 	if c == CodecZstd {
+		// No match reaches past the block, so a window of the block
+		// size loses nothing and bounds the encoder's history buffer.
+		window := zstd.MinWindowSize
+		for window < blockSize {
+			window *= 2
+		}
 		enc, err := zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 			zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(window),
+			zstd.WithLowerEncoderMem(true),
 			// Each record carries a CRC-32C of its decoded bytes, which
 			// also checks the decoder; zstd's own checksum would be a
 			// second one.

@@ -75,7 +75,7 @@ type Reader struct {
 	done  chan struct{}
 	stop  sync.Once
 
-	bufs sync.Pool // *[]byte: payloads and decoded data, see getBuf
+	bufs *pool // payloads and decoded data, see getBuf
 
 	// Next's state.
 	err        error   // sticky; io.EOF after END
@@ -139,15 +139,20 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 		return nil, err
 	}
 	fr := &Reader{
-		hdr:        hdr,
-		base:       cfg.base,
-		queue:      make(chan *item, 2*cfg.workers),
+		hdr:  hdr,
+		base: cfg.base,
+		// In flight: one record being read, workers+1 queued for
+		// Next (each holding its payload, then its decoded bytes), one
+		// per decoder, and the one Next returned last: about
+		// 2×workers+4 blocks.
+		queue:      make(chan *item, cfg.workers+1),
+		bufs:       newPool(2*cfg.workers+4, min(int(hdr.BlockSize), 1<<20)),
 		done:       make(chan struct{}),
 		sha:        sha256.New(),
 		verifiable: true,
 	}
 	bs := int(hdr.BlockSize)
-	p := &parser{r: fr, br: br, soff: int64(n), pos: hdr.StartOffset, jobs: make(chan *item, cfg.workers)}
+	p := &parser{r: fr, br: br, soff: int64(n), pos: hdr.StartOffset, jobs: make(chan *item)}
 	decs := make([]*decompressor, cfg.workers)
 	for i := range decs {
 		if decs[i], err = newDecompressor(hdr.Codec, bs); err != nil {
@@ -249,7 +254,7 @@ func (fr *Reader) Next() (Record, error) {
 		d := <-it.res
 		if d.err != nil {
 			if d.buf != nil {
-				fr.bufs.Put(d.buf)
+				fr.bufs.put(d.buf)
 			}
 			return Record{}, fr.fail(d.err)
 		}
@@ -316,17 +321,14 @@ func (fr *Reader) hashGap(off int64) error {
 // block size costs nothing until records of that size arrive (and their
 // caps have been checked).
 func (fr *Reader) getBuf(n int) *[]byte {
-	if bp, ok := fr.bufs.Get().(*[]byte); ok && cap(*bp) >= n {
-		*bp = (*bp)[:n]
-		return bp
-	}
-	b := make([]byte, n, max(n, 64<<10))
-	return &b
+	b := fr.bufs.get(n)
+	*b = (*b)[:n]
+	return b
 }
 
 func (fr *Reader) release() {
 	if fr.held != nil {
-		fr.bufs.Put(fr.held)
+		fr.bufs.put(fr.held)
 		fr.held = nil
 	}
 }
@@ -362,16 +364,16 @@ func (fr *Reader) decodeOne(d *decompressor, it *item) decoded {
 	if it.compressed {
 		ob := fr.getBuf(int(it.len))
 		out, err := d.decompress(*ob, src, int(it.len))
-		fr.bufs.Put(it.payload)
+		fr.bufs.put(it.payload)
 		if err != nil {
-			fr.bufs.Put(ob)
+			fr.bufs.put(ob)
 			return decoded{err: fmt.Errorf("frame: at stream offset %d (source offset %d): %w: %v", it.streamOff, it.off, ErrCorrupt, err)}
 		}
 		src = out
 		it.payload = ob
 	}
 	if got := crc(src); got != it.crc {
-		fr.bufs.Put(it.payload)
+		fr.bufs.put(it.payload)
 		return decoded{err: fmt.Errorf("frame: at stream offset %d (source offset %d): %w: DATA computes %08x, record says %08x",
 			it.streamOff, it.off, ErrChecksum, got, it.crc)}
 	}
@@ -523,7 +525,7 @@ func (p *parser) next() *item {
 		}
 		if n, err := io.ReadFull(p.br, buf); err != nil {
 			if it.payload != nil {
-				p.r.bufs.Put(it.payload)
+				p.r.bufs.put(it.payload)
 			}
 			p.soff += int64(n)
 			return p.errorf(rh.offset, ErrTruncated, "end of input %d bytes into a %d-byte %v payload", n, stored, it.typ)

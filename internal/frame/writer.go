@@ -155,8 +155,8 @@ type Writer struct {
 	zeroOff, zeroLen int64 // pending run of zero blocks
 	records, covered int64
 
-	blocks sync.Pool // *[]byte of bs bytes
-	outs   sync.Pool // *[]byte, record header + payload
+	blocks *pool // block buffers, bs bytes
+	outs   *pool // encoded records: header + payload
 
 	jobs  chan job
 	queue chan chan result
@@ -213,16 +213,20 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		bs:       int64(bs),
 		sha:      sha256.New(),
 		blockOff: cfg.hdr.StartOffset,
-		jobs:     make(chan job, cfg.workers),
-		queue:    make(chan chan result, 2*cfg.workers),
-		out:      make(chan struct{}),
-		bw:       bufio.NewWriterSize(w, 64<<10),
+		// In flight: a block being filled, one per worker, and up to
+		// workers+1 encoded records waiting for their turn to be
+		// written, which keeps every worker busy while one record is
+		// written (and bounds memory to about 2×workers+3 blocks).
+		jobs:   make(chan job),
+		queue:  make(chan chan result, cfg.workers+1),
+		blocks: newPool(cfg.workers+2, bs),
+		outs:   newPool(cfg.workers+3, RecordHeaderLen+bs+bs/64+1024),
+		out:    make(chan struct{}),
+		bw:     bufio.NewWriterSize(w, 64<<10),
 	}
-	fw.blocks.New = func() any { b := make([]byte, bs); return &b }
-	fw.outs.New = func() any { b := make([]byte, 0, RecordHeaderLen+bs+bs/64+1024); return &b }
 	comps := make([]*compressor, cfg.workers)
 	for i := range comps {
-		c, err := newCompressor(cfg.hdr.Codec, cfg.level)
+		c, err := newCompressor(cfg.hdr.Codec, cfg.level, bs)
 		if err != nil {
 			for _, c := range comps[:i] {
 				c.close()
@@ -297,7 +301,7 @@ func (fw *Writer) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if fw.block == nil {
-			fw.block = (*fw.blocks.Get().(*[]byte))[:0]
+			fw.block = *fw.blocks.get(0)
 		}
 		// Blocks end at multiples of bs in source offsets, so a resumed
 		// stream cuts the same blocks as a full one.
@@ -362,7 +366,7 @@ func (fw *Writer) flushBlock() error {
 
 func (fw *Writer) recycleBlock() {
 	b := fw.block[:cap(fw.block)]
-	fw.blocks.Put(&b)
+	fw.blocks.put(&b)
 	fw.block = nil
 }
 
@@ -389,7 +393,7 @@ func (fw *Writer) work(c *compressor) {
 	defer c.close()
 	for j := range fw.jobs {
 		src := *j.block
-		op := fw.outs.Get().(*[]byte)
+		op := fw.outs.get(0)
 		out := (*op)[:RecordHeaderLen]
 		rh := recHeader{typ: typeData, offset: j.off, length: int64(len(src)), payloadCRC: crc(src)}
 		var ok bool
@@ -405,7 +409,7 @@ func (fw *Writer) work(c *compressor) {
 		rh.put(out, &fw.hdr.StreamID)
 		*op = out
 		b := src[:cap(src)]
-		fw.blocks.Put(&b)
+		fw.blocks.put(&b)
 		j.res <- result{rec: op}
 	}
 }
@@ -426,7 +430,7 @@ func (fw *Writer) output() {
 			}
 		}
 		if r.rec != nil {
-			fw.outs.Put(r.rec)
+			fw.outs.put(r.rec)
 		}
 	}
 }
