@@ -3,6 +3,7 @@ package frame
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -519,5 +520,48 @@ func TestParseCodec(t *testing.T) {
 		if err != nil || c != tc.codec || l != tc.level {
 			t.Errorf("ParseCodec(%q) = %v, %d, %v", tc.in, c, l, err)
 		}
+	}
+}
+
+// TestRawFallback: blocks that do not compress are stored raw, so a
+// compressed stream of random data is barely larger than the data.
+func TestRawFallback(t *testing.T) {
+	data := randomBytes(1<<20, 5)
+	for _, c := range codecs[1:] {
+		stream := encode(t, data, WithCodec(c.codec, c.level), WithBlockSize(64<<10))
+		for off := HeaderLen; off < len(stream); {
+			typ, flags := stream[off], stream[off+1]
+			if typ == typeData && flags != 0 {
+				t.Fatalf("%s: DATA at stream offset %d is compressed", c.name, off)
+			}
+			off += RecordHeaderLen + int(binary.LittleEndian.Uint32(stream[off+4:]))
+		}
+		if want := HeaderLen + 16*RecordHeaderLen + len(data) + RecordHeaderLen + EndPayloadLen; len(stream) != want {
+			t.Fatalf("%s: %d-byte stream, want %d", c.name, len(stream), want)
+		}
+	}
+}
+
+func TestUseAfterClose(t *testing.T) {
+	w, _ := NewWriter(io.Discard)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte{1}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Write after Close: %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	r, err := NewReader(bytes.NewReader(validStream()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after Close: %v", err)
 	}
 }

@@ -465,6 +465,8 @@ func (p *parser) run() {
 			select {
 			case p.jobs <- it:
 			case <-p.r.done:
+				// verify may be waiting for this record's result.
+				it.res <- decoded{err: fmt.Errorf("frame: %w", ErrClosed)}
 				return
 			}
 		}

@@ -271,6 +271,9 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 	if err := fw.getErr(); err != nil {
 		return 0, err
 	}
+	if fw.closed {
+		return 0, ErrClosed
+	}
 	if fw.writing || fw.fed+int64(len(p)) > fw.hdr.StartOffset {
 		return 0, fw.setErr(fmt.Errorf("frame: HashOnly of %d bytes at source offset %d: only the %d bytes before the start offset may be hashed, before the first Write", len(p), fw.fed, fw.hdr.StartOffset))
 	}
@@ -286,6 +289,9 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 func (fw *Writer) Write(p []byte) (int, error) {
 	if err := fw.getErr(); err != nil {
 		return 0, err
+	}
+	if fw.closed {
+		return 0, ErrClosed
 	}
 	if !fw.writing {
 		if err := fw.checkPrefix(); err != nil {
