@@ -105,9 +105,9 @@ func WithStreamID(id [16]byte) WriterOption {
 }
 
 // WithFilter makes a delta stream (FlagDelta): the Writer calls keep with
-// each block's source offset and bytes (valid only during the call, in
-// the goroutine calling Write or Close, in source order) and sends only
-// blocks for which it returns true. Blocks left out are still hashed into
+// each block's source offset and bytes (valid only during the call), in
+// source order, from one of its own goroutines, and sends only blocks for
+// which it returns true. Blocks left out are still hashed into
 // END's SHA-256, so the whole source must still be fed.
 func WithFilter(keep func(off int64, block []byte) bool) WriterOption {
 	return func(cfg *writerConfig) error {
@@ -145,14 +145,18 @@ type Writer struct {
 	filter func(int64, []byte) bool
 	bs     int64
 
-	sha     hash.Hash
 	fed     int64 // source bytes fed (HashOnly and Write): offset of the next byte
 	writing bool  // Write has been called
 
 	block    []byte // block being filled, from blocks
 	blockOff int64  // source offset of block[0]
 
-	zeroOff, zeroLen int64 // pending run of zero blocks
+	// The dispatch goroutine's state: it takes full blocks in order,
+	// hashes them, and sends them on as records.
+	full             chan fullBlock
+	dispatched       chan struct{} // closed when dispatch ends
+	sha              hash.Hash     // HashOnly's before the first block, then dispatch's
+	zeroOff, zeroLen int64         // pending run of zero blocks
 	records, covered int64
 
 	blocks *pool // block buffers, bs bytes
@@ -168,6 +172,11 @@ type Writer struct {
 	err    error // sticky
 	closed bool
 	digest [32]byte
+}
+
+type fullBlock struct {
+	off int64
+	b   []byte
 }
 
 type job struct {
@@ -213,16 +222,19 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		bs:       int64(bs),
 		sha:      sha256.New(),
 		blockOff: cfg.hdr.StartOffset,
-		// In flight: a block being filled, one per worker, and up to
-		// workers+1 encoded records waiting for their turn to be
-		// written, which keeps every worker busy while one record is
-		// written (and bounds memory to about 2×workers+3 blocks).
-		jobs:   make(chan job),
-		queue:  make(chan chan result, cfg.workers+1),
-		blocks: newPool(cfg.workers+2, bs),
-		outs:   newPool(cfg.workers+3, RecordHeaderLen+bs+bs/64+1024),
-		out:    make(chan struct{}),
-		bw:     bufio.NewWriterSize(w, 64<<10),
+		// In flight: a block being filled, one waiting for dispatch
+		// and one being hashed, one per worker, and up to workers+1
+		// encoded records waiting for their turn to be written, which
+		// keeps every worker busy while one record is written (memory:
+		// about 2×workers+5 blocks).
+		full:       make(chan fullBlock, 1),
+		dispatched: make(chan struct{}),
+		jobs:       make(chan job),
+		queue:      make(chan chan result, cfg.workers+1),
+		blocks:     newPool(cfg.workers+4, bs),
+		outs:       newPool(cfg.workers+3, RecordHeaderLen+bs+bs/64+1024),
+		out:        make(chan struct{}),
+		bw:         bufio.NewWriterSize(w, 64<<10),
 	}
 	comps := make([]*compressor, cfg.workers)
 	for i := range comps {
@@ -243,6 +255,7 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		go fw.work(c)
 	}
 	go fw.output()
+	go fw.dispatch()
 	return fw, nil
 }
 
@@ -282,10 +295,12 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Write feeds the next len(p) source bytes. It hashes them, cuts them
-// into blocks at multiples of the block size in source offsets, and queues
-// full blocks for compression; it blocks when enough blocks are in flight.
-// It does not keep p.
+// Write feeds the next len(p) source bytes. It copies them into blocks
+// cut at multiples of the block size in source offsets and hands each
+// full block to the Writer's goroutines, which hash it into END's SHA-256
+// (so hashing overlaps the caller's next read), apply the filter, and
+// compress it; Write blocks when enough blocks are in flight. It does not
+// keep p.
 func (fw *Writer) Write(p []byte) (int, error) {
 	if err := fw.getErr(); err != nil {
 		return 0, err
@@ -302,7 +317,6 @@ func (fw *Writer) Write(p []byte) (int, error) {
 	if fw.hdr.SourceSize >= 0 && fw.fed+int64(len(p)) > fw.hdr.SourceSize {
 		return 0, fw.setErr(fmt.Errorf("frame: %w: source continues past its declared size %d", ErrSourceSize, fw.hdr.SourceSize))
 	}
-	fw.sha.Write(p)
 	fw.fed += int64(len(p))
 	n := 0
 	for len(p) > 0 {
@@ -317,7 +331,8 @@ func (fw *Writer) Write(p []byte) (int, error) {
 		fw.block = append(fw.block, p[:c]...)
 		p, n = p[c:], n+c
 		if c == room {
-			if err := fw.flushBlock(); err != nil {
+			fw.sendBlock()
+			if err := fw.getErr(); err != nil {
 				return n, err
 			}
 		}
@@ -332,54 +347,62 @@ func (fw *Writer) checkPrefix() error {
 	return nil
 }
 
-// flushBlock dispatches the current block: left out (filter), merged into
-// the pending zero run, or queued for compression.
-func (fw *Writer) flushBlock() error {
-	b, off := fw.block, fw.blockOff
-	fw.blockOff += int64(len(b))
-	if len(b) == 0 {
-		return nil
+// sendBlock hands the current block to dispatch.
+func (fw *Writer) sendBlock() {
+	fw.full <- fullBlock{off: fw.blockOff, b: fw.block}
+	fw.blockOff += int64(len(fw.block))
+	fw.block = nil
+}
+
+// dispatch hashes each full block, in source order, then leaves it out
+// (filter), merges it into the pending zero run, or queues it for
+// compression. It ends, flushing the zero run, when full is closed.
+func (fw *Writer) dispatch() {
+	defer close(fw.dispatched)
+	for fb := range fw.full {
+		if fw.getErr() == nil {
+			fw.sha.Write(fb.b)
+			if fw.dispatchBlock(fb.off, fb.b) {
+				continue // the worker recycles it
+			}
+		}
+		b := fb.b[:cap(fb.b)]
+		fw.blocks.put(&b)
 	}
+	if fw.getErr() == nil {
+		fw.flushZeros()
+	}
+}
+
+// dispatchBlock reports whether it queued b for compression.
+func (fw *Writer) dispatchBlock(off int64, b []byte) bool {
 	if fw.filter != nil && !fw.filter(off, b) {
-		fw.recycleBlock()
-		return fw.flushZeros()
+		fw.flushZeros()
+		return false
 	}
 	if isZero(b) {
 		if fw.zeroLen > 0 && fw.zeroOff+fw.zeroLen != off {
-			if err := fw.flushZeros(); err != nil {
-				return err
-			}
+			fw.flushZeros()
 		}
 		if fw.zeroLen == 0 {
 			fw.zeroOff = off
 		}
 		fw.zeroLen += int64(len(b))
-		fw.recycleBlock()
-		return nil
+		return false
 	}
-	if err := fw.flushZeros(); err != nil {
-		return err
-	}
+	fw.flushZeros()
 	fw.records++
 	fw.covered += int64(len(b))
 	res := make(chan result, 1)
-	bp := &b
-	fw.block = nil
 	fw.queue <- res
-	fw.jobs <- job{off: off, block: bp, res: res}
-	return fw.getErr()
-}
-
-func (fw *Writer) recycleBlock() {
-	b := fw.block[:cap(fw.block)]
-	fw.blocks.put(&b)
-	fw.block = nil
+	fw.jobs <- job{off: off, block: &b, res: res}
+	return true
 }
 
 // flushZeros queues the pending zero run as one ZERO record.
-func (fw *Writer) flushZeros() error {
+func (fw *Writer) flushZeros() {
 	if fw.zeroLen == 0 {
-		return nil
+		return
 	}
 	fw.records++
 	fw.covered += fw.zeroLen
@@ -390,7 +413,6 @@ func (fw *Writer) flushZeros() error {
 	res := make(chan result, 1)
 	res <- result{b: b}
 	fw.queue <- res
-	return fw.getErr()
 }
 
 // work compresses blocks until jobs is closed.
@@ -459,12 +481,11 @@ func (fw *Writer) Close() error {
 	if fw.getErr() == nil && !fw.writing {
 		fw.checkPrefix()
 	}
-	if fw.getErr() == nil {
-		if fw.block != nil {
-			fw.flushBlock()
-		}
-		fw.flushZeros()
+	if fw.getErr() == nil && len(fw.block) > 0 {
+		fw.sendBlock()
 	}
+	close(fw.full)
+	<-fw.dispatched
 	if fw.getErr() == nil && fw.hdr.SourceSize >= 0 && fw.fed != fw.hdr.SourceSize {
 		fw.setErr(fmt.Errorf("frame: %w: source ended at %d bytes, declared %d", ErrSourceSize, fw.fed, fw.hdr.SourceSize))
 	}
