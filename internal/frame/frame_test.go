@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -564,4 +565,38 @@ func TestUseAfterClose(t *testing.T) {
 	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Next after Close: %v", err)
 	}
+}
+
+func TestDetect(t *testing.T) {
+	tests := []struct {
+		name  string
+		input []byte
+		want  bool
+	}{
+		{"framed", validStream(), true},
+		{"magic only", []byte(Magic), true},
+		{"raw", bytes.Repeat([]byte{0}, 4096), false},
+		{"short", []byte(Magic[:7]), false},
+		{"empty", nil, false},
+	}
+	for _, tc := range tests {
+		br := bufio.NewReader(bytes.NewReader(tc.input))
+		got, err := Detect(br)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: Detect = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+		if rest, _ := io.ReadAll(br); !bytes.Equal(rest, tc.input) {
+			t.Errorf("%s: Detect consumed input", tc.name)
+		}
+	}
+	// NewReader takes the same bufio.Reader.
+	br := bufio.NewReader(bytes.NewReader(validStream()))
+	if ok, _ := Detect(br); !ok {
+		t.Fatal("not detected")
+	}
+	r, err := NewReader(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
 }

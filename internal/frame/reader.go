@@ -627,3 +627,15 @@ func (p *parser) next() *item {
 }
 
 const maxInt64 = 1<<63 - 1
+
+// Detect reports whether br's input starts with Magic, without consuming
+// anything, so a receiver can peek at its input and hand the same
+// bufio.Reader to NewReader, or copy it as raw data. An input shorter
+// than the magic is not framed. Errors other than io.EOF are returned.
+func Detect(br *bufio.Reader) (bool, error) {
+	b, err := br.Peek(len(Magic))
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	return string(b) == Magic, nil
+}
