@@ -1,0 +1,29 @@
+package ddargs_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/blkpipe/blkpipe/internal/ddargs"
+)
+
+func ExampleParse() {
+	o, err := ddargs.Parse([]string{"if=/dev/vg0/snap", "bs=4M", "iflag=direct", "skip=1GiB", "count=100MB"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(o.If, o.IBS, o.BS, o.IFlag.Direct)
+	fmt.Println(o.SkipSplit())
+	fmt.Println(o.CountSplit())
+
+	_, err = ddargs.Parse([]string{"bs=4M", "conv=excl,nocreat"})
+	fmt.Println(err, errors.Is(err, ddargs.ErrUsage))
+	_, err = ddargs.Parse([]string{"conv=ucase"})
+	fmt.Println(err)
+	// Output:
+	// /dev/vg0/snap 4194304 4194304 true
+	// 256 0
+	// 23 3531008
+	// cannot combine excl and nocreat true
+	// conversion 'ucase' is not supported by blkpipe
+}
