@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/testutil"
@@ -226,7 +228,7 @@ func TestConcurrencyIdentical(t *testing.T) {
 
 // TestExt4Image frames a real filesystem image made by mkfs.ext4 -d.
 func TestExt4Image(t *testing.T) {
-	testutil.NeedCmd(t, "mkfs.ext4")
+	testutil.NeedCmd(t, "mkfs.ext4", "sha256sum")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	files := map[string][]byte{
@@ -260,6 +262,9 @@ func TestExt4Image(t *testing.T) {
 			}
 			if d.end.Digest != sha256.Sum256(data) || !bytes.Equal(d.data, data) {
 				t.Fatal("ext4 image did not survive the round trip")
+			}
+			if sum := strings.Fields(testutil.Run(t, "sha256sum", img))[0]; sum != hex.EncodeToString(d.end.Digest[:]) {
+				t.Fatalf("END digest %x, sha256sum prints %s", d.end.Digest, sum)
 			}
 			t.Logf("%s: %d-byte image framed in %d bytes", c.name, len(data), len(stream))
 		})
