@@ -193,7 +193,10 @@ func readHeader(br *bufio.Reader) (Header, int, error) {
 	var h Header
 	b := make([]byte, HeaderLen)
 	if n, err := io.ReadFull(br, b[:len(Magic)]); err != nil {
-		if n == 0 && err == io.EOF {
+		if !isEOF(err) {
+			return h, 0, fmt.Errorf("frame: read header: %w", err)
+		}
+		if n == 0 {
 			return h, 0, fmt.Errorf("frame: %w: empty input", ErrBadMagic)
 		}
 		return h, 0, fmt.Errorf("frame: %w: input is %d bytes", ErrBadMagic, n)
@@ -202,6 +205,9 @@ func readHeader(br *bufio.Reader) (Header, int, error) {
 		return h, 0, fmt.Errorf("frame: %w: starts with %x", ErrBadMagic, b[:len(Magic)])
 	}
 	if _, err := io.ReadFull(br, b[len(Magic):]); err != nil {
+		if !isEOF(err) {
+			return h, 0, fmt.Errorf("frame: read header: %w", err)
+		}
 		return h, 0, fmt.Errorf("frame: at stream offset %d: %w: end of input in header", len(Magic), ErrTruncated)
 	}
 	le := binary.LittleEndian
@@ -216,6 +222,9 @@ func readHeader(br *bufio.Reader) (Header, int, error) {
 	if hlen > HeaderLen {
 		b = append(b, make([]byte, hlen-HeaderLen)...)
 		if _, err := io.ReadFull(br, b[HeaderLen:]); err != nil {
+			if !isEOF(err) {
+				return h, 0, fmt.Errorf("frame: read header: %w", err)
+			}
 			return h, 0, fmt.Errorf("frame: at stream offset %d: %w: end of input in header", HeaderLen, ErrTruncated)
 		}
 	}
@@ -476,6 +485,13 @@ func (p *parser) run() {
 	}
 }
 
+// readErr reports a failed read of the input (not its end) as such.
+func (p *parser) readErr(err error) *item {
+	return &item{err: fmt.Errorf("frame: read stream at offset %d (source offset %d): %w", p.soff, p.pos, err)}
+}
+
+func isEOF(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
+
 func (p *parser) errorf(srcOff int64, sentinel error, format string, args ...any) *item {
 	return &item{err: fmt.Errorf("frame: at stream offset %d (source offset %d): %w: %s", p.soff, srcOff, sentinel, fmt.Sprintf(format, args...))}
 }
@@ -487,7 +503,10 @@ func (p *parser) next() *item {
 	hdr := &p.r.hdr
 	var b [RecordHeaderLen]byte
 	if n, err := io.ReadFull(p.br, b[:]); err != nil {
-		if n == 0 && err == io.EOF {
+		if !isEOF(err) {
+			return p.readErr(err)
+		}
+		if n == 0 {
 			return p.errorf(p.pos, ErrTruncated, "end of input before END record, %d records read", p.records)
 		}
 		return p.errorf(p.pos, ErrTruncated, "end of input %d bytes into a record header (%v)", n, err)
@@ -558,6 +577,9 @@ func (p *parser) next() *item {
 			}
 			p.soff += RecordHeaderLen
 			if n, err := io.CopyN(io.Discard, p.br, stored); err != nil {
+				if !isEOF(err) {
+					return p.readErr(err)
+				}
 				return p.errorf(p.pos, ErrTruncated, "end of input %d bytes into a %d-byte ancillary payload (%v)", n, stored, err)
 			}
 			p.soff += stored
@@ -593,6 +615,9 @@ func (p *parser) next() *item {
 			if it.payload != nil {
 				p.r.bufs.put(it.payload)
 			}
+			if !isEOF(err) {
+				return p.readErr(err)
+			}
 			p.soff += int64(n)
 			return p.errorf(rh.offset, ErrTruncated, "end of input %d bytes into a %d-byte %v payload", n, stored, it.typ)
 		}
@@ -615,8 +640,12 @@ func (p *parser) next() *item {
 				it.records, it.covered, p.records, p.covered)
 		}
 		var one [1]byte
-		if n, _ := io.ReadFull(p.br, one[:]); n > 0 {
+		n, err := io.ReadFull(p.br, one[:])
+		if n > 0 {
 			return p.errorf(rh.offset, ErrTrailingData, "bytes follow the END record")
+		}
+		if !isEOF(err) {
+			return p.readErr(err)
 		}
 		return it
 	}

@@ -265,3 +265,36 @@ func TestTruncatedEverywhere(t *testing.T) {
 		})
 	}
 }
+
+// failReader returns its bytes, then err.
+type failReader struct {
+	b   []byte
+	err error
+}
+
+func (f *failReader) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// TestReadError: a failing input is reported with its own error, not as
+// a truncated or malformed stream.
+func TestReadError(t *testing.T) {
+	eio := errors.New("input/output error")
+	s := validStream()
+	for _, n := range []int{0, 5, 40, HeaderLen, HeaderLen + 10, HeaderLen + 100, len(s)} {
+		r, err := NewReader(&failReader{b: s[:n], err: eio})
+		if err == nil {
+			for err == nil {
+				_, err = r.Next()
+			}
+		}
+		if !errors.Is(err, eio) || errors.Is(err, ErrTruncated) {
+			t.Errorf("input failing after %d bytes: %v", n, err)
+		}
+	}
+}
