@@ -605,3 +605,22 @@ func TestDetect(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestLongZeroRun: a zero run is cut into ZERO records of at most
+// maxZeroRun (1 GiB; 1 MiB here), so the receiver hears of progress.
+func TestLongZeroRun(t *testing.T) {
+	defer func(n int64) { maxZeroRun = n }(maxZeroRun)
+	maxZeroRun = 1 << 20
+	const size = 5 << 19
+	stream := encode(t, make([]byte, size), WithSourceSize(size), WithBlockSize(256<<10))
+	d, err := decode(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(d.recs)
+	want := fmt.Sprint([]Record{{Type: Zero, Length: 1 << 20}, {Type: Zero, Offset: 1 << 20, Length: 1 << 20}, {Type: Zero, Offset: 2 << 20, Length: 1 << 19},
+		{Type: End, Offset: size, Records: 3, Covered: size, Digest: sha256.Sum256(make([]byte, size)), Verified: true}})
+	if got != want {
+		t.Fatalf("records\n got %v\nwant %v", got, want)
+	}
+}

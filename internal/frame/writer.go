@@ -388,6 +388,9 @@ func (fw *Writer) dispatchBlock(off int64, b []byte) bool {
 			fw.zeroOff = off
 		}
 		fw.zeroLen += int64(len(b))
+		if fw.zeroLen >= maxZeroRun {
+			fw.flushZeros()
+		}
 		return false
 	}
 	fw.flushZeros()
@@ -453,7 +456,14 @@ func (fw *Writer) output() {
 			b = *r.rec
 		}
 		if fw.getErr() == nil {
-			if _, err := fw.bw.Write(b); err != nil {
+			_, err := fw.bw.Write(b)
+			// Flush whenever nothing else is waiting: records reach the
+			// receiver without delay when the source is slow, and are
+			// still coalesced when it is fast.
+			if err == nil && len(fw.queue) == 0 {
+				err = fw.bw.Flush()
+			}
+			if err != nil {
 				fw.setErr(fmt.Errorf("frame: write record: %w", err))
 			}
 		}
@@ -518,6 +528,11 @@ func (fw *Writer) Close() error {
 // Digest returns the SHA-256 of the whole source written in END; it is
 // valid after a successful Close.
 func (fw *Writer) Digest() [32]byte { return fw.digest }
+
+// maxZeroRun caps a ZERO record's length: the receiver hears of progress
+// at least once per GiB of a long zero run, for 32 bytes. (A variable
+// only so that a test can make it small.)
+var maxZeroRun int64 = 1 << 30
 
 var zeros [64 << 10]byte
 
