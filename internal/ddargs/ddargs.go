@@ -289,6 +289,11 @@ const (
 // before opening files: an empty if= or of= ("failed to open" the empty
 // name), and a seek= whose offset does not fit an off_t when of= is given
 // without conv=notrunc ("offset too large: ...").
+//
+// Option errors ("unrecognized option '--foo'") show the argument's bytes
+// as they are, as glibc's getopt does; operand errors escape them. When
+// Parse fails, the zero-multiplier warnings dd would print before its
+// error are not returned: only a successful Parse has Warnings.
 func Parse(args []string) (*Operands, error) {
 	operands, err := scanOptions(args)
 	if err != nil {
