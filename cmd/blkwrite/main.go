@@ -1,0 +1,69 @@
+// Blkwrite writes standard input (or a file) to a block device or file; it
+// is a drop-in replacement for dd on the writing side, guarded for devices.
+//
+// Synopsis:
+//
+//	blkwrite [--bs N] [--offset N] [--length N] [-q] [DST] [dd operands...]
+//	blkwrite of=DST [if=SRC] [bs=N] [seek=N] [conv=...] ...
+//
+// blkwrite accepts GNU dd's operands with dd's meaning and prints dd's
+// statistics. A block device target is opened exclusively (a mounted or
+// in-use device is refused before anything is written), written with
+// O_DIRECT in large aligned blocks reassembled from short pipe reads, and
+// made durable with fdatasync before blkwrite exits 0. An input of known size
+// that does not fit the device is refused before writing.
+//
+// Exit codes: 0 success, 1 failure, 2 usage, 130 interrupted.
+package main
+
+import (
+	"os"
+
+	"github.com/blkpipe/blkpipe/internal/ddtool"
+)
+
+const usage = `Usage: blkwrite [OPTIONS] [DST] [OPERAND]...
+Copy standard input (or if=) to DST (default standard output), as dd would,
+guarded for block devices.
+
+Conventional options:
+  --bs N        block size for reads and writes (dd's bs=)
+  --offset N    start writing N bytes into DST
+  --length N    copy at most N bytes
+  -q            quiet: no statistics (status=none)
+  --allow PATH  restricted mode for an ssh forced command (repeatable): the
+                client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
+                may not use if= or --allow; anything else is refused (exit 3)
+  -h, --help    this help
+
+dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
+  if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
+  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
+  iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
+  oflag=direct,dsync,sync,seek_bytes,append,nocache
+On SIGUSR1 blkwrite prints dd's statistics to stderr and carries on.
+
+A block device DST is opened with O_EXCL (refused while mounted or in use),
+written with O_DIRECT, and fdatasync'ed before a successful exit. A device
+smaller than an input of known size is refused before anything is written;
+from a pipe, running out of device stops with "target is smaller than the
+input" and the number of bytes that landed.
+
+Examples:
+  ssh root@primary blkcat /dev/vg/snap | blkwrite /dev/vg/data
+  blkwrite of=/dev/vg/data bs=4M status=progress < data.img
+  blkwrite --offset 1M part.img < part.bin
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by --allow,
+130 interrupted.
+`
+
+func main() {
+	os.Exit(ddtool.Main(ddtool.Profile{
+		Name:         "blkwrite",
+		Positional:   "of",
+		Usage:        usage,
+		WriteGuard:   true,
+		Restrictable: true,
+	}, os.Args[1:]))
+}

@@ -1,0 +1,104 @@
+package blockdev
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/blkpipe/blkpipe/internal/testutil"
+)
+
+// loopDevice attaches image with extra losetup arguments (such as
+// --sector-size 4096), which testutil.LoopDevice does not take, and detaches
+// it when the test ends.
+func loopDevice(tb testing.TB, image string, args ...string) string {
+	tb.Helper()
+	testutil.NeedRoot(tb)
+	testutil.NeedCmd(tb, "losetup")
+	out := testutil.Run(tb, "losetup", append(append([]string{"--find", "--show"}, args...), image)...)
+	dev := strings.TrimSpace(out)
+	if !strings.HasPrefix(dev, "/dev/loop") {
+		tb.Fatalf("losetup printed %q", out)
+	}
+	tb.Cleanup(func() {
+		for i := 0; i < 20; i++ {
+			if exec.Command("losetup", "-d", dev).Run() == nil {
+				return
+			}
+			exec.Command("udevadm", "settle").Run()
+		}
+		tb.Errorf("could not detach %s", dev)
+	})
+	return dev
+}
+
+// mount mounts source (of type fstype) on a fresh temporary directory and
+// unmounts it when the test ends.
+func mount(tb testing.TB, fstype, source string) string {
+	tb.Helper()
+	testutil.NeedRoot(tb)
+	testutil.NeedCmd(tb, "mount", "umount")
+	dir := tb.TempDir()
+	testutil.Run(tb, "mount", "-t", fstype, source, dir)
+	tb.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			tb.Errorf("umount %s: %v\n%s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// randomBytes returns n pseudo-random bytes, the same for the same seed.
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	p := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			p[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		p[i] = byte(r.Uint32())
+	}
+	return p
+}
+
+// randomImage writes size random bytes to a new file and returns its path
+// and contents.
+func randomImage(tb testing.TB, size int, seed uint64) (string, []byte) {
+	tb.Helper()
+	data := randomBytes(size, seed)
+	p := filepath.Join(tb.TempDir(), "random.img")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p, data
+}
+
+// readAll reads the whole of path without O_DIRECT.
+func readAll(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// firstDiff returns the offset of the first differing byte, or -1.
+func firstDiff(a, b []byte) int {
+	if bytes.Equal(a, b) {
+		return -1
+	}
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}

@@ -1,0 +1,654 @@
+// Package ddcopy is blkpipe's one copy engine: it moves bytes from an input
+// to an output with GNU dd's semantics (records in and out, partial reads,
+// conv=sync, conv=sparse, skip, seek, count) while doing its own I/O in large
+// aligned chunks, reading ahead on several goroutines and overlapping reads
+// with writes.
+//
+// Internal I/O may be larger than ibs or obs whenever that cannot change the
+// result: a read of k*ibs bytes that returns n is accounted as the n/ibs full
+// records and one partial record that dd's reads of ibs would have returned
+// from the same data, and output is written in whole chunks whose bytes are
+// exactly the ones dd's obs-sized writes would have produced.
+package ddcopy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/progress"
+	"golang.org/x/sys/unix"
+)
+
+// Params are dd's transfer parameters, resolved from its operands.
+type Params struct {
+	IBS, OBS  int   // input and output block sizes (ibs=, obs=, bs=)
+	Reblock   bool  // true unless bs= was given; false writes each read as it came
+	Count     int64 // records to copy, -1 for all (count=)
+	CountTail int64 // bytes to copy after Count records (iflag=count_bytes)
+	Skip      int64 // input records to skip (skip=)
+	SkipTail  int64 // and bytes after them (iflag=skip_bytes)
+	Seek      int64 // output records to seek over (seek=)
+	SeekTail  int64 // and bytes after them (oflag=seek_bytes)
+	Sync      bool  // conv=sync: pad partial input records with zeros
+	Noerror   bool  // conv=noerror: carry on after read errors
+	Sparse    bool  // conv=sparse: seek over all-zero output blocks
+	Fullblock bool  // iflag=fullblock: accumulate full input records
+	Fsync     bool  // conv=fsync
+	Fdatasync bool  // conv=fdatasync
+	Direct    bool  // iflag=direct or oflag=direct was given (for dd's warning rule)
+}
+
+// Input is the source. The caller opens it; Copy does not close it.
+type Input struct {
+	F        *os.File
+	Name     string // as dd names it: the path, or "standard input"
+	Seekable bool   // a regular file or block device: reads are full until EOF
+	Size     int64  // size when Seekable, else -1
+	Direct   bool   // O_DIRECT is on
+	Align    int    // O_DIRECT alignment of F
+	Nocache  bool   // iflag=nocache: drop the pages read from the page cache
+}
+
+// Output is the destination. The caller opens it; Copy does not close it.
+type Output struct {
+	F          *os.File
+	Name       string // the path, or "standard output"
+	Direct     bool   // O_DIRECT is on
+	UserDirect bool   // oflag=direct was asked for (dd then fsyncs after an unaligned tail)
+	Align      int    // O_DIRECT alignment of F
+	Nocache    bool   // oflag=nocache
+	Datasync   bool   // fdatasync before returning (blkwrite on block devices)
+}
+
+// Copier copies with dd semantics. Set the fields, then call Run once.
+type Copier struct {
+	P   Params
+	In  Input
+	Out Output
+	R   *progress.DD // counters and reports; required
+
+	// ChunkSize is the internal I/O size; it is rounded to a multiple of the
+	// block sizes and alignments. Default 4 MiB.
+	ChunkSize int
+	// Buffers is the number of chunks in flight. Default 6 (24 MiB).
+	Buffers int
+	// Readers is the number of concurrent reads on a seekable input, so a
+	// device sees several requests at once. Default 4.
+	Readers int
+
+	// OnWriteError, if set, may replace the error returned when a write
+	// fails after written bytes of output landed (blkwrite explains a
+	// target that is too small).
+	OnWriteError func(err error, written int64) error
+
+	ibs, obs   int
+	chunk      int
+	warn       bool // dd's warn_partial_read: bs= given, no fullblock, and skip, count or direct
+	warned     bool // the partial-read warning was given (dd gives it once)
+	prevShort  int  // length of the last read when it was short of a record
+	direct     int  // alignment the output's O_DIRECT writes need, 0 when off
+	outOff     int64
+	sparseSeek bool // the last output operation was a sparse seek
+}
+
+// run is a run of records of one size that start at stream offset off.
+type run struct {
+	off     int64 // stream offset (after conv=sync padding) of the first record
+	size    int   // bytes each record occupies in the stream
+	count   int64
+	partial bool // short input records (r_partial)
+}
+
+// chunk is a buffer of stream bytes handed from the reader to the writer.
+type chunk struct {
+	buf  []byte // stream bytes in buf[:n]
+	n    int
+	off  int64 // stream offset of buf[0]
+	recs []run // input records whose first byte is in this chunk
+	err  error // input ended with this error after these bytes
+	eof  bool
+	done chan struct{} // closed when the chunk is filled (parallel reads)
+}
+
+func lcm(a, b int) int {
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
+}
+
+// Run copies until the input ends, count is reached, or an error. It
+// returns a *Error for I/O failures, worded as dd words them; the counters
+// in c.R hold what was copied either way. ctx cancels the copy between
+// chunks.
+func (c *Copier) Run(ctx context.Context) error {
+	c.ibs, c.obs = c.P.IBS, c.P.OBS
+	if !c.P.Reblock {
+		c.obs = c.ibs
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = envInt("BLKPIPE_CHUNK", 4<<20)
+	}
+	if c.Buffers <= 0 {
+		c.Buffers = envInt("BLKPIPE_BUFFERS", 6)
+	}
+	if c.Readers <= 0 {
+		c.Readers = envInt("BLKPIPE_READERS", 4)
+	}
+	align := max(c.In.Align, c.Out.Align, 512)
+	unit := lcm(lcm(c.ibs, c.obs), align)
+	c.chunk = max(c.ChunkSize/unit, 2) * unit
+	if c.chunk >= 16<<20 {
+		c.Buffers = min(c.Buffers, 3)
+	}
+
+	c.warn = !c.P.Reblock && !c.P.Fullblock && (c.P.Skip != 0 || c.P.Count > 0 || c.P.Direct)
+	start, err := c.skipInput()
+	if err != nil {
+		return err
+	}
+	if err := c.seekOutput(); err != nil {
+		return err
+	}
+	if c.Out.Direct && c.outOff%int64(max(c.Out.Align, 1)) == 0 {
+		c.direct = max(c.Out.Align, 512)
+	} else if c.Out.Direct {
+		c.directOff()
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan []byte, c.Buffers)
+	for i := 0; i < c.Buffers; i++ {
+		free <- blockdev.AlignedBuffer(c.chunk+c.ibs, align)
+	}
+	queue := make(chan *chunk, c.Buffers)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(queue)
+		if c.In.Seekable && c.In.Size >= 0 {
+			c.readParallel(ctx, start, free, queue)
+		} else {
+			c.readStream(ctx, free, queue)
+		}
+	}()
+	err = c.writeAll(ctx, queue, free)
+	cancel()
+	// Drain so the reader can finish and return its buffers.
+	for ch := range queue {
+		<-ch.done
+	}
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	return c.finish()
+}
+
+// skipInput positions the input after skip= records and bytes, as dd does:
+// by seeking when it can, by reading otherwise. It returns the offset
+// reached on a seekable input.
+func (c *Copier) skipInput() (int64, error) {
+	want := c.P.Skip*int64(c.ibs) + c.P.SkipTail
+	if c.In.Seekable && c.In.Size >= 0 {
+		cur, err := c.In.F.Seek(0, io.SeekCurrent)
+		if err != nil {
+			cur = 0
+		}
+		if want == 0 {
+			return cur, nil
+		}
+		pos := cur + want
+		if pos > c.In.Size {
+			// dd seeks to the end and says so; nothing is copied.
+			c.R.Diagnose(QuoteF(c.In.Name) + ": cannot skip to specified offset")
+			pos = c.In.Size
+		}
+		if _, err := c.In.F.Seek(pos, io.SeekStart); err != nil {
+			return 0, &Error{Msg: QuoteF(c.In.Name) + ": cannot skip", Err: err}
+		}
+		return pos, nil
+	}
+	if want == 0 {
+		return 0, nil
+	}
+	// Not seekable: read and discard. Every read counts as one skipped
+	// record, whatever its length, as in dd.
+	buf := make([]byte, c.ibs)
+	records, tail := c.P.Skip, c.P.SkipTail
+	var skipped int64
+	for records > 0 || tail > 0 {
+		size := c.ibs
+		if records == 0 {
+			size = int(tail)
+		}
+		n, err := c.readOnce(buf[:size])
+		if err != nil && err != io.EOF {
+			return 0, &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}
+		}
+		if n == 0 {
+			break
+		}
+		c.noteRead(n, size)
+		skipped += int64(n)
+		if records > 0 {
+			records--
+		} else {
+			tail = 0
+		}
+	}
+	// Short reads skip less than asked, and dd says so.
+	if skipped != want {
+		c.R.Diagnose(QuoteF(c.In.Name) + ": cannot skip to specified offset")
+	}
+	return 0, nil
+}
+
+// seekOutput moves the output past seek= records and bytes.
+func (c *Copier) seekOutput() error {
+	want := c.P.Seek*int64(c.obs) + c.P.SeekTail
+	cur, err := c.Out.F.Seek(0, io.SeekCurrent)
+	if err != nil {
+		if want != 0 {
+			return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: err}
+		}
+		c.outOff = 0
+		return nil
+	}
+	if want != 0 {
+		if cur, err = c.Out.F.Seek(want, io.SeekCurrent); err != nil {
+			return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: err}
+		}
+	}
+	c.outOff = cur
+	return nil
+}
+
+// readOnce reads once (or, with iflag=fullblock, until p is full or the
+// input ends), treating the EINVAL that O_DIRECT gives at an unaligned end
+// of file as the end of input, as dd does.
+func (c *Copier) readOnce(p []byte) (int, error) {
+	total := 0
+	for total < len(p) {
+		n, err := c.In.F.Read(p[total:])
+		total += n
+		if err != nil {
+			if errors.Is(err, unix.EINVAL) && c.In.Direct {
+				err = io.EOF
+			}
+			return total, err
+		}
+		if n == 0 || !c.P.Fullblock {
+			break
+		}
+	}
+	return total, nil
+}
+
+// noteRead gives dd's one warning about a short read followed by another
+// read, when bs= is used with count=, skip= or direct I/O. n is what a read
+// of size bytes returned.
+func (c *Copier) noteRead(n, size int) {
+	if n <= 0 {
+		return
+	}
+	if c.warn && !c.warned && c.prevShort > 0 && c.prevShort < size {
+		c.warned = true
+		c.R.Diagnose(partialReadWarning(c.prevShort))
+	}
+	c.prevShort = 0
+	if r := n % c.ibs; r != 0 || n < size {
+		c.prevShort = r
+	}
+}
+
+// remaining returns how many records and tail bytes may still be read after
+// records full or partial records, or (-1, 0) when there is no count.
+func (c *Copier) remaining(records int64) (int64, int64) {
+	if c.P.Count < 0 {
+		return -1, 0
+	}
+	return max(c.P.Count-records, 0), c.P.CountTail
+}
+
+// readStream reads a pipe, terminal or other unseekable input sequentially,
+// each read asking for a whole number of input records so its result can be
+// accounted as dd's reads of ibs would have been.
+func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- *chunk) {
+	var (
+		records   int64 // input records read so far (full and partial)
+		tailDone  bool  // the count_bytes tail was read
+		off       int64 // stream offset
+		carry     []byte
+		carryRecs []run
+	)
+	unit := 1
+	if c.P.Reblock && (c.direct > 0 || c.P.Sparse) {
+		unit = lcm(c.obs, max(c.direct, 1))
+	}
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return
+		}
+		ch := &chunk{buf: buf, off: off - int64(len(carry)), done: make(chan struct{})}
+		pos := copy(buf, carry)
+		ch.recs = append(ch.recs, carryRecs...)
+		carry, carryRecs = nil, nil
+		end := false
+		for !end {
+			recs, tail := c.remaining(records)
+			req := (c.chunk - pos) / c.ibs * c.ibs
+			if recs == 0 {
+				if tailDone || tail == 0 || req == 0 {
+					if tailDone || tail == 0 {
+						ch.eof = true
+						end = true
+					}
+					break
+				}
+				req = int(tail)
+			} else if recs > 0 {
+				req = int(min(int64(req), recs*int64(c.ibs)))
+			}
+			if req == 0 {
+				break // chunk full
+			}
+			n, err := c.readOnce(buf[pos : pos+req])
+			if recs == 0 {
+				tailDone = true
+			}
+			if n > 0 {
+				ddSize := c.ibs // the size of dd's read here
+				if recs == 0 {
+					ddSize = req
+				}
+				c.noteRead(n, ddSize)
+				full, rem := n/c.ibs, n%c.ibs
+				if full > 0 {
+					ch.recs = append(ch.recs, run{off: off, size: c.ibs, count: int64(full)})
+					off += int64(full * c.ibs)
+				}
+				pos += full * c.ibs
+				if rem > 0 {
+					size := rem
+					if c.P.Sync {
+						clear(buf[pos+rem : pos+c.ibs])
+						size = c.ibs
+					}
+					ch.recs = append(ch.recs, run{off: off, size: size, count: 1, partial: true})
+					off += int64(size)
+					pos += size
+				}
+				records += int64(full)
+				if rem > 0 {
+					records++
+				}
+			}
+			if err == io.EOF || (err == nil && n == 0) {
+				ch.eof = true
+				end = true
+				break
+			}
+			if err != nil {
+				if c.P.Noerror {
+					// dd reports, prints its statistics, and goes on
+					// (pipes cannot seek past the bad part).
+					c.R.Diagnose((&Error{Msg: "error reading " + Quote(c.In.Name), Err: err}).Error())
+					c.R.Report(time.Now())
+					continue
+				}
+				ch.err = &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}
+				end = true
+				break
+			}
+			if n < req && c.P.Reblock {
+				// The input is slower than we are: pass on what we have.
+				break
+			} else if n < req {
+				break
+			}
+		}
+		ch.n = pos
+		if !end && unit > 1 {
+			keep := pos / unit * unit
+			if keep == 0 && pos < c.chunk-c.ibs {
+				// Not a whole unit yet: keep reading into this chunk.
+				carry = append([]byte(nil), buf[:pos]...)
+				carryRecs = ch.recs
+				free <- buf
+				off -= 0
+				continue
+			}
+			carry = append(carry[:0], buf[keep:pos]...)
+			split := ch.off + int64(keep)
+			i := len(ch.recs)
+			for i > 0 && ch.recs[i-1].off >= split {
+				i--
+			}
+			carryRecs = append([]run(nil), ch.recs[i:]...)
+			ch.recs = ch.recs[:i]
+			ch.n = keep
+		}
+		close(ch.done)
+		select {
+		case queue <- ch:
+		case <-ctx.Done():
+			return
+		}
+		if end {
+			return
+		}
+	}
+}
+
+// partialReadWarning is dd's warning after a short read when bs= is given.
+func partialReadWarning(n int) string {
+	unit := "bytes"
+	if n == 1 {
+		unit = "byte"
+	}
+	return "warning: partial read (" + itoa(n) + " " + unit + "); suggest iflag=fullblock"
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// readParallel reads a regular file or block device with several reads in
+// flight (pread at increasing offsets); chunks reach the writer in order.
+// Reads of such inputs return full records until the end, so the result is
+// the one dd's sequential reads give.
+func (c *Copier) readParallel(ctx context.Context, start int64, free chan []byte, queue chan<- *chunk) {
+	limit := c.In.Size - start
+	if c.P.Count >= 0 {
+		limit = min(limit, c.P.Count*int64(c.ibs)+c.P.CountTail)
+	}
+	limit = max(limit, 0)
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, c.Readers)
+		off  int64
+		done bool
+	)
+	defer func() {
+		wg.Wait()
+		// Leave the file offset where dd's reads would have left it, for
+		// scripts that share the descriptor: { blkcat count=1; cat; } <img.
+		c.In.F.Seek(start+min(off, limit), io.SeekStart)
+	}()
+	for !done {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return
+		}
+		want := min(int64(c.chunk), limit-off)
+		ch := &chunk{buf: buf, off: off, done: make(chan struct{})}
+		if want <= 0 {
+			ch.eof = true
+			close(ch.done)
+			queue <- ch
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			free <- buf
+			return
+		}
+		queue <- ch
+		wg.Add(1)
+		go func(ch *chunk, at int64, want int) {
+			defer wg.Done()
+			defer func() { <-sem; close(ch.done) }()
+			c.preadChunk(ch, at, want)
+		}(ch, start+off, int(want))
+		off += want
+		if off >= limit {
+			done = true
+			// The last chunk was queued; mark the end after it.
+			last := &chunk{eof: true, off: off, done: make(chan struct{})}
+			close(last.done)
+			queue <- last
+		}
+	}
+}
+
+// preadChunk fills ch with want bytes read at file offset at, in pieces of
+// at most 1 MiB, and accounts its records. After a read error it goes on
+// record by record, as dd reads, so the error lands on the right record.
+func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
+	n := 0
+	var err error
+	for n < want {
+		piece := min(want-n, pieceSize)
+		p := ch.buf[n : n+piece]
+		var m int
+		if c.In.Direct && (piece%c.In.Align != 0 || (at+int64(n))%int64(c.In.Align) != 0) {
+			// An unaligned tail cannot be read with O_DIRECT: read it
+			// through the page cache (dd turns O_DIRECT off likewise).
+			m, err = preadBuffered(c.In.F, p, at+int64(n))
+		} else {
+			m, err = c.In.F.ReadAt(p, at+int64(n))
+		}
+		n += m
+		if err == io.EOF || (err != nil && errors.Is(err, unix.EINVAL) && c.In.Direct && m > 0) {
+			err = nil
+			ch.eof = true
+			break
+		}
+		if err != nil || m < piece {
+			ch.eof = err == nil
+			break
+		}
+	}
+	if c.In.Nocache && n > 0 {
+		blockdev.DropCache(c.In.F, at, int64(n))
+	}
+	// Whole records read so far, then the rest record by record on error.
+	full := n / c.ibs
+	if err == nil {
+		c.addRecords(ch, 0, n)
+		return
+	}
+	c.addRecords(ch, 0, full*c.ibs)
+	pos := full * c.ibs // stream bytes in ch
+	src := full * c.ibs // bytes of the input consumed
+	for src < want {
+		size := min(c.ibs, want-src)
+		m, rerr := preadBuffered(c.In.F, ch.buf[pos:pos+size], at+int64(src))
+		if rerr != nil {
+			e := &Error{Msg: "error reading " + Quote(c.In.Name), Err: rerr}
+			if !c.P.Noerror {
+				ch.err = e
+				return
+			}
+			c.R.Diagnose(e.Error())
+			c.R.Report(time.Now())
+			src += c.ibs // seek past the bad block
+			if c.P.Sync {
+				clear(ch.buf[pos : pos+c.ibs])
+				ch.recs = append(ch.recs, run{off: ch.off + int64(pos), size: c.ibs, count: 1, partial: true})
+				pos += c.ibs
+				ch.n = pos
+			}
+			continue
+		}
+		if m == 0 {
+			ch.eof = true
+			return
+		}
+		c.addRecords(ch, pos, pos+m)
+		pos = ch.n
+		src += m
+	}
+}
+
+// addRecords accounts the input bytes buf[from:to] of ch, read by one
+// request, as dd's records: full ones and a short last one, padded with
+// conv=sync. It sets ch.n to the end of the stream bytes.
+func (c *Copier) addRecords(ch *chunk, from, to int) {
+	n := to - from
+	full, rem := n/c.ibs, n%c.ibs
+	if full > 0 {
+		ch.recs = append(ch.recs, run{off: ch.off + int64(from), size: c.ibs, count: int64(full)})
+	}
+	end := from + full*c.ibs
+	if rem > 0 {
+		size := rem
+		if c.P.Sync {
+			clear(ch.buf[end+rem : end+c.ibs])
+			size = c.ibs
+		}
+		ch.recs = append(ch.recs, run{off: ch.off + int64(end), size: size, count: 1, partial: true})
+		end += size
+	}
+	ch.n = end
+}
+
+// preadBuffered reads at off through a separate descriptor without
+// O_DIRECT, for the unaligned tail of an O_DIRECT input.
+func preadBuffered(f *os.File, p []byte, off int64) (int, error) {
+	g, err := os.Open("/proc/self/fd/" + itoa(int(f.Fd())))
+	if err != nil {
+		return 0, err
+	}
+	defer g.Close()
+	n, err := g.ReadAt(p, off)
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+var pieceSize = envInt("BLKPIPE_PIECE", 1<<20)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,230 @@
+package ddcopy
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/blockdev"
+)
+
+// writeAll writes the chunks the reader queues, in order, and accounts
+// records in and out as dd would have counted them.
+func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- []byte) error {
+	var (
+		written int64 // output stream bytes written (w_bytes)
+		pending error // the input error that ended the stream
+	)
+	for ch := range queue {
+		<-ch.done
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if ch.buf != nil && ch.n > 0 {
+			w, err := c.writeChunk(ch.buf[:ch.n], ch.recs, ch.off)
+			written += int64(w)
+			if err != nil {
+				c.accountFailure(ch, written)
+				e := error(&Error{Msg: "error writing " + Quote(c.Out.Name), Err: err})
+				if c.OnWriteError != nil {
+					e = c.OnWriteError(e, written)
+				}
+				return e
+			}
+		}
+		c.accountIn(ch.recs)
+		if c.P.Reblock {
+			c.R.C.OutFull.Store(written / int64(c.obs))
+		}
+		c.R.C.Bytes.Store(written)
+		c.R.Tick(time.Now())
+		if ch.buf != nil {
+			free <- ch.buf
+		}
+		if ch.err != nil {
+			pending = ch.err
+		}
+		if ch.eof || ch.err != nil {
+			break
+		}
+	}
+	if c.P.Reblock && written%int64(c.obs) != 0 {
+		c.R.C.OutPartial.Store(1)
+	}
+	return pending
+}
+
+// accountIn adds a chunk's input records, and in bs= mode (no reblocking)
+// its output records, which are the same reads written one by one.
+func (c *Copier) accountIn(recs []run) {
+	for _, r := range recs {
+		if r.partial {
+			c.R.C.InPartial.Add(r.count)
+		} else {
+			c.R.C.InFull.Add(r.count)
+		}
+		if !c.P.Reblock {
+			if r.size == c.ibs {
+				c.R.C.OutFull.Add(r.count)
+			} else {
+				c.R.C.OutPartial.Add(r.count)
+			}
+		}
+	}
+}
+
+// accountFailure sets the counters to what dd reports when a write fails
+// after written stream bytes: dd had read the records up to the one that
+// completed the block it failed to write, and counts a short final write as
+// a partial record only when it reblocks.
+func (c *Copier) accountFailure(ch *chunk, written int64) {
+	var last int64 // last stream byte dd had read
+	if c.P.Reblock {
+		last = (written/int64(c.obs)+1)*int64(c.obs) - 1
+	} else {
+		last = written
+	}
+	for _, r := range ch.recs {
+		k := int64(0)
+		if last >= r.off {
+			k = min(r.count, (last-r.off)/int64(r.size)+1)
+		}
+		if r.partial {
+			c.R.C.InPartial.Add(k)
+		} else {
+			c.R.C.InFull.Add(k)
+		}
+		if !c.P.Reblock {
+			// Records written completely.
+			done := min(r.count, max(written-r.off, 0)/int64(r.size))
+			if r.size == c.ibs {
+				c.R.C.OutFull.Add(done)
+			} else {
+				c.R.C.OutPartial.Add(done)
+			}
+		}
+	}
+	if c.P.Reblock {
+		c.R.C.OutFull.Store(written / int64(c.obs))
+		if written%int64(c.obs) != 0 {
+			c.R.C.OutPartial.Store(1)
+		}
+	}
+	c.R.C.Bytes.Store(written)
+}
+
+// writeChunk writes p, which starts at stream offset off, seeking over
+// all-zero blocks with conv=sparse. It returns the bytes that landed.
+func (c *Copier) writeChunk(p []byte, recs []run, off int64) (int, error) {
+	if !c.P.Sparse {
+		return c.write(p)
+	}
+	// Sparse: dd decides per output block (obs, or per read in bs= mode).
+	total := 0
+	blocks := c.sparseBlocks(p, recs, off)
+	i := 0
+	for i < len(blocks) {
+		j := i
+		zero := blockdev.IsZero(p[blocks[i][0]:blocks[i][1]])
+		for j+1 < len(blocks) && blockdev.IsZero(p[blocks[j+1][0]:blocks[j+1][1]]) == zero {
+			j++
+		}
+		seg := p[blocks[i][0]:blocks[j][1]]
+		if zero {
+			if _, err := c.Out.F.Seek(int64(len(seg)), io.SeekCurrent); err == nil {
+				c.outOff += int64(len(seg))
+				c.sparseSeek = true
+				total += len(seg)
+				i = j + 1
+				continue
+			}
+			c.P.Sparse = false // cannot seek: dd silently writes instead
+		}
+		n, err := c.write(seg)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		i = j + 1
+	}
+	return total, nil
+}
+
+// sparseBlocks cuts p into the blocks dd tests for zeros: obs-sized blocks
+// of the output stream, or each input record in bs= mode.
+func (c *Copier) sparseBlocks(p []byte, recs []run, off int64) [][2]int {
+	var out [][2]int
+	if c.P.Reblock {
+		for s := 0; s < len(p); {
+			e := s + c.obs - int((off+int64(s))%int64(c.obs))
+			e = min(e, len(p))
+			out = append(out, [2]int{s, e})
+			s = e
+		}
+		return out
+	}
+	for _, r := range recs {
+		for k := int64(0); k < r.count; k++ {
+			s := int(r.off - off + k*int64(r.size))
+			out = append(out, [2]int{s, min(s+r.size, len(p))})
+		}
+	}
+	return out
+}
+
+// write writes p at the output's current offset, turning O_DIRECT off for
+// a write it cannot do aligned (dd does this for its final short block and
+// then makes the output durable with fsync).
+func (c *Copier) write(p []byte) (int, error) {
+	if c.direct > 0 && (len(p)%c.direct != 0 || !blockdev.IsAligned(p, c.direct)) {
+		c.directOff()
+	}
+	c.sparseSeek = false
+	n, err := c.Out.F.Write(p)
+	if c.Out.Nocache && n > 0 {
+		blockdev.DropCache(c.Out.F, c.outOff, int64(n))
+	}
+	c.outOff += int64(n)
+	return n, err
+}
+
+func (c *Copier) directOff() {
+	c.direct = 0
+	if c.Out.Direct {
+		blockdev.SetDirect(c.Out.F, false)
+		c.Out.Direct = false
+		if c.Out.UserDirect {
+			c.P.Fsync = true
+		}
+	}
+}
+
+// finish extends a file that ended in a sparse seek and makes the output
+// durable as asked (conv=fdatasync, conv=fsync, blkwrite's device sync).
+func (c *Copier) finish() error {
+	if c.sparseSeek {
+		if fi, err := c.Out.F.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < c.outOff {
+			if err := c.Out.F.Truncate(c.outOff); err != nil {
+				return &Error{Msg: "failed to truncate to " + itoa(int(c.outOff)) + " bytes in output file " + Quote(c.Out.Name), Err: err}
+			}
+		}
+	}
+	fsync := c.P.Fsync
+	if c.P.Fdatasync || c.Out.Datasync {
+		if err := blockdev.Fdatasync(c.Out.F); err != nil {
+			if !isEINVALorENOSYS(err) {
+				return &Error{Msg: "fdatasync failed for " + Quote(c.Out.Name), Err: err}
+			}
+			fsync = fsync || c.P.Fdatasync
+		}
+	}
+	if fsync {
+		if err := c.Out.F.Sync(); err != nil {
+			return &Error{Msg: "fsync failed for " + Quote(c.Out.Name), Err: err}
+		}
+	}
+	if c.Out.Nocache {
+		blockdev.DropCache(c.Out.F, 0, 0)
+	}
+	return nil
+}

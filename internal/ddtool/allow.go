@@ -1,0 +1,134 @@
+package ddtool
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// ErrRefused is returned when a restricted blkwrite (--allow) is asked to do
+// something its allow list does not permit.
+var ErrRefused = errors.New("refused")
+
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return "refused: " + e.msg }
+func (e *refusedError) Unwrap() error { return ErrRefused }
+
+// restrict applies --allow: the real request is the client's command in
+// sshOrig (SSH_ORIGINAL_COMMAND, when blkwrite runs as an ssh forced
+// command) or else the remaining arguments. The request may name only an
+// allowed target, and may not read a local file (if=) or change the allow
+// list. It returns the arguments to parse.
+func restrict(p Profile, allows, own []string, sshOrig string, haveSSH bool) ([]string, error) {
+	args := own
+	if haveSSH {
+		words, err := splitCommand(sshOrig)
+		if err != nil {
+			return nil, &refusedError{err.Error()}
+		}
+		if len(words) == 0 || filepath.Base(words[0]) != p.Name {
+			return nil, &refusedError{fmt.Sprintf("this key may only run %s, not %q", p.Name, sshOrig)}
+		}
+		if len(own) > 0 {
+			return nil, &usageError{"with --allow, give the target in the client's command, not in the forced command"}
+		}
+		args = words[1:]
+	}
+	for _, a := range args {
+		key, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case strings.HasPrefix(a, "-") && key == "allow":
+			return nil, &refusedError{"the client may not change the allow list (--allow)"}
+		case !strings.HasPrefix(a, "-") && key == "if" && strings.Contains(a, "="):
+			return nil, &refusedError{"the client may not read a local file (if=)"}
+		}
+	}
+	ops, err := ParseArgs(p, args)
+	if err != nil {
+		return nil, err
+	}
+	if ops.Of == "" {
+		return nil, &refusedError{fmt.Sprintf("no target given; allowed: %s", strings.Join(allows, ", "))}
+	}
+	if !allowed(ops.Of, allows) {
+		return nil, &refusedError{fmt.Sprintf("target '%s' is not allowed; allowed: %s", ops.Of, strings.Join(allows, ", "))}
+	}
+	return args, nil
+}
+
+// allowed reports whether target is one of allows, comparing cleaned paths
+// and, where they exist, the paths their symlinks resolve to (/dev/vg/data
+// is a link to /dev/dm-3).
+func allowed(target string, allows []string) bool {
+	resolve := func(p string) string {
+		p = filepath.Clean(p)
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return p
+	}
+	t := resolve(target)
+	for _, a := range allows {
+		if filepath.Clean(a) == filepath.Clean(target) || resolve(a) == t {
+			return true
+		}
+	}
+	return false
+}
+
+// splitCommand splits a command line as a POSIX shell would split plain
+// words with quotes, and refuses anything else a shell would interpret.
+func splitCommand(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, errors.New("unbalanced quote in the client's command")
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if strings.IndexByte("$`", s[i]) >= 0 {
+					return nil, fmt.Errorf("shell syntax %q in the client's command", s[i])
+				}
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, errors.New("unbalanced quote in the client's command")
+			}
+			inWord = true
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case strings.IndexByte(";&|<>$`(){}*?[]~#!", c) >= 0:
+			return nil, fmt.Errorf("shell syntax %q in the client's command", c)
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}

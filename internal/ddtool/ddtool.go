@@ -1,0 +1,520 @@
+// Package ddtool is the command line shared by blkcat and blkwrite: dd
+// operands and conventional flags, opening the input and output the way each
+// tool is tuned to, signals, the dd report and the exit code. The tools
+// differ only in their Profile.
+package ddtool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/ddargs"
+	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/pipeio"
+	"github.com/blkpipe/blkpipe/internal/progress"
+	"golang.org/x/sys/unix"
+)
+
+// Exit codes, the same for both tools and shown in their --help.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitUsage       = 2
+	ExitRefused     = 3 // blkwrite --allow refused the request
+	ExitInterrupted = 130
+)
+
+// Profile says how a tool is tuned.
+type Profile struct {
+	Name string
+	// Positional is the operand a bare path argument sets: "if" for
+	// blkcat SRC, "of" for blkwrite DST.
+	Positional string
+	// Usage is the --help text.
+	Usage string
+	// ReadDirect opens a regular file or block device input with O_DIRECT
+	// even when iflag=direct was not given (blkcat).
+	ReadDirect bool
+	// Restrictable accepts --allow PATH (blkwrite as an ssh forced command).
+	Restrictable bool
+	// WriteGuard opens a block device output exclusively, with O_DIRECT,
+	// refuses one too small for a sized input, and fdatasyncs it (blkwrite).
+	WriteGuard bool
+}
+
+// ErrInterrupted is returned when SIGINT or SIGTERM stopped the copy.
+var ErrInterrupted = errors.New("interrupted")
+
+// ExitCode maps an error from Run to the tool's exit code. This is the one
+// place the mapping lives.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ddargs.ErrUsage), errors.Is(err, errUsage):
+		return ExitUsage
+	case errors.Is(err, ErrInterrupted):
+		return ExitInterrupted
+	case errors.Is(err, ErrRefused):
+		return ExitRefused
+	default:
+		return ExitFailure
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// usageError is a command-line error; its text is printed as is.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Unwrap() error { return errUsage }
+
+// errReported marks an error whose message was already printed.
+type errReported struct{ err error }
+
+func (e *errReported) Error() string { return e.err.Error() }
+func (e *errReported) Unwrap() error { return e.err }
+
+// IsReported reports whether err's message was already printed, so main
+// prints nothing more.
+func IsReported(err error) bool {
+	var r *errReported
+	return errors.As(err, &r)
+}
+
+// Main runs the tool and returns its exit code; cmd/<tool>/main.go is only
+// os.Exit(ddtool.Main(profile, os.Args[1:])).
+func Main(p Profile, args []string) int {
+	usr1 := make(chan os.Signal, 16)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	err := Run(p, args, os.Stdin, os.Stdout, os.Stderr, usr1)
+	if err != nil && err != flagHelp && !IsReported(err) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
+	}
+	if err == flagHelp {
+		return ExitOK
+	}
+	return ExitCode(err)
+}
+
+var flagHelp = errors.New("help requested")
+
+// Args are the parsed command line.
+type Args struct {
+	Ops *ddargs.Operands
+}
+
+// ParseArgs turns a command line into dd operands. It accepts dd's
+// key=value operands, one bare path (the tool's Positional operand), "-" for
+// standard input or output, and conventional flags: --bs N, --offset N,
+// --length N, -q, --help. "--" ends the flags.
+func ParseArgs(p Profile, args []string) (*ddargs.Operands, error) {
+	var operands []string
+	var conv []string // conventional flags turned into operands, applied last
+	positional := ""
+	flagsDone := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !flagsDone && a == "--" {
+			flagsDone = true
+			continue
+		}
+		if !flagsDone && strings.HasPrefix(a, "-") && a != "-" {
+			name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			needVal := func() (string, error) {
+				if hasVal {
+					return val, nil
+				}
+				if i+1 >= len(args) {
+					return "", &usageError{fmt.Sprintf("option '%s' needs a value", a)}
+				}
+				i++
+				return args[i], nil
+			}
+			switch name {
+			case "h", "help":
+				return nil, flagHelp
+			case "q", "quiet":
+				conv = append(conv, "status=none")
+			case "bs":
+				v, err := needVal()
+				if err != nil {
+					return nil, err
+				}
+				conv = append(conv, "bs="+v)
+			case "offset":
+				v, err := needVal()
+				if err != nil {
+					return nil, err
+				}
+				if p.Positional == "if" {
+					conv = append(conv, "skip="+v, "iflag=skip_bytes")
+				} else {
+					conv = append(conv, "seek="+v, "oflag=seek_bytes")
+				}
+			case "length":
+				v, err := needVal()
+				if err != nil {
+					return nil, err
+				}
+				conv = append(conv, "count="+v, "iflag=count_bytes")
+			default:
+				return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
+			}
+			continue
+		}
+		if strings.Contains(a, "=") {
+			operands = append(operands, a)
+			continue
+		}
+		if positional != "" {
+			return nil, &usageError{fmt.Sprintf("unexpected argument '%s': only one %s path may be given", a, p.Positional)}
+		}
+		positional = a
+	}
+	ops, err := ddargs.Parse(append(operands, conv...))
+	if err != nil {
+		return nil, err
+	}
+	if positional != "" {
+		if ops.Given[p.Positional] {
+			return nil, &usageError{fmt.Sprintf("'%s' and %s= both name the %s; give one", positional, p.Positional, map[string]string{"if": "input", "of": "output"}[p.Positional])}
+		}
+		if positional != "-" {
+			if p.Positional == "if" {
+				ops.If = positional
+			} else {
+				ops.Of = positional
+			}
+		}
+	}
+	return ops, nil
+}
+
+// Run is the whole tool with its real world passed in: arguments, standard
+// streams, and a channel of SIGUSR1 notifications.
+func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr1 <-chan os.Signal) error {
+	if p.Restrictable {
+		var allows, rest []string
+		for i := 0; i < len(args); i++ {
+			switch {
+			case args[i] == "--allow" && i+1 < len(args):
+				allows = append(allows, args[i+1])
+				i++
+			case strings.HasPrefix(args[i], "--allow="):
+				allows = append(allows, strings.TrimPrefix(args[i], "--allow="))
+			case args[i] == "--allow":
+				return &usageError{"option '--allow' needs a value"}
+			default:
+				rest = append(rest, args[i])
+			}
+		}
+		if len(allows) > 0 {
+			orig, haveSSH := os.LookupEnv("SSH_ORIGINAL_COMMAND")
+			var err error
+			if args, err = restrict(p, allows, rest, orig, haveSSH); err != nil {
+				return err
+			}
+		}
+	}
+	ops, err := ParseArgs(p, args)
+	if err == flagHelp {
+		fmt.Fprint(stdout, p.Usage)
+		return flagHelp
+	}
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signalContext()
+	defer stop()
+
+	level := map[ddargs.Status]progress.Level{
+		ddargs.StatusDefault:  progress.LevelDefault,
+		ddargs.StatusNone:     progress.LevelNone,
+		ddargs.StatusNoxfer:   progress.LevelNoxfer,
+		ddargs.StatusProgress: progress.LevelProgress,
+	}[ops.Status]
+	rep := progress.NewDD(stderr, p.Name, level)
+	for _, w := range ops.Warnings {
+		rep.Diagnose(w)
+	}
+
+	in, err := openInput(p, ops, stdin, rep)
+	if err != nil {
+		return err
+	}
+	defer in.F.Close()
+	out, err := openOutput(p, ops, stdout)
+	if err != nil {
+		return err
+	}
+	defer out.F.Close()
+
+	c := &ddcopy.Copier{P: params(ops), In: *in, Out: *out, R: rep}
+	if p.WriteGuard {
+		if err := guardSize(c); err != nil {
+			return err
+		}
+		c.OnWriteError = func(err error, written int64) error {
+			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
+				return fmt.Errorf("%w\n%s: target is smaller than the input: %d bytes landed on %s, the rest did not fit", err, p.Name, written, ddcopy.Quote(out.Name))
+			}
+			return err
+		}
+	}
+
+	// Print dd's report on SIGUSR1 at any moment, even before the copy.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-usr1:
+				rep.Report(time.Now())
+			case <-done:
+				return
+			}
+		}
+	}()
+
+	rep.Restart(time.Now())
+	result := make(chan error, 1)
+	go func() { result <- c.Run(ctx) }()
+	select {
+	case err = <-result:
+	case <-ctx.Done():
+		err = ErrInterrupted
+	}
+	if err != nil && err != ErrInterrupted {
+		rep.Diagnose(err.Error())
+		err = &errReported{err}
+	}
+	if err == nil && out.F != stdout {
+		if cerr := out.F.Close(); cerr != nil {
+			err = &ddcopy.Error{Msg: "closing output file " + ddcopy.Quote(out.Name), Err: cerr}
+			rep.Diagnose(err.Error())
+			err = &errReported{err}
+		}
+	}
+	rep.Report(time.Now())
+	return err
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM unless the signal was
+// ignored when the tool started (as dd checks SIG_IGN).
+func signalContext() (context.Context, context.CancelFunc) {
+	var sigs []os.Signal
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		if !signal.Ignored(s) {
+			sigs = append(sigs, s)
+		}
+	}
+	return signal.NotifyContext(context.Background(), sigs...)
+}
+
+// params resolves dd operands into the engine's parameters.
+func params(o *ddargs.Operands) ddcopy.Params {
+	p := ddcopy.Params{
+		IBS: int(o.IBS), OBS: int(o.OBS), Reblock: o.BS == 0,
+		Count: -1,
+		Sync:  o.Conv.Sync, Noerror: o.Conv.Noerror, Sparse: o.Conv.Sparse,
+		Fullblock: o.IFlag.Fullblock, Fsync: o.Conv.Fsync, Fdatasync: o.Conv.Fdatasync,
+		Direct: o.IFlag.Direct || o.OFlag.Direct,
+	}
+	p.Skip, p.SkipTail = o.SkipSplit()
+	p.Seek, p.SeekTail = o.SeekSplit()
+	if o.Count >= 0 {
+		p.Count, p.CountTail = o.CountSplit()
+	}
+	return p
+}
+
+func openFlags(f ddargs.Flags) int {
+	fl := 0
+	if f.Dsync {
+		fl |= unix.O_DSYNC
+	}
+	if f.Sync {
+		fl |= unix.O_SYNC
+	}
+	if f.Append {
+		fl |= unix.O_APPEND
+	}
+	if f.NoATime {
+		fl |= unix.O_NOATIME
+	}
+	if f.NoFollow {
+		fl |= unix.O_NOFOLLOW
+	}
+	if f.NoCtty {
+		fl |= unix.O_NOCTTY
+	}
+	if f.NonBlock {
+		fl |= unix.O_NONBLOCK
+	}
+	return fl
+}
+
+// openInput opens if= (or takes standard input) and finds out what it is.
+func openInput(p Profile, o *ddargs.Operands, stdin *os.File, rep *progress.DD) (*ddcopy.Input, error) {
+	in := &ddcopy.Input{Name: "standard input", Size: -1, Nocache: o.IFlag.Nocache}
+	if o.If == "" {
+		in.F = stdin
+	} else {
+		in.Name = o.If
+		flag := os.O_RDONLY | openFlags(o.IFlag)
+		var err error
+		if o.IFlag.Direct || p.ReadDirect {
+			in.F, in.Direct, err = blockdev.OpenDirect(o.If, flag, 0)
+			if err == nil && !in.Direct && o.IFlag.Direct {
+				rep.Diagnose(fmt.Sprintf("warning: %s does not support O_DIRECT; reading through the page cache", ddcopy.Quote(o.If)))
+			}
+		} else {
+			in.F, err = os.OpenFile(o.If, flag, 0)
+		}
+		if err != nil {
+			return nil, &ddcopy.Error{Msg: "failed to open " + ddcopy.Quote(o.If), Err: err}
+		}
+	}
+	fi, err := in.F.Stat()
+	if err != nil {
+		return nil, &ddcopy.Error{Msg: "cannot fstat " + ddcopy.Quote(in.Name), Err: err}
+	}
+	// A regular file of size 0 may be a /proc or sysfs file whose size
+	// says nothing (dd's usable_st_size): read it as a stream.
+	if fi.Mode().IsRegular() && fi.Size() > 0 || fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+		if size, err := blockdev.Size(in.F); err == nil {
+			in.Seekable, in.Size = true, size
+		}
+	}
+	if in.Direct {
+		if !in.Seekable {
+			blockdev.SetDirect(in.F, false)
+			in.Direct = false
+		} else {
+			in.Align = blockdev.DirectAlign(in.F)
+		}
+	}
+	if pipeio.IsPipe(in.F) {
+		pipeio.Grow(in.F, pipeio.DefaultPipeSize)
+	}
+	return in, nil
+}
+
+// openOutput opens of= as dd does (create, truncate unless seek= or
+// conv=notrunc, O_EXCL for conv=excl) or takes standard output.
+func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output, error) {
+	out := &ddcopy.Output{Name: "standard output", Nocache: o.OFlag.Nocache, UserDirect: o.OFlag.Direct}
+	if o.Of == "" {
+		out.F = stdout
+		if pipeio.IsPipe(out.F) {
+			pipeio.Grow(out.F, pipeio.DefaultPipeSize)
+		}
+		return out, nil
+	}
+	out.Name = o.Of
+	flag := openFlags(o.OFlag)
+	if !o.Conv.Nocreat {
+		flag |= os.O_CREATE
+	}
+	if o.Conv.Excl {
+		flag |= os.O_EXCL
+	}
+	seekRecords, seekBytes := o.SeekSplit()
+	if seekRecords == 0 && !o.Conv.Notrunc {
+		flag |= os.O_TRUNC
+	}
+	isBlock := false
+	if fi, err := os.Stat(o.Of); err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+		isBlock = true
+	}
+	open := func(mode int) (*os.File, bool, error) {
+		switch {
+		case isBlock && p.WriteGuard:
+			f, err := blockdev.OpenExclusive(o.Of, mode|flag)
+			if err != nil {
+				return nil, false, err
+			}
+			return f, blockdev.SetDirect(f, true) == nil, nil
+		case o.OFlag.Direct || p.WriteGuard:
+			return blockdev.OpenDirect(o.Of, mode|flag, 0o666)
+		default:
+			f, err := os.OpenFile(o.Of, mode|flag, 0o666)
+			return f, false, err
+		}
+	}
+	var err error
+	// dd opens read-write when it may need to read to satisfy seek=.
+	if seekRecords != 0 || seekBytes != 0 {
+		out.F, out.Direct, err = open(os.O_RDWR)
+	}
+	if out.F == nil {
+		out.F, out.Direct, err = open(os.O_WRONLY)
+	}
+	if err != nil {
+		if errors.Is(err, blockdev.ErrInUse) {
+			return nil, err
+		}
+		return nil, &ddcopy.Error{Msg: "failed to open " + ddcopy.Quote(o.Of), Err: err}
+	}
+	if seekRecords != 0 && !o.Conv.Notrunc {
+		size := seekRecords*o.OBS + seekBytes
+		if fi, err := out.F.Stat(); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
+			if err := out.F.Truncate(size); err != nil {
+				out.F.Close()
+				return nil, &ddcopy.Error{Msg: fmt.Sprintf("failed to truncate to %d bytes in output file %s", size, ddcopy.Quote(o.Of)), Err: err}
+			}
+		}
+	}
+	if out.Direct {
+		out.Align = blockdev.DirectAlign(out.F)
+	}
+	if isBlock && p.WriteGuard {
+		out.Datasync = true
+	}
+	return out, nil
+}
+
+// guardSize refuses, before anything is written, a block device target
+// that cannot hold an input whose size is known.
+func guardSize(c *ddcopy.Copier) error {
+	if !c.In.Seekable || c.In.Size < 0 {
+		return nil
+	}
+	isBlock, err := blockdev.IsBlockDevice(c.Out.F)
+	if err != nil || !isBlock {
+		return nil
+	}
+	devSize, err := blockdev.Size(c.Out.F)
+	if err != nil {
+		return nil
+	}
+	in := c.In.Size - (c.P.Skip*int64(c.P.IBS) + c.P.SkipTail)
+	if c.P.Count >= 0 {
+		in = min(in, c.P.Count*int64(c.P.IBS)+c.P.CountTail)
+	}
+	in = max(in, 0)
+	if c.P.Sync && in%int64(c.P.IBS) != 0 {
+		in += int64(c.P.IBS) - in%int64(c.P.IBS)
+	}
+	obs := c.P.OBS
+	if !c.P.Reblock {
+		obs = c.P.IBS
+	}
+	start := c.P.Seek*int64(obs) + c.P.SeekTail
+	if start+in > devSize {
+		return fmt.Errorf("target is smaller than the input: %s holds %d bytes, the input needs %d bytes from offset %d; nothing was written",
+			ddcopy.Quote(c.Out.Name), devSize, in, start)
+	}
+	return nil
+}
