@@ -12,7 +12,9 @@ import (
 // one burst, so the long-run rate stays exact; because of that cap, a
 // stream that pauses can afterwards move at most two bursts back to back,
 // and over any span the bytes granted are at most rate*span + 2*burst. The
-// Limiter starts without credit.
+// Limiter starts owing one burst, so the first grant comes one burst's time
+// after the start and from the start on the bytes granted never exceed
+// rate*elapsed: a transfer of N bytes takes N/rate.
 //
 // Grant and Return are concurrency-safe.
 type Limiter struct {
@@ -33,7 +35,9 @@ func NewLimiter(rate int64, burst int, now time.Time) *Limiter {
 	if burst < 1 {
 		burst = 1
 	}
-	return &Limiter{rate: float64(rate), burst: burst, next: now}
+	l := &Limiter{rate: float64(rate), burst: burst}
+	l.next = now.Add(l.dur(burst))
+	return l
 }
 
 // Burst returns the largest grant the Limiter makes.
