@@ -122,16 +122,17 @@ func (c *Copier) splice(dst, src *os.File, bs int) (written int64, err error) {
 	}
 	// Control keeps both files open while their descriptors are in use;
 	// the loop runs inside it because splice needs both at once.
-	var ctlErr error
-	err = rc.Control(func(rfd uintptr) {
-		ctlErr = wc.Control(func(wfd uintptr) {
-			written, err = c.spliceLoop(int(wfd), int(rfd), bs, dst, src)
+	var rerr, werr, cerr error
+	rerr = rc.Control(func(rfd uintptr) {
+		werr = wc.Control(func(wfd uintptr) {
+			written, cerr = c.spliceLoop(int(wfd), int(rfd), bs, dst, src)
 		})
 	})
-	if ctlErr != nil {
-		return written, ctlErr
+	if rerr != nil || werr != nil {
+		// The file was closed under us before any splice.
+		return written, errors.Join(rerr, werr)
 	}
-	return written, err
+	return written, cerr
 }
 
 func (c *Copier) spliceLoop(wfd, rfd, bs int, dst, src *os.File) (written int64, err error) {
