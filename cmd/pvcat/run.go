@@ -93,9 +93,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if bs == 0 {
 			bs = pipeio.DefaultPipeSize
 		}
-		// Grants of 1/20 s keep the stream smooth; two back to back (after a
-		// pause) stay within one buffer.
-		cp.Throttle = progress.NewLimiter(cfg.rateLimit, int(min(max(cfg.rateLimit/20, 1), max(bs/2, 1))), time.Now())
+		// Grants of 1/20 s keep the stream smooth; credit for late
+		// wakeups tops a grant up to one buffer and no more.
+		grant := min(max(cfg.rateLimit/20, 1), max(bs/2, 1))
+		cp.Throttle = progress.NewLimiter(cfg.rateLimit, int(grant), int(bs-grant), time.Now())
 	}
 	done := make(chan error, 1)
 	go func() {

@@ -78,7 +78,7 @@ func (c *Copier) Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 				c.Progress(nw)
 			}
 			if werr != nil {
-				return written, fmt.Errorf("write %s: %w", name(dst, "output"), werr)
+				return written, wrap("write", dst, "output", werr)
 			}
 			if nw != nr {
 				return written, fmt.Errorf("write %s: %w", name(dst, "output"), io.ErrShortWrite)
@@ -88,7 +88,7 @@ func (c *Copier) Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 			return written, nil
 		}
 		if rerr != nil {
-			return written, fmt.Errorf("read %s: %w", name(src, "input"), rerr)
+			return written, wrap("read", src, "input", rerr)
 		}
 	}
 	return written, nil
@@ -211,6 +211,16 @@ func wait(fd int, events int16) error {
 			return err
 		}
 	}
+}
+
+// wrap names the operation and the file in err, unless err (an
+// *os.PathError from *os.File) already does.
+func wrap(op string, f any, def string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", op, name(f, def), err)
 }
 
 func name(v any, def string) string {

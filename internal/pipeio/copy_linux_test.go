@@ -227,7 +227,7 @@ func TestCopyBrokenPipe(t *testing.T) {
 func TestCopyThrottled(t *testing.T) {
 	for _, noSplice := range []bool{false, true} {
 		// 64 MB/s in grants of at most 32 KiB: 1 MiB takes about 16 ms.
-		l := progress.NewLimiter(64e6, 32<<10, time.Now())
+		l := progress.NewLimiter(64e6, 32<<10, 0, time.Now())
 		c := &Copier{NoSplice: noSplice, Throttle: l}
 		largest := 0
 		c.Progress = func(n int) { largest = max(largest, n) }

@@ -103,10 +103,12 @@ func TestLimiterRate(t *testing.T) {
 		{"small chunks", 1000, 0, 10, 100 * time.Microsecond},
 		{"tiny rate", 3, 0, 1 << 20, time.Millisecond},
 		{"burst below chunk", 50 << 20, 256 << 10, 1 << 20, 2 * time.Millisecond},
+		{"late wakeups", 2 << 20, 0, 1 << 20, 80 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := NewLimiter(tt.rate, tt.burst, t0)
+			// Credit as pvcat gives it: one 1 MiB buffer less a grant.
+			l := NewLimiter(tt.rate, tt.burst, max(1<<20-tt.burst, 0), t0)
 			span := 10 * time.Second
 			total, largest := simulate(l, t0, span, tt.oversleep, tt.chunk, 0, 0)
 			want := float64(tt.rate) * span.Seconds()
@@ -122,7 +124,7 @@ func TestLimiterRate(t *testing.T) {
 
 func TestLimiterPauseNoCatchUp(t *testing.T) {
 	const rate = 1 << 20
-	l := NewLimiter(rate, 0, t0)
+	l := NewLimiter(rate, 0, -1, t0)
 	// Pause 5 s after 1 s: no saved-up credit beyond one burst.
 	now := t0.Add(6 * time.Second)
 	simulate(l, t0, time.Second, 0, 1<<20, 0, 0)
@@ -140,7 +142,7 @@ func TestLimiterPauseNoCatchUp(t *testing.T) {
 }
 
 func TestLimiterReturn(t *testing.T) {
-	l := NewLimiter(1000, 100, t0)
+	l := NewLimiter(1000, 100, 0, t0)
 	if n, w := l.Grant(t0, 100); n != 0 || w != 100*time.Millisecond {
 		t.Fatalf("Grant on an empty limiter = %d, %v; want 0, 100ms", n, w)
 	}

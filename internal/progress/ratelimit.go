@@ -8,34 +8,41 @@ import (
 // Limiter holds a byte stream to a rate (pvcat -L). It keeps a virtual
 // clock, next, the moment by which everything granted so far is paid for at
 // the rate: a grant is made only once next has passed and moves next on by
-// the grant's duration. Time lost oversleeping is kept as credit, at most
-// one burst, so the long-run rate stays exact; because of that cap, a
-// stream that pauses can afterwards move at most two bursts back to back,
-// and over any span the bytes granted are at most rate*span + 2*burst. The
-// Limiter starts owing one burst, so the first grant comes one burst's time
-// after the start and from the start on the bytes granted never exceed
-// rate*elapsed: a transfer of N bytes takes N/rate.
+// the grant's duration. Time lost oversleeping (a busy machine wakes the
+// copier late) is kept as credit, up to a cap, so the long-run rate stays
+// exact; the cap bounds what moves back to back after a pause to one
+// credit plus one grant, and over any span the bytes granted are at most
+// rate*span + credit + burst. The Limiter starts owing one grant, so the
+// first grant comes one grant's time after the start and a transfer of N
+// bytes takes N/rate.
 //
 // Grant and Return are concurrency-safe.
 type Limiter struct {
-	mu    sync.Mutex
-	rate  float64 // bytes per second
-	burst int
-	next  time.Time
+	mu     sync.Mutex
+	rate   float64 // bytes per second
+	burst  int
+	credit time.Duration
+	next   time.Time
 }
 
 // NewLimiter returns a Limiter granting rate bytes per second in grants of
-// at most burst bytes, with its clock starting at now. A burst below 1 means
-// a 20th of a second's worth of bytes, never less than 1 byte. rate must be
-// positive.
-func NewLimiter(rate int64, burst int, now time.Time) *Limiter {
+// at most burst bytes and keeping at most credit bytes of lost time, with
+// its clock starting at now. A burst below 1 means a 20th of a second's
+// worth of bytes, never less than 1 byte; a credit below 0 means one burst.
+// rate must be positive. pvcat passes burst + credit = its buffer size, so
+// nothing larger than one buffer moves at once.
+func NewLimiter(rate int64, burst, credit int, now time.Time) *Limiter {
 	if burst < 1 {
 		burst = int(rate / 20)
 	}
 	if burst < 1 {
 		burst = 1
 	}
+	if credit < 0 {
+		credit = burst
+	}
 	l := &Limiter{rate: float64(rate), burst: burst}
+	l.credit = l.dur(credit)
 	l.next = now.Add(l.dur(burst))
 	return l
 }
@@ -60,8 +67,8 @@ func (l *Limiter) Grant(now time.Time, want int) (n int, wait time.Duration) {
 	if l.next.After(now) {
 		return 0, l.next.Sub(now)
 	}
-	if floor := now.Add(-l.dur(l.burst)); l.next.Before(floor) {
-		l.next = floor // credit capped at one burst
+	if floor := now.Add(-l.credit); l.next.Before(floor) {
+		l.next = floor
 	}
 	n = min(want, l.burst)
 	l.next = l.next.Add(l.dur(n))
