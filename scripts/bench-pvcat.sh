@@ -11,7 +11,7 @@
 # with hyperfine when installed (else a loop of /usr/bin/time), and the CPU
 # seconds of the middle process alone with /usr/bin/time. Then the cost of
 # the display: pvcat -f -i 1 drawing to a file for 10 s with no data moving,
-# and during a rate-limited copy, against -q. Prints the ratios the issue
+# and during a rate-limited copy, against -q (minimum of 3 runs each). Prints the ratios the issue
 # asks for: pvcat/pv throughput >= 1.0, pvcat CPU <= pv CPU, pvcat/ceiling
 # >= 0.95, display cost <= 1 % CPU.
 set -euo pipefail
@@ -69,15 +69,19 @@ for n in "${order[@]}"; do
 done
 
 # Display cost: 10 s of -f -i 1 to a file with no data, and a 10 s copy at
-# 100 MiB/s with -f -i 1 against -q.
+# 100 MiB/s with -f -i 1 against -q (minimum of 3 runs each).
 sleep 10 | /usr/bin/time -f '%U %S' -o "$tmp/t" "$tmp/pvcat" -f -i 1 2>"$tmp/disp" >/dev/null
 idle_cpu=$(awk '{ print $1 + $2 }' "$tmp/t")
 lim() { # flags -> cpu seconds
 	head -c $((1000 << 20)) "$img" | /usr/bin/time -f '%U %S' -o "$tmp/t" "$tmp/pvcat" -L 100M "$@" 2>"$tmp/disp" | cat >/dev/null
 	awk '{ print $1 + $2 }' "$tmp/t"
 }
-lim_q=$(lim -q)
-lim_f=$(lim -f -i 1)
+# CPU accounting on a shared machine is noisy: alternate, keep each minimum.
+lim_q=99 lim_f=99
+for i in 1 2 3; do
+	lim_q=$(awk -v a="$lim_q" -v b="$(lim -q)" 'BEGIN { print (b < a) ? b : a }')
+	lim_f=$(awk -v a="$lim_f" -v b="$(lim -f -i 1)" 'BEGIN { print (b < a) ? b : a }')
+done
 
 printf '\n%-8s %10s %10s %10s\n' tool "wall s" "GB/s" "cpu s"
 for n in "${order[@]}"; do
@@ -89,3 +93,5 @@ awk -v a="${cpu[pvcat]}" -v b="${cpu[pv]}" 'BEGIN { printf "pvcat/pv cpu seconds
 awk -v a="${wall[ceiling]}" -v b="${wall[pvcat]}" 'BEGIN { printf "pvcat/cat|cat|cat:        %.2fx (want >= 0.95)\n", a / b }'
 awk -v c="$idle_cpu" 'BEGIN { printf "display, idle 10 s:       %.2f%% cpu (want <= 1%%)\n", c / 10 * 100 }'
 awk -v f="$lim_f" -v q="$lim_q" 'BEGIN { printf "display during -L 100M:   %+.2f%% cpu over -q (%.2f s vs %.2f s in 10 s)\n", (f - q) / 10 * 100, f, q }'
+nproc_=$(nproc); load=$(cut -d' ' -f1 /proc/loadavg)
+echo "($nproc_ cpus, load average $load during the run)"
