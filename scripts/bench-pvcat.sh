@@ -11,9 +11,9 @@
 # with hyperfine when installed (else a loop of /usr/bin/time), and the CPU
 # seconds of the middle process alone with /usr/bin/time. Then the cost of
 # the display: pvcat -f -i 1 drawing to a file for 10 s with no data moving,
-# and during a rate-limited copy, against -q (minimum of 3 runs each). Prints the ratios the issue
-# asks for: pvcat/pv throughput >= 1.0, pvcat CPU <= pv CPU, pvcat/ceiling
-# >= 0.95, display cost <= 1 % CPU.
+# and during a rate-limited copy, against -q (minimum of 3 runs each).
+# Prints the ratios the issue asks for: pvcat/pv throughput >= 1.0, pvcat
+# CPU <= pv CPU, pvcat/ceiling >= 0.95, display cost <= 1 % CPU.
 set -euo pipefail
 
 size_mib=${1:-2048}

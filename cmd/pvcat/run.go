@@ -276,19 +276,3 @@ func (d *display) usr1(now time.Time, bytes int64) {
 	}
 	io.WriteString(d.stderr, line)
 }
-
-func (d *display) width() int {
-	if d.tty == nil {
-		return 80
-	}
-	ws, err := unix.IoctlGetWinsize(int(d.tty.Fd()), unix.TIOCGWINSZ)
-	if err != nil || ws.Col == 0 {
-		return 80
-	}
-	return int(ws.Col)
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
