@@ -59,7 +59,6 @@ func (c *Copier) Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 	df, dok := dst.(*os.File)
 	if !c.NoSplice && sok && dok && (IsPipe(sf) || IsPipe(df)) {
 		written, err = c.splice(df, sf, bs)
-		c.Spliced = written
 		if !errors.Is(err, errNoSplice) {
 			return written, err
 		}
@@ -144,6 +143,7 @@ func (c *Copier) spliceLoop(wfd, rfd, bs int, dst, src *os.File) (written int64,
 		}
 		if n > 0 {
 			written += int64(n)
+			c.Spliced += int64(n)
 			if c.Progress != nil {
 				c.Progress(n)
 			}
@@ -169,7 +169,7 @@ func (c *Copier) spliceLoop(wfd, rfd, bs int, dst, src *os.File) (written int64,
 // rest finishes a copy with read/write after a splice was refused midway.
 func (c *Copier) rest(dst, src *os.File, bs int, done int64) (int64, error) {
 	rc := *c
-	rc.NoSplice = true
+	rc.NoSplice, rc.Spliced = true, 0
 	if c.Max > 0 {
 		rc.Max = c.Max - done
 	}
