@@ -61,9 +61,6 @@ func main() {
 	code := exitCode(err)
 	if err != nil && code != exitBrokenPipe {
 		fmt.Fprintf(os.Stderr, "pvcat: %v\n", err)
-		if code == 2 {
-			fmt.Fprint(os.Stderr, usage)
-		}
 	}
 	os.Exit(code)
 }
