@@ -28,6 +28,10 @@ Conventional options:
   --offset N    start reading N bytes into SRC
   --length N    copy at most N bytes
   -q            quiet: no statistics (status=none)
+  --frame       write a framed stream: every block checksummed, zero blocks
+                sent as ZERO records, the SHA-256 of the source at the end;
+                blkwrite recognises it, writes it and verifies it
+  -z CODEC      --frame with compression on all cores: lz4, zstd or zstd:LEVEL
   -h, --help    this help
 
 dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
@@ -40,7 +44,7 @@ Regular files and block devices are read with O_DIRECT when they allow it.
 
 Examples:
   blkcat /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
-  blkcat if=/dev/sda bs=4M status=progress of=/backup/sda.img
+  blkcat -z lz4 /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
   blkcat --offset 1M --length 64M disk.img > part.img
 
 Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
@@ -52,5 +56,6 @@ func main() {
 		Positional: "if",
 		Usage:      usage,
 		ReadDirect: true,
+		Sender:     true,
 	}, os.Args[1:]))
 }

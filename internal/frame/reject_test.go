@@ -1,0 +1,300 @@
+package frame
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// Hand-made streams: a header and records built field by field, so each
+// rejection test breaks exactly one rule.
+
+const tbs = 4096 // block size of the crafted streams
+
+func testHeader() Header {
+	return Header{Version: Version, BlockSize: tbs, Codec: CodecLZ4, SourceSize: 3 * tbs, StreamID: testID}
+}
+
+// headerWith returns a marshalled header after edit changes its bytes,
+// with the header CRC recomputed.
+func headerWith(h Header, edit func(b []byte)) []byte {
+	b := h.marshal()
+	if edit != nil {
+		edit(b)
+		binary.LittleEndian.PutUint32(b[60:], crc(b[:60]))
+	}
+	return b
+}
+
+func rec(rh recHeader, payload []byte) []byte {
+	b := make([]byte, RecordHeaderLen)
+	rh.put(b, &testID)
+	return append(b, payload...)
+}
+
+func dataRec(off int64, data []byte) []byte {
+	return rec(recHeader{typ: typeData, storedLen: uint32(len(data)), offset: off, length: int64(len(data)), payloadCRC: crc(data)}, data)
+}
+
+func zeroRec(off, n int64) []byte { return rec(recHeader{typ: typeZero, offset: off, length: n}, nil) }
+
+func endRec(off, records, covered int64, digest [32]byte) []byte {
+	p := make([]byte, EndPayloadLen)
+	binary.LittleEndian.PutUint64(p[0:], uint64(records))
+	binary.LittleEndian.PutUint64(p[8:], uint64(covered))
+	copy(p[16:], digest[:])
+	return rec(recHeader{typ: typeEnd, storedLen: EndPayloadLen, offset: off, payloadCRC: crc(p)}, p)
+}
+
+func lz4Rec(off int64, data []byte, length int64) []byte {
+	out := make([]byte, lz4.CompressBlockBound(len(data)))
+	n, err := lz4.CompressBlock(data, out, nil)
+	if err != nil || n == 0 {
+		panic(fmt.Sprint("lz4 test block: ", n, err))
+	}
+	return rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: uint32(n), offset: off, length: length, payloadCRC: crc(data)}, out[:n])
+}
+
+func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// The source of the crafted streams: random, zero, text blocks.
+var (
+	blockA = randomBytes(tbs, 11)
+	blockC = bytes.Repeat([]byte("0123456789abcdef"), tbs/16)
+	source = join(blockA, make([]byte, tbs), blockC)
+	digest = sha256.Sum256(source)
+)
+
+func validStream() []byte {
+	return join(testHeader().marshal(), dataRec(0, blockA), zeroRec(tbs, tbs), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 3, 3*tbs, digest))
+}
+
+func TestCraftedValid(t *testing.T) {
+	delta := testHeader()
+	delta.Flags |= FlagDelta
+	cases := []struct {
+		name     string
+		stream   []byte
+		verified bool
+	}{
+		{"valid", validStream(), true},
+		{"longer header from a later revision", join(
+			func() []byte {
+				b := testHeader().marshal()[:56]
+				binary.LittleEndian.PutUint16(b[10:], 72)
+				b = append(b, make([]byte, 12)...) // reserved + 8 new bytes
+				b = binary.LittleEndian.AppendUint32(b, crc(b))
+				return b
+			}(),
+			validStream()[HeaderLen:]), true},
+		{"unknown optional flag", join(headerWith(testHeader(), func(b []byte) { b[14] = 1 }), validStream()[HeaderLen:]), true},
+		{"ancillary record skipped", join(testHeader().marshal(), dataRec(0, blockA),
+			rec(recHeader{typ: 'q', storedLen: 5, offset: 77}, []byte("hello")),
+			validStream()[HeaderLen+RecordHeaderLen+tbs:]), true},
+		{"delta gap without base", join(delta.marshal(), dataRec(0, blockA), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 2, 2*tbs, digest)), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := decode(tc.stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.end.Verified != tc.verified || d.end.Digest != digest {
+				t.Fatalf("END verified %v digest %x", d.end.Verified, d.end.Digest)
+			}
+			if tc.verified && !bytes.Equal(d.data, source) {
+				t.Fatal("data differ")
+			}
+		})
+	}
+}
+
+func TestReject(t *testing.T) {
+	h := testHeader()
+	body := validStream()[HeaderLen:]
+	hdr := h.marshal()
+	delta := h
+	delta.Flags |= FlagDelta
+	none := h
+	none.Codec = CodecNone
+	unknownSize := h
+	unknownSize.SourceSize = -1
+	small := h
+	small.SourceSize = 10000
+	end3 := endRec(3*tbs, 3, 3*tbs, digest)
+	zenc, _ := zstd.NewWriter(nil)
+	zstdBlock := zenc.EncodeAll(blockC[:3000], nil)
+	zh := h
+	zh.Codec = CodecZstd
+
+	cases := []struct {
+		name   string
+		stream []byte
+		want   error
+		msg    string // substring of the error, if set
+	}{
+		{"empty input", nil, ErrBadMagic, "frame: not a framed stream (bad magic): empty input"},
+		{"raw dd data", bytes.Repeat([]byte{0xeb, 0x63, 0x90}, 200), ErrBadMagic, "starts with eb6390eb6390eb63"},
+		{"short input", []byte("\x89BL"), ErrBadMagic, "input is 3 bytes"},
+		{"version 2", headerWith(h, func(b []byte) { b[8] = 2 }), ErrVersion, "frame: unsupported format version 2 (this reader reads 1)"},
+		{"header checksum", join(func() []byte { b := h.marshal(); b[17] ^= 1; return b }(), body), ErrHeaderChecksum, ""},
+		{"header checksum of stream id", join(func() []byte { b := h.marshal(); b[45] ^= 0x80; return b }(), body), ErrHeaderChecksum, ""},
+		{"header length 63", headerWith(h, func(b []byte) { b[10] = 63 }), ErrHeader, "header length 63"},
+		{"header length 5000", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint16(b[10:], 5000) }), ErrHeader, "header length 5000"},
+		{"unknown critical flag", join(headerWith(h, func(b []byte) { b[12] = 2 }), body), ErrHeader, "unknown critical flags 0x2"},
+		{"block size not multiple of 512", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint32(b[16:], 1000) }), ErrHeader, "block size 1000"},
+		{"block size over cap", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint32(b[16:], MaxBlockSize+512) }), ErrHeader, "block size 16777728"},
+		{"unknown codec", headerWith(h, func(b []byte) { b[20] = 3 }), ErrHeader, "unknown codec(3)"},
+		{"unknown checksum", headerWith(h, func(b []byte) { b[22] = 2 }), ErrHeader, "unknown checksum algorithm 2"},
+		{"unknown digest", headerWith(h, func(b []byte) { b[23] = 0 }), ErrHeader, "unknown digest algorithm 0"},
+		{"source size -2", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint64(b[24:], ^uint64(1)) }), ErrHeader, "source size -2"},
+		{"start past size", headerWith(h, func(b []byte) { b[32] = 0xff; b[33] = 0xff }), ErrHeader, "start offset 65535 outside source of size 12288"},
+		{"truncated header", hdr[:40], ErrTruncated, "frame: at stream offset 8: stream truncated: end of input in header"},
+		{"missing END", validStream()[:len(validStream())-len(end3)], ErrTruncated,
+			fmt.Sprintf("frame: at stream offset %d (source offset 12288): stream truncated: end of input before END record, 3 records read", len(validStream())-len(end3))},
+		{"no records", hdr, ErrTruncated, "at stream offset 64 (source offset 0): stream truncated: end of input before END record, 0 records read"},
+		{"trailing garbage", join(validStream(), []byte("\n")), ErrTrailingData, "data after END record: bytes follow the END record"},
+		{"trailing second stream", join(validStream(), validStream()), ErrTrailingData, ""},
+		{"unknown record type", join(hdr, rec(recHeader{typ: 'Q', offset: 0, length: 1}, nil)), ErrCorrupt, "unknown record type 0x51"},
+		{"record type 0", join(hdr, rec(recHeader{}, nil)), ErrCorrupt, "unknown record type 0x00"},
+		{"record header checksum", join(hdr, func() []byte { b := dataRec(0, blockA); b[9] ^= 1; return b }()), ErrChecksum,
+			"frame: at stream offset 64 (source offset 0): checksum mismatch: record header computes"},
+		{"record from another stream", join(hdr, func() []byte {
+			b := make([]byte, RecordHeaderLen)
+			other := [16]byte{1}
+			(&recHeader{typ: typeZero, length: tbs}).put(b, &other)
+			return b
+		}()), ErrChecksum, "from another stream"},
+		{"raw payload damaged", join(hdr, func() []byte { b := dataRec(0, blockA); b[100] ^= 4; return b }(), body[RecordHeaderLen+tbs:]), ErrChecksum,
+			"frame: at stream offset 64 (source offset 0): checksum mismatch: DATA computes"},
+		{"compressed payload damaged", join(hdr, dataRec(0, blockA), zeroRec(tbs, tbs), func() []byte {
+			b := lz4Rec(2*tbs, blockC, tbs)
+			b[len(b)-1] ^= 0x55
+			return b
+		}(), end3), ErrChecksum, "(source offset 8192): checksum mismatch: DATA computes"},
+		{"offset beyond size", join(small.marshal(), dataRec(0, blockA), zeroRec(tbs, tbs), dataRec(2*tbs, blockA)), ErrRange,
+			"(source offset 8192): record outside source: DATA [8192, 12288) beyond source size 10000"},
+		{"zero run beyond size", join(hdr, zeroRec(0, 1<<40)), ErrRange, "ZERO [0, 1099511627776) beyond source size 12288"},
+		{"length overflows", join(unknownSize.marshal(), zeroRec(0, 5), zeroRec(5, maxInt64)), ErrRange, "overflows"},
+		{"END before size", join(delta.marshal(), dataRec(0, blockA), endRec(2*tbs, 1, tbs, digest)), ErrRange, "END at 8192, source size 12288"},
+		{"END past size", join(delta.marshal(), dataRec(0, blockA), endRec(4*tbs, 1, tbs, digest)), ErrRange, ""},
+		{"overlapping records", join(hdr, dataRec(0, blockA), dataRec(tbs/2, blockA)), ErrOrder, "DATA at 2048 overlaps or precedes source offset 4096 already covered"},
+		{"backwards records", join(delta.marshal(), dataRec(2*tbs, blockC), dataRec(0, blockA)), ErrOrder, "precedes"},
+		{"duplicate record", join(hdr, dataRec(0, blockA), dataRec(0, blockA)), ErrOrder, ""},
+		{"gap without delta", join(hdr, dataRec(0, blockA), dataRec(2*tbs, blockC)), ErrOrder, "leaves a gap after 4096 in a stream without the delta flag"},
+		{"first record after start", join(hdr, dataRec(tbs, blockA)), ErrOrder, "gap"},
+		{"END leaves a gap", join(hdr, dataRec(0, blockA), endRec(3*tbs, 1, tbs, digest)), ErrOrder, "END at 12288 leaves a gap after 4096"},
+		{"lz4 decodes shorter than declared", join(hdr, lz4Rec(0, blockC[:3000], tbs)), ErrCorrupt, "decoded 3000 bytes, record says 4096"},
+		{"lz4 decodes longer than declared", join(hdr, lz4Rec(0, blockC, 3000)), ErrCorrupt, "lz4"},
+		{"zstd decodes shorter than declared", join(zh.marshal(), rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: uint32(len(zstdBlock)), length: tbs, payloadCRC: crc(blockC[:3000])}, zstdBlock)),
+			ErrCorrupt, "decoded 3000 bytes, record says 4096"},
+		{"zstd garbage", join(zh.marshal(), rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: 10, length: tbs}, []byte("not zstd!!"))), ErrCorrupt, "zstd"},
+		{"DATA longer than block", join(hdr, rec(recHeader{typ: typeData, storedLen: 2 * tbs, length: 2 * tbs}, nil)), ErrTooLarge, "DATA length 8192 stored 8192, block size 4096"},
+		{"stored length 4 GiB", join(hdr, rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: 0xffffffff, length: tbs}, nil)), ErrTooLarge, "stored 4294967295"},
+		{"compressed larger than length", join(hdr, rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: 100, length: 50}, nil)), ErrTooLarge, "compressed DATA stored 100 > length 50"},
+		{"ZERO with payload", join(hdr, rec(recHeader{typ: typeZero, storedLen: 1, length: tbs}, []byte{0})), ErrTooLarge, ""},
+		{"END payload too long", join(hdr, rec(recHeader{typ: typeEnd, storedLen: 1 << 30, offset: 3 * tbs}, nil)), ErrTooLarge, "END payload 1073741824 bytes"},
+		{"ancillary over cap", join(hdr, rec(recHeader{typ: 'x', storedLen: tbs + 1}, nil)), ErrTooLarge, ""},
+		{"END payload too short", join(hdr, body[:len(body)-len(end3)], rec(recHeader{typ: typeEnd, storedLen: 8, offset: 3 * tbs}, make([]byte, 8))), ErrCorrupt, ""},
+		{"raw stored != length", join(hdr, rec(recHeader{typ: typeData, storedLen: 10, length: 20}, make([]byte, 10))), ErrCorrupt, "raw DATA stored 10 != length 20"},
+		{"DATA length 0", join(hdr, rec(recHeader{typ: typeData}, nil)), ErrCorrupt, "DATA length 0"},
+		{"ZERO length 0", join(hdr, zeroRec(0, 0)), ErrCorrupt, "ZERO length 0"},
+		{"ZERO negative", join(hdr, zeroRec(0, -4096)), ErrCorrupt, "ZERO length -4096"},
+		{"compressed without codec", join(none.marshal(), lz4Rec(0, blockC, tbs)), ErrCorrupt, "compressed DATA in a stream without codec"},
+		{"unknown record flag", join(hdr, rec(recHeader{typ: typeData, flags: 2, storedLen: 1, length: 1, payloadCRC: crc([]byte{1})}, []byte{1})), ErrCorrupt, "DATA flags 0x02"},
+		{"reserved bytes", join(hdr, rec(recHeader{typ: typeZero, reserved: 1, length: tbs}, nil)), ErrCorrupt, "reserved"},
+		{"END record count", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 2, 3*tbs, digest)), ErrCorrupt, "END says 2 records covering 12288 bytes, stream has 3 covering 12288"},
+		{"END covered", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 3, 3*tbs-1, digest)), ErrCorrupt, ""},
+		{"END payload checksum", join(hdr, body[:len(body)-len(end3)], func() []byte { b := bytes.Clone(end3); b[40] ^= 1; return b }()), ErrChecksum, "END payload computes"},
+		{"digest mismatch", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 3, 3*tbs, sha256.Sum256(nil))), ErrDigest,
+			fmt.Sprintf("frame: at stream offset %d (source offset 12288): source digest mismatch: source hashes to %x, END says e3b0c442", len(validStream())-len(end3), digest)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, n := range []int{1, 3} {
+				_, err := decode(tc.stream, WithDecoders(n))
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("decoders %d: got %v, want %v", n, err, tc.want)
+				}
+				if !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("error %q does not contain %q", err, tc.msg)
+				}
+			}
+		})
+	}
+}
+
+// TestTruncatedEverywhere cuts a real stream at every byte: every prefix
+// is rejected, as bad magic below 8 bytes and as truncated after, and a
+// cut at a record boundary names that stream offset.
+func TestTruncatedEverywhere(t *testing.T) {
+	for _, c := range codecs[:3] {
+		t.Run(c.name, func(t *testing.T) {
+			data := mixed(40000)
+			data = append(data, make([]byte, 3*tbs)...)
+			data = append(data, 1)
+			stream := encode(t, data, WithCodec(c.codec, c.level), WithBlockSize(tbs), WithSourceSize(int64(len(data))))
+			boundaries := map[int]bool{HeaderLen: true}
+			for off := HeaderLen; off < len(stream); {
+				boundaries[off] = true
+				off += RecordHeaderLen + int(binary.LittleEndian.Uint32(stream[off+4:]))
+			}
+			if _, err := decode(stream); err != nil {
+				t.Fatal(err)
+			}
+			for n := 0; n < len(stream); n++ {
+				_, err := decode(stream[:n], WithDecoders(2))
+				switch {
+				case n < len(Magic):
+					if !errors.Is(err, ErrBadMagic) {
+						t.Fatalf("cut at %d: %v, want ErrBadMagic", n, err)
+					}
+				case !errors.Is(err, ErrTruncated):
+					t.Fatalf("cut at %d: %v, want ErrTruncated", n, err)
+				case boundaries[n] && !strings.Contains(err.Error(), fmt.Sprintf("at stream offset %d (source offset", n)):
+					t.Fatalf("cut at record boundary %d: %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// failReader returns its bytes, then err.
+type failReader struct {
+	b   []byte
+	err error
+}
+
+func (f *failReader) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// TestReadError: a failing input is reported with its own error, not as
+// a truncated or malformed stream.
+func TestReadError(t *testing.T) {
+	eio := errors.New("input/output error")
+	s := validStream()
+	for _, n := range []int{0, 5, 40, HeaderLen, HeaderLen + 10, HeaderLen + 100, len(s)} {
+		r, err := NewReader(&failReader{b: s[:n], err: eio})
+		if err == nil {
+			for err == nil {
+				_, err = r.Next()
+			}
+		}
+		if !errors.Is(err, eio) || errors.Is(err, ErrTruncated) {
+			t.Errorf("input failing after %d bytes: %v", n, err)
+		}
+	}
+}

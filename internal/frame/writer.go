@@ -1,0 +1,550 @@
+package frame
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// DefaultConcurrency is the Writer's and Reader's number of codec
+// goroutines unless set: GOMAXPROCS, capped at MaxDefaultConcurrency so
+// that memory stays bounded on large machines (about 3 block buffers per
+// goroutine are in flight).
+func DefaultConcurrency() int {
+	return min(runtime.GOMAXPROCS(0), MaxDefaultConcurrency)
+}
+
+// MaxDefaultConcurrency caps DefaultConcurrency; WithConcurrency may ask
+// for more.
+const MaxDefaultConcurrency = 8
+
+// WriterOption configures a Writer. Each checks its value and returns an
+// error wrapping ErrHeader when it is out of range.
+type WriterOption func(*writerConfig) error
+
+type writerConfig struct {
+	hdr     Header
+	level   int
+	workers int
+	filter  func(off int64, block []byte) bool
+	idSet   bool
+}
+
+// WithCodec selects the codec and level: CodecNone (the default), CodecLZ4
+// (level ignored, 0) or CodecZstd with level 1–22 (0 means
+// DefaultZstdLevel). ParseCodec's results can be passed straight in.
+func WithCodec(c Codec, level int) WriterOption {
+	return func(cfg *writerConfig) error {
+		switch {
+		case !c.valid():
+			return fmt.Errorf("%w: unknown %v", ErrHeader, c)
+		case c == CodecZstd && level == 0:
+			level = DefaultZstdLevel
+		case c == CodecZstd && (level < 1 || level > MaxZstdLevel):
+			return fmt.Errorf("%w: zstd level %d not in 1..%d", ErrHeader, level, MaxZstdLevel)
+		case c != CodecZstd:
+			level = 0
+		}
+		cfg.hdr.Codec, cfg.level = c, level
+		return nil
+	}
+}
+
+// WithBlockSize sets the block size: a multiple of 512 from MinBlockSize
+// to MaxBlockSize. Default DefaultBlockSize (1 MiB).
+func WithBlockSize(n int) WriterOption {
+	return func(cfg *writerConfig) error {
+		if n < MinBlockSize || n > MaxBlockSize || n%512 != 0 {
+			return fmt.Errorf("%w: block size %d not a multiple of 512 in [%d, %d]", ErrHeader, n, MinBlockSize, MaxBlockSize)
+		}
+		cfg.hdr.BlockSize = uint32(n)
+		return nil
+	}
+}
+
+// WithSourceSize declares the source size, n ≥ 0, in the header. Close
+// then fails with ErrSourceSize unless exactly n bytes were fed (through
+// HashOnly and Write), and Write fails as soon as more are. Default -1,
+// unknown.
+func WithSourceSize(n int64) WriterOption {
+	return func(cfg *writerConfig) error {
+		if n < 0 {
+			return fmt.Errorf("%w: source size %d", ErrHeader, n)
+		}
+		cfg.hdr.SourceSize = n
+		return nil
+	}
+}
+
+// WithConcurrency sets the number of compression goroutines, n ≥ 1.
+// Default DefaultConcurrency(). The stream's bytes do not depend on it.
+func WithConcurrency(n int) WriterOption {
+	return func(cfg *writerConfig) error {
+		if n < 1 {
+			return fmt.Errorf("%w: concurrency %d", ErrHeader, n)
+		}
+		cfg.workers = n
+		return nil
+	}
+}
+
+// WithStreamID sets the stream id instead of 16 random bytes (for tests
+// and reproducible streams).
+func WithStreamID(id [16]byte) WriterOption {
+	return func(cfg *writerConfig) error {
+		cfg.hdr.StreamID, cfg.idSet = id, true
+		return nil
+	}
+}
+
+// WithFilter makes a delta stream (FlagDelta): the Writer calls keep with
+// each block's source offset and bytes (valid only during the call), in
+// source order, from one of its own goroutines, and sends only blocks for
+// which it returns true. Blocks left out are still hashed into
+// END's SHA-256, so the whole source must still be fed.
+func WithFilter(keep func(off int64, block []byte) bool) WriterOption {
+	return func(cfg *writerConfig) error {
+		if keep == nil {
+			return fmt.Errorf("%w: nil filter", ErrHeader)
+		}
+		cfg.filter = keep
+		cfg.hdr.Flags |= FlagDelta
+		return nil
+	}
+}
+
+// WithStartOffset makes a resume stream starting at source offset off ≥ 0:
+// the first byte passed to Write is the source's byte at off. END's SHA-256
+// still covers the whole source, so the caller must pass the source's
+// first off bytes to HashOnly before the first Write. Default 0.
+func WithStartOffset(off int64) WriterOption {
+	return func(cfg *writerConfig) error {
+		if off < 0 {
+			return fmt.Errorf("%w: start offset %d", ErrHeader, off)
+		}
+		cfg.hdr.StartOffset = off
+		return nil
+	}
+}
+
+// Writer writes a framed stream. Feed it the source in order with Write
+// (any chunk sizes), then Close, which writes END. Its methods must be
+// called from one goroutine; compression runs on its own goroutines.
+//
+// A failed Writer stays failed: the first error (from the underlying
+// writer, a codec, or a misuse) is returned by every later call.
+type Writer struct {
+	hdr    Header
+	filter func(int64, []byte) bool
+	bs     int64
+
+	fed     int64 // source bytes fed (HashOnly and Write): offset of the next byte
+	writing bool  // Write has been called
+
+	block    []byte // block being filled, from blocks
+	blockOff int64  // source offset of block[0]
+
+	// The dispatch goroutine's state: it takes full blocks in order,
+	// hashes them, and sends them on as records.
+	full             chan fullBlock
+	dispatched       chan struct{} // closed when dispatch ends
+	sha              hash.Hash     // HashOnly's before the first block, then dispatch's
+	zeroOff, zeroLen int64         // pending run of zero blocks
+	records, covered int64
+
+	blocks *pool // block buffers, bs bytes
+	outs   *pool // encoded records: header + payload
+
+	jobs  chan job
+	queue chan chan result
+	wg    sync.WaitGroup // workers
+	out   chan struct{}  // closed when the output goroutine ends
+	bw    *bufio.Writer
+
+	mu     sync.Mutex
+	err    error // sticky
+	closed bool
+	digest [32]byte
+}
+
+type fullBlock struct {
+	off int64
+	b   []byte
+}
+
+type job struct {
+	off   int64
+	block *[]byte
+	res   chan result
+}
+
+type result struct {
+	rec *[]byte // encoded record, returned to outs after writing
+	b   []byte  // bytes to write when rec is nil (small records)
+	err error
+}
+
+// NewWriter writes the header to w and returns a Writer that frames the
+// source fed to it. Options are applied in order; the first invalid one
+// is returned.
+func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
+	cfg := writerConfig{
+		hdr: Header{Version: Version, BlockSize: DefaultBlockSize, SourceSize: -1},
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("frame: %w", err)
+		}
+	}
+	if cfg.workers == 0 {
+		cfg.workers = DefaultConcurrency()
+	}
+	cfg.hdr.Level = int8(cfg.level)
+	if err := cfg.hdr.validate(); err != nil {
+		return nil, fmt.Errorf("frame: %w", err)
+	}
+	if !cfg.idSet {
+		if _, err := rand.Read(cfg.hdr.StreamID[:]); err != nil {
+			return nil, fmt.Errorf("frame: stream id: %w", err)
+		}
+	}
+	bs := int(cfg.hdr.BlockSize)
+	fw := &Writer{
+		hdr:      cfg.hdr,
+		filter:   cfg.filter,
+		bs:       int64(bs),
+		sha:      sha256.New(),
+		blockOff: cfg.hdr.StartOffset,
+		// In flight: a block being filled, one waiting for dispatch
+		// and one being hashed, one per worker, and up to workers+1
+		// encoded records waiting for their turn to be written, which
+		// keeps every worker busy while one record is written (memory:
+		// about 2×workers+5 blocks).
+		full:       make(chan fullBlock, 1),
+		dispatched: make(chan struct{}),
+		jobs:       make(chan job),
+		queue:      make(chan chan result, cfg.workers+1),
+		blocks:     newPool(cfg.workers+4, bs),
+		outs:       newPool(cfg.workers+3, RecordHeaderLen+bs+bs/64+1024),
+		out:        make(chan struct{}),
+		bw:         bufio.NewWriterSize(w, 64<<10),
+	}
+	comps := make([]*compressor, cfg.workers)
+	for i := range comps {
+		c, err := newCompressor(cfg.hdr.Codec, cfg.level, bs)
+		if err != nil {
+			for _, c := range comps[:i] {
+				c.close()
+			}
+			return nil, fmt.Errorf("frame: %w", err)
+		}
+		comps[i] = c
+	}
+	if _, err := fw.bw.Write(fw.hdr.marshal()); err != nil {
+		return nil, fmt.Errorf("frame: write header: %w", err)
+	}
+	for _, c := range comps {
+		fw.wg.Add(1)
+		go fw.work(c)
+	}
+	go fw.output()
+	go fw.dispatch()
+	return fw, nil
+}
+
+// Header returns the header written to the stream.
+func (fw *Writer) Header() Header { return fw.hdr }
+
+func (fw *Writer) setErr(err error) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.err == nil {
+		fw.err = err
+	}
+	return fw.err
+}
+
+func (fw *Writer) getErr() error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return fw.err
+}
+
+// HashOnly feeds the source's bytes before the start offset (see
+// WithStartOffset) into END's SHA-256 without sending them. It may only be
+// called before the first Write, for at most StartOffset bytes in all.
+func (fw *Writer) HashOnly(p []byte) (int, error) {
+	if err := fw.getErr(); err != nil {
+		return 0, err
+	}
+	if fw.closed {
+		return 0, ErrClosed
+	}
+	if fw.writing || fw.fed+int64(len(p)) > fw.hdr.StartOffset {
+		return 0, fw.setErr(fmt.Errorf("frame: HashOnly of %d bytes at source offset %d: only the %d bytes before the start offset may be hashed, before the first Write", len(p), fw.fed, fw.hdr.StartOffset))
+	}
+	fw.sha.Write(p)
+	fw.fed += int64(len(p))
+	return len(p), nil
+}
+
+// Write feeds the next len(p) source bytes. It copies them into blocks
+// cut at multiples of the block size in source offsets and hands each
+// full block to the Writer's goroutines, which hash it into END's SHA-256
+// (so hashing overlaps the caller's next read), apply the filter, and
+// compress it; Write blocks when enough blocks are in flight. It does not
+// keep p.
+func (fw *Writer) Write(p []byte) (int, error) {
+	if err := fw.getErr(); err != nil {
+		return 0, err
+	}
+	if fw.closed {
+		return 0, ErrClosed
+	}
+	if !fw.writing {
+		if err := fw.checkPrefix(); err != nil {
+			return 0, err
+		}
+		fw.writing = true
+	}
+	if fw.hdr.SourceSize >= 0 && fw.fed+int64(len(p)) > fw.hdr.SourceSize {
+		return 0, fw.setErr(fmt.Errorf("frame: %w: source continues past its declared size %d", ErrSourceSize, fw.hdr.SourceSize))
+	}
+	fw.fed += int64(len(p))
+	n := 0
+	for len(p) > 0 {
+		if fw.block == nil {
+			fw.block = *fw.blocks.get(0)
+		}
+		// Blocks end at multiples of bs in source offsets, so a resumed
+		// stream cuts the same blocks as a full one.
+		end := (fw.blockOff/fw.bs + 1) * fw.bs
+		room := int(end-fw.blockOff) - len(fw.block)
+		c := min(room, len(p))
+		fw.block = append(fw.block, p[:c]...)
+		p, n = p[c:], n+c
+		if c == room {
+			fw.sendBlock()
+			if err := fw.getErr(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (fw *Writer) checkPrefix() error {
+	if fw.fed != fw.hdr.StartOffset {
+		return fw.setErr(fmt.Errorf("frame: stream starts at source offset %d but only %d bytes were passed to HashOnly", fw.hdr.StartOffset, fw.fed))
+	}
+	return nil
+}
+
+// sendBlock hands the current block to dispatch.
+func (fw *Writer) sendBlock() {
+	fw.full <- fullBlock{off: fw.blockOff, b: fw.block}
+	fw.blockOff += int64(len(fw.block))
+	fw.block = nil
+}
+
+// dispatch hashes each full block, in source order, then leaves it out
+// (filter), merges it into the pending zero run, or queues it for
+// compression. It ends, flushing the zero run, when full is closed.
+func (fw *Writer) dispatch() {
+	defer close(fw.dispatched)
+	for fb := range fw.full {
+		if fw.getErr() == nil {
+			fw.sha.Write(fb.b)
+			if fw.dispatchBlock(fb.off, fb.b) {
+				continue // the worker recycles it
+			}
+		}
+		b := fb.b[:cap(fb.b)]
+		fw.blocks.put(&b)
+	}
+	if fw.getErr() == nil {
+		fw.flushZeros()
+	}
+}
+
+// dispatchBlock reports whether it queued b for compression.
+func (fw *Writer) dispatchBlock(off int64, b []byte) bool {
+	if fw.filter != nil && !fw.filter(off, b) {
+		fw.flushZeros()
+		return false
+	}
+	if isZero(b) {
+		if fw.zeroLen > 0 && fw.zeroOff+fw.zeroLen != off {
+			fw.flushZeros()
+		}
+		if fw.zeroLen == 0 {
+			fw.zeroOff = off
+		}
+		fw.zeroLen += int64(len(b))
+		if fw.zeroLen >= maxZeroRun {
+			fw.flushZeros()
+		}
+		return false
+	}
+	fw.flushZeros()
+	fw.records++
+	fw.covered += int64(len(b))
+	res := make(chan result, 1)
+	fw.queue <- res
+	fw.jobs <- job{off: off, block: &b, res: res}
+	return true
+}
+
+// flushZeros queues the pending zero run as one ZERO record.
+func (fw *Writer) flushZeros() {
+	if fw.zeroLen == 0 {
+		return
+	}
+	fw.records++
+	fw.covered += fw.zeroLen
+	b := make([]byte, RecordHeaderLen)
+	rh := recHeader{typ: typeZero, offset: fw.zeroOff, length: fw.zeroLen}
+	rh.put(b, &fw.hdr.StreamID)
+	fw.zeroLen = 0
+	res := make(chan result, 1)
+	res <- result{b: b}
+	fw.queue <- res
+}
+
+// work compresses blocks until jobs is closed.
+func (fw *Writer) work(c *compressor) {
+	defer fw.wg.Done()
+	defer c.close()
+	for j := range fw.jobs {
+		src := *j.block
+		op := fw.outs.get(0)
+		out := (*op)[:RecordHeaderLen]
+		rh := recHeader{typ: typeData, offset: j.off, length: int64(len(src)), payloadCRC: crc(src)}
+		var ok bool
+		if fw.hdr.Codec != CodecNone {
+			out, ok = c.compress(out, src)
+		}
+		if ok {
+			rh.flags = rflagCompressed
+		} else {
+			out = append(out[:RecordHeaderLen], src...)
+		}
+		rh.storedLen = uint32(len(out) - RecordHeaderLen)
+		rh.put(out, &fw.hdr.StreamID)
+		*op = out
+		b := src[:cap(src)]
+		fw.blocks.put(&b)
+		j.res <- result{rec: op}
+	}
+}
+
+// output writes results in the order they were queued. After an error it
+// keeps draining so that producers never block, but writes nothing more.
+func (fw *Writer) output() {
+	defer close(fw.out)
+	for res := range fw.queue {
+		r := <-res
+		b := r.b
+		if r.rec != nil {
+			b = *r.rec
+		}
+		if fw.getErr() == nil {
+			_, err := fw.bw.Write(b)
+			// Flush whenever nothing else is waiting: records reach the
+			// receiver without delay when the source is slow, and are
+			// still coalesced when it is fast.
+			if err == nil && len(fw.queue) == 0 {
+				err = fw.bw.Flush()
+			}
+			if err != nil {
+				fw.setErr(fmt.Errorf("frame: write record: %w", err))
+			}
+		}
+		if r.rec != nil {
+			fw.outs.put(r.rec)
+		}
+	}
+}
+
+// Close flushes the last block and zero run, writes END with the SHA-256
+// of the whole source, flushes the underlying writer (it does not close
+// it) and stops the Writer's goroutines. It must be called even after an
+// error, to release them. If WithSourceSize was given and a different
+// number of bytes was fed, it returns ErrSourceSize and writes no END, so
+// the stream reads as truncated: after any error other than a write error,
+// Close still flushes the records completed before it.
+func (fw *Writer) Close() error {
+	if fw.closed {
+		if err := fw.getErr(); err != nil {
+			return err
+		}
+		return ErrClosed
+	}
+	fw.closed = true
+	if fw.getErr() == nil && !fw.writing {
+		fw.checkPrefix()
+	}
+	if fw.getErr() == nil && len(fw.block) > 0 {
+		fw.sendBlock()
+	}
+	close(fw.full)
+	<-fw.dispatched
+	if fw.getErr() == nil && fw.hdr.SourceSize >= 0 && fw.fed != fw.hdr.SourceSize {
+		fw.setErr(fmt.Errorf("frame: %w: source ended at %d bytes, declared %d", ErrSourceSize, fw.fed, fw.hdr.SourceSize))
+	}
+	if fw.getErr() == nil {
+		fw.sha.Sum(fw.digest[:0])
+		b := make([]byte, RecordHeaderLen+EndPayloadLen)
+		p := b[RecordHeaderLen:]
+		binary.LittleEndian.PutUint64(p[0:], uint64(fw.records))
+		binary.LittleEndian.PutUint64(p[8:], uint64(fw.covered))
+		copy(p[16:], fw.digest[:])
+		rh := recHeader{typ: typeEnd, storedLen: EndPayloadLen, offset: fw.fed, payloadCRC: crc(p)}
+		rh.put(b, &fw.hdr.StreamID)
+		res := make(chan result, 1)
+		res <- result{b: b}
+		fw.queue <- res
+	}
+	close(fw.jobs)
+	close(fw.queue)
+	fw.wg.Wait()
+	<-fw.out
+	// Flush even after an error: the records before it are valid, and a
+	// stream that stops at a record boundary is the best start for a
+	// resume. (After a write error bufio keeps failing, writing nothing.)
+	if err := fw.bw.Flush(); err != nil {
+		return fw.setErr(fmt.Errorf("frame: write record: %w", err))
+	}
+	return fw.getErr()
+}
+
+// Digest returns the SHA-256 of the whole source written in END; it is
+// valid after a successful Close.
+func (fw *Writer) Digest() [32]byte { return fw.digest }
+
+// maxZeroRun caps a ZERO record's length: the receiver hears of progress
+// at least once per GiB of a long zero run, for 32 bytes. (A variable
+// only so that a test can make it small.)
+var maxZeroRun int64 = 1 << 30
+
+var zeros [64 << 10]byte
+
+// isZero reports whether b is all zero bytes (bytes.Equal is a vectorised
+// memequal, far faster than a byte loop).
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeros))
+		if !bytes.Equal(b[:n], zeros[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
