@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -133,6 +134,11 @@ func guestTools(tb testing.TB) map[string]string {
 // are done on progress (non-blocking, so a slow reader loses nothing
 // important). It returns the first error on done.
 func writer(dev string, data []byte, pause time.Duration, progress chan<- int) <-chan error {
+	return gatedWriter(dev, data, pause, progress, nil)
+}
+
+// gatedWriter is writer, calling before(i) ahead of chunk i when set.
+func gatedWriter(dev string, data []byte, pause time.Duration, progress chan<- int, before func(i int)) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		f, err := os.OpenFile(dev, os.O_WRONLY|unix.O_DSYNC, 0)
@@ -142,6 +148,9 @@ func writer(dev string, data []byte, pause time.Duration, progress chan<- int) <
 		}
 		defer f.Close()
 		for i := 0; i*chunk < len(data); i++ {
+			if before != nil {
+				before(i)
+			}
 			if _, err := f.WriteAt(data[i*chunk:(i+1)*chunk], int64(i*chunk)); err != nil {
 				done <- fmt.Errorf("write %s at %d: %w", dev, i*chunk, err)
 				return
@@ -157,6 +166,22 @@ func writer(dev string, data []byte, pause time.Duration, progress chan<- int) <
 		done <- f.Close()
 	}()
 	return done
+}
+
+// holdBackUntilSnapshot keeps the writer from writing the last 16 chunks
+// until a snapctl snapshot of vg/origin exists, so the snapshot is surely
+// taken while the origin is being written, however slow the guest.
+func holdBackUntilSnapshot(origin string, chunks int) func(int) {
+	return func(i int) {
+		if i < chunks-16 {
+			return
+		}
+		for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if m, _ := filepath.Glob("/dev/vg/" + origin + "_snapctl_*"); len(m) > 0 {
+				return
+			}
+		}
+	}
 }
 
 // lvNames lists vg's logical volumes (hidden ones too).

@@ -170,7 +170,7 @@ func guestLVM(t *testing.T) {
 		}
 		f.Close()
 		progress := make(chan int, 1)
-		done := writer("/dev/vg/data", newData, 20*time.Millisecond, progress)
+		done := gatedWriter("/dev/vg/data", newData, 20*time.Millisecond, progress, holdBackUntilSnapshot("data", dataSize/chunk))
 		for n := 0; n < 16; n = <-progress {
 		}
 		go func() {
@@ -358,6 +358,7 @@ func TestLVMThin(t *testing.T) {
 	if k == 0 || k == dataSize/blockSize {
 		t.Errorf("thin snapshot taken with %d of %d blocks rewritten: not while the origin was being written", k, dataSize/blockSize)
 	}
+	t.Logf("thin snapshot taken after %d of %d blocks were rewritten", k, dataSize/blockSize)
 }
 
 func guestThin(t *testing.T) {
@@ -401,7 +402,7 @@ func guestThin(t *testing.T) {
 		}
 		f.Close()
 		progress := make(chan int, 1)
-		done := writer("/dev/vg/thin", newData, 20*time.Millisecond, progress)
+		done := gatedWriter("/dev/vg/thin", newData, 20*time.Millisecond, progress, holdBackUntilSnapshot("thin", dataSize/chunk))
 		for n := 0; n < 16; n = <-progress {
 		}
 		expect(t, 0, nil, "run", "/dev/vg/thin", "--", "sh", "-c", `blkcat -q "$SNAP" | blkwrite -q `+thinCopy)
