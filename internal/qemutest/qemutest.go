@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,9 +163,18 @@ func Boot(tb testing.TB, cfg Config) Result {
 	for _, d := range cfg.Disks {
 		args = append(args, "-drive", "file="+d+",format=raw,if=virtio,cache=unsafe")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeoutOr(cfg.Timeout)+time.Minute)
+	limit := timeoutOr(cfg.Timeout) + time.Minute
+	if t, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		// Fail with the console before go test's own timeout panics.
+		if d, ok := t.Deadline(); ok && time.Until(d)-10*time.Second < limit {
+			limit = time.Until(d) - 10*time.Second
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	// qemu must not outlive the test binary (a panic, go test's timeout).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var console bytes.Buffer
 	var out io.Writer = &console
 	if cfg.Log != nil {
@@ -175,7 +185,7 @@ func Boot(tb testing.TB, cfg Config) Result {
 	err = cmd.Run()
 	text := strings.ReplaceAll(console.String(), "\r\n", "\n")
 	if ctx.Err() != nil {
-		tb.Fatalf("guest timed out after %v; console:\n%s", time.Since(start).Round(time.Second), text)
+		tb.Fatalf("guest timed out after %v (limit %v, from the test's deadline or Config.Timeout); console:\n%s", time.Since(start).Round(time.Second), limit.Round(time.Second), text)
 	}
 	if err != nil {
 		tb.Fatalf("qemu-system-x86_64: %v; console:\n%s", err, text)
