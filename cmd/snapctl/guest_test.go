@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,21 +169,30 @@ func gatedWriter(dev string, data []byte, pause time.Duration, progress chan<- i
 	return done
 }
 
-// holdBackUntilSnapshot keeps the writer from writing the last 16 chunks
-// until a snapctl snapshot of vg/origin exists, so the snapshot is surely
-// taken while the origin is being written, however slow the guest.
-func holdBackUntilSnapshot(origin string, chunks int) func(int) {
-	return func(i int) {
-		if i < chunks-16 {
+// snapGate keeps the writer from writing the last 16 chunks until a
+// snapctl snapshot of vg/origin has been seen, or release is called (run
+// has returned), so the snapshot is surely taken while the origin is being
+// written, however slow the guest.
+type snapGate struct {
+	origin string
+	chunks int
+	open   atomic.Bool
+}
+
+func (g *snapGate) before(i int) {
+	if i < g.chunks-16 {
+		return
+	}
+	for !g.open.Load() {
+		if m, _ := filepath.Glob("/dev/vg/" + g.origin + "_snapctl_*"); len(m) > 0 {
+			g.open.Store(true)
 			return
 		}
-		for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-			if m, _ := filepath.Glob("/dev/vg/" + origin + "_snapctl_*"); len(m) > 0 {
-				return
-			}
-		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func (g *snapGate) release() { g.open.Store(true) }
 
 // lvNames lists vg's logical volumes (hidden ones too).
 func lvNames(tb testing.TB) string {

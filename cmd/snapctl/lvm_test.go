@@ -170,7 +170,8 @@ func guestLVM(t *testing.T) {
 		}
 		f.Close()
 		progress := make(chan int, 1)
-		done := gatedWriter("/dev/vg/data", newData, 20*time.Millisecond, progress, holdBackUntilSnapshot("data", dataSize/chunk))
+		gate := &snapGate{origin: "data", chunks: dataSize / chunk}
+		done := gatedWriter("/dev/vg/data", newData, 20*time.Millisecond, progress, gate.before)
 		for n := 0; n < 16; n = <-progress {
 		}
 		go func() {
@@ -179,6 +180,7 @@ func guestLVM(t *testing.T) {
 		}()
 		expect(t, 0, nil, "run", "--size", "24M", "/dev/vg/data", "--", "sh", "-c",
 			`blkcat -q "$SNAP" | blkwrite -q `+diskCopy1+` && while [ ! -e /tmp/writer-done ]; do sleep 0.2; done && dd if={} of=`+diskCopy2+` bs=1M conv=fsync 2>/dev/null`)
+		gate.release()
 		if b, _ := os.ReadFile("/tmp/writer-done"); len(b) != 0 {
 			t.Fatalf("writer: %s", b)
 		}
@@ -402,10 +404,12 @@ func guestThin(t *testing.T) {
 		}
 		f.Close()
 		progress := make(chan int, 1)
-		done := gatedWriter("/dev/vg/thin", newData, 20*time.Millisecond, progress, holdBackUntilSnapshot("thin", dataSize/chunk))
+		gate := &snapGate{origin: "thin", chunks: dataSize / chunk}
+		done := gatedWriter("/dev/vg/thin", newData, 20*time.Millisecond, progress, gate.before)
 		for n := 0; n < 16; n = <-progress {
 		}
 		expect(t, 0, nil, "run", "/dev/vg/thin", "--", "sh", "-c", `blkcat -q "$SNAP" | blkwrite -q `+thinCopy)
+		gate.release()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
