@@ -349,6 +349,9 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 			return err
 		}
 		c.Sink = fw
+		// The frame writer keeps its own blocks in flight; a short ring
+		// keeps the whole process within 64 MiB even with 8 codec workers.
+		c.Buffers = 3
 	}
 	if p.WriteGuard {
 		if err := guardSize(c); err != nil {
