@@ -187,6 +187,7 @@ for s in $sections; do
 		ratio "blkcat -z zstd MIXED vs zstd -1 -T0" ">= 1.0x" drop_caches \
 			"$B/blkcat -q -z zstd $mixed >/dev/null" "zstd -q -1 -T0 -c $mixed >/dev/null"
 		cratio "  compressed size, zstd (level 3)" "$B/blkcat -q -z zstd $mixed" "zstd -q -1 -T0 -c $mixed"
+		cratio "  same against zstd -3" "$B/blkcat -q -z zstd $mixed" "zstd -q -3 -T0 -c $mixed"
 		ratio "blkcat -z zstd:1 MIXED vs zstd -1 -T0" "report" drop_caches \
 			"$B/blkcat -q -z zstd:1 $mixed >/dev/null" "zstd -q -1 -T0 -c $mixed >/dev/null"
 		cratio "  compressed size, zstd:1" "$B/blkcat -q -z zstd:1 $mixed" "zstd -q -1 -T0 -c $mixed"
