@@ -202,8 +202,9 @@ const memCap = 64 << 20
 
 // rejected runs blkwrite --framed with stream on standard input, writing
 // target (extra operands after it), and checks what every rejection must
-// hold: exit 1, the wanted first line (and second line, when want2 is not
-// empty), no "verified", no more than memCap of memory. It returns stderr.
+// hold: exit 1 (a panic exits 2), the wanted first line (and second line,
+// when want2 is not empty), no "verified", no more than memCap of memory.
+// It returns stderr.
 func rejected(t *testing.T, stream []byte, target, want1, want2 string, extra ...string) string {
 	t.Helper()
 	cmd := exec.Command(testutil.Tool(t, "blkwrite"), append([]string{"--framed", target}, extra...)...)
@@ -226,6 +227,9 @@ func rejected(t *testing.T, stream []byte, target, want1, want2 string, extra ..
 	}
 	if want2 != "" && (len(lines) < 2 || lines[1] != want2) {
 		t.Errorf("second line of stderr\n got %q\nwant %q", lines[1:], want2)
+	}
+	if strings.Contains(stderr.String(), "panic:") || strings.Contains(stderr.String(), "goroutine ") {
+		t.Errorf("blkwrite panicked:\n%s", stderr.String())
 	}
 	if strings.Contains(stderr.String(), "verified") {
 		t.Errorf("stderr mentions verified:\n%s", stderr.String())
