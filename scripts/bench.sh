@@ -5,7 +5,7 @@
 # blkpipe is faster). Ratios are what to trust on a shared machine.
 #
 # Usage: scripts/bench.sh [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]
-# Sections: read pipe dropin device write cache rss frame (default: all of them).
+# Sections: read pipe dropin device write cache rss pvcat frame (default: all).
 # frame builds MIXED, an ext4 image of SIZE about half full of ordinary files
 # (text, copies of binaries, random data, zeros), with mkfs.ext4 -d.
 # Needs root for dropping caches and for loop devices; fio and fincore
@@ -24,7 +24,7 @@ while getopts "n:s:d:" o; do
 	esac
 done
 shift $((OPTIND - 1))
-sections=${*:-read pipe dropin device write cache rss frame}
+sections=${*:-read pipe dropin device write cache rss pvcat frame}
 export CGO_ENABLED=0
 mkdir -p bin "$dir"
 go build -o bin/ ./cmd/...
@@ -174,6 +174,10 @@ for s in $sections; do
 		kb=$( { "$B/blkcat" -q "$img" | /usr/bin/time -v "$B/blkwrite" -q "$out" >/dev/null; } 2>&1 | awk -F: '/Maximum resident/ { gsub(/ /, "", $2); print $2 }')
 		echo "blkwrite OUT < pipe: peak RSS $((kb / 1024)) MiB (goal <= 64 MiB)"
 		rm -f "$out"
+		;;
+	pvcat)
+		echo "== pvcat: against pv and cat|cat|cat (scripts/bench-pvcat.sh)"
+		scripts/bench-pvcat.sh "$((size_mib < 2048 ? size_mib : 2048))" "$runs"
 		;;
 	frame)
 		echo "== frame: blkcat --frame / -z and blkwrite's framed receiver vs lz4 and zstd"
