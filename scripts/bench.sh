@@ -5,7 +5,9 @@
 # blkpipe is faster). Ratios are what to trust on a shared machine.
 #
 # Usage: scripts/bench.sh [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]
-# Sections: read pipe dropin device write cache rss pvcat (default: all).
+# Sections: read pipe dropin device write cache rss pvcat frame (default: all).
+# frame builds MIXED, an ext4 image of SIZE about half full of ordinary files
+# (text, copies of binaries, random data, zeros), with mkfs.ext4 -d.
 # Needs root for dropping caches and for loop devices; fio and fincore
 # (util-linux) are used when present.
 set -euo pipefail
@@ -22,7 +24,7 @@ while getopts "n:s:d:" o; do
 	esac
 done
 shift $((OPTIND - 1))
-sections=${*:-read pipe dropin device write cache rss pvcat}
+sections=${*:-read pipe dropin device write cache rss pvcat frame}
 export CGO_ENABLED=0
 mkdir -p bin "$dir"
 go build -o bin/ ./cmd/...
@@ -65,6 +67,46 @@ ratio() {
 	awk -v n="$name" -v g="$goal" -v a="$ma" -v b="$mb" -v by="$bytes" 'BEGIN {
 		printf "%-34s blkpipe %7.3f s (%6.0f MB/s)  anchor %7.3f s (%6.0f MB/s)  ratio %.2fx  goal %s\n",
 			n, a, by / a / 1e6, b, by / b / 1e6, b / a, g }'
+}
+
+
+# make_mixed IMG: an ext4 image of size_mib MiB about half full of the kind
+# of files a real volume holds, so compression ratios mean something.
+make_mixed() {
+	local img=$1 tree=$dir/mixed-tree budget=$((size_mib << 19)) i=0
+	[ "$(stat -c %s "$img" 2>/dev/null || echo 0)" = "$bytes" ] && return
+	echo "making a ${size_mib} MiB ext4 image about half full of files: $img"
+	rm -rf "$tree" "$img"
+	mkdir -p "$tree"
+	head -c $((budget / 10)) /dev/urandom >"$tree/random.bin"
+	head -c $((budget / 20)) /dev/zero >"$tree/zeros.bin"
+	# Text (Go sources, docs), binaries and libraries, in rounds until the
+	# budget is spent; awk stops the file list at the budget.
+	local left=$((budget - budget / 10 - budget / 20))
+	while [ "$left" -gt 0 ]; do
+		mkdir -p "$tree/$i"
+		{ find /usr/local/go/src /usr/bin /usr/share/doc /usr/lib/x86_64-linux-gnu -xdev -type f -size -16M -printf '%s %p\n' 2>/dev/null || true; } |
+			awk -v b="$left" '{ s += $1; if (s > b) exit; print substr($0, index($0, " ") + 1) }' |
+			{ tar -cf - --ignore-failed-read -T - 2>/dev/null || true; } | tar -xf - -C "$tree/$i"
+		local was=$left
+		left=$((budget - $(du -sb "$tree" | cut -f1)))
+		[ "$left" -lt "$was" ] || break
+		i=$((i + 1))
+	done
+	truncate -s "$bytes" "$img.tmp"
+	mkfs.ext4 -q -F -d "$tree" "$img.tmp"
+	mv "$img.tmp" "$img"
+	rm -rf "$tree"
+}
+
+# cratio NAME A B: the compressed sizes of A's and B's output, as a
+# percentage of the input, and B's over A's (within 2 % is the goal).
+cratio() {
+	local a b
+	a=$(bash -c "$2" | wc -c)
+	b=$(bash -c "$3" | wc -c)
+	awk -v n="$1" -v a="$a" -v b="$b" -v by="$bytes" 'BEGIN {
+		printf "%-34s blkpipe %6.2f%% of input  anchor %6.2f%%  size blkpipe/anchor %.3f  goal within 2%%\n", n, 100 * a / by, 100 * b / by, a / b }'
 }
 
 for s in $sections; do
@@ -136,6 +178,34 @@ for s in $sections; do
 	pvcat)
 		echo "== pvcat: against pv and cat|cat|cat (scripts/bench-pvcat.sh)"
 		scripts/bench-pvcat.sh "$((size_mib < 2048 ? size_mib : 2048))" "$runs"
+		;;
+	frame)
+		echo "== frame: blkcat --frame / -z and blkwrite's framed receiver vs lz4 and zstd"
+		mixed=$dir/mixed.img
+		make_mixed "$mixed"
+		ratio "blkcat --frame RANDOM vs blkcat" ">= 0.9x" drop_caches \
+			"$B/blkcat -q --frame $img >/dev/null" "$B/blkcat -q $img >/dev/null"
+		ratio "blkcat -z lz4 MIXED vs lz4 -1" ">= 1.5x" drop_caches \
+			"$B/blkcat -q -z lz4 $mixed >/dev/null" "lz4 -q -1 -c $mixed >/dev/null"
+		cratio "  compressed size, lz4" "$B/blkcat -q -z lz4 $mixed" "lz4 -q -1 -c $mixed"
+		ratio "blkcat -z zstd MIXED vs zstd -1 -T0" ">= 1.0x" drop_caches \
+			"$B/blkcat -q -z zstd $mixed >/dev/null" "zstd -q -1 -T0 -c $mixed >/dev/null"
+		cratio "  compressed size, zstd (level 3)" "$B/blkcat -q -z zstd $mixed" "zstd -q -1 -T0 -c $mixed"
+		cratio "  same against zstd -3" "$B/blkcat -q -z zstd $mixed" "zstd -q -3 -T0 -c $mixed"
+		ratio "blkcat -z zstd:1 MIXED vs zstd -1 -T0" "report" drop_caches \
+			"$B/blkcat -q -z zstd:1 $mixed >/dev/null" "zstd -q -1 -T0 -c $mixed >/dev/null"
+		cratio "  compressed size, zstd:1" "$B/blkcat -q -z zstd:1 $mixed" "zstd -q -1 -T0 -c $mixed"
+		# Decoding into a file: blkwrite verifies the SHA-256 and
+		# fdatasyncs, so the anchors sync their output too.
+		"$B/blkcat" -q -z lz4 "$mixed" >"$dir/mixed.lz4.blkp"
+		lz4 -q -1 -c "$mixed" >"$dir/mixed.lz4"
+		"$B/blkcat" -q -z zstd "$mixed" >"$dir/mixed.zst.blkp"
+		zstd -q -1 -T0 -c "$mixed" >"$dir/mixed.zst"
+		ratio "blkwrite OUT < lz4 stream vs lz4 -d" ">= 1.0x" "rm -f $out; drop_caches" \
+			"$B/blkwrite -q $out <$dir/mixed.lz4.blkp" "lz4 -q -d -c $dir/mixed.lz4 >$out && sync -d $out"
+		ratio "blkwrite OUT < zstd stream vs zstd -d" ">= 1.0x" "rm -f $out; drop_caches" \
+			"$B/blkwrite -q $out <$dir/mixed.zst.blkp" "zstd -q -d -c $dir/mixed.zst >$out && sync -d $out"
+		rm -f "$out" "$dir"/mixed.lz4* "$dir"/mixed.zst*
 		;;
 	*) echo "unknown section $s" >&2; exit 2 ;;
 	esac

@@ -233,6 +233,17 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 		return nil, &ddcopy.Error{Msg: "failed to open " + ddcopy.Quote(ops.Of), Err: err}
 	}
 	t.seekable, t.isBlock = true, isBlock
+	if fi, err := t.f.Stat(); err == nil && !isBlock && !fi.Mode().IsRegular() {
+		// A character device or FIFO (of=/dev/null to check a kept
+		// stream): written in order like standard output, and never
+		// truncated, as dd truncates only regular files.
+		if !full {
+			t.f.Close()
+			return nil, errors.New("a delta or resumed stream needs a target it can read back (of= a device or file)")
+		}
+		t.seekable = false
+		return t, nil
+	}
 	if isBlock {
 		size, err := blockdev.Size(t.f)
 		if err != nil {

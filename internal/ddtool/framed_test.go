@@ -153,3 +153,23 @@ func TestFramedDamage(t *testing.T) {
 		t.Errorf("--framed on raw data: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestFramedCheckOnly: of=/dev/null checks a kept stream without writing
+// it anywhere (written in order, never truncated, as dd does).
+func TestFramedCheckOnly(t *testing.T) {
+	blkcat := testutil.Tool(t, "blkcat")
+	blkwrite := testutil.Tool(t, "blkwrite")
+	data := sample(3<<20+5, 3)
+	src := filepath.Join(t.TempDir(), "src")
+	os.WriteFile(src, data, 0o644)
+	stream, _, _ := run(t, nil, blkcat, "-q", "-z", "lz4", src)
+	sum := sha256.Sum256(data)
+	_, stderr, code := run(t, []byte(stream), blkwrite, "-q", "/dev/null")
+	if want := "blkwrite: verified sha256 " + hex.EncodeToString(sum[:]) + "\n"; code != 0 || stderr != want {
+		t.Errorf("exit %d, stderr %q; want 0, %q", code, stderr, want)
+	}
+	_, stderr, code = run(t, []byte(stream[:len(stream)-1]), blkwrite, "-q", "/dev/null")
+	if code != 1 || !strings.Contains(stderr, "stream truncated") {
+		t.Errorf("cut stream: exit %d, stderr %q", code, stderr)
+	}
+}

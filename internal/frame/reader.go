@@ -493,7 +493,13 @@ func (p *parser) readErr(err error) *item {
 func isEOF(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
 
 func (p *parser) errorf(srcOff int64, sentinel error, format string, args ...any) *item {
-	return &item{err: fmt.Errorf("frame: at stream offset %d (source offset %d): %w: %s", p.soff, srcOff, sentinel, fmt.Sprintf(format, args...))}
+	return errorAt(p.soff, srcOff, sentinel, format, args...)
+}
+
+// errorAt is errorf at stream offset soff: the start of a record whose
+// payload has been read, when the fault is in that record as a whole.
+func errorAt(soff, srcOff int64, sentinel error, format string, args ...any) *item {
+	return &item{err: fmt.Errorf("frame: at stream offset %d (source offset %d): %w: %s", soff, srcOff, sentinel, fmt.Sprintf(format, args...))}
 }
 
 // next reads one record header and payload, checking everything that
@@ -627,7 +633,7 @@ func (p *parser) next() *item {
 		p.soff += stored
 		if it.typ == End {
 			if got := crc(buf); got != rh.payloadCRC {
-				return p.errorf(rh.offset, ErrChecksum, "END payload computes %08x, record says %08x", got, rh.payloadCRC)
+				return errorAt(it.streamOff, rh.offset, ErrChecksum, "END payload computes %08x, record says %08x", got, rh.payloadCRC)
 			}
 			it.records = int64(le.Uint64(buf[0:]))
 			it.covered = int64(le.Uint64(buf[8:]))
@@ -636,7 +642,7 @@ func (p *parser) next() *item {
 	}
 	if it.typ == End {
 		if it.records != p.records || it.covered != p.covered {
-			return p.errorf(rh.offset, ErrCorrupt, "END says %d records covering %d bytes, stream has %d covering %d",
+			return errorAt(it.streamOff, rh.offset, ErrCorrupt, "END says %d records covering %d bytes, stream has %d covering %d",
 				it.records, it.covered, p.records, p.covered)
 		}
 		var one [1]byte

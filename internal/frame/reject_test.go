@@ -210,9 +210,11 @@ func TestReject(t *testing.T) {
 		{"compressed without codec", join(none.marshal(), lz4Rec(0, blockC, tbs)), ErrCorrupt, "compressed DATA in a stream without codec"},
 		{"unknown record flag", join(hdr, rec(recHeader{typ: typeData, flags: 2, storedLen: 1, length: 1, payloadCRC: crc([]byte{1})}, []byte{1})), ErrCorrupt, "DATA flags 0x02"},
 		{"reserved bytes", join(hdr, rec(recHeader{typ: typeZero, reserved: 1, length: tbs}, nil)), ErrCorrupt, "reserved"},
-		{"END record count", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 2, 3*tbs, digest)), ErrCorrupt, "END says 2 records covering 12288 bytes, stream has 3 covering 12288"},
+		{"END record count", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 2, 3*tbs, digest)), ErrCorrupt,
+			fmt.Sprintf("frame: at stream offset %d (source offset 12288): corrupt record: END says 2 records covering 12288 bytes, stream has 3 covering 12288", len(validStream())-len(end3))},
 		{"END covered", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 3, 3*tbs-1, digest)), ErrCorrupt, ""},
-		{"END payload checksum", join(hdr, body[:len(body)-len(end3)], func() []byte { b := bytes.Clone(end3); b[40] ^= 1; return b }()), ErrChecksum, "END payload computes"},
+		{"END payload checksum", join(hdr, body[:len(body)-len(end3)], func() []byte { b := bytes.Clone(end3); b[40] ^= 1; return b }()), ErrChecksum,
+			fmt.Sprintf("frame: at stream offset %d (source offset 12288): checksum mismatch: END payload computes", len(validStream())-len(end3))},
 		{"digest mismatch", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 3, 3*tbs, sha256.Sum256(nil))), ErrDigest,
 			fmt.Sprintf("frame: at stream offset %d (source offset 12288): source digest mismatch: source hashes to %x, END says e3b0c442", len(validStream())-len(end3), digest)},
 	}
