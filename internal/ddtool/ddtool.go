@@ -125,6 +125,13 @@ type Options struct {
 
 	// blkwrite: --raw, --framed, --assume-zeroed, --no-verify
 	Raw, Framed, AssumeZeroed, NoVerify bool
+
+	// blkcat: --sums[=BS] (block size, 0 off), --against SUMS, --resume TOKEN
+	Sums    int
+	Against string
+	Resume  string
+	// blkwrite: --resume-point
+	ResumePoint bool
 }
 
 // ParseArgs turns a command line into dd operands. It accepts dd's
@@ -200,6 +207,27 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 					return nil, &usageError{fmt.Sprintf("invalid -z value '%s': %v", v, err)}
 				}
 				opt.Frame, opt.Codec, opt.Level = true, c, level
+			case "sums", "against", "resume":
+				if !p.Sender {
+					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
+				}
+				var err error
+				switch name {
+				case "sums":
+					opt.Sums, err = parseSumsBS(val)
+				case "against":
+					opt.Against, err = needVal()
+				case "resume":
+					opt.Resume, err = needVal()
+				}
+				if err != nil {
+					return nil, err
+				}
+			case "resume-point":
+				if !p.Receiver {
+					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
+				}
+				opt.ResumePoint = true
 			case "raw", "framed", "assume-zeroed", "no-verify":
 				if !p.Receiver {
 					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
@@ -258,6 +286,9 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 			}
 		}
 	}
+	if err := checkDeltaOptions(opt); err != nil {
+		return nil, err
+	}
 	return opt, nil
 }
 
@@ -296,6 +327,9 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		return err
 	}
 	ops := opt.Ops
+	if opt.ResumePoint {
+		return printResumePoint(opt, stdout)
+	}
 
 	ctx, stop := signalContext()
 	defer stop()
@@ -335,12 +369,12 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	defer out.F.Close()
 
 	c := &ddcopy.Copier{P: params(ops), In: *in, Out: *out, R: rep}
-	var fw *frame.Writer
-	if opt.Frame {
-		if fw, err = newFrameWriter(opt, c); err != nil {
-			return err
-		}
-		c.Sink = fw
+	snd, err := newSender(opt, c, stdin)
+	if err != nil {
+		return err
+	}
+	if snd != nil {
+		c.Sink = snd.sink
 	}
 	if p.WriteGuard {
 		if err := guardSize(c); err != nil {
@@ -360,10 +394,8 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	result := make(chan error, 1)
 	go func() {
 		err := c.Run(ctx)
-		if fw != nil {
-			if cerr := fw.Close(); err == nil && cerr != nil {
-				err = &ddcopy.Error{Msg: "error writing " + ddcopy.Quote(out.Name), Err: cerr}
-			}
+		if snd != nil {
+			err = snd.finish(err)
 		}
 		result <- err
 	}()
