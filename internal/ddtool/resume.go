@@ -209,6 +209,16 @@ func (r *resumer) saveLocked(t *target) {
 	if r.off || r.tok.Offset == r.saved {
 		return
 	}
+	// ZERO runs on a fresh file are holes that need not reach its end:
+	// give the file the length the state vouches for, so that a resumed
+	// stream can read it back.
+	if !t.isBlock {
+		if fi, err := t.f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < r.tok.Offset {
+			if err := t.f.Truncate(r.tok.Offset); err != nil {
+				return
+			}
+		}
+	}
 	if err := blockdev.Fdatasync(t.f); err != nil && !errors.Is(err, unix.EINVAL) {
 		return // the data is not known durable: keep the old point
 	}
