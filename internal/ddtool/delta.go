@@ -14,6 +14,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/sums"
+	"golang.org/x/sys/unix"
 )
 
 // This file is blkcat's side of delta sync and resume:
@@ -115,6 +116,12 @@ func newSumsSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
 	size, err := knownSize(c, "--sums")
 	if err != nil {
 		return nil, err
+	}
+	// Read through the page cache, not O_DIRECT: in a delta pipeline the
+	// verifying blkwrite reads the same blocks of this device shortly
+	// after, and finds them there (it drops them behind itself).
+	if c.In.Direct && blockdev.SetDirect(c.In.F, false) == nil {
+		c.In.Direct = false
 	}
 	sw, err := sums.NewWriter(c.Out.F, opt.Sums, size)
 	if err != nil {
@@ -379,4 +386,57 @@ func ParseToken(s string) (Token, error) {
 		return t, errors.New("bad size")
 	}
 	return t, nil
+}
+
+// readAhead serves the frame Reader's reads of the target's gaps (the
+// blocks a delta or resume stream leaves out), which come in increasing
+// offsets, from a second descriptor through the page cache, with the
+// kernel asked to read the next readAheadWindow bytes ahead (so the reads
+// overlap the hashing) and the pages behind dropped again (so a nightly
+// verify leaves the cache as it was). The descriptor blkwrite writes with
+// may have O_DIRECT, which needs aligned buffers; this one does not.
+type readAhead struct {
+	f       *os.File
+	fadvise bool
+	next    int64 // WILLNEED was given up to here
+	dropped int64 // pages before this were dropped
+}
+
+const readAheadWindow = 32 << 20
+
+// newReadAhead opens target's file again for reading; if it cannot, reads
+// go to target itself.
+func newReadAhead(target *os.File) *readAhead {
+	f, err := os.Open(target.Name())
+	if err != nil {
+		return &readAhead{f: target}
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode().IsDir() {
+		f.Close()
+		return &readAhead{f: target}
+	}
+	return &readAhead{f: f, fadvise: true}
+}
+
+// ReadAt reads p at off, keeping the kernel's read-ahead in front of it.
+func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
+	if r.fadvise {
+		end := off + int64(len(p))
+		if end+readAheadWindow/2 > r.next {
+			from := max(r.next, end)
+			unix.Fadvise(int(r.f.Fd()), from, end+readAheadWindow-from, unix.FADV_WILLNEED)
+			r.next = end + readAheadWindow
+		}
+		if off-r.dropped > 2*readAheadWindow {
+			blockdev.DropCache(r.f, r.dropped, off-readAheadWindow-r.dropped)
+			r.dropped = off - readAheadWindow
+		}
+	}
+	return r.f.ReadAt(p, off)
+}
+
+func (r *readAhead) close() {
+	if r != nil && r.fadvise {
+		r.f.Close()
+	}
 }

@@ -124,6 +124,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	}
 	base := &lazyReaderAt{ready: make(chan struct{})}
 	defer base.set(nil)
+	defer base.close()
 	ropts := []frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}
 	if !opt.NoVerify {
 		ropts = append(ropts, frame.WithBase(base))
@@ -198,20 +199,36 @@ type lazyReaderAt struct {
 	once  sync.Once
 	ready chan struct{}
 	f     *os.File
+	ahead *readAhead // set by set when the target can be read ahead
 }
 
 // set gives the target (nil: it will not be opened); only the first call counts.
 func (l *lazyReaderAt) set(f *os.File) {
 	l.once.Do(func() {
 		l.f = f
+		if f != nil {
+			l.ahead = newReadAhead(f)
+		}
 		close(l.ready)
 	})
+}
+
+// close releases the read-ahead descriptor, once the Reader is done.
+func (l *lazyReaderAt) close() {
+	select {
+	case <-l.ready:
+		l.ahead.close()
+	default:
+	}
 }
 
 func (l *lazyReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	<-l.ready
 	if l.f == nil {
 		return 0, errors.New("target not open")
+	}
+	if l.ahead != nil {
+		return l.ahead.ReadAt(p, off)
 	}
 	return l.f.ReadAt(p, off)
 }
