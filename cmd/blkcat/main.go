@@ -46,12 +46,7 @@ Conventional options:
                 implies --frame
   -h, --help    this help
 
-dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
-  if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
-  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
-  iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
-  oflag=direct,dsync,sync,seek_bytes,append,nocache
-On SIGUSR1 blkcat prints dd's statistics to stderr and carries on.
+` + ddtool.OperandsHelp + `On SIGUSR1 blkcat prints dd's statistics to stderr and carries on.
 Regular files and block devices are read with O_DIRECT when they allow it.
 
 Examples:

@@ -49,12 +49,7 @@ Conventional options:
                 may not use if= or --allow; anything else is refused (exit 3)
   -h, --help    this help
 
-dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
-  if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
-  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
-  iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
-  oflag=direct,dsync,sync,seek_bytes,append,nocache
-On SIGUSR1 blkwrite prints dd's statistics to stderr and carries on.
+` + ddtool.OperandsHelp + `On SIGUSR1 blkwrite prints dd's statistics to stderr and carries on.
 
 A block device DST is opened with O_EXCL (refused while mounted or in use),
 written with O_DIRECT, and fdatasync'ed before a successful exit. A device

@@ -114,6 +114,14 @@ func Main(p Profile, args []string) int {
 
 var flagHelp = errors.New("help requested")
 
+// OperandsHelp lists the dd operands both tools accept, for their --help.
+const OperandsHelp = `dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
+  if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
+  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
+  iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
+  oflag=direct,dsync,sync,seek_bytes,append,nocache
+`
+
 // Options are the parsed command line: dd operands and the tool's flags.
 type Options struct {
 	Ops *ddargs.Operands
@@ -375,6 +383,11 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	if snd != nil {
 		c.Sink = snd.sink
+		if opt.Frame {
+			// The frame writer keeps its own blocks in flight; a short ring
+			// keeps the whole process within 64 MiB even with 8 codec workers.
+			c.Buffers = 3
+		}
 	}
 	if p.WriteGuard {
 		if err := guardSize(c); err != nil {
@@ -465,28 +478,20 @@ func params(o *ddargs.Operands) ddcopy.Params {
 	return p
 }
 
+// openFlags maps iflag=/oflag= flags that are open(2) flags.
 func openFlags(f ddargs.Flags) int {
 	fl := 0
-	if f.Dsync {
-		fl |= unix.O_DSYNC
-	}
-	if f.Sync {
-		fl |= unix.O_SYNC
-	}
-	if f.Append {
-		fl |= unix.O_APPEND
-	}
-	if f.NoATime {
-		fl |= unix.O_NOATIME
-	}
-	if f.NoFollow {
-		fl |= unix.O_NOFOLLOW
-	}
-	if f.NoCtty {
-		fl |= unix.O_NOCTTY
-	}
-	if f.NonBlock {
-		fl |= unix.O_NONBLOCK
+	for _, m := range []struct {
+		on   bool
+		flag int
+	}{
+		{f.Dsync, unix.O_DSYNC}, {f.Sync, unix.O_SYNC}, {f.Append, unix.O_APPEND},
+		{f.NoATime, unix.O_NOATIME}, {f.NoFollow, unix.O_NOFOLLOW},
+		{f.NoCtty, unix.O_NOCTTY}, {f.NonBlock, unix.O_NONBLOCK},
+	} {
+		if m.on {
+			fl |= m.flag
+		}
 	}
 	return fl
 }
