@@ -477,3 +477,60 @@ func TestDeltaUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestDeltaDevice: a delta and a resume onto a loop device larger than the
+// source, written with O_DIRECT: the device ends holding the source, its
+// tail untouched, and both tools say the tail is left alone.
+func TestDeltaDevice(t *testing.T) {
+	testutil.NeedRoot(t)
+	testutil.NeedCmd(t, "bash", "head")
+	const size = 6<<20 + 512*3
+	base := sample(size, 21)
+	img := testutil.SparseFile(t, 8<<20)
+	writeFile(t, img, append(append([]byte(nil), base...), bytes.Repeat([]byte{0xEE}, 8<<20-size)...))
+	dev := testutil.LoopDevice(t, img)
+	src := append([]byte(nil), base...)
+	for i, blk := range []int{0, 5, 6, 700, 1500, size / 4096} {
+		b := src[blk*4096 : min(size, blk*4096+4096)]
+		copy(b, randomBytes(len(b), uint64(i)))
+	}
+	copy(src[100*4096:], make([]byte, 4096)) // data → zeros
+	srcPath := filepath.Join(t.TempDir(), "src")
+	writeFile(t, srcPath, src)
+	check := func(what string) {
+		t.Helper()
+		got := mustRead(t, dev)
+		if !bytes.Equal(got[:size], src) {
+			t.Fatalf("%s: device does not hold the source", what)
+		}
+		if !bytes.Equal(got[size:], bytes.Repeat([]byte{0xEE}, len(got)-size)) {
+			t.Fatalf("%s: the device's tail beyond the source was changed", what)
+		}
+	}
+	sent := filepath.Join(t.TempDir(), "sent")
+	_, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --sums %s | $BC -q --against - %s | tee %s | $BW -q %s", dev, srcPath, sent, dev))
+	if code != 0 {
+		t.Fatalf("delta: exit %d: %s", code, stderr)
+	}
+	note := fmt.Sprintf("note: the target is %d bytes, larger than '%s' (%d bytes); its last %d bytes are left as they are", 8<<20, srcPath, size, 8<<20-size)
+	if !strings.Contains(stderr, "blkcat: "+note) || !strings.Contains(stderr, fmt.Sprintf("blkwrite: note: '%s' is %d bytes, larger than the source (%d bytes); its last %d bytes are left as they are", dev, 8<<20, size, 8<<20-size)) {
+		t.Errorf("the larger target is not noted:\n%s", stderr)
+	}
+	check("delta")
+	if n := wcC(t, sent); n > 7*(4096+32)+32+64+80 {
+		t.Errorf("delta of 6 changed blocks and a zeroed one sent %d bytes", n)
+	}
+
+	// A cut full copy, then a resume, onto the device.
+	writeFile(t, srcPath, base)
+	src = base
+	_, stderr, code = sh(t, nil, fmt.Sprintf("$BC -q --frame %s | head -c 3000000 | $BW -q %s", srcPath, dev))
+	if code != 1 {
+		t.Fatalf("cut copy: exit %d: %s", code, stderr)
+	}
+	_, stderr, code = sh(t, nil, fmt.Sprintf("$BC -q --resume \"$($BW --resume-point %s)\" %s | $BW -q %s", dev, srcPath, dev))
+	if code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	check("resume")
+}
