@@ -173,6 +173,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 			rep.Diagnose(fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", t.written, ddcopy.Quote(t.name)))
 		}
 		if errors.Is(err, frame.ErrDigest) {
+			explainDigest(h, t.name, rep)
 			rs.done() // the target is not the source: nothing to resume
 		} else {
 			rs.save(t)

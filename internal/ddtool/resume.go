@@ -275,3 +275,14 @@ func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) er
 	}
 	return nil
 }
+
+// explainDigest says what a digest mismatch means for a stream with gaps,
+// whose unchanged blocks blkwrite read back from the target.
+func explainDigest(h frame.Header, name string, rep *progress.DD) {
+	switch {
+	case h.Delta():
+		rep.Diagnose(fmt.Sprintf("the blocks the delta stream left out are not on %s as their sums said (did it change after blkcat --sums read it?): take the sums again, or make a full copy", ddcopy.Quote(name)))
+	case h.StartOffset > 0:
+		rep.Diagnose(fmt.Sprintf("the first %d bytes of %s are not the source's (did it change since the interrupted copy?): make a full copy", h.StartOffset, ddcopy.Quote(name)))
+	}
+}
