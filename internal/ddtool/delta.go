@@ -123,14 +123,17 @@ func newSumsSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
 	if c.In.Direct && blockdev.SetDirect(c.In.F, false) == nil {
 		c.In.Direct = false
 	}
-	sw, err := sums.NewWriter(c.Out.F, opt.Sums, size)
+	side := newSidecarWriter(c.Out.F, c.In.Name)
+	sw, err := sums.NewWriter(side, opt.Sums, size)
 	if err != nil {
+		side.finish(false)
 		return nil, &usageError{err.Error()}
 	}
 	return &sender{sink: sw, finish: func(err error) error {
 		if cerr := sw.Close(); err == nil && cerr != nil {
 			err = &ddcopy.Error{Msg: "error writing block sums to " + ddcopy.Quote(c.Out.Name), Err: cerr}
 		}
+		side.finish(err == nil)
 		return err
 	}}, nil
 }
@@ -400,6 +403,7 @@ type readAhead struct {
 	fadvise bool
 	next    int64 // WILLNEED was given up to here
 	dropped int64 // pages before this were dropped
+	side    *sidecarCheck
 }
 
 const readAheadWindow = 32 << 20
@@ -432,11 +436,17 @@ func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
 			r.dropped = off - readAheadWindow
 		}
 	}
-	return r.f.ReadAt(p, off)
+	n, err := r.f.ReadAt(p, off)
+	r.side.check(p[:n], off)
+	return n, err
 }
 
 func (r *readAhead) close() {
-	if r != nil && r.fadvise {
+	if r == nil {
+		return
+	}
+	r.side.close()
+	if r.fadvise {
 		r.f.Close()
 	}
 }

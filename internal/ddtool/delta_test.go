@@ -443,8 +443,9 @@ func TestDeltaReject(t *testing.T) {
 	tampered[100*4096+5] ^= 1
 	writeFile(t, dst, tampered)
 	_, stderr, code := run(t, []byte(delta), blkwrite, "-q", dst)
-	if code != 1 || !strings.Contains(stderr, "source digest mismatch") {
-		t.Errorf("stale target: exit %d, stderr %q", code, stderr)
+	first := fmt.Sprintf("blkwrite: first differing block: block 100 (bytes 409600 to 413695) of '%s' is not what its sums said\n", dst)
+	if code != 1 || !strings.Contains(stderr, "source digest mismatch") || !strings.Contains(stderr, first) {
+		t.Errorf("stale target: exit %d, stderr %q, want it to name block 100", code, stderr)
 	}
 	// --no-verify skips that check.
 	writeFile(t, dst, tampered)

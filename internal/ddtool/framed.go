@@ -123,7 +123,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		src = in.R
 	}
 	base := &lazyReaderAt{ready: make(chan struct{})}
-	defer base.set(nil)
+	defer base.set(nil, nil)
 	defer base.close()
 	ropts := []frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}
 	if !opt.NoVerify {
@@ -146,7 +146,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		return err
 	}
 	defer t.f.Close()
-	base.set(t.f)
+	base.set(t.f, openSidecar(opt.Ops.Of, h))
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 			rep.Diagnose(fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", t.written, ddcopy.Quote(t.name)))
 		}
 		if errors.Is(err, frame.ErrDigest) {
-			explainDigest(h, t.name, rep)
+			explainDigest(h, t.name, base.explain(t.name), rep)
 			rs.done() // the target is not the source: nothing to resume
 		} else {
 			rs.save(t)
@@ -203,15 +203,30 @@ type lazyReaderAt struct {
 	ahead *readAhead // set by set when the target can be read ahead
 }
 
-// set gives the target (nil: it will not be opened); only the first call counts.
-func (l *lazyReaderAt) set(f *os.File) {
+// set gives the target (nil: it will not be opened) and its sums sidecar
+// (may be nil); only the first call counts.
+func (l *lazyReaderAt) set(f *os.File, side *sidecarCheck) {
 	l.once.Do(func() {
 		l.f = f
 		if f != nil {
 			l.ahead = newReadAhead(f)
+			l.ahead.side = side
 		}
 		close(l.ready)
 	})
+}
+
+// explain names the first gap block that differs from the target's sums
+// sidecar, if one was found.
+func (l *lazyReaderAt) explain(name string) string {
+	select {
+	case <-l.ready:
+		if l.ahead != nil {
+			return l.ahead.side.explain(name)
+		}
+	default:
+	}
+	return ""
 }
 
 // close releases the read-ahead descriptor, once the Reader is done.

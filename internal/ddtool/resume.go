@@ -278,7 +278,10 @@ func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) er
 
 // explainDigest says what a digest mismatch means for a stream with gaps,
 // whose unchanged blocks blkwrite read back from the target.
-func explainDigest(h frame.Header, name string, rep *progress.DD) {
+func explainDigest(h frame.Header, name, first string, rep *progress.DD) {
+	if first != "" {
+		rep.Diagnose(first)
+	}
 	switch {
 	case h.Delta():
 		rep.Diagnose(fmt.Sprintf("the blocks the delta stream left out are not on %s as their sums said (did it change after blkcat --sums read it?): take the sums again, or make a full copy", ddcopy.Quote(name)))
