@@ -36,7 +36,9 @@ Conventional options:
                 blkwrite recognises it, writes it and verifies it
   -z CODEC      --frame with compression on all cores: lz4, zstd or zstd:LEVEL
   --sums[=BS]   write only SRC's block sums (an xxh3-64 digest per BS-byte
-                block, default 4K: 0.2 % of SRC) for --against on the other side
+                block, default 4K: 0.2 % of SRC) for --against on the other side;
+                a copy is kept in $BLKPIPE_STATE_DIR (default /var/lib/blkpipe)
+                so that blkwrite can name a block that changed since
   --against SUMS  a delta stream: send only the blocks whose digest differs
                 from SUMS (a file, - for standard input, or <(...)); implies
                 --frame, block size = the sums' block size; END still carries
