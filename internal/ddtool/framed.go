@@ -150,6 +150,9 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
 		return err
 	}
+	if err := rs.begin(); err != nil {
+		return err
+	}
 	t.resume = rs
 
 	defer reportOnSignal(rep, usr1)()

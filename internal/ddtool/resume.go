@@ -135,7 +135,7 @@ type resumer struct {
 // newResumer checks a stream against the target's resume state before
 // anything is written: a resume stream (start offset > 0) must continue the
 // stream whose state is recorded, from no further than it durably got. A
-// full stream starts over, so any old state goes. Delta streams and
+// full stream starts over: begin drops any old state. Delta streams and
 // targets blkwrite cannot read back get no state (nil).
 func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error) {
 	target := opt.Ops.Of
@@ -161,8 +161,6 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 		if h.StartOffset > st.Offset {
 			return nil, fmt.Errorf("resume stream refused: it starts at byte %d, but %s is only known good up to byte %d; nothing was written", h.StartOffset, ddcopy.Quote(target), st.Offset)
 		}
-	} else if err := os.Remove(statePath(target)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale resume state: %w", err)
 	}
 	every := DefaultResumeEvery
 	if v := os.Getenv("BLKPIPE_RESUME_EVERY"); v != "" {
@@ -172,6 +170,18 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 	}
 	return &resumer{target: target, tok: Token{ID: h.StreamID, Offset: h.StartOffset, Size: h.SourceSize},
 		every: every, rep: rep, last: time.Now(), saved: h.StartOffset}, nil
+}
+
+// begin is called once the target is open and checked, before anything is
+// written: a full stream makes any recorded point meaningless.
+func (r *resumer) begin() error {
+	if r == nil || r.tok.Offset > 0 {
+		return nil
+	}
+	if err := os.Remove(statePath(r.target)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale resume state: %w", err)
+	}
+	return nil
 }
 
 // advance notes that the target holds the source up to pos; every few
