@@ -5,6 +5,9 @@
 //
 //	blkcat [--bs N] [--offset N] [--length N] [-q] [SRC] [dd operands...]
 //	blkcat if=SRC [of=DST] [bs=N] [count=N] [skip=N] [status=...] ...
+//	blkcat --sums[=BS] SRC
+//	blkcat --against SUMS [-z CODEC] SRC
+//	blkcat --resume TOKEN [-z CODEC] SRC
 //
 // blkcat accepts GNU dd's operands with dd's meaning and prints dd's
 // statistics, but reads regular files and block devices with O_DIRECT in
@@ -32,6 +35,17 @@ Conventional options:
                 sent as ZERO records, the SHA-256 of the source at the end;
                 blkwrite recognises it, writes it and verifies it
   -z CODEC      --frame with compression on all cores: lz4, zstd or zstd:LEVEL
+  --sums[=BS]   write only SRC's block sums (an xxh3-64 digest per BS-byte
+                block, default 4K: 0.2 % of SRC) for --against on the other side;
+                a copy is kept in $BLKPIPE_STATE_DIR (default /var/lib/blkpipe)
+                so that blkwrite can name a block that changed since
+  --against SUMS  a delta stream: send only the blocks whose digest differs
+                from SUMS (a file, - for standard input, or <(...)); implies
+                --frame, block size = the sums' block size; END still carries
+                the SHA-256 of all of SRC, which blkwrite checks
+  --resume TOKEN  carry on an interrupted framed copy from where blkwrite
+                durably stopped (TOKEN from blkwrite --resume-point DST);
+                implies --frame
   -h, --help    this help
 
 ` + ddtool.OperandsHelp + `On SIGUSR1 blkcat prints dd's statistics to stderr and carries on.
@@ -41,6 +55,10 @@ Examples:
   blkcat /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
   blkcat -z lz4 /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
   blkcat --offset 1M --length 64M disk.img > part.img
+  ssh backup blkcat --sums /dev/vg/data | blkcat --against - /dev/vg/snap -z lz4 |
+      ssh backup blkwrite /dev/vg/data
+  blkcat --resume "$(ssh backup blkwrite --resume-point /dev/vg/data)" /dev/vg/snap |
+      ssh backup blkwrite /dev/vg/data
 
 Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
 `

@@ -5,6 +5,7 @@
 //
 //	blkwrite [--bs N] [--offset N] [--length N] [-q] [DST] [dd operands...]
 //	blkwrite of=DST [if=SRC] [bs=N] [seek=N] [conv=...] ...
+//	blkwrite --resume-point DST
 //
 // blkwrite accepts GNU dd's operands with dd's meaning and prints dd's
 // statistics. A block device target is opened exclusively (a mounted or
@@ -38,7 +39,11 @@ Conventional options:
   --framed      refuse input that is not a framed stream
   --assume-zeroed  a framed stream's ZERO runs are already zeros on DST (a
                 fresh thin volume): skip zeroing them
-  --no-verify   do not check the stream's whole-source SHA-256
+  --no-verify   do not check the stream's whole-source SHA-256 (for a delta
+                or resumed stream blkwrite otherwise reads the blocks the
+                stream leaves out back from DST to check it)
+  --resume-point  print the point an interrupted framed copy to DST can be
+                resumed from (for blkcat --resume) and exit; 1 if there is none
   --allow PATH  restricted mode for an ssh forced command (repeatable): the
                 client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
                 may not use if= or --allow; anything else is refused (exit 3)
@@ -50,12 +55,21 @@ A block device DST is opened with O_EXCL (refused while mounted or in use),
 written with O_DIRECT, and fdatasync'ed before a successful exit. A device
 smaller than an input of known size is refused before anything is written;
 from a pipe, running out of device stops with "target is smaller than the
-input" and the number of bytes that landed.
+input" and the number of bytes that landed. A framed stream from a smaller
+source leaves the rest of a larger device as it was (blkwrite says so).
+
+Resume: while writing a full framed stream to DST, blkwrite fdatasyncs it
+every 2 s and records how far it got in $BLKPIPE_STATE_DIR (default
+/var/lib/blkpipe), file <escaped DST path>.resume; the state is removed once
+the copy is verified. A resumed stream (blkcat --resume) is accepted only if
+it continues the recorded stream of the same source size.
 
 Examples:
   ssh root@primary blkcat /dev/vg/snap | blkwrite /dev/vg/data
   blkwrite /dev/vg/data < /backup/data.blkp
   blkwrite --offset 1M part.img < part.bin
+  blkcat --resume "$(ssh root@backup blkwrite --resume-point /dev/vg/data)" \
+      /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by --allow,
 130 interrupted.

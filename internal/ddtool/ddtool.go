@@ -133,6 +133,13 @@ type Options struct {
 
 	// blkwrite: --raw, --framed, --assume-zeroed, --no-verify
 	Raw, Framed, AssumeZeroed, NoVerify bool
+
+	// blkcat: --sums[=BS] (block size, 0 off), --against SUMS, --resume TOKEN
+	Sums    int
+	Against string
+	Resume  string
+	// blkwrite: --resume-point
+	ResumePoint bool
 }
 
 // ParseArgs turns a command line into dd operands. It accepts dd's
@@ -208,6 +215,27 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 					return nil, &usageError{fmt.Sprintf("invalid -z value '%s': %v", v, err)}
 				}
 				opt.Frame, opt.Codec, opt.Level = true, c, level
+			case "sums", "against", "resume":
+				if !p.Sender {
+					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
+				}
+				var err error
+				switch name {
+				case "sums":
+					opt.Sums, err = parseSumsBS(val)
+				case "against":
+					opt.Against, err = needVal()
+				case "resume":
+					opt.Resume, err = needVal()
+				}
+				if err != nil {
+					return nil, err
+				}
+			case "resume-point":
+				if !p.Receiver {
+					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
+				}
+				opt.ResumePoint = true
 			case "raw", "framed", "assume-zeroed", "no-verify":
 				if !p.Receiver {
 					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
@@ -266,6 +294,9 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 			}
 		}
 	}
+	if err := checkDeltaOptions(opt); err != nil {
+		return nil, err
+	}
 	return opt, nil
 }
 
@@ -304,6 +335,9 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		return err
 	}
 	ops := opt.Ops
+	if opt.ResumePoint {
+		return printResumePoint(opt, stdout)
+	}
 
 	ctx, stop := signalContext()
 	defer stop()
@@ -343,15 +377,17 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	defer out.F.Close()
 
 	c := &ddcopy.Copier{P: params(ops), In: *in, Out: *out, R: rep}
-	var fw *frame.Writer
-	if opt.Frame {
-		if fw, err = newFrameWriter(opt, c); err != nil {
-			return err
+	snd, err := newSender(opt, c, stdin)
+	if err != nil {
+		return err
+	}
+	if snd != nil {
+		c.Sink = snd.sink
+		if opt.Frame {
+			// The frame writer keeps its own blocks in flight; a short ring
+			// keeps the whole process within 64 MiB even with 8 codec workers.
+			c.Buffers = 3
 		}
-		c.Sink = fw
-		// The frame writer keeps its own blocks in flight; a short ring
-		// keeps the whole process within 64 MiB even with 8 codec workers.
-		c.Buffers = 3
 	}
 	if p.WriteGuard {
 		if err := guardSize(c); err != nil {
@@ -371,10 +407,8 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	result := make(chan error, 1)
 	go func() {
 		err := c.Run(ctx)
-		if fw != nil {
-			if cerr := fw.Close(); err == nil && cerr != nil {
-				err = &ddcopy.Error{Msg: "error writing " + ddcopy.Quote(out.Name), Err: cerr}
-			}
+		if snd != nil {
+			err = snd.finish(err)
 		}
 		result <- err
 	}()

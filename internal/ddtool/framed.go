@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
@@ -20,6 +21,21 @@ import (
 // newFrameWriter sets up blkcat --frame: the copier's output becomes the
 // source of a framed stream written to the real output.
 func newFrameWriter(opt *Options, c *ddcopy.Copier) (*frame.Writer, error) {
+	size := streamSize(c)
+	fopts := []frame.WriterOption{frame.WithCodec(opt.Codec, opt.Level)}
+	if size >= 0 {
+		fopts = append(fopts, frame.WithSourceSize(size))
+	}
+	fw, err := frame.NewWriter(c.Out.F, fopts...)
+	if err != nil {
+		return nil, &usageError{err.Error()}
+	}
+	return fw, nil
+}
+
+// streamSize is the number of bytes the copier will read, or -1 when that
+// is not known in advance.
+func streamSize(c *ddcopy.Copier) int64 {
 	size := int64(-1)
 	if c.In.Seekable && c.In.Size >= 0 {
 		size = max(c.In.Size-(c.P.Skip*int64(c.P.IBS)+c.P.SkipTail), 0)
@@ -30,15 +46,7 @@ func newFrameWriter(opt *Options, c *ddcopy.Copier) (*frame.Writer, error) {
 			size += int64(c.P.IBS) - size%int64(c.P.IBS)
 		}
 	}
-	fopts := []frame.WriterOption{frame.WithCodec(opt.Codec, opt.Level)}
-	if size >= 0 {
-		fopts = append(fopts, frame.WithSourceSize(size))
-	}
-	fw, err := frame.NewWriter(c.Out.F, fopts...)
-	if err != nil {
-		return nil, &usageError{err.Error()}
-	}
-	return fw, nil
+	return size
 }
 
 // detectFramed tells whether the input starts with a framed stream's
@@ -114,7 +122,9 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	if in.R != nil {
 		src = in.R
 	}
-	base := &lazyReaderAt{}
+	base := &lazyReaderAt{ready: make(chan struct{})}
+	defer base.set(nil, nil)
+	defer base.close()
 	ropts := []frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}
 	if !opt.NoVerify {
 		ropts = append(ropts, frame.WithBase(base))
@@ -127,12 +137,23 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	h := fr.Header()
 	full := !h.Delta() && h.StartOffset == 0
 
+	rs, err := newResumer(opt, h, rep)
+	if err != nil {
+		return err
+	}
 	t, err := openTarget(p, opt, h, full, stdout)
 	if err != nil {
 		return err
 	}
 	defer t.f.Close()
-	base.f = t.f
+	base.set(t.f, openSidecar(opt.Ops.Of, h))
+	if err := checkDeltaTarget(t, h, full, rep); err != nil {
+		return err
+	}
+	if err := rs.begin(); err != nil {
+		return err
+	}
+	t.resume = rs
 
 	defer reportOnSignal(rep, usr1)()
 	rep.Restart(time.Now())
@@ -142,6 +163,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	select {
 	case err = <-result:
 	case <-ctx.Done():
+		rs.save(t)
 		rep.Report(time.Now())
 		return ErrInterrupted
 	}
@@ -153,9 +175,16 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		if t.written > 0 || errors.Is(err, frame.ErrTruncated) {
 			rep.Diagnose(fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", t.written, ddcopy.Quote(t.name)))
 		}
+		if errors.Is(err, frame.ErrDigest) {
+			explainDigest(h, t.name, base.explain(t.name), rep)
+			rs.done() // the target is not the source: nothing to resume
+		} else {
+			rs.save(t)
+		}
 		rep.Report(time.Now())
 		return &errReported{err}
 	}
+	rs.done()
 	rep.Report(time.Now())
 	digest := hex.EncodeToString(end.Digest[:])
 	if end.Verified {
@@ -167,12 +196,58 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 }
 
 // lazyReaderAt reads the target once it is open, so the stream's header
-// can be checked before the target is.
-type lazyReaderAt struct{ f *os.File }
+// can be checked before the target is. The Reader's goroutines may ask for
+// a gap before that (a delta stream's first record is rarely at offset 0):
+// ReadAt waits until set is called.
+type lazyReaderAt struct {
+	once  sync.Once
+	ready chan struct{}
+	f     *os.File
+	ahead *readAhead // set by set when the target can be read ahead
+}
+
+// set gives the target (nil: it will not be opened) and its sums sidecar
+// (may be nil); only the first call counts.
+func (l *lazyReaderAt) set(f *os.File, side *sidecarCheck) {
+	l.once.Do(func() {
+		l.f = f
+		if f != nil {
+			l.ahead = newReadAhead(f)
+			l.ahead.side = side
+		}
+		close(l.ready)
+	})
+}
+
+// explain names the first gap block that differs from the target's sums
+// sidecar, if one was found.
+func (l *lazyReaderAt) explain(name string) string {
+	select {
+	case <-l.ready:
+		if l.ahead != nil {
+			return l.ahead.side.explain(name)
+		}
+	default:
+	}
+	return ""
+}
+
+// close releases the read-ahead descriptor, once the Reader is done.
+func (l *lazyReaderAt) close() {
+	select {
+	case <-l.ready:
+		l.ahead.close()
+	default:
+	}
+}
 
 func (l *lazyReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	<-l.ready
 	if l.f == nil {
 		return 0, errors.New("target not open")
+	}
+	if l.ahead != nil {
+		return l.ahead.ReadAt(p, off)
 	}
 	return l.f.ReadAt(p, off)
 }
@@ -190,6 +265,7 @@ type target struct {
 	written  int64 // source bytes applied
 	pos      int64 // for unseekable targets: bytes written so far
 	zeros    []byte
+	resume   *resumer // records progress for resume; nil when off
 }
 
 // openTarget opens of= (or standard output) for a stream with header h,
@@ -291,6 +367,7 @@ func (t *target) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) er
 			return nil
 		}
 		t.written += rec.Length
+		t.resume.advance(t, rec.Offset+rec.Length)
 		rep.C.InFull.Add(1)
 		rep.C.OutFull.Add(1)
 		rep.C.Bytes.Store(t.written)

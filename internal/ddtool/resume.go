@@ -1,0 +1,301 @@
+package ddtool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/frame"
+	"github.com/blkpipe/blkpipe/internal/progress"
+	"golang.org/x/sys/unix"
+)
+
+// This file is blkwrite's side of resume: a small state file per target
+// recording, after an fdatasync, how far a framed copy durably got.
+
+// DefaultStateDir holds blkwrite's resume state unless $BLKPIPE_STATE_DIR.
+const DefaultStateDir = "/var/lib/blkpipe"
+
+// DefaultResumeEvery is how often blkwrite makes the target durable and
+// records progress, unless $BLKPIPE_RESUME_EVERY (a Go duration) says.
+const DefaultResumeEvery = 2 * time.Second
+
+const stateMagic = "blkpipe-resume 1"
+
+// statePath is the state file for target: its absolute path escaped into
+// one file name in the state directory.
+func statePath(target string) string {
+	dir := os.Getenv("BLKPIPE_STATE_DIR")
+	if dir == "" {
+		dir = DefaultStateDir
+	}
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		abs = target
+	}
+	var b strings.Builder
+	for i := 0; i < len(abs); i++ {
+		c := abs[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.' && i > 0, c == '-', c == '_':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return filepath.Join(dir, b.String()+".resume")
+}
+
+// loadState reads target's resume state; it returns os.ErrNotExist when
+// there is none.
+func loadState(target string) (Token, error) {
+	b, err := os.ReadFile(statePath(target))
+	if err != nil {
+		return Token{}, err
+	}
+	line, ok := strings.CutPrefix(strings.TrimSpace(string(b)), stateMagic+" ")
+	if !ok {
+		return Token{}, fmt.Errorf("resume state %s is damaged", statePath(target))
+	}
+	t, err := ParseToken(line)
+	if err != nil {
+		return Token{}, fmt.Errorf("resume state %s is damaged: %v", statePath(target), err)
+	}
+	return t, nil
+}
+
+// writeState replaces target's state atomically: temp file, fsync, rename,
+// fsync of the directory.
+func writeState(target string, t Token) error {
+	path := statePath(target)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".resume-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(stateMagic + " " + t.String() + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		if d, derr := os.Open(dir); derr == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	return err
+}
+
+// printResumePoint is blkwrite --resume-point TARGET.
+func printResumePoint(opt *Options, stdout io.Writer) error {
+	if opt.Ops.Of == "" {
+		return &usageError{"--resume-point needs the target (blkwrite --resume-point DST)"}
+	}
+	t, err := loadState(opt.Ops.Of)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no interrupted copy to resume on %s (no %s)", ddcopy.Quote(opt.Ops.Of), statePath(opt.Ops.Of))
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, t.String())
+	return err
+}
+
+// resumer records a copy's progress in the target's state file.
+type resumer struct {
+	target string
+	tok    Token
+	every  time.Duration
+	rep    *progress.DD
+
+	mu    sync.Mutex
+	last  time.Time
+	saved int64
+	off   bool // state writes failed: warned once, stopped
+}
+
+// newResumer checks a stream against the target's resume state before
+// anything is written: a resume stream (start offset > 0) must continue the
+// stream whose state is recorded, from no further than it durably got. A
+// full stream starts over: begin drops any old state. Delta streams and
+// targets blkwrite cannot read back get no state (nil).
+func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error) {
+	target := opt.Ops.Of
+	resume := h.StartOffset > 0
+	if target == "" || h.Delta() || h.SourceSize < 0 {
+		if resume {
+			return nil, errors.New("a resume stream needs of= a device or file")
+		}
+		return nil, nil
+	}
+	if resume {
+		st, err := loadState(target)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("resume stream refused: no interrupted copy is recorded for %s", ddcopy.Quote(target))
+		}
+		if err != nil {
+			return nil, err
+		}
+		if st.ID != h.StreamID || st.Size != h.SourceSize {
+			return nil, fmt.Errorf("resume stream refused: it continues stream %x of a %d-byte source, but %s was interrupted in stream %x of a %d-byte source; nothing was written",
+				h.StreamID, h.SourceSize, ddcopy.Quote(target), st.ID, st.Size)
+		}
+		if h.StartOffset > st.Offset {
+			return nil, fmt.Errorf("resume stream refused: it starts at byte %d, but %s is only known good up to byte %d; nothing was written", h.StartOffset, ddcopy.Quote(target), st.Offset)
+		}
+	}
+	every := DefaultResumeEvery
+	if v := os.Getenv("BLKPIPE_RESUME_EVERY"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			every = d
+		}
+	}
+	return &resumer{target: target, tok: Token{ID: h.StreamID, Offset: h.StartOffset, Size: h.SourceSize},
+		every: every, rep: rep, last: time.Now(), saved: h.StartOffset}, nil
+}
+
+// begin is called once the target is open and checked, before anything is
+// written: a full stream makes any recorded point meaningless.
+func (r *resumer) begin() error {
+	if r == nil || r.tok.Offset > 0 {
+		return nil
+	}
+	if err := os.Remove(statePath(r.target)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale resume state: %w", err)
+	}
+	return nil
+}
+
+// advance notes that the target holds the source up to pos; every few
+// seconds it makes that durable and records it. A nil resumer does nothing.
+// This method is concurrency-safe.
+func (r *resumer) advance(t *target, pos int64) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tok.Offset = pos
+	if time.Since(r.last) >= r.every {
+		r.saveLocked(t)
+	}
+}
+
+// save makes the progress so far durable and records it (after a failure
+// or an interrupt), and tells the user how to carry on.
+func (r *resumer) save(t *target) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.saveLocked(t)
+	if !r.off && r.saved > 0 {
+		r.rep.Diagnose(fmt.Sprintf("resume point saved at byte %d of %d: blkcat --resume \"$(blkwrite --resume-point %s)\" SRC | blkwrite %s",
+			r.saved, r.tok.Size, r.target, r.target))
+	}
+}
+
+func (r *resumer) saveLocked(t *target) {
+	r.last = time.Now()
+	if r.off || r.tok.Offset == r.saved {
+		return
+	}
+	// ZERO runs on a fresh file are holes that need not reach its end:
+	// give the file the length the state vouches for, so that a resumed
+	// stream can read it back.
+	if !t.isBlock {
+		if fi, err := t.f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < r.tok.Offset {
+			if err := t.f.Truncate(r.tok.Offset); err != nil {
+				return
+			}
+		}
+	}
+	if err := blockdev.Fdatasync(t.f); err != nil && !errors.Is(err, unix.EINVAL) {
+		return // the data is not known durable: keep the old point
+	}
+	if err := writeState(r.target, r.tok); err != nil {
+		r.off = true
+		r.rep.Diagnose("warning: cannot record the resume point (set BLKPIPE_STATE_DIR?): " + err.Error())
+		return
+	}
+	r.saved = r.tok.Offset
+}
+
+// done removes the state after a verified copy.
+func (r *resumer) done() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.off = true
+	os.Remove(statePath(r.target))
+}
+
+// checkDeltaTarget refuses, before anything is written, a delta stream
+// whose source is larger than a regular-file target (blocks the stream
+// leaves out would be missing), and notes a target larger than the source,
+// whose tail is left alone.
+func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) error {
+	if t.f == nil || !t.seekable || h.SourceSize < 0 {
+		return nil
+	}
+	var size int64
+	if t.isBlock {
+		s, err := blockdev.Size(t.f)
+		if err != nil {
+			return nil
+		}
+		size = s
+	} else {
+		fi, err := t.f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		size = fi.Size()
+		if full {
+			return nil // truncated to the source's size
+		}
+		if h.Delta() && size < h.SourceSize {
+			return fmt.Errorf("target is smaller than the source: %s holds %d bytes, the delta stream's source is %d bytes; nothing was written", ddcopy.Quote(t.name), size, h.SourceSize)
+		}
+	}
+	if size > h.SourceSize {
+		rep.Diagnose(fmt.Sprintf("note: %s is %d bytes, larger than the source (%d bytes); its last %d bytes are left as they are",
+			ddcopy.Quote(t.name), size, h.SourceSize, size-h.SourceSize))
+	}
+	return nil
+}
+
+// explainDigest says what a digest mismatch means for a stream with gaps,
+// whose unchanged blocks blkwrite read back from the target.
+func explainDigest(h frame.Header, name, first string, rep *progress.DD) {
+	if first != "" {
+		rep.Diagnose(first)
+	}
+	switch {
+	case h.Delta():
+		rep.Diagnose(fmt.Sprintf("the blocks the delta stream left out are not on %s as their sums said (did it change after blkcat --sums read it?): take the sums again, or make a full copy", ddcopy.Quote(name)))
+	case h.StartOffset > 0:
+		rep.Diagnose(fmt.Sprintf("the first %d bytes of %s are not the source's (did it change since the interrupted copy?): make a full copy", h.StartOffset, ddcopy.Quote(name)))
+	}
+}

@@ -1,0 +1,145 @@
+package ddtool
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/frame"
+	"github.com/blkpipe/blkpipe/internal/sums"
+)
+
+// A sums sidecar is a copy of the last block sums blkcat --sums wrote for a
+// device, kept next to blkwrite's resume state. When a delta's digest check
+// fails, blkwrite compares the blocks the delta left out (which it reads
+// anyway) with it, and names the first block that changed after the sums
+// were taken.
+
+// sidecarPath is the sidecar for dev.
+func sidecarPath(dev string) string {
+	return strings.TrimSuffix(statePath(dev), ".resume") + ".sums"
+}
+
+// sidecarWriter tees a sums stream into a temporary sidecar; failures to
+// write it are ignored (it is only a diagnostic aid).
+type sidecarWriter struct {
+	out  io.Writer
+	tmp  *os.File
+	path string
+}
+
+func newSidecarWriter(out io.Writer, dev string) *sidecarWriter {
+	s := &sidecarWriter{out: out, path: sidecarPath(dev)}
+	if os.MkdirAll(filepath.Dir(s.path), 0o700) == nil {
+		s.tmp, _ = os.CreateTemp(filepath.Dir(s.path), ".sums-*")
+	}
+	return s
+}
+
+func (s *sidecarWriter) Write(p []byte) (int, error) {
+	if s.tmp != nil {
+		if _, err := s.tmp.Write(p); err != nil {
+			s.abort()
+		}
+	}
+	return s.out.Write(p)
+}
+
+// finish keeps the sidecar if the sums stream was complete.
+func (s *sidecarWriter) finish(ok bool) {
+	if s.tmp == nil {
+		return
+	}
+	if !ok {
+		s.abort()
+		return
+	}
+	err := s.tmp.Close()
+	if err == nil {
+		err = os.Rename(s.tmp.Name(), s.path)
+	}
+	if err != nil {
+		os.Remove(s.tmp.Name())
+	}
+	s.tmp = nil
+}
+
+func (s *sidecarWriter) abort() {
+	s.tmp.Close()
+	os.Remove(s.tmp.Name())
+	s.tmp = nil
+}
+
+// sidecarCheck compares the gap blocks of a delta stream, as the frame
+// Reader reads them from the target, with the target's sidecar sums.
+type sidecarCheck struct {
+	f     *os.File
+	sr    *sums.Reader
+	bs    int64
+	next  int64 // index of the next digest sr returns
+	first int64 // first block that differs from its sums, -1 if none yet
+}
+
+// openSidecar returns a check for a delta stream onto dev, or nil when
+// there is no usable sidecar.
+func openSidecar(dev string, h frame.Header) *sidecarCheck {
+	if dev == "" || !h.Delta() {
+		return nil
+	}
+	f, err := os.Open(sidecarPath(dev))
+	if err != nil {
+		return nil
+	}
+	sr, err := sums.NewReader(f)
+	if err != nil || sr.Header().BlockSize != int(h.BlockSize) || sr.Header().Size < h.SourceSize {
+		f.Close()
+		return nil
+	}
+	return &sidecarCheck{f: f, sr: sr, bs: int64(h.BlockSize), first: -1}
+}
+
+// check looks at target bytes p read at off (a gap: not written by the
+// stream). A nil check does nothing.
+func (s *sidecarCheck) check(p []byte, off int64) {
+	if s == nil || s.first >= 0 || s.sr == nil {
+		return
+	}
+	end := off + int64(len(p))
+	for i := (off + s.bs - 1) / s.bs; (i+1)*s.bs <= end; i++ {
+		for s.next < i {
+			if _, err := s.sr.Next(); err != nil {
+				s.sr = nil
+				return
+			}
+			s.next++
+		}
+		v, err := s.sr.Next()
+		if err != nil {
+			s.sr = nil
+			return
+		}
+		s.next++
+		if sums.Sum(p[i*s.bs-off:(i+1)*s.bs-off]) != v {
+			s.first = i
+			return
+		}
+	}
+}
+
+// explain names the first differing block, if the check found one.
+func (s *sidecarCheck) explain(name string) string {
+	if s == nil || s.first < 0 {
+		return ""
+	}
+	return fmt.Sprintf("first differing block: block %d (bytes %d to %d) of %s is not what its sums said",
+		s.first, s.first*s.bs, (s.first+1)*s.bs-1, ddcopy.Quote(name))
+}
+
+func (s *sidecarCheck) close() {
+	if s != nil {
+		s.f.Close()
+	}
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Delta sync benchmark (issue 7), one run, ratios: an image with PCT % of
+# its 4 KiB blocks changed at random is refreshed with
+#   blkcat --sums DST | blkcat --against - SRC | blkwrite DST
+# and compared with reading both sides once (the floor: the delta pipeline
+# must read both) and with a full blkcat | blkwrite copy and a framed one.
+# Bytes: what crossed the "network" (sums + delta stream) vs changed bytes.
+#
+# Usage: scripts/bench-delta.sh [-s SIZE_MiB] [-p PCT] [-d DIR]
+# Needs python3 (to scatter the changes); root to drop caches between runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size_mib=4096
+pct=1
+dir=${TMPDIR:-/var/tmp}/blkpipe-bench-delta
+while getopts "s:p:d:" o; do
+	case $o in
+	s) size_mib=$OPTARG ;;
+	p) pct=$OPTARG ;;
+	d) dir=$OPTARG ;;
+	*) echo "usage: $0 [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2 ;;
+	esac
+done
+export CGO_ENABLED=0
+mkdir -p bin "$dir"
+go build -o bin/ ./cmd/blkcat ./cmd/blkwrite
+B=$(pwd)/bin
+export BLKPIPE_STATE_DIR=$dir/state
+bytes=$((size_mib << 20))
+src=$dir/src.img dst=$dir/dst.img full=$dir/full.img
+
+echo "making a ${size_mib} MiB random image and a copy with ${pct} % of its 4 KiB blocks changed"
+head -c "$bytes" /dev/urandom >"$dst"
+cp "$dst" "$src"
+changed=$(python3 - "$src" "$pct" <<'PY'
+import os, random, sys
+path, pct = sys.argv[1], float(sys.argv[2])
+blocks = os.path.getsize(path) // 4096
+n = int(blocks * pct / 100)
+with open(path, "r+b") as f:
+    for b in sorted(random.Random(7).sample(range(blocks), n)):
+        f.seek(b * 4096)
+        f.write(os.urandom(4096))
+print(n * 4096)
+PY
+)
+sync
+
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
+now() { date +%s.%N; }
+timeit() {
+	local s e
+	drop_caches
+	s=$(now)
+	bash -o pipefail -c "$1" >/dev/null 2>"$dir/err" || { echo "FAILED: $1" >&2; cat "$dir/err" >&2; return 1; }
+	e=$(now)
+	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
+}
+
+t_read=$(timeit "$B/blkcat -q $src >/dev/null & $B/blkcat -q $dst >/dev/null; wait")
+t_delta=$(timeit "$B/blkcat -q --sums $dst | tee $dir/sums.bin | $B/blkcat -q --against - $src | tee $dir/delta.bin | $B/blkwrite -q $dst")
+cmp "$src" "$dst" || { echo "FAILED: target differs after the delta" >&2; exit 1; }
+t_full=$(timeit "$B/blkcat -q $src | $B/blkwrite -q $full")
+t_frame=$(timeit "$B/blkcat -q --frame $src | $B/blkwrite -q $full")
+sums=$(wc -c <"$dir/sums.bin")
+delta=$(wc -c <"$dir/delta.bin")
+rm -f "$dir/sums.bin" "$dir/delta.bin"
+
+awk -v size="$bytes" -v ch="$changed" -v sums="$sums" -v delta="$delta" \
+	-v tr="$t_read" -v td="$t_delta" -v tf="$t_full" -v tfr="$t_frame" 'BEGIN {
+	printf "image %d MiB, changed %d bytes (%.2f %%)\n", size / 1048576, ch, 100 * ch / size
+	printf "time: read both sides %.2f s, delta pipeline %.2f s, full copy %.2f s, framed full copy %.2f s\n", tr, td, tf, tfr
+	printf "delta / read both      %.2f×  (goal ≤ 1.2×)\n", td / tr
+	printf "delta / full copy      %.2f×\n", td / tf
+	printf "delta / framed copy    %.2f×\n", td / tfr
+	printf "delta stream / changed %.3f×  (goal ≤ 1.1×)\n", delta / ch
+	printf "sums / image           %.3f %%  (goal ≤ 0.5 %%)\n", 100 * sums / size
+	printf "wire (sums + delta) / changed %.3f×\n", (sums + delta) / ch
+}'
