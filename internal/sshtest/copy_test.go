@@ -64,7 +64,7 @@ func TestCopyExt4(t *testing.T) {
 	want := sshtest.SHA256(t, img)
 	wantFiles := sshtest.TreeDigests(t, tree)
 	src := testutil.LoopDevice(t, img)
-	lab := sshtest.New(t, dir, "backup")
+	lab := sshtest.New(t, dir, []string{"backup"})
 
 	for _, tc := range []struct {
 		name, flags string

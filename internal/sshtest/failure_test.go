@@ -37,7 +37,7 @@ func TestKilledMidStream(t *testing.T) {
 	dir := tools(t)
 	const size = 64 << 20
 	src := testutil.LoopDevice(t, sshtest.RandomImage(t, size, 1))
-	lab := sshtest.New(t, dir, "backup")
+	lab := sshtest.New(t, dir, []string{"backup"})
 	// 20 Mbit/s: the 64 MiB copy takes ~27 s, so it is surely under way
 	// and surely not finished when the connection is killed.
 	lab.Shape("backup", "20mbit")
@@ -144,7 +144,7 @@ func TestByteFlipped(t *testing.T) {
 	const size = 32 << 20
 	const at = 5<<20 + 4321 // stream offset of the flipped byte
 	src := testutil.LoopDevice(t, sshtest.RandomImage(t, size, 2))
-	lab := sshtest.New(t, dir, "backup")
+	lab := sshtest.New(t, dir, []string{"backup"})
 	// flip copies its input, inverting the byte at offset $AT; GNU head -c
 	// reads no further than it writes, so the three parts stay in order.
 	const flip = `flip() { head -c "$AT"; head -c 1 | tr '\000-\377' '\377\000-\376'; cat; }
@@ -196,7 +196,7 @@ func TestForcedCommand(t *testing.T) {
 	src := testutil.LoopDevice(t, sshtest.RandomImage(t, size, 3))
 	allowed, _ := testutil.LoopImage(t, size)
 	other, _ := testutil.LoopImage(t, size)
-	lab := sshtest.New(t, dir, "backup")
+	lab := sshtest.New(t, dir, []string{"backup"})
 	blkwrite := testutil.Tool(t, "blkwrite")
 	lab.Host("backup").SetKeyOptions(fmt.Sprintf(`command="%s --allow %s",restrict`, blkwrite, allowed))
 	zero := sshtest.SHA256(t, other)
@@ -244,7 +244,7 @@ func TestFanOut(t *testing.T) {
 	const size = 64 << 20
 	img := sshtest.Ext4Image(t, size, sshtest.MixedTree(t, 32<<20))
 	src := testutil.LoopDevice(t, img)
-	lab := sshtest.New(t, dir, "hostb", "hostc")
+	lab := sshtest.New(t, dir, []string{"hostb", "hostc"})
 	flags := "" // raw until blkcat has -z
 	if hasFrame(t) {
 		flags = "-z lz4"

@@ -60,6 +60,7 @@ type Lab struct {
 	Path string
 
 	hosts []*Host
+	binds []bind
 }
 
 // Host is one server namespace with its sshd.
@@ -88,10 +89,25 @@ type Host struct {
 
 var labSeq atomic.Int64
 
+// Option configures a Lab.
+type Option func(*Lab)
+
+// WithBind gives host its own view of path: its sshd (and every session)
+// runs in a private mount namespace where dir is bind-mounted on path. As
+// all namespaces share one filesystem, this is how a test sees what an
+// rsync to "the same path on the backup host" wrote.
+func WithBind(host, path, dir string) Option {
+	return func(l *Lab) {
+		l.binds = append(l.binds, bind{host, path, dir})
+	}
+}
+
+type bind struct{ host, path, dir string }
+
 // New builds a lab with one client namespace and one server namespace per
 // name in hosts, each with its own veth pair and sshd. toolDir is put first
 // on PATH on both sides. Everything is torn down when the test ends.
-func New(tb testing.TB, toolDir string, hosts ...string) *Lab {
+func New(tb testing.TB, toolDir string, hosts []string, opts ...Option) *Lab {
 	tb.Helper()
 	testutil.NeedRoot(tb)
 	testutil.NeedCmd(tb, "ip", "ssh", "ssh-keygen", "bash")
@@ -113,6 +129,9 @@ func New(tb testing.TB, toolDir string, hosts ...string) *Lab {
 		Dir:    tb.TempDir(),
 		Client: id + "-client",
 		Path:   toolDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	}
+	for _, o := range opts {
+		o(l)
 	}
 	tb.Cleanup(l.teardown) // registered first: runs after anything the test adds
 	l.Key = filepath.Join(l.Dir, "id_ed25519")
@@ -314,7 +333,24 @@ SetEnv PATH=%s LC_ALL=C
 	testutil.Run(tb, SSHD, "-t", "-f", conf)
 
 	h.log = &syncBuffer{}
-	h.sshd = exec.Command("ip", "netns", "exec", h.NS, SSHD, "-D", "-e", "-f", conf)
+	args := []string{"netns", "exec", h.NS}
+	var mounts []string
+	for _, b := range l.binds {
+		if b.host == h.Name {
+			mounts = append(mounts, b.dir, b.path)
+		}
+	}
+	if len(mounts) > 0 {
+		// A private mount namespace holding the binds; each tool execs
+		// the next, so the PID is still sshd's.
+		testutil.NeedCmd(tb, "unshare")
+		args = append(args, "unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+			`while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"`,
+			"sh")
+		args = append(append(args, mounts...), "--")
+	}
+	args = append(args, SSHD, "-D", "-e", "-f", conf)
+	h.sshd = exec.Command("ip", args...)
 	h.sshd.Stdout, h.sshd.Stderr = h.log, h.log
 	if err := h.sshd.Start(); err != nil {
 		tb.Fatalf("start sshd in %s: %v", h.NS, err)

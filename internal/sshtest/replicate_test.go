@@ -1,0 +1,123 @@
+package sshtest_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/sshtest"
+	"github.com/blkpipe/blkpipe/internal/testutil"
+)
+
+// TestReplicateScript runs scripts/replicate.sh end to end from the client
+// namespace: the copy through real ssh, the summary line, the rsync of a
+// config directory to the backup host (which sees its own directory at the
+// same path), and the failure of a stage.
+func TestReplicateScript(t *testing.T) {
+	testutil.NeedRoot(t)
+	testutil.NeedCmd(t, "mkfs.ext4", "rsync", "unshare", "blockdev")
+	dir := tools(t)
+	script := filepath.Join(testutil.ModuleRoot(t), "scripts", "replicate.sh")
+	const size = 64 << 20
+	img := sshtest.Ext4Image(t, size, sshtest.MixedTree(t, 32<<20))
+	src := testutil.LoopDevice(t, img)
+	want := sshtest.SHA256(t, img)
+
+	// The config directory: its path on the client, and what the backup
+	// host sees at that path.
+	cfg := t.TempDir()
+	for name, body := range map[string]string{"config.pl": "$Conf{XferMethod} = 'rsync';\n", "hosts": "primary 0 backuppc\n"} {
+		if err := os.WriteFile(filepath.Join(cfg, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remoteCfg := t.TempDir()
+	if err := os.WriteFile(filepath.Join(remoteCfg, "stale"), []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lab := sshtest.New(t, dir, []string{"backup"}, sshtest.WithBind("backup", cfg, remoteCfg))
+
+	run := func(t *testing.T, args ...string) sshtest.Result {
+		t.Helper()
+		env := []string{"SCRIPT=" + script}
+		for i, a := range args {
+			env = append(env, "A"+string(rune('a'+i))+"="+a)
+		}
+		var words []string
+		for i := range args {
+			words = append(words, `"$A`+string(rune('a'+i))+`"`)
+		}
+		return lab.Run(lab.Client, `"$SCRIPT" --ssh "$SSH" `+strings.Join(words, " "), 3*time.Minute, env...)
+	}
+
+	type mode struct{ name, flag, digest string }
+	modes := []mode{{"raw", "--raw", "raw, not verified"}}
+	for _, c := range []string{"none", "lz4", "zstd"} {
+		modes = append(modes, mode{c, "--compress=" + c, "sha256 " + want})
+	}
+	for i, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			if m.flag != "--raw" {
+				needFrame(t)
+			}
+			dst, _ := testutil.LoopImage(t, size)
+			args := []string{"--no-snapshot", m.flag, src, "backup", dst}
+			sync := ""
+			if i == 0 {
+				args = append([]string{"--config-dir", cfg}, args...)
+				sync = ", synced " + cfg
+			}
+			r := run(t, args...)
+			re := regexp.MustCompile(`^replicate: ok ` + regexp.QuoteMeta(src+" -> backup:"+dst) +
+				` 67108864 bytes in [0-9.]+ s, [0-9.]+ MB/s, ` + regexp.QuoteMeta(m.digest+sync) + "\n$")
+			if r.Code != 0 || !re.MatchString(r.Stdout) {
+				t.Fatalf("exit %d, stdout %q, want a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
+			}
+			if got := sshtest.SHA256(t, dst); got != want {
+				t.Fatalf("target sha256 %s, source %s", got, want)
+			}
+			if i == 0 {
+				// rsync -a --delete: the backup host's copy is the
+				// client's directory, the stale file gone.
+				if got, want := sshtest.TreeDigests(t, remoteCfg), sshtest.TreeDigests(t, cfg); !equalMaps(got, want) {
+					t.Fatalf("backup's config dir %v, client's %v", got, want)
+				}
+			}
+		})
+	}
+
+	t.Run("failed stage", func(t *testing.T) {
+		missing := filepath.Join(t.TempDir(), "no-such-dir", "data.img")
+		r := run(t, "--no-snapshot", "--raw", src, "backup", missing)
+		re := regexp.MustCompile(`^replicate: FAILED ` + regexp.QuoteMeta(src+" -> backup:"+missing) +
+			` after [0-9.]+ s \([0-9]+ bytes read\): (blkcat exited (1|141), )?ssh/blkwrite exited 1\n$`)
+		if r.Code != 1 || !re.MatchString(r.Stdout) {
+			t.Fatalf("exit %d, stdout %q, want exit 1 and a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
+		}
+		if !strings.Contains(r.Stderr, "replicate:   blkwrite: failed to open '"+missing+"'") {
+			t.Fatalf("stderr does not show blkwrite's error:\n%s", r.Stderr)
+		}
+	})
+
+	t.Run("usage", func(t *testing.T) {
+		r := run(t, "--compress", "gzip", src, "backup", "/tmp/x")
+		if r.Code != 2 || r.Stderr != "replicate: invalid --compress 'gzip' (lz4, zstd, zstd:LEVEL or none)\n" {
+			t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
+		}
+	})
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
