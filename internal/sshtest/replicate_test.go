@@ -39,10 +39,15 @@ func TestReplicateScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	lab := sshtest.New(t, dir, []string{"backup"}, sshtest.WithBind("backup", cfg, remoteCfg))
+	var runEnv func(t *testing.T, extra []string, args ...string) sshtest.Result
 
 	run := func(t *testing.T, args ...string) sshtest.Result {
 		t.Helper()
-		env := []string{"SCRIPT=" + script}
+		return runEnv(t, nil, args...)
+	}
+	runEnv = func(t *testing.T, extra []string, args ...string) sshtest.Result {
+		t.Helper()
+		env := append([]string{"SCRIPT=" + script}, extra...)
 		for i, a := range args {
 			env = append(env, "A"+string(rune('a'+i))+"="+a)
 		}
@@ -85,6 +90,43 @@ func TestReplicateScript(t *testing.T) {
 				if got, want := sshtest.TreeDigests(t, remoteCfg), sshtest.TreeDigests(t, cfg); !equalMaps(got, want) {
 					t.Fatalf("backup's config dir %v, client's %v", got, want)
 				}
+			}
+		})
+	}
+
+	// The recipe as users run it: the source is an image file on btrfs
+	// that may be written while it is copied; snapctl snapshots it (a
+	// subvolume snapshot, or a reflink copy) and removes the snapshot.
+	for _, backend := range []string{"btrfs", "reflink"} {
+		t.Run("snapctl-"+backend, func(t *testing.T) {
+			if !has(t, "snapctl") {
+				testutil.Skip(t, "feature snapctl not on this branch yet")
+			}
+			testutil.NeedCmd(t, "mkfs.btrfs")
+			if !hasFrame(t) {
+				testutil.Skip(t, "feature blkcat --frame not on this branch yet")
+			}
+			mnt := t.TempDir()
+			fsdev, _ := testutil.LoopImage(t, 512<<20)
+			testutil.Run(t, "mkfs.btrfs", "-q", fsdev)
+			testutil.Run(t, "mount", fsdev, mnt)
+			t.Cleanup(func() { testutil.Run(t, "umount", mnt) })
+			origin := filepath.Join(mnt, "data.img")
+			testutil.Run(t, "cp", "--reflink=never", img, origin)
+			state := "SNAPCTL_STATE_DIR=" + filepath.Join(t.TempDir(), "state")
+			dst, _ := testutil.LoopImage(t, size)
+			r := runEnv(t, []string{state}, "--snapshot-opt", "--backend "+backend, "--compress", "lz4", origin, "backup", dst)
+			re := regexp.MustCompile(`^replicate: ok ` + regexp.QuoteMeta(origin+" -> backup:"+dst) +
+				` 67108864 bytes in [0-9.]+ s, [0-9.]+ MB/s, sha256 ` + want + "\n$")
+			if r.Code != 0 || !re.MatchString(r.Stdout) {
+				t.Fatalf("exit %d, stdout %q, want a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
+			}
+			if got := sshtest.SHA256(t, dst); got != want {
+				t.Fatalf("target sha256 %s, source %s", got, want)
+			}
+			l := lab.Run(lab.Client, `snapctl list --backend `+backend, time.Minute, state)
+			if l.Code != 0 || strings.Count(strings.TrimSpace(l.Stdout), "\n") != 0 {
+				t.Fatalf("snapctl list after the copy: exit %d\n%s%s", l.Code, l.Stdout, l.Stderr)
 			}
 		})
 	}
