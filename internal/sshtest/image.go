@@ -73,6 +73,9 @@ func goSources(tb testing.TB, limit int64) []byte {
 	if err != nil && err != stop {
 		tb.Fatalf("read Go sources under %s: %v", root, err)
 	}
+	for n := len(buf); n > 0 && int64(len(buf)) < limit; {
+		buf = append(buf, buf[:n]...) // more text than Go has: repeat it
+	}
 	return buf[:min(int64(len(buf)), limit)]
 }
 
