@@ -5,7 +5,7 @@
 # blkpipe is faster). Ratios are what to trust on a shared machine.
 #
 # Usage: scripts/bench.sh [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]
-# Sections: read pipe dropin device write cache rss (default: all of them).
+# Sections: read pipe dropin device write cache rss pvcat (default: all).
 # Needs root for dropping caches and for loop devices; fio and fincore
 # (util-linux) are used when present.
 set -euo pipefail
@@ -22,7 +22,7 @@ while getopts "n:s:d:" o; do
 	esac
 done
 shift $((OPTIND - 1))
-sections=${*:-read pipe dropin device write cache rss}
+sections=${*:-read pipe dropin device write cache rss pvcat}
 export CGO_ENABLED=0
 mkdir -p bin "$dir"
 go build -o bin/ ./cmd/...
@@ -132,6 +132,10 @@ for s in $sections; do
 		kb=$( { "$B/blkcat" -q "$img" | /usr/bin/time -v "$B/blkwrite" -q "$out" >/dev/null; } 2>&1 | awk -F: '/Maximum resident/ { gsub(/ /, "", $2); print $2 }')
 		echo "blkwrite OUT < pipe: peak RSS $((kb / 1024)) MiB (goal <= 64 MiB)"
 		rm -f "$out"
+		;;
+	pvcat)
+		echo "== pvcat: against pv and cat|cat|cat (scripts/bench-pvcat.sh)"
+		scripts/bench-pvcat.sh "$((size_mib < 2048 ? size_mib : 2048))" "$runs"
 		;;
 	*) echo "unknown section $s" >&2; exit 2 ;;
 	esac

@@ -14,7 +14,7 @@ if [ -z "${BLKPIPE_NO_FUZZ:-}" ]; then
 	for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/null | xargs -r dirname | sort -u); do
 		for fn in $(grep -h '^func Fuzz' "$target"/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
 			echo "== fuzz $target $fn (${BLKPIPE_FUZZTIME:-20s})"
-			go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${BLKPIPE_FUZZTIME:-20s}" "./$target"
+			go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${BLKPIPE_FUZZTIME:-20s}" -fuzzminimizetime 5s "./$target"
 		done
 	done
 fi

@@ -28,19 +28,18 @@ Conventional options:
   --offset N    start reading N bytes into SRC
   --length N    copy at most N bytes
   -q            quiet: no statistics (status=none)
+  --frame       write a framed stream: every block checksummed, zero blocks
+                sent as ZERO records, the SHA-256 of the source at the end;
+                blkwrite recognises it, writes it and verifies it
+  -z CODEC      --frame with compression on all cores: lz4, zstd or zstd:LEVEL
   -h, --help    this help
 
-dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
-  if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
-  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
-  iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
-  oflag=direct,dsync,sync,seek_bytes,append,nocache
-On SIGUSR1 blkcat prints dd's statistics to stderr and carries on.
+` + ddtool.OperandsHelp + `On SIGUSR1 blkcat prints dd's statistics to stderr and carries on.
 Regular files and block devices are read with O_DIRECT when they allow it.
 
 Examples:
   blkcat /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
-  blkcat if=/dev/sda bs=4M status=progress of=/backup/sda.img
+  blkcat -z lz4 /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
   blkcat --offset 1M --length 64M disk.img > part.img
 
 Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
@@ -52,5 +51,6 @@ func main() {
 		Positional: "if",
 		Usage:      usage,
 		ReadDirect: true,
+		Sender:     true,
 	}, os.Args[1:]))
 }

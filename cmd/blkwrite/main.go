@@ -24,24 +24,27 @@ import (
 
 const usage = `Usage: blkwrite [OPTIONS] [DST] [OPERAND]...
 Copy standard input (or if=) to DST (default standard output), as dd would,
-guarded for block devices.
+guarded for block devices. A framed stream (blkcat --frame or -z) is
+recognised by its header: blkwrite checks it before touching DST, writes each
+record at its offset, verifies every checksum and the source's SHA-256, makes
+DST durable, and then prints "verified sha256 DIGEST" as its last line.
 
 Conventional options:
   --bs N        block size for reads and writes (dd's bs=)
   --offset N    start writing N bytes into DST
   --length N    copy at most N bytes
   -q            quiet: no statistics (status=none)
+  --raw         copy the input as raw data even if it is a framed stream
+  --framed      refuse input that is not a framed stream
+  --assume-zeroed  a framed stream's ZERO runs are already zeros on DST (a
+                fresh thin volume): skip zeroing them
+  --no-verify   do not check the stream's whole-source SHA-256
   --allow PATH  restricted mode for an ssh forced command (repeatable): the
                 client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
                 may not use if= or --allow; anything else is refused (exit 3)
   -h, --help    this help
 
-dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
-  if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
-  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
-  iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
-  oflag=direct,dsync,sync,seek_bytes,append,nocache
-On SIGUSR1 blkwrite prints dd's statistics to stderr and carries on.
+` + ddtool.OperandsHelp + `On SIGUSR1 blkwrite prints dd's statistics to stderr and carries on.
 
 A block device DST is opened with O_EXCL (refused while mounted or in use),
 written with O_DIRECT, and fdatasync'ed before a successful exit. A device
@@ -51,7 +54,7 @@ input" and the number of bytes that landed.
 
 Examples:
   ssh root@primary blkcat /dev/vg/snap | blkwrite /dev/vg/data
-  blkwrite of=/dev/vg/data bs=4M status=progress < data.img
+  blkwrite /dev/vg/data < /backup/data.blkp
   blkwrite --offset 1M part.img < part.bin
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by --allow,
@@ -64,6 +67,7 @@ func main() {
 		Positional:   "of",
 		Usage:        usage,
 		WriteGuard:   true,
+		Receiver:     true,
 		Restrictable: true,
 	}, os.Args[1:]))
 }

@@ -97,3 +97,19 @@ func withoutVar(env []string, name string) []string {
 	}
 	return out
 }
+
+// randomSeed returns def, or DDARGS_SEED when set, so the random
+// differential tests can explore more inputs: DDARGS_SEED=7 go test.
+func randomSeed(tb testing.TB, def uint64) uint64 {
+	tb.Helper()
+	v := os.Getenv("DDARGS_SEED")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		tb.Fatalf("DDARGS_SEED=%q: %v", v, err)
+	}
+	tb.Logf("DDARGS_SEED=%d", n)
+	return n
+}

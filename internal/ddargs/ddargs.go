@@ -15,6 +15,7 @@ import (
 	"errors"
 	"math"
 	"math/bits"
+	"strconv"
 	"strings"
 )
 
@@ -288,6 +289,11 @@ const (
 // before opening files: an empty if= or of= ("failed to open" the empty
 // name), and a seek= whose offset does not fit an off_t when of= is given
 // without conv=notrunc ("offset too large: ...").
+//
+// Option errors ("unrecognized option '--foo'") show the argument's bytes
+// as they are, as glibc's getopt does; operand errors escape them. When
+// Parse fails, the zero-multiplier warnings dd would print before its
+// error are not returned: only a successful Parse has Warnings.
 func Parse(args []string) (*Operands, error) {
 	operands, err := scanOptions(args)
 	if err != nil {
@@ -465,7 +471,7 @@ func Parse(args []string) (*Operands, error) {
 		hi, lo := bits.Mul64(uint64(records), uint64(obs))
 		if hi != 0 || lo > math.MaxInt64 || lo+uint64(bytes) > math.MaxInt64 {
 			return nil, usageErr("offset too large: cannot truncate to a length of seek=" +
-				itoa(records) + " (" + itoa(obs) + "-byte) blocks")
+				strconv.FormatInt(records, 10) + " (" + strconv.FormatInt(obs, 10) + "-byte) blocks")
 		}
 	}
 	if o.Given["of"] && o.Of == "" {
@@ -490,20 +496,6 @@ func flagsOf(f uint32) Flags {
 		NoCtty:     f&fNoctty != 0,
 		NonBlock:   f&fNonblock != 0,
 	}
-}
-
-func itoa(n int64) string {
-	// strconv would do; this keeps the import list to what the parser needs.
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for ; n > 0; n /= 10 {
-		i--
-		b[i] = byte('0' + n%10)
-	}
-	return string(b[i:])
 }
 
 // split is dd's scanargs arithmetic: n counted in bytes is whole blocks of

@@ -17,7 +17,32 @@ var operandPool = []string{
 	"iflag=fullblock", "iflag=binary", "iflag=count_bytes", "oflag=seek_bytes", "iflag=noatime,nonblock",
 	"oflag=append", "iflag=directory", "oflag=directory",
 	"status=none", "status=progress", "status=noxfer", "status=bad",
-	"foo", "foo=1", "-x", "--", "--foo", "--help", "-", "if=", "of=",
+	"foo", "foo=1", "-x", "--", "--foo", "--help", "--he", "--v", "--=", "--version=1", "-", "if=", "of=",
+	"seek=513B", "count=9223372036854775807", "bs=9223372036854775807",
+}
+
+// symbolNames are the words random conv=, iflag=, oflag= and status= lists
+// are made of, valid or not for each.
+var symbolNames = []string{
+	"", "foo", "notrunc", "sync", "noerror", "excl", "nocreat", "sparse", "fsync", "fdatasync",
+	"ascii", "ebcdic", "ibm", "block", "unblock", "lcase", "ucase", "swab",
+	"append", "binary", "cio", "direct", "directory", "dsync", "noatime", "nocache", "noctty",
+	"nofollow", "nolinks", "nonblock", "text", "fullblock", "count_bytes", "skip_bytes", "seek_bytes",
+	"none", "noxfer", "progress",
+}
+
+// randomOperand returns an operand from operandPool or a random list of
+// symbols for conv=, iflag=, oflag= or status=.
+func randomOperand(r *rand.Rand) string {
+	if r.IntN(2) == 0 {
+		return operandPool[r.IntN(len(operandPool))]
+	}
+	keys := []string{"conv", "iflag", "oflag", "status"}
+	names := make([]string, 1+r.IntN(3))
+	for i := range names {
+		names[i] = symbolNames[r.IntN(len(symbolNames))]
+	}
+	return keys[r.IntN(len(keys))] + "=" + strings.Join(names, ",")
 }
 
 // TestParseRandomAgainstDD compares Parse with dd on random command lines:
@@ -26,23 +51,23 @@ var operandPool = []string{
 // can be set on them.)
 func TestParseRandomAgainstDD(t *testing.T) {
 	needDD(t)
-	runs := 300
+	runs := 400
 	if testing.Short() {
-		runs = 30
+		runs = 40
 	}
 	dir := t.TempDir()
-	r := rand.New(rand.NewPCG(3, 4))
+	r := rand.New(rand.NewPCG(randomSeed(t, 3), 4))
 	for i := 0; i < runs; i++ {
 		args := make([]string, 1+r.IntN(4))
 		for j := range args {
-			args[j] = operandPool[r.IntN(len(operandPool))]
+			args[j] = randomOperand(r)
 		}
 		o, err := Parse(args)
 		res := runDD(t, dir, args...)
 		switch {
-		case errors.Is(err, ErrHelp):
+		case errors.Is(err, ErrHelp) || errors.Is(err, ErrVersion):
 			if res.code != 0 {
-				t.Errorf("%q: ErrHelp, dd exit %d %q", args, res.code, res.first)
+				t.Errorf("%q: %v, dd exit %d %q", args, err, res.code, res.first)
 			}
 		case err != nil && strings.HasSuffix(err.Error(), "is not supported by blkpipe"):
 			// dd implements it, so it accepts or fails later.

@@ -116,6 +116,9 @@ func (c *Copier) accountFailure(ch *chunk, written int64) {
 // writeChunk writes p, which starts at stream offset off, seeking over
 // all-zero blocks with conv=sparse. It returns the bytes that landed.
 func (c *Copier) writeChunk(p []byte, recs []run, off int64) (int, error) {
+	if c.Sink != nil {
+		return c.Sink.Write(p)
+	}
 	if !c.P.Sparse {
 		return c.write(p)
 	}
@@ -202,6 +205,9 @@ func (c *Copier) directOff() {
 // finish extends a file that ended in a sparse seek and makes the output
 // durable as asked (conv=fdatasync, conv=fsync, blkwrite's device sync).
 func (c *Copier) finish() error {
+	if c.Sink != nil {
+		return nil
+	}
 	if c.sparseSeek {
 		if fi, err := c.Out.F.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < c.outOff {
 			if err := c.Out.F.Truncate(c.outOff); err != nil {

@@ -45,10 +45,11 @@ func restrict(p Profile, allows, own []string, sshOrig string, haveSSH bool) ([]
 			return nil, &refusedError{"the client may not read a local file (if=)"}
 		}
 	}
-	ops, err := ParseArgs(p, args)
+	opt, err := ParseArgs(p, args)
 	if err != nil {
 		return nil, err
 	}
+	ops := opt.Ops
 	if ops.Of == "" {
 		return nil, &refusedError{fmt.Sprintf("no target given; allowed: %s", strings.Join(allows, ", "))}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/pipeio"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"golang.org/x/sys/unix"
@@ -43,6 +44,11 @@ type Profile struct {
 	// ReadDirect opens a regular file or block device input with O_DIRECT
 	// even when iflag=direct was not given (blkcat).
 	ReadDirect bool
+	// Sender accepts --frame and -z (blkcat).
+	Sender bool
+	// Receiver recognises framed input and accepts --raw, --framed,
+	// --assume-zeroed and --no-verify (blkwrite).
+	Receiver bool
 	// Restrictable accepts --allow PATH (blkwrite as an ssh forced command).
 	Restrictable bool
 	// WriteGuard opens a block device output exclusively, with O_DIRECT,
@@ -108,16 +114,33 @@ func Main(p Profile, args []string) int {
 
 var flagHelp = errors.New("help requested")
 
-// Args are the parsed command line.
-type Args struct {
+// OperandsHelp lists the dd operands both tools accept, for their --help.
+const OperandsHelp = `dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
+  if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
+  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
+  iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
+  oflag=direct,dsync,sync,seek_bytes,append,nocache
+`
+
+// Options are the parsed command line: dd operands and the tool's flags.
+type Options struct {
 	Ops *ddargs.Operands
+
+	// blkcat: --frame, -z CODEC[:LEVEL]
+	Frame bool
+	Codec frame.Codec
+	Level int
+
+	// blkwrite: --raw, --framed, --assume-zeroed, --no-verify
+	Raw, Framed, AssumeZeroed, NoVerify bool
 }
 
 // ParseArgs turns a command line into dd operands. It accepts dd's
 // key=value operands, one bare path (the tool's Positional operand), "-" for
 // standard input or output, and conventional flags: --bs N, --offset N,
 // --length N, -q, --help. "--" ends the flags.
-func ParseArgs(p Profile, args []string) (*ddargs.Operands, error) {
+func ParseArgs(p Profile, args []string) (*Options, error) {
+	opt := &Options{}
 	var operands []string
 	var conv []string // conventional flags turned into operands, applied last
 	positional := ""
@@ -167,6 +190,38 @@ func ParseArgs(p Profile, args []string) (*ddargs.Operands, error) {
 					return nil, err
 				}
 				conv = append(conv, "count="+v, "iflag=count_bytes")
+			case "frame":
+				if !p.Sender {
+					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
+				}
+				opt.Frame = true
+			case "z", "compress":
+				if !p.Sender {
+					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
+				}
+				v, err := needVal()
+				if err != nil {
+					return nil, err
+				}
+				c, level, err := frame.ParseCodec(v)
+				if err != nil {
+					return nil, &usageError{fmt.Sprintf("invalid -z value '%s': %v", v, err)}
+				}
+				opt.Frame, opt.Codec, opt.Level = true, c, level
+			case "raw", "framed", "assume-zeroed", "no-verify":
+				if !p.Receiver {
+					return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
+				}
+				switch name {
+				case "raw":
+					opt.Raw = true
+				case "framed":
+					opt.Framed = true
+				case "assume-zeroed":
+					opt.AssumeZeroed = true
+				case "no-verify":
+					opt.NoVerify = true
+				}
 			default:
 				return nil, &usageError{fmt.Sprintf("unknown option '%s' (see --help)", a)}
 			}
@@ -185,6 +240,20 @@ func ParseArgs(p Profile, args []string) (*ddargs.Operands, error) {
 	if err != nil {
 		return nil, err
 	}
+	opt.Ops = ops
+	if opt.Raw && opt.Framed {
+		return nil, &usageError{"--raw and --framed cannot be combined"}
+	}
+	if opt.Frame {
+		switch {
+		case ops.Seek != 0:
+			return nil, &usageError{"--frame cannot be combined with seek= (the receiver places the data)"}
+		case ops.Conv.Sparse:
+			return nil, &usageError{"--frame cannot be combined with conv=sparse (zero blocks are sent as ZERO records)"}
+		case ops.OFlag.Direct:
+			return nil, &usageError{"--frame cannot be combined with oflag=direct"}
+		}
+	}
 	if positional != "" {
 		if ops.Given[p.Positional] {
 			return nil, &usageError{fmt.Sprintf("'%s' and %s= both name the %s; give one", positional, p.Positional, map[string]string{"if": "input", "of": "output"}[p.Positional])}
@@ -197,7 +266,7 @@ func ParseArgs(p Profile, args []string) (*ddargs.Operands, error) {
 			}
 		}
 	}
-	return ops, nil
+	return opt, nil
 }
 
 // Run is the whole tool with its real world passed in: arguments, standard
@@ -226,7 +295,7 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 			}
 		}
 	}
-	ops, err := ParseArgs(p, args)
+	opt, err := ParseArgs(p, args)
 	if err == flagHelp {
 		fmt.Fprint(stdout, p.Usage)
 		return flagHelp
@@ -234,6 +303,7 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	if err != nil {
 		return err
 	}
+	ops := opt.Ops
 
 	ctx, stop := signalContext()
 	defer stop()
@@ -254,6 +324,18 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		return err
 	}
 	defer in.F.Close()
+	if p.Receiver && !opt.Raw {
+		framed, err := detectFramed(in)
+		if err != nil { // never: read errors are left for the copy to report
+			return &ddcopy.Error{Msg: "error reading " + ddcopy.Quote(in.Name), Err: err}
+		}
+		if opt.Framed && !framed {
+			return fmt.Errorf("%s is not a framed stream (no blkpipe header); use --raw for raw data", ddcopy.Quote(in.Name))
+		}
+		if framed {
+			return runFramed(ctx, p, opt, in, stdout, rep, usr1)
+		}
+	}
 	out, err := openOutput(p, ops, stdout)
 	if err != nil {
 		return err
@@ -261,6 +343,16 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	defer out.F.Close()
 
 	c := &ddcopy.Copier{P: params(ops), In: *in, Out: *out, R: rep}
+	var fw *frame.Writer
+	if opt.Frame {
+		if fw, err = newFrameWriter(opt, c); err != nil {
+			return err
+		}
+		c.Sink = fw
+		// The frame writer keeps its own blocks in flight; a short ring
+		// keeps the whole process within 64 MiB even with 8 codec workers.
+		c.Buffers = 3
+	}
 	if p.WriteGuard {
 		if err := guardSize(c); err != nil {
 			return err
@@ -273,23 +365,19 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		}
 	}
 
-	// Print dd's report on SIGUSR1 at any moment, even before the copy.
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case <-usr1:
-				rep.Report(time.Now())
-			case <-done:
-				return
-			}
-		}
-	}()
+	defer reportOnSignal(rep, usr1)()
 
 	rep.Restart(time.Now())
 	result := make(chan error, 1)
-	go func() { result <- c.Run(ctx) }()
+	go func() {
+		err := c.Run(ctx)
+		if fw != nil {
+			if cerr := fw.Close(); err == nil && cerr != nil {
+				err = &ddcopy.Error{Msg: "error writing " + ddcopy.Quote(out.Name), Err: cerr}
+			}
+		}
+		result <- err
+	}()
 	select {
 	case err = <-result:
 	case <-ctx.Done():
@@ -308,6 +396,23 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	rep.Report(time.Now())
 	return err
+}
+
+// reportOnSignal prints dd's report on every SIGUSR1 until the returned
+// function is called.
+func reportOnSignal(rep *progress.DD, usr1 <-chan os.Signal) func() {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-usr1:
+				rep.Report(time.Now())
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM unless the signal was
@@ -339,28 +444,20 @@ func params(o *ddargs.Operands) ddcopy.Params {
 	return p
 }
 
+// openFlags maps iflag=/oflag= flags that are open(2) flags.
 func openFlags(f ddargs.Flags) int {
 	fl := 0
-	if f.Dsync {
-		fl |= unix.O_DSYNC
-	}
-	if f.Sync {
-		fl |= unix.O_SYNC
-	}
-	if f.Append {
-		fl |= unix.O_APPEND
-	}
-	if f.NoATime {
-		fl |= unix.O_NOATIME
-	}
-	if f.NoFollow {
-		fl |= unix.O_NOFOLLOW
-	}
-	if f.NoCtty {
-		fl |= unix.O_NOCTTY
-	}
-	if f.NonBlock {
-		fl |= unix.O_NONBLOCK
+	for _, m := range []struct {
+		on   bool
+		flag int
+	}{
+		{f.Dsync, unix.O_DSYNC}, {f.Sync, unix.O_SYNC}, {f.Append, unix.O_APPEND},
+		{f.NoATime, unix.O_NOATIME}, {f.NoFollow, unix.O_NOFOLLOW},
+		{f.NoCtty, unix.O_NOCTTY}, {f.NonBlock, unix.O_NONBLOCK},
+	} {
+		if m.on {
+			fl |= m.flag
+		}
 	}
 	return fl
 }

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is pvcat's parsed command line.
+type config struct {
+	size      int64 // -s; 0 unknown
+	sizeSet   bool
+	fields    progressFields
+	numeric   bool    // -n
+	quiet     bool    // -q
+	force     bool    // -f
+	interval  float64 // -i seconds
+	name      string  // -N
+	rateLimit int64   // -L bytes/s; 0 none
+	bufSize   int64   // -B
+	stopAt    bool    // -S
+	wait      bool    // -W
+	noSplice  bool    // -C
+	json      bool    // --json
+	jsonFD    int     // --json-fd; -1 stderr
+	stall     float64 // --stall seconds; 0 off
+}
+
+type progressFields struct {
+	bar, timer, eta, rate, average, bytes, fineta bool
+}
+
+func (f progressFields) any() bool {
+	return f.bar || f.timer || f.eta || f.rate || f.average || f.bytes || f.fineta
+}
+
+// usageError is a bad command line: exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+const usage = `usage: pvcat [-pterbaI] [-n] [-q] [-f] [-s SIZE|@FILE] [-S] [-i SEC] [-N NAME]
+             [-L RATE] [-B BYTES] [-W] [-C] [--json] [--json-fd N] [--stall SEC]
+`
+
+const help = usage + `
+Copy stdin to stdout unchanged and show how it is going, like pv(1).
+
+  -p, --progress       bar and percentage        -t, --timer    elapsed time
+  -e, --eta            time left                 -r, --rate     current rate
+  -a, --average-rate   average rate              -b, --bytes    bytes so far
+  -I, --fineta         clock time it should end
+                       (no field flag: -pterb, as pv)
+  -n, --numeric        one number per interval, as pv -n: elapsed seconds with
+                       -t, bytes with -b, else the percentage
+  -q, --quiet          no display (SIGUSR1 still reports)
+  -f, --force          draw even when stderr is not a terminal
+  -s, --size SIZE      expected bytes (K M G T = 1024 powers, KB MB GB = 1000
+                       powers, KiB MiB GiB, c w b), or @FILE for FILE's size;
+                       default: stdin's size when it is a file or block device
+  -S, --stop-at-size   stop after SIZE bytes
+  -i, --interval SEC   seconds between updates (default 1)
+  -N, --name NAME      prefix the display with NAME
+  -L, --rate-limit R   at most R bytes per second (suffixes as -s)
+  -B, --buffer-size B  read/write buffer and splice chunk (default 1 MiB)
+  -W, --wait           start the clock at the first byte
+  -C, --no-splice      never use splice(2)
+      --json           one JSON object per interval and one at the end, on
+                       stderr instead of the display, or on --json-fd
+      --json-fd N      write --json records to descriptor N
+      --stall SEC      fail when no byte moved for SEC seconds
+
+SIGUSR1 prints GNU dd's line "N bytes (X MB, Y MiB) copied, T s, R MB/s".
+
+Exit status: 0 done; 1 read or write error, or a stall; 2 usage;
+130 interrupted (SIGINT/SIGTERM); a reader gone downstream ends pvcat
+quietly like cat and pv (status 141, SIGPIPE).
+`
+
+// shortFlags maps pv's one-letter flags to their long names; those that
+// take a value are in valueFlags.
+var shortFlags = map[byte]string{
+	'p': "progress", 't': "timer", 'e': "eta", 'r': "rate", 'a': "average-rate",
+	'b': "bytes", 'I': "fineta", 'n': "numeric", 'q': "quiet", 'f': "force",
+	'S': "stop-at-size", 'W': "wait", 'C': "no-splice", 'h': "help",
+	's': "size", 'i': "interval", 'N': "name", 'L': "rate-limit", 'B': "buffer-size",
+}
+
+var valueFlags = map[byte]bool{'s': true, 'i': true, 'N': true, 'L': true, 'B': true}
+
+// expand rewrites getopt-style short options, which pv users type
+// ("-pterb", "-s700G", "-nL1M"), into one flag per argument for package
+// flag, which knows no clusters. Long flags and anything after "--" pass
+// unchanged; an unknown letter becomes its own flag so flag reports it.
+func expand(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+			out = append(out, a)
+			continue
+		}
+		if long, ok := shortFlags[a[1]]; ok && len(a) == 2 {
+			out = append(out, "--"+long)
+			if valueFlags[a[1]] && i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+			}
+			continue
+		}
+		if _, ok := shortFlags[a[1]]; !ok {
+			out = append(out, a) // -json, -stall=3: Go's single-dash long flags
+			continue
+		}
+		for j := 1; j < len(a); j++ {
+			long, ok := shortFlags[a[j]]
+			if !ok {
+				out = append(out, "-"+a[j:j+1])
+				continue
+			}
+			out = append(out, "--"+long)
+			if valueFlags[a[j]] {
+				if j+1 < len(a) {
+					out = append(out, a[j+1:])
+				} else if i+1 < len(args) {
+					out = append(out, args[i+1])
+					i++
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// parseArgs parses pvcat's command line. Errors are usageError, or
+// flag.ErrHelp for -h.
+func parseArgs(args []string) (*config, error) {
+	c := &config{interval: 1, jsonFD: -1}
+	fs := flag.NewFlagSet("pvcat", flag.ContinueOnError)
+	fs.SetOutput(discard{})
+	fs.Usage = func() {}
+	var size, rateLimit, bufSize string
+	fs.Func("size", "", func(s string) error { size = s; c.sizeSet = true; return nil })
+	fs.BoolVar(&c.fields.bar, "progress", false, "")
+	fs.BoolVar(&c.fields.timer, "timer", false, "")
+	fs.BoolVar(&c.fields.eta, "eta", false, "")
+	fs.BoolVar(&c.fields.rate, "rate", false, "")
+	fs.BoolVar(&c.fields.average, "average-rate", false, "")
+	fs.BoolVar(&c.fields.bytes, "bytes", false, "")
+	fs.BoolVar(&c.fields.fineta, "fineta", false, "")
+	fs.BoolVar(&c.numeric, "numeric", false, "")
+	fs.BoolVar(&c.quiet, "quiet", false, "")
+	fs.BoolVar(&c.force, "force", false, "")
+	fs.Float64Var(&c.interval, "interval", 1, "")
+	fs.StringVar(&c.name, "name", "", "")
+	fs.StringVar(&rateLimit, "rate-limit", "", "")
+	fs.StringVar(&bufSize, "buffer-size", "", "")
+	fs.BoolVar(&c.stopAt, "stop-at-size", false, "")
+	fs.BoolVar(&c.wait, "wait", false, "")
+	fs.BoolVar(&c.noSplice, "no-splice", false, "")
+	fs.BoolVar(&c.json, "json", false, "")
+	fs.IntVar(&c.jsonFD, "json-fd", -1, "")
+	fs.Float64Var(&c.stall, "stall", 0, "")
+	var helpFlag bool
+	fs.BoolVar(&helpFlag, "help", false, "")
+	if err := fs.Parse(expand(args)); err != nil {
+		return nil, usageError{err}
+	}
+	if helpFlag {
+		return nil, flag.ErrHelp
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected operand %q: pvcat reads stdin only (pvcat < FILE)", fs.Arg(0))
+	}
+	if c.sizeSet {
+		n, err := parseSizeArg(size)
+		if err != nil {
+			return nil, usagef("-s: %v", err)
+		}
+		c.size = n
+	}
+	if rateLimit != "" {
+		n, err := parseSize(rateLimit)
+		if err != nil || n <= 0 {
+			return nil, usagef("-L: invalid rate %q", rateLimit)
+		}
+		c.rateLimit = n
+	}
+	if bufSize != "" {
+		n, err := parseSize(bufSize)
+		if err != nil || n <= 0 || n > 1<<30 {
+			return nil, usagef("-B: invalid buffer size %q (1 byte to 1 GiB)", bufSize)
+		}
+		c.bufSize = n
+	}
+	if !(c.interval > 0) || c.interval > 1e6 {
+		return nil, usagef("-i: invalid interval %v (want seconds > 0)", c.interval)
+	}
+	if c.stall < 0 || math.IsNaN(c.stall) || c.stall > 1e9 {
+		return nil, usagef("--stall: invalid seconds %v", c.stall)
+	}
+	if c.jsonFD >= 0 {
+		c.json = true
+	} else if c.jsonFD != -1 {
+		return nil, usagef("--json-fd: invalid descriptor %d", c.jsonFD)
+	}
+	if !c.fields.any() && !c.numeric {
+		// pv's default; pv -n alone prints percentages only.
+		c.fields = progressFields{bar: true, timer: true, eta: true, rate: true, bytes: true}
+	}
+	return c, nil
+}
+
+func (c *config) intervalDuration() time.Duration {
+	return time.Duration(c.interval * float64(time.Second))
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// parseSizeArg parses -s: a size, or @FILE for the size of FILE (a regular
+// file or a block device).
+func parseSizeArg(s string) (int64, error) {
+	if p, ok := strings.CutPrefix(s, "@"); ok {
+		f, err := os.Open(p)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		n, ok, err := streamSize(f)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, fmt.Errorf("%s: neither a regular file nor a block device", p)
+		}
+		return n, nil
+	}
+	return parseSize(s)
+}
+
+// multipliers are GNU's size suffixes (dd, head -c) plus pv's lower-case
+// k, m, g, t; all are 1024 powers except the xB ones.
+var multipliers = map[string]float64{
+	"": 1, "c": 1, "w": 2, "b": 512,
+	"k": 1 << 10, "K": 1 << 10, "KiB": 1 << 10, "kB": 1e3, "KB": 1e3,
+	"m": 1 << 20, "M": 1 << 20, "MiB": 1 << 20, "MB": 1e6,
+	"g": 1 << 30, "G": 1 << 30, "GiB": 1 << 30, "GB": 1e9,
+	"t": 1 << 40, "T": 1 << 40, "TiB": 1 << 40, "TB": 1e12,
+	"P": 1 << 50, "PiB": 1 << 50, "PB": 1e15,
+	"E": 1 << 60, "EiB": 1 << 60, "EB": 1e18,
+}
+
+var errSize = errors.New("invalid size")
+
+// parseSize parses a byte count such as 700G, 1.5GiB, 4096, 10MB.
+func parseSize(s string) (int64, error) {
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	mult, ok := multipliers[s[i:]]
+	if i == 0 || !ok {
+		return 0, fmt.Errorf("%w %q", errSize, s)
+	}
+	if !strings.Contains(s[:i], ".") {
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err != nil || mult != 0 && n > math.MaxInt64/int64(mult) {
+			return 0, fmt.Errorf("%w %q", errSize, s)
+		}
+		return n * int64(mult), nil
+	}
+	f, err := strconv.ParseFloat(s[:i], 64)
+	if err != nil || f*mult >= math.MaxInt64 {
+		return 0, fmt.Errorf("%w %q", errSize, s)
+	}
+	return int64(f * mult), nil
+}

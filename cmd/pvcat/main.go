@@ -1,0 +1,90 @@
+// Command pvcat copies stdin to stdout unchanged and shows how it is going,
+// with pv's flags and dd's SIGUSR1 report.
+//
+// Synopsis:
+//
+//	pvcat [-pterbaI] [-n] [-q] [-f] [-s SIZE|@FILE] [-S] [-i SEC] [-N NAME]
+//	      [-L RATE] [-B BYTES] [-W] [-C] [--json] [--json-fd N] [--stall SEC]
+//
+// Options (pv's meaning; -pterb when no field flag is given):
+//
+//	-p -t -e -r -a -b -I  bar+percent, timer, ETA, rate, average rate, bytes, finish time
+//	-n        one number per interval, as pv -n prints
+//	-q        no display      -f  draw even when stderr is not a terminal
+//	-s SIZE   expected size (700G, 1.5GiB, @FILE); default: stdin's size when
+//	          stdin is a regular file or a block device
+//	-S        stop after SIZE bytes
+//	-i SEC    update interval (1)      -N NAME  display prefix
+//	-L RATE   rate limit in bytes/s    -B BYTES buffer and splice chunk (1 MiB)
+//	-W        start the clock at the first byte
+//	-C        no splice(2)
+//	--json    a JSON record per interval and at the end (stderr or --json-fd N)
+//	--stall SEC  fail (exit 1) when no byte moved for SEC seconds
+//
+// Between pipes pvcat moves data with splice(2) and raises both pipes to
+// 1 MiB; SIGUSR1 prints GNU dd's bytes line to stderr at any time.
+//
+// Exit status: 0 done, 1 read/write error or stall, 2 usage, 130 interrupted,
+// 141 (SIGPIPE) when the reader downstream went away.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	// First of all: with SIGUSR1 wanted, an early `kill -USR1` (dd users
+	// send it in loops) is queued for the display instead of being lost.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+
+	ctx := context.Background()
+	var stop []os.Signal
+	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		if !signal.Ignored(s) { // nohup'd or backgrounded by a shell: keep ignoring
+			stop = append(stop, s)
+		}
+	}
+	if len(stop) > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = signal.NotifyContext(ctx, stop...)
+		defer cancel()
+	}
+
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, usr1)
+	code := exitCode(err)
+	if err != nil && code != exitBrokenPipe {
+		fmt.Fprintf(os.Stderr, "pvcat: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// exitBrokenPipe is the status a shell shows for a process killed by
+// SIGPIPE (128+13). Writes to stdout through os.File die of SIGPIPE with Go's
+// default handling; a splice(2) that meets EPIPE gets here and exits with
+// the same status, quietly.
+const exitBrokenPipe = 141
+
+// exitCode maps run's error to pvcat's exit status; the table is in the
+// usage text.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	case errors.Is(err, errInterrupted):
+		return 130
+	case errors.Is(err, syscall.EPIPE):
+		return exitBrokenPipe
+	default:
+		return 1
+	}
+}

@@ -1,0 +1,597 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/testutil"
+)
+
+// result is what a pvcat process did.
+type result struct {
+	stdout []byte
+	stderr string
+	code   int // exit status, or -signal when killed
+}
+
+// exitStatus returns the exit code of a finished command, or minus the
+// signal that killed it.
+func exitStatus(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if err == nil {
+		return 0
+	}
+	if !errors.As(err, &ee) {
+		t.Fatalf("running pvcat: %v", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return ee.ExitCode()
+}
+
+// randomData returns n pseudo-random bytes.
+func randomData(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := rng.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// pipeIn returns the read end of a pipe fed with data in random-sized
+// chunks (a pause now and then), closed at the end.
+func pipeIn(t *testing.T, data []byte, rng *rand.Rand) *os.File {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	seed := rng.Uint64()
+	go func() {
+		defer w.Close()
+		rng := rand.New(rand.NewPCG(seed, 7))
+		for len(data) > 0 {
+			n := min(1+rng.IntN(200<<10), len(data))
+			if _, err := w.Write(data[:n]); err != nil {
+				return
+			}
+			data = data[n:]
+			if rng.IntN(20) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	return r
+}
+
+// runPvcat runs the pvcat binary with stdin and returns what came out. Its
+// stdout is a pipe, so the splice path runs when stdin is one too.
+func runPvcat(t *testing.T, stdin *os.File, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(testutil.Tool(t, "pvcat"), args...)
+	cmd.Stdin = stdin
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = outW, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outW.Close()
+	out, rerr := io.ReadAll(outR)
+	outR.Close()
+	code := exitStatus(t, cmd.Wait())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return result{out, stderr.String(), code}
+}
+
+func TestSameBytesOut(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	dir := t.TempDir()
+	for i := 0; i < 12; i++ {
+		size := []int{0, 1, rng.IntN(4096), rng.IntN(3 << 20), 1<<20 + rng.IntN(8<<20)}[i%5]
+		data := randomData(rng, size)
+		var args []string
+		if i%2 == 1 {
+			args = append(args, "-C")
+		}
+		want := data
+		if i%3 == 2 && size > 0 {
+			stop := rng.IntN(size) + 1
+			args = append(args, "-S", "-s", strconv.Itoa(stop))
+			want = data[:stop]
+		} else if i%3 == 1 {
+			args = append(args, "-s", strconv.Itoa(size+rng.IntN(100)))
+		}
+		if rng.IntN(2) == 0 {
+			args = append(args, "-B", strconv.Itoa(1+rng.IntN(1<<20)))
+		}
+		for _, from := range []string{"pipe", "file"} {
+			var in *os.File
+			if from == "pipe" {
+				in = pipeIn(t, data, rng)
+			} else {
+				p := filepath.Join(dir, fmt.Sprint("in", i))
+				if err := os.WriteFile(p, data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				f, err := os.Open(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				in = f
+			}
+			r := runPvcat(t, in, append(args, "-q")...)
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("pvcat %v < %s: exit %d, stderr %q", args, from, r.code, r.stderr)
+			}
+			if sha256.Sum256(r.stdout) != sha256.Sum256(want) {
+				t.Fatalf("pvcat %v < %s (%d bytes): %d bytes out, digests differ", args, from, size, len(r.stdout))
+			}
+		}
+	}
+}
+
+// slowFeed returns a pipe fed with chunk bytes every step, count times.
+func slowFeed(t *testing.T, chunk, count int, step time.Duration) *os.File {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	go func() {
+		defer w.Close()
+		buf := make([]byte, chunk)
+		for i := 0; i < count; i++ {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			time.Sleep(step)
+		}
+	}()
+	return r
+}
+
+// TestNumericLikePV runs pv -n and pvcat -n on the same slowly fed input
+// with the same flags and compares what they print: the shape of every
+// line, that values never go back, about as many lines, the same last line.
+func TestNumericLikePV(t *testing.T) {
+	testutil.NeedCmd(t, "pv")
+	const chunk, count = 100_000, 25 // 2.5 MB over 2.5 s
+	total := strconv.Itoa(chunk * count)
+	tests := []struct {
+		name string
+		args []string
+		line *regexp.Regexp
+		last string // expected last value; "" to skip (pv's unknown-size count)
+	}{
+		{"percent", []string{"-n", "-s", total}, regexp.MustCompile(`^(\d+)$`), "100"},
+		{"timer bytes", []string{"-ntb"}, regexp.MustCompile(`^\d+\.\d{4} (\d+)$`), total},
+		{"bytes with size", []string{"-nb", "-s", total}, regexp.MustCompile(`^(\d+)$`), total},
+		{"unknown size", []string{"-n"}, regexp.MustCompile(`^(\d*[02468])$`), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-i", "0.5"}, tt.args...)
+			type out struct {
+				lines []string
+				err   error
+			}
+			results := make(chan out, 2)
+			for _, tool := range []string{"pv", testutil.Tool(t, "pvcat")} {
+				in := slowFeed(t, chunk, count, 100*time.Millisecond)
+				go func() {
+					cmd := exec.Command(tool, args...)
+					cmd.Stdin = in
+					var stderr bytes.Buffer
+					cmd.Stderr = &stderr
+					err := cmd.Run()
+					lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+					results <- out{append([]string{tool}, lines...), err}
+				}()
+			}
+			got := map[string][]string{}
+			for range 2 {
+				r := <-results
+				if r.err != nil {
+					t.Fatalf("%s %v: %v", r.lines[0], args, r.err)
+				}
+				name := filepath.Base(r.lines[0])
+				got[name] = r.lines[1:]
+			}
+			for name, lines := range got {
+				prev := int64(-1)
+				for i, l := range lines {
+					m := tt.line.FindStringSubmatch(l)
+					if m == nil {
+						t.Fatalf("%s line %d %q does not match %v; all: %q", name, i, l, tt.line, lines)
+					}
+					v, _ := strconv.ParseInt(m[1], 10, 64)
+					if v < prev {
+						t.Errorf("%s: value went back from %d to %d: %q", name, prev, v, lines)
+					}
+					if tt.last == "" && v != prev+2 && !(prev == -1 && v == 2) {
+						t.Errorf("%s: unknown-size count should step by 2: %q", name, lines)
+					}
+					prev = v
+				}
+				if tt.last != "" && prev != must(strconv.ParseInt(tt.last, 10, 64)) {
+					t.Errorf("%s: last value %d, want %s: %q", name, prev, tt.last, lines)
+				}
+			}
+			if d := len(got["pv"]) - len(got["pvcat"]); d < -2 || d > 2 {
+				t.Errorf("pv printed %d lines, pvcat %d:\npv    %q\npvcat %q", len(got["pv"]), len(got["pvcat"]), got["pv"], got["pvcat"])
+			}
+		})
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// ddLine is GNU dd's bytes line as progress.BytesLine prints it.
+var ddLine = regexp.MustCompile(`^(1 byte|\d+ bytes)( \([\d.]+ [kMGTPE]B, [\d.]+ [KMGTPE]iB\))? copied, [\d.e+-]+ s, ([\d.]+ [kMGTPE]?B/s|Infinity B/s)$`)
+
+// TestSIGUSR1Storm sends SIGUSR1 in a tight loop from the moment pvcat
+// starts until it exits: it must never die of it, copy everything, and
+// print only dd's bytes lines.
+func TestSIGUSR1Storm(t *testing.T) {
+	// A signal that lands between fork and the Go runtime's own handler
+	// installation hits the default action, which kills any program, dd
+	// too; an inherited SIG_IGN covers that window, as it would for a
+	// process started by a supervisor that ignores SIGUSR1. From then on
+	// pvcat handles the signal itself.
+	bin := testutil.Tool(t, "pvcat")
+	rng := rand.New(rand.NewPCG(5, 6))
+	data := randomData(rng, 6<<20)
+	for _, args := range [][]string{{"-q", "-L", "4M"}, {"-f", "-L", "8M", "-C"}, {"-n"}} {
+		ignoreUSR1(t)
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin = pipeIn(t, data, rng)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		sent := 0
+		var err error
+	loop:
+		for {
+			select {
+			case err = <-done:
+				break loop
+			default:
+				if cmd.Process.Signal(syscall.SIGUSR1) == nil {
+					sent++
+				}
+			}
+		}
+		if code := exitStatus(t, err); code != 0 {
+			t.Fatalf("pvcat %v under %d SIGUSR1: exit %d, stderr %q", args, sent, code, tail(stderr.String()))
+		}
+		if !bytes.Equal(stdout.Bytes(), data) {
+			t.Fatalf("pvcat %v: %d bytes out of %d", args, stdout.Len(), len(data))
+		}
+		reports := 0
+		lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+		if args[0] == "-f" {
+			lines = lines[:len(lines)-1] // the final bar
+		}
+		for _, l := range lines {
+			// -f draws its bar with \r before the report; -n adds its
+			// percent lines.
+			l = l[strings.LastIndexByte(l, '\r')+1:]
+			if strings.TrimSpace(l) == "" || args[0] == "-n" && regexp.MustCompile(`^\d+$`).MatchString(l) {
+				continue
+			}
+			if !ddLine.MatchString(l) {
+				t.Fatalf("pvcat %v: line %q is not dd's bytes line", args, l)
+			}
+			reports++
+		}
+		if reports == 0 {
+			t.Errorf("pvcat %v: %d signals sent, no report", args, sent)
+		}
+		t.Logf("pvcat %v: %d signals sent, %d reports", args, sent, reports)
+	}
+}
+
+func ignoreUSR1(t *testing.T) {
+	t.Helper()
+	signalIgnore(syscall.SIGUSR1)
+}
+
+func tail(s string) string {
+	if len(s) > 500 {
+		return "..." + s[len(s)-500:]
+	}
+	return s
+}
+
+// TestRateLimitAccuracy measures -L over 5 s: the bytes that arrive after
+// the first read, over the time from the first read to the last, must be
+// within 3 % of the asked rate. (Timing from the first byte leaves process
+// start-up, slow on a loaded machine, out of the limiter's account.)
+func TestRateLimitAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 10 s")
+	}
+	const rate = 2 << 20 // -L 2M, 5 s worth
+	bin := testutil.Tool(t, "pvcat")
+	p := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(p, make([]byte, 5*rate), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-q", "-L", "2M"}, {"-q", "-C", "-L", "2M"}} {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin, cmd.Stdout = f, outW
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		outW.Close()
+		var first, last time.Time
+		var total, firstN int
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := outR.Read(buf)
+			if n > 0 {
+				last = time.Now()
+				if total == 0 {
+					first, firstN = last, n
+				}
+				total += n
+			}
+			if err != nil {
+				break
+			}
+		}
+		outR.Close()
+		if code := exitStatus(t, cmd.Wait()); code != 0 || total != 5*rate {
+			t.Fatalf("pvcat %v: exit %d, %d bytes, stderr %q", args, code, total, stderr.String())
+		}
+		span := last.Sub(first)
+		got := float64(total-firstN) / span.Seconds()
+		if got < rate*0.97 || got > rate*1.03 {
+			t.Errorf("pvcat %v: %.0f B/s over %v, want %d ±3%%", args, got, span, rate)
+		}
+		t.Logf("pvcat %v: %.4f of the asked rate over %v", args, got/rate, span)
+	}
+}
+
+func TestStall(t *testing.T) {
+	bin := testutil.Tool(t, "pvcat")
+	p := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(p, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("stuck writer", func(t *testing.T) {
+		in, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		// Downstream never reads: the output pipe fills and stays full.
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer outR.Close()
+		cmd := exec.Command(bin, "-q", "--stall", "1")
+		cmd.Stdin, cmd.Stdout = in, outW
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		start := time.Now()
+		err = cmd.Run()
+		outW.Close()
+		code := exitStatus(t, err)
+		if code != 1 || !regexp.MustCompile(`^pvcat: stalled: no data moved for 1s \(\d+ bytes copied\)\n$`).MatchString(stderr.String()) {
+			t.Fatalf("exit %d after %v, stderr %q; want 1 and the stall message", code, time.Since(start), stderr.String())
+		}
+	})
+	t.Run("stuck reader", func(t *testing.T) {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inR.Close()
+		defer inW.Close()
+		inW.Write([]byte("some bytes, then nothing"))
+		cmd := exec.Command(bin, "-q", "--stall", "0.5")
+		cmd.Stdin = inR
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		code := exitStatus(t, cmd.Run())
+		if code != 1 || stderr.String() != "pvcat: stalled: no data moved for 500ms (24 bytes copied)\n" || stdout.String() != "some bytes, then nothing" {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+		}
+	})
+}
+
+func TestJSON(t *testing.T) {
+	bin := testutil.Tool(t, "pvcat")
+	const chunk, count = 100_000, 12
+	for _, viaFD := range []bool{false, true} {
+		args := []string{"--json", "-i", "0.2", "-s", strconv.Itoa(chunk * count)}
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin = slowFeed(t, chunk, count, 50*time.Millisecond)
+		var stderr, jsonOut bytes.Buffer
+		cmd.Stderr = &stderr
+		var jsonR, jsonW *os.File
+		if viaFD {
+			var err error
+			jsonR, jsonW, err = os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.ExtraFiles = []*os.File{jsonW} // fd 3
+			cmd.Args = append(cmd.Args, "--json-fd", "3")
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if viaFD {
+			jsonW.Close()
+			io.Copy(&jsonOut, jsonR)
+			jsonR.Close()
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("pvcat %v: %v, %s", cmd.Args, err, stderr.String())
+		}
+		text := stderr.String()
+		if viaFD {
+			if text != "" {
+				t.Errorf("--json-fd 3: stderr %q, want nothing", text)
+			}
+			text = jsonOut.String()
+		}
+		var recs []map[string]any
+		sc := bufio.NewScanner(strings.NewReader(text))
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
+			}
+			for _, k := range []string{"elapsed", "bytes", "rate", "avg_rate", "size", "percent", "eta", "done"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("record %s lacks %q", sc.Text(), k)
+				}
+			}
+			recs = append(recs, m)
+		}
+		if len(recs) < 2 {
+			t.Fatalf("%d records, want one per 0.2 s interval and a last one: %q", len(recs), text)
+		}
+		last := recs[len(recs)-1]
+		if last["done"] != true || last["bytes"] != float64(chunk*count) || last["percent"] != float64(100) {
+			t.Errorf("last record %v, want done, all bytes, 100%%", last)
+		}
+		for _, r := range recs[:len(recs)-1] {
+			if r["done"] != false {
+				t.Errorf("record before the last says done: %v", r)
+			}
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	bin := testutil.Tool(t, "pvcat")
+	dir := t.TempDir()
+	run := func(stdin *os.File, stdout io.Writer, args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin, cmd.Stdout = stdin, stdout
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		return exitStatus(t, cmd.Run()), stderr.String()
+	}
+	if code, msg := run(nil, io.Discard, "-k"); code != 2 || msg != "pvcat: flag provided but not defined: -k\n" {
+		t.Errorf("unknown flag: exit %d, %q", code, msg)
+	}
+	if code, msg := run(nil, io.Discard, "-S"); code != 2 || !strings.HasPrefix(msg, "pvcat: -S needs a size") {
+		t.Errorf("-S without a size: exit %d, %q", code, msg)
+	}
+	var help bytes.Buffer
+	if code, msg := run(nil, &help, "--help"); code != 0 || msg != "" || !strings.Contains(help.String(), "Exit status:") {
+		t.Errorf("--help: exit %d, stderr %q, stdout %q", code, msg, help.String())
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if code, msg := run(d, io.Discard, "-q"); code != 1 || msg != "pvcat: read /dev/stdin: is a directory\n" {
+		t.Errorf("reading a directory: exit %d, %q", code, msg)
+	}
+	// A reader gone downstream: quiet, status 141 or death by SIGPIPE,
+	// like cat and pv, on both copy paths.
+	for _, flag := range []string{"-q", "-qC"} {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		outR.Close()
+		in := pipeIn(t, make([]byte, 4<<20), rand.New(rand.NewPCG(1, 1)))
+		code, msg := run(in, outW, flag)
+		outW.Close()
+		if code != 141 && code != -int(syscall.SIGPIPE) || msg != "" {
+			t.Errorf("pvcat %s into a closed pipe: exit %d, stderr %q; want 141 or SIGPIPE, quiet", flag, code, msg)
+		}
+	}
+}
+
+// TestSizeFromStdin checks that pvcat finds the size of a regular file or
+// a block device on stdin by itself: pvcat -n then ends at 100 (%), and
+// -S stops there.
+func TestSizeFromStdin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	data := randomData(rng, 3<<20)
+	img := filepath.Join(t.TempDir(), "img")
+	if err := os.WriteFile(img, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, path string) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		r := runPvcat(t, f, "-n")
+		if r.code != 0 || r.stderr != "100\n" || !bytes.Equal(r.stdout, data) {
+			t.Fatalf("pvcat -n < %s: exit %d, stderr %q, %d bytes", path, r.code, r.stderr, len(r.stdout))
+		}
+		// Started 1 MiB in, the size left is 2 MiB.
+		f.Seek(1<<20, io.SeekStart)
+		r = runPvcat(t, f, "-nb", "-S")
+		if r.code != 0 || r.stderr != "2097152\n" || !bytes.Equal(r.stdout, data[1<<20:]) {
+			t.Fatalf("pvcat -nb -S < %s at 1 MiB: exit %d, stderr %q, %d bytes", path, r.code, r.stderr, len(r.stdout))
+		}
+	}
+	t.Run("file", func(t *testing.T) { check(t, img) })
+	t.Run("block device", func(t *testing.T) { check(t, testutil.LoopDevice(t, img)) })
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for run's display goroutine and the
+// test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		in       string
+		out, err string
+	}{
+		{"numeric percent", []string{"-n", "-s", "11"}, "hello world", "hello world", "100\n"},
+		{"numeric bytes", []string{"-nb"}, "hello world", "hello world", "11\n"},
+		{"stop at size", []string{"-nS", "-s", "5"}, "hello world", "hello", "100\n"},
+		{"quiet", []string{"-q"}, "x", "x", ""},
+		{"not a terminal", nil, "x", "x", ""},
+		{"empty", []string{"-nb"}, "", "", "0\n"},
+		{"json", []string{"--json", "-s", "2", "-N", "n"}, "ab", "ab",
+			`{"name":"n","elapsed":E,"bytes":2,"rate":R,"avg_rate":A,"size":2,"percent":100,"eta":0,"done":true}` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), tt.args, strings.NewReader(tt.in), &out, &errb, nil)
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			got := errb.String()
+			if strings.HasPrefix(tt.err, "{") {
+				// Times and rates vary: blank them out.
+				for _, k := range []string{`"elapsed":`, `"rate":`, `"avg_rate":`} {
+					if i := strings.Index(got, k); i >= 0 {
+						j := i + len(k) + strings.IndexByte(got[i+len(k):], ',')
+						got = got[:i+len(k)] + map[string]string{`"elapsed":`: "E", `"rate":`: "R", `"avg_rate":`: "A"}[k] + got[j:]
+					}
+				}
+			}
+			if out.String() != tt.out || got != tt.err {
+				t.Errorf("run %v: stdout %q, stderr %q; want %q, %q", tt.args, out.String(), got, tt.out, tt.err)
+			}
+		})
+	}
+}
+
+func TestRunUSR1(t *testing.T) {
+	pr, pw := io.Pipe()
+	usr1 := make(chan os.Signal, 1)
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), []string{"-q"}, pr, &out, &errb, usr1) }()
+	pw.Write([]byte("abc"))
+	// The copy counts the bytes just after writing them: ask until the
+	// report shows them.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(errb.String(), "3 bytes copied, "); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no report of 3 bytes after SIGUSR1: %q", errb.String())
+		}
+		select {
+		case usr1 <- os.Interrupt: // any value: run only counts them
+		default:
+		}
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n") {
+		if !ddLine.MatchString(l) {
+			t.Errorf("report %q is not dd's bytes line", l)
+		}
+	}
+}
+
+func TestRunWait(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		args := []string{"-ntb"}
+		if wait {
+			args = append(args, "-W")
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			pw.Write([]byte("late"))
+			pw.Close()
+		}()
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, pr, &out, &errb, nil); err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(errb.String())
+		if len(f) < 2 || f[len(f)-1] != "4" {
+			t.Fatalf("%v: stderr %q, want a last line ending in 4 bytes", args, errb.String())
+		}
+		elapsed, err := strconv.ParseFloat(f[len(f)-2], 64)
+		if err != nil {
+			t.Fatalf("%v: stderr %q", args, errb.String())
+		}
+		if wait && elapsed >= 0.5 || !wait && elapsed < 0.5 {
+			t.Errorf("%v: elapsed %v after a first byte at 0.5 s", args, elapsed)
+		}
+	}
+}
+
+func TestRunInterrupted(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out, errb syncBuffer
+	go func() { done <- run(ctx, []string{"-nb"}, pr, &out, &errb, nil) }()
+	pw.Write([]byte("abc"))
+	cancel()
+	err := <-done
+	// The last line shows 0 or 3 bytes, depending on whether the copy
+	// counted them before the cancel.
+	if !errors.Is(err, errInterrupted) || exitCode(err) != 130 || errb.String() != "3\n" && errb.String() != "0\n" {
+		t.Errorf("cancelled run: %v (exit %d), stderr %q; want interrupted, 130, a last line", err, exitCode(err), errb.String())
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/snapshot"
+)
+
+// cmdRun is `snapctl run [options] ORIGIN -- CMD [ARG...]`.
+func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flagSet("run")
+	var cf createFlags
+	addCreateFlags(fs, &cf)
+	var wo snapshot.WatchOptions
+	fs.DurationVar(&wo.Interval, "interval", 2*time.Second, "how often to poll the fill")
+	fs.Float64Var(&wo.Warn, "warn", 80, "warn at this fill %")
+	fs.Float64Var(&wo.MaxFill, "max-fill", 95, "stop CMD at this fill %")
+	fs.BoolVar(&wo.Extend, "extend", false, "grow the snapshot while the VG has room")
+	grace := fs.Duration("grace", 10*time.Second, "time between SIGTERM and SIGKILL to CMD")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) < 1 {
+		return usagef("run: want ORIGIN -- CMD [ARG...]")
+	}
+	origin, argv := rest[0], rest[1:]
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		return usagef("run: missing CMD after ORIGIN --")
+	}
+	if wo.Interval <= 0 || wo.Warn <= 0 || wo.MaxFill <= 0 || wo.MaxFill > 100 || wo.Warn > wo.MaxFill {
+		return usagef("run: want --interval > 0 and 0 < --warn <= --max-fill <= 100")
+	}
+	o, err := cf.options()
+	if err != nil {
+		return err
+	}
+	wo.Stderr = stderr
+	// run reacts to signals itself (below): the snapshot must outlive a
+	// cancelled ctx until CMD has stopped.
+	ctx = context.WithoutCancel(ctx)
+
+	// Catch the signals before the snapshot exists, so that none of them
+	// can end snapctl between create and remove.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	snap, err := m.Create(ctx, origin, o)
+	if err != nil {
+		return &exitError{exitRunFailed, fmt.Errorf("run: create %s: %w", origin, err)}
+	}
+	// From here on the snapshot is removed whatever happens; removal must
+	// not be cut short by a cancelled ctx.
+	rctx := context.WithoutCancel(ctx)
+	remove := func(status error) error {
+		if err := m.Remove(rctx, snap.Path); err != nil {
+			return &exitError{exitRunFailed, fmt.Errorf("run: %v; and removing the snapshot failed: %w", describe(status), err)}
+		}
+		return status
+	}
+	select {
+	case sig := <-sigs:
+		return remove(&exitError{exitInterrupted, fmt.Errorf("run: interrupted by %v before CMD started; snapshot removed", sig)})
+	default:
+	}
+
+	for i, a := range argv {
+		argv[i] = strings.ReplaceAll(a, "{}", snap.Path)
+	}
+	c := exec.Command(argv[0], argv[1:]...)
+	c.Env = append(os.Environ(), "SNAP="+snap.Path)
+	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stderr
+	// Its own process group, so that a pipeline under sh -c is stopped whole.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		code := exitCannotExec
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			code = exitCmdNotFound
+		}
+		return remove(&exitError{code, fmt.Errorf("run: %w", err)})
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- c.Wait() }()
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watched := make(chan error, 1)
+	go func() { watched <- m.Watch(wctx, *snap, wo) }()
+
+	var status error
+	select {
+	case <-waited:
+		status = cmdStatus(c.ProcessState)
+		stopWatch()
+		<-watched
+		if status != nil {
+			// A failure of CMD that comes from the snapshot
+			// overflowing (reads returning EIO) is reported as
+			// such, not as CMD's generic failure.
+			if st, err := m.Status(rctx, *snap); err == nil && st.Invalid {
+				status = overflow(fmt.Errorf("snapshot %s/%s: %w", st.VG, st.LV, snapshot.ErrInvalid))
+			}
+		}
+	case sig := <-sigs:
+		stopWatch()
+		stopGroup(c, sig.(syscall.Signal), *grace, waited, sigs)
+		<-watched
+		status = &exitError{exitInterrupted, fmt.Errorf("run: interrupted by %v: stopped CMD and removed the snapshot", sig)}
+	case werr := <-watched:
+		// Watch returns only on overflow while wctx is live.
+		stopGroup(c, syscall.SIGTERM, *grace, waited, sigs)
+		status = overflow(werr)
+	}
+	return remove(status)
+}
+
+// overflow is the exit-75 error for a snapshot that filled or went invalid.
+func overflow(err error) error {
+	return &exitError{exitOverflow, fmt.Errorf("run: %w; stopped CMD and removed the snapshot, so its copy is incomplete. "+
+		"The origin changed more than the snapshot could hold: retry with a bigger --size (or --extend), a thin volume, or at a quieter time", err)}
+}
+
+// describe says what status means, for a message about a later failure.
+func describe(status error) string {
+	var ee *exitError
+	switch {
+	case status == nil:
+		return "CMD succeeded"
+	case errors.As(status, &ee) && ee.err == nil:
+		return fmt.Sprintf("CMD exited %d", ee.code)
+	}
+	return status.Error()
+}
+
+// cmdStatus turns CMD's end into snapctl's: nil for success, its exit
+// status, or 128+N when killed by signal N (as a shell reports it).
+func cmdStatus(ps *os.ProcessState) error {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case ps.Success():
+		return nil
+	case ok && ws.Signaled():
+		return &exitError{128 + int(ws.Signal()), fmt.Errorf("run: CMD killed by %v", ws.Signal())}
+	}
+	return &exitError{ps.ExitCode(), nil}
+}
+
+// stopGroup sends sig to CMD's process group, then SIGKILL after grace or
+// at a second signal, and waits for CMD to end.
+func stopGroup(c *exec.Cmd, sig syscall.Signal, grace time.Duration, waited <-chan error, sigs <-chan os.Signal) {
+	pgid := c.Process.Pid
+	syscall.Kill(-pgid, sig)
+	if sig != syscall.SIGTERM {
+		// sh ignores SIGINT while it waits for a foreground child; a
+		// SIGTERM behind it makes sure the group goes.
+		syscall.Kill(-pgid, syscall.SIGTERM)
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-waited:
+	case <-t.C:
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-waited
+	case <-sigs:
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-waited
+	}
+	// Leftovers of the group (a background reader) would hold the snapshot.
+	syscall.Kill(-pgid, syscall.SIGKILL)
+}

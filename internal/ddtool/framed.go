@@ -1,0 +1,382 @@
+package ddtool
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/frame"
+	"github.com/blkpipe/blkpipe/internal/progress"
+	"golang.org/x/sys/unix"
+)
+
+// newFrameWriter sets up blkcat --frame: the copier's output becomes the
+// source of a framed stream written to the real output.
+func newFrameWriter(opt *Options, c *ddcopy.Copier) (*frame.Writer, error) {
+	size := int64(-1)
+	if c.In.Seekable && c.In.Size >= 0 {
+		size = max(c.In.Size-(c.P.Skip*int64(c.P.IBS)+c.P.SkipTail), 0)
+		if c.P.Count >= 0 {
+			size = min(size, c.P.Count*int64(c.P.IBS)+c.P.CountTail)
+		}
+		if c.P.Sync && size%int64(c.P.IBS) != 0 {
+			size += int64(c.P.IBS) - size%int64(c.P.IBS)
+		}
+	}
+	fopts := []frame.WriterOption{frame.WithCodec(opt.Codec, opt.Level)}
+	if size >= 0 {
+		fopts = append(fopts, frame.WithSourceSize(size))
+	}
+	fw, err := frame.NewWriter(c.Out.F, fopts...)
+	if err != nil {
+		return nil, &usageError{err.Error()}
+	}
+	return fw, nil
+}
+
+// detectFramed tells whether the input starts with a framed stream's
+// magic, without losing a byte or changing what dd's reads would see: a
+// seekable input is peeked with pread; from a stream blkwrite reads once (more
+// only while the bytes so far could still be the magic), and the copy then
+// gets exactly those bytes as its first read.
+func detectFramed(in *ddcopy.Input) (bool, error) {
+	if in.Seekable && in.Size >= 0 {
+		cur, err := in.F.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return false, nil
+		}
+		buf := blockdev.AlignedBuffer(4096, 4096)
+		n, err := in.F.ReadAt(buf, cur-cur%4096)
+		if err != nil && err != io.EOF {
+			return false, nil // the copy will meet the error and report it as dd does
+		}
+		rel := int(cur % 4096)
+		return n >= rel+len(frame.Magic) && string(buf[rel:rel+len(frame.Magic)]) == frame.Magic, nil
+	}
+	buf := make([]byte, 64<<10)
+	n := 0
+	var rerr error
+	for {
+		m, err := in.F.Read(buf[n:])
+		n += m
+		if err != nil {
+			rerr = err
+			break
+		}
+		if n >= len(frame.Magic) || !strings.HasPrefix(frame.Magic, string(buf[:n])) {
+			break
+		}
+	}
+	pr := &prefixReader{pre: buf[:n], err: rerr, r: in.F}
+	in.R = pr
+	return n >= len(frame.Magic) && string(buf[:len(frame.Magic)]) == frame.Magic, nil
+}
+
+// prefixReader returns bytes already read from r (as one read), then the
+// error that read met, then reads r.
+type prefixReader struct {
+	pre []byte
+	err error
+	r   io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	if p.err != nil {
+		err := p.err
+		p.err = nil
+		return 0, err
+	}
+	return p.r.Read(b)
+}
+
+// runFramed is blkwrite receiving a framed stream: it validates the header
+// before touching the target, writes every record at its offset, zeroes
+// ZERO runs, checks every checksum and the whole-source SHA-256, makes the
+// target durable, and only then reports success.
+func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, stdout *os.File, rep *progress.DD, usr1 <-chan os.Signal) error {
+	ops := opt.Ops
+	if ops.Seek != 0 || ops.Skip != 0 || ops.Count >= 0 || ops.Conv.Sparse {
+		return &usageError{"a framed stream places its own data: seek=, skip=, count= and conv=sparse do not apply (use --raw to copy the stream itself)"}
+	}
+	var src io.Reader = in.F
+	if in.R != nil {
+		src = in.R
+	}
+	base := &lazyReaderAt{}
+	ropts := []frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}
+	if !opt.NoVerify {
+		ropts = append(ropts, frame.WithBase(base))
+	}
+	fr, err := frame.NewReader(src, ropts...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ddcopy.Quote(in.Name), err)
+	}
+	defer fr.Close()
+	h := fr.Header()
+	full := !h.Delta() && h.StartOffset == 0
+
+	t, err := openTarget(p, opt, h, full, stdout)
+	if err != nil {
+		return err
+	}
+	defer t.f.Close()
+	base.f = t.f
+
+	defer reportOnSignal(rep, usr1)()
+	rep.Restart(time.Now())
+	result := make(chan error, 1)
+	var end frame.Record
+	go func() { result <- t.apply(fr, rep, &end) }()
+	select {
+	case err = <-result:
+	case <-ctx.Done():
+		rep.Report(time.Now())
+		return ErrInterrupted
+	}
+	if err == nil {
+		err = t.finish(end)
+	}
+	if err != nil {
+		rep.Diagnose(err.Error())
+		if t.written > 0 || errors.Is(err, frame.ErrTruncated) {
+			rep.Diagnose(fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", t.written, ddcopy.Quote(t.name)))
+		}
+		rep.Report(time.Now())
+		return &errReported{err}
+	}
+	rep.Report(time.Now())
+	digest := hex.EncodeToString(end.Digest[:])
+	if end.Verified {
+		rep.Diagnose("verified sha256 " + digest)
+	} else {
+		rep.Diagnose("sha256 " + digest + " NOT verified (--no-verify)")
+	}
+	return nil
+}
+
+// lazyReaderAt reads the target once it is open, so the stream's header
+// can be checked before the target is.
+type lazyReaderAt struct{ f *os.File }
+
+func (l *lazyReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if l.f == nil {
+		return 0, errors.New("target not open")
+	}
+	return l.f.ReadAt(p, off)
+}
+
+// target is where a framed stream lands.
+type target struct {
+	f        *os.File
+	name     string
+	seekable bool // records are written at their offsets; else in order
+	isBlock  bool // a block device: ZERO runs are zeroed with BLKZEROOUT
+	fresh    bool // a just-truncated file: ZERO runs can stay holes
+	zeroed   bool // --assume-zeroed
+	direct   int  // O_DIRECT alignment, 0 when off
+	buf      []byte
+	written  int64 // source bytes applied
+	pos      int64 // for unseekable targets: bytes written so far
+	zeros    []byte
+}
+
+// openTarget opens of= (or standard output) for a stream with header h,
+// after checking that the target can hold the source.
+func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.File) (*target, error) {
+	ops := opt.Ops
+	t := &target{name: "standard output", zeroed: opt.AssumeZeroed}
+	if ops.Of == "" {
+		if !full {
+			return nil, errors.New("a delta or resumed stream needs a target it can read back (of= a device or file)")
+		}
+		t.f = stdout
+		if fi, err := stdout.Stat(); err == nil && fi.Mode().IsRegular() {
+			t.seekable = true
+		}
+		return t, nil
+	}
+	t.name = ops.Of
+	isBlock := false
+	if fi, err := os.Stat(ops.Of); err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+		isBlock = true
+	}
+	flag := os.O_RDWR | openFlags(ops.OFlag)
+	var err error
+	switch {
+	case isBlock:
+		t.f, err = blockdev.OpenExclusive(ops.Of, flag)
+	default:
+		if !ops.Conv.Nocreat {
+			flag |= os.O_CREATE
+		}
+		if ops.Conv.Excl {
+			flag |= os.O_EXCL
+		}
+		t.f, err = os.OpenFile(ops.Of, flag, 0o666)
+	}
+	if err != nil {
+		if errors.Is(err, blockdev.ErrInUse) {
+			return nil, err
+		}
+		return nil, &ddcopy.Error{Msg: "failed to open " + ddcopy.Quote(ops.Of), Err: err}
+	}
+	t.seekable, t.isBlock = true, isBlock
+	if isBlock {
+		size, err := blockdev.Size(t.f)
+		if err != nil {
+			t.f.Close()
+			return nil, err
+		}
+		if h.SourceSize >= 0 && size < h.SourceSize {
+			t.f.Close()
+			return nil, fmt.Errorf("target is smaller than the source: %s holds %d bytes, the stream's source is %d bytes; nothing was written", ddcopy.Quote(ops.Of), size, h.SourceSize)
+		}
+		if blockdev.SetDirect(t.f, true) == nil {
+			t.direct = max(blockdev.DirectAlign(t.f), 512)
+			t.buf = blockdev.AlignedBuffer(int(h.BlockSize), t.direct)
+		}
+		return t, nil
+	}
+	if full && !ops.Conv.Notrunc {
+		if err := t.f.Truncate(0); err != nil {
+			t.f.Close()
+			return nil, &ddcopy.Error{Msg: "failed to truncate output file " + ddcopy.Quote(ops.Of), Err: err}
+		}
+		t.fresh = true
+	}
+	return t, nil
+}
+
+// apply writes the stream's records to the target until END.
+func (t *target) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) error {
+	for {
+		rec, err := fr.Next()
+		if err != nil {
+			return err
+		}
+		switch rec.Type {
+		case frame.Data:
+			if err := t.writeAt(rec.Data, rec.Offset); err != nil {
+				return err
+			}
+		case frame.Zero:
+			if err := t.zero(rec.Offset, rec.Length); err != nil {
+				return err
+			}
+		case frame.End:
+			*end = rec
+			return nil
+		}
+		t.written += rec.Length
+		rep.C.InFull.Add(1)
+		rep.C.OutFull.Add(1)
+		rep.C.Bytes.Store(t.written)
+		rep.Tick(time.Now())
+	}
+}
+
+func (t *target) writeErr(off int64, err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
+		return fmt.Errorf("error writing %s at offset %d: %s (target is smaller than the input)", ddcopy.Quote(t.name), off, ddcopy.Strerror(err))
+	}
+	return &ddcopy.Error{Msg: fmt.Sprintf("error writing %s at offset %d", ddcopy.Quote(t.name), off), Err: err}
+}
+
+// writeAt writes p at source offset off, through an aligned buffer with
+// O_DIRECT when both are aligned, through the page cache otherwise.
+func (t *target) writeAt(p []byte, off int64) error {
+	if !t.seekable {
+		if off != t.pos {
+			if err := t.zero(t.pos, off-t.pos); err != nil {
+				return err
+			}
+		}
+		_, err := t.f.Write(p)
+		t.pos = off + int64(len(p))
+		if err != nil {
+			return t.writeErr(off, err)
+		}
+		return nil
+	}
+	if t.direct > 0 {
+		if off%int64(t.direct) == 0 && len(p)%t.direct == 0 && len(p) <= len(t.buf) {
+			n := copy(t.buf, p)
+			if _, err := t.f.WriteAt(t.buf[:n], off); err != nil {
+				return t.writeErr(off, err)
+			}
+			return nil
+		}
+		blockdev.SetDirect(t.f, false)
+		defer blockdev.SetDirect(t.f, true)
+	}
+	if _, err := t.f.WriteAt(p, off); err != nil {
+		return t.writeErr(off, err)
+	}
+	return nil
+}
+
+// zero makes [off, off+n) read as zeros: nothing in a fresh file (a hole),
+// nothing with --assume-zeroed, BLKZEROOUT or a punched hole otherwise.
+func (t *target) zero(off, n int64) error {
+	if !t.seekable {
+		if t.zeros == nil {
+			t.zeros = make([]byte, 1<<20)
+		}
+		for n > 0 {
+			k := min(n, int64(len(t.zeros)))
+			if _, err := t.f.Write(t.zeros[:k]); err != nil {
+				return t.writeErr(off, err)
+			}
+			off, n = off+k, n-k
+			t.pos = off
+		}
+		return nil
+	}
+	if t.fresh || t.zeroed {
+		return nil
+	}
+	if t.isBlock || t.direct > 0 {
+		if err := blockdev.ZeroRange(t.f, off, n); err != nil {
+			return t.writeErr(off, err)
+		}
+		return nil
+	}
+	// A file that held data: punch a hole, but never beyond its end (that
+	// part reads as zeros once the size is set).
+	if fi, err := t.f.Stat(); err == nil && off < fi.Size() {
+		if err := blockdev.ZeroRange(t.f, off, min(n, fi.Size()-off)); err != nil {
+			return t.writeErr(off, err)
+		}
+	}
+	return nil
+}
+
+// finish sets a file's size to the source's, checks the digest verdict and
+// makes the target durable.
+func (t *target) finish(end frame.Record) error {
+	if t.seekable && !t.isBlock {
+		if fi, err := t.f.Stat(); err == nil && fi.Mode().IsRegular() && (t.fresh && fi.Size() != end.Offset || fi.Size() < end.Offset) {
+			if err := t.f.Truncate(end.Offset); err != nil {
+				return &ddcopy.Error{Msg: "failed to set the size of " + ddcopy.Quote(t.name), Err: err}
+			}
+		}
+	}
+	if t.seekable {
+		if err := blockdev.Fdatasync(t.f); err != nil && !errors.Is(err, unix.EINVAL) {
+			return &ddcopy.Error{Msg: "fdatasync failed for " + ddcopy.Quote(t.name), Err: err}
+		}
+	}
+	return nil
+}
