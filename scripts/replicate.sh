@@ -260,4 +260,6 @@ for d in $CONFIG_DIRS; do
 done
 
 rate=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')
-summary "$me: ok $what $size bytes in $secs s, $rate MB/s, ${digest:+sha256 $digest}${digest:-raw, not verified}${CONFIG_DIRS:+, synced $CONFIG_DIRS}"
+proof="raw, not verified"
+[ -z "$digest" ] || proof="sha256 $digest"
+summary "$me: ok $what $size bytes in $secs s, $rate MB/s, $proof${CONFIG_DIRS:+, synced $CONFIG_DIRS}"
