@@ -2,6 +2,7 @@ package sshtest_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -169,4 +170,51 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestReplicateDryRun checks what replicate.sh would run for the example
+// config file, and that the command line overrides the file.
+func TestReplicateDryRun(t *testing.T) {
+	testutil.NeedCmd(t, "bash")
+	root := testutil.ModuleRoot(t)
+	script := filepath.Join(root, "scripts", "replicate.sh")
+	conf := filepath.Join(root, "scripts", "examples", "replicate.conf")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"config", []string{"-c", conf}, []string{
+			"snapctl run --freeze /srv /dev/vg0/data -- bash -c 'set -o pipefail\nsrc=$SNAP\n",
+			`blkcat -z lz4 "$src" 2>`,
+			"| pvcat -q -L 80M  | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\\ /dev/vg1/data 2>",
+		}},
+		{"overrides", []string{"--compress=zstd:5", "--no-snapshot", "--rate", "1G", "--config", conf, "--config-dir", "/etc/backuppc", "--blkwrite", "/opt/bin/blkwrite"}, []string{
+			"bash -c 'set -o pipefail\nsrc=/dev/vg0/data\n",
+			`blkcat -z zstd:5 "$src" 2>`,
+			"| pvcat -q -L 1G  | ssh -i /root/.ssh/blkpipe_ed25519",
+			"root@backup.example.net /opt/bin/blkwrite\\ /dev/vg1/data 2>",
+			"rsync -a --delete -e ssh\\ -i\\ /root/.ssh/blkpipe_ed25519\\ -o\\ BatchMode=yes",
+			" /etc/backuppc/ root@backup.example.net:/etc/backuppc/\n",
+		}},
+		{"raw", []string{"--raw", "--no-snapshot", "/dev/sdb", "backup", "/srv/sdb.img"}, []string{
+			"src=/dev/sdb\nblkcat \"$src\" 2>",
+			" backup blkwrite\\ /srv/sdb.img 2>",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(script, append([]string{"-n"}, tc.args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if tc.name == "config" && strings.Contains(string(out), "rsync") {
+				t.Errorf("rsync without a config dir:\n%s", out)
+			}
+		})
+	}
 }
