@@ -49,7 +49,7 @@ func TestKilledMidStream(t *testing.T) {
 				if m.flags != "" {
 					needFrame(t)
 				}
-				dst, _ := testutil.LoopImage(t, size)
+				dst, dstImage := testutil.LoopImage(t, size)
 				log := filepath.Join(t.TempDir(), "remote.log")
 				// The remote blkwrite's stderr goes to a file: once the
 				// connection is gone, it has no other way out.
@@ -66,7 +66,10 @@ func TestKilledMidStream(t *testing.T) {
 					t.Fatal(err)
 				}
 				waitRemote(t, backup.PID(), "blkwrite")
-				time.Sleep(2 * time.Second)
+				// Kill it once data has landed, with the copy well under
+				// way (a second at 20 Mbit/s is 2.5 MB).
+				waitLanded(t, dstImage)
+				time.Sleep(time.Second)
 				switch victim {
 				case "ssh":
 					syscall.Kill(ssh.PID, syscall.SIGKILL)
@@ -115,6 +118,30 @@ func waitRemote(t *testing.T, sshd int, comm string) {
 	t.Helper()
 	if _, err := sshtest.WaitDescendant(sshd, comm, 10*time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitLanded waits up to 30 s until the first 4 KiB of the target's
+// backing image (all zeros before the copy; random data in the source) are
+// no longer all zeros.
+func waitLanded(t *testing.T, image string) {
+	t.Helper()
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f, err := os.Open(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := f.ReadAt(buf, 0)
+		f.Close()
+		if n == len(buf) && !bytes.Equal(buf, make([]byte, len(buf))) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing landed on %s after 30 s", image)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
