@@ -206,7 +206,7 @@ else
 	die "source '$SOURCE' is neither a block device nor a regular file"
 fi
 
-now() { date +%s.%N; }
+now() { echo "${EPOCHREALTIME/,/.}"; } # bash 5: no date(1) with %N needed
 start=$(now)
 rc=0
 "${snap[@]}" bash -c "$pipeline" || rc=$?
@@ -241,12 +241,12 @@ fi
 [ -n "$fail" ] || [ $rc -eq 0 ] || fail="snapctl exited $rc"
 digest=
 if [ "$RAW" != yes ]; then
-	digest=$(sed -n 's/^blkwrite: verified sha256 \([0-9a-f]\{64\}\)$/\1/p' "$tmp/remote.err" | tail -1)
+	digest=$(sed -n 's/^blkwrite: verified sha256 \([0-9a-f]\{64\}\)$/\1/p' "$tmp/remote.err" | tail -n 1)
 	[ -n "$fail" ] || [ -n "$digest" ] || fail="blkwrite reported no verified digest"
 fi
 if [ -n "$fail" ]; then
 	show
-	read_bytes=$(sed -n 's/^\([0-9]*\) bytes .*/\1/p' "$tmp/blkcat.err" 2>/dev/null | tail -1)
+	read_bytes=$(sed -n 's/^\([0-9]*\) bytes .*/\1/p' "$tmp/blkcat.err" 2>/dev/null | tail -n 1)
 	summary "$me: FAILED $what after ${secs} s (${read_bytes:-0} bytes read): $fail"
 	exit 1
 fi
