@@ -247,7 +247,7 @@ fi
 if [ -n "$fail" ]; then
 	show
 	read_bytes=$(sed -n 's/^\([0-9]*\) bytes .*/\1/p' "$tmp/blkcat.err" 2>/dev/null | tail -n 1)
-	summary "$me: FAILED $what after ${secs} s (${read_bytes:-0} bytes read): $fail"
+	summary "$me: FAILED $what after ${secs} s${read_bytes:+ ($read_bytes bytes read)}: $fail"
 	exit 1
 fi
 [ "$VERBOSE" = no ] || show

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,12 +144,47 @@ func TestReplicateScript(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "no-such-dir", "data.img")
 		r := run(t, "--no-snapshot", "--raw", src, "backup", missing)
 		re := regexp.MustCompile(`^replicate: FAILED ` + regexp.QuoteMeta(src+" -> backup:"+missing) +
-			` after [0-9.]+ s \([0-9]+ bytes read\): (blkcat exited (1|141), )?ssh/blkwrite exited 1\n$`)
+			` after [0-9.]+ s( \([0-9]+ bytes read\))?: (blkcat exited (1|141), )?ssh/blkwrite exited 1\n$`)
 		if r.Code != 1 || !re.MatchString(r.Stdout) {
 			t.Fatalf("exit %d, stdout %q, want exit 1 and a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
 		}
 		if !strings.Contains(r.Stderr, "replicate:   blkwrite: failed to open '"+missing+"'") {
 			t.Fatalf("stderr does not show blkwrite's error:\n%s", r.Stderr)
+		}
+	})
+
+	// Last, as it shapes the link: the connection killed mid-copy fails
+	// the run, and the summary says so.
+	t.Run("killed", func(t *testing.T) {
+		needFrame(t)
+		lab.Shape("backup", "20mbit")
+		dst, dstImage := testutil.LoopImage(t, size)
+		ctx := t.Context()
+		cmd := lab.Bash(ctx, lab.Client, `"$SCRIPT" --ssh "$SSH" --no-snapshot "$SRC" backup "$DST"`,
+			"SCRIPT="+script, "SRC="+src, "DST="+dst)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ssh, err := sshtest.WaitDescendant(cmd.Process.Pid, "ssh", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitLanded(t, dstImage)
+		syscall.Kill(ssh.PID, syscall.SIGKILL)
+		code := sshtest.ExitCode(cmd.Wait())
+		re := regexp.MustCompile(`^replicate: FAILED ` + regexp.QuoteMeta(src+" -> backup:"+dst) +
+			` after [0-9.]+ s( \([0-9]+ bytes read\))?: (blkcat exited [0-9]+, )?ssh/blkwrite exited 137\n$`)
+		if code != 1 || !re.MatchString(stdout.String()) {
+			t.Fatalf("exit %d, stdout %q; want exit 1 and a line matching %s\nstderr:\n%s", code, stdout.String(), re, stderr.String())
+		}
+		t.Logf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+		if strings.Contains(stdout.String()+stderr.String(), "verified") {
+			t.Fatalf("a killed copy claims verification:\n%s%s", stdout.String(), stderr.String())
+		}
+		if n, _ := sshtest.Diff(t, src, dst, size); n == 0 {
+			t.Fatal("target equals the source though the copy was killed")
 		}
 	})
 
