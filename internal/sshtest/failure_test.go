@@ -231,11 +231,22 @@ func TestForcedCommand(t *testing.T) {
 		return lab.Run(lab.Client, script, time.Minute, "SRC="+src, "A="+allowed, "B="+other)
 	}
 
-	if r := run(`blkcat "$SRC" | $SSH backup blkwrite "$A"`); r.Code != 0 {
-		t.Fatalf("allowed target: exit %d\n%s", r.Code, r.Stderr)
+	flags := []string{""}
+	if hasFrame(t) {
+		flags = append(flags, "-z lz4")
 	}
-	if n, first := sshtest.Diff(t, src, allowed, size); n != 0 {
-		t.Fatalf("allowed target differs from the source in %d bytes from %d", n, first)
+	for _, f := range flags {
+		testutil.Run(t, "blkdiscard", "-f", allowed)
+		r := run(`blkcat ` + f + ` "$SRC" | $SSH backup blkwrite "$A"`)
+		if r.Code != 0 {
+			t.Fatalf("allowed target, blkcat %s: exit %d\n%s", f, r.Code, r.Stderr)
+		}
+		if n, first := sshtest.Diff(t, src, allowed, size); n != 0 {
+			t.Fatalf("allowed target, blkcat %s: differs from the source in %d bytes from %d", f, n, first)
+		}
+		if f != "" && !verifiedLine.MatchString(r.Stderr) {
+			t.Fatalf("allowed target, blkcat %s: not verified:\n%s", f, r.Stderr)
+		}
 	}
 
 	for _, tc := range []struct{ name, script, want string }{
