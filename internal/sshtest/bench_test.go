@@ -23,7 +23,7 @@ func TestSSHBench(t *testing.T) {
 		t.Skip("a benchmark: run scripts/bench-ssh.sh (BLKPIPE_SSH_BENCH=1)")
 	}
 	testutil.NeedRoot(t)
-	testutil.NeedCmd(t, "mkfs.ext4", "dd", "tc")
+	testutil.NeedCmd(t, "mkfs.ext4", "dd", "tc", "blkdiscard")
 	mib, _ := strconv.Atoi(os.Getenv("BLKPIPE_SSH_BENCH_MIB"))
 	if mib <= 0 {
 		mib = 1024

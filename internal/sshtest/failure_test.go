@@ -218,6 +218,7 @@ func TestByteFlipped(t *testing.T) {
 // is refused with exit 3 and leaves its target untouched.
 func TestForcedCommand(t *testing.T) {
 	testutil.NeedRoot(t)
+	testutil.NeedCmd(t, "blkdiscard")
 	dir := tools(t)
 	const size = 16 << 20
 	src := testutil.LoopDevice(t, sshtest.RandomImage(t, size, 3))
