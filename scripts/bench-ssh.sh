@@ -4,8 +4,11 @@
 # internal/sshtest), once with the veth shaped to 1 Gbit/s (tc tbf) and once
 # unshaped. One run of each; prints the source data rate (MB/s of the image,
 # not of the stream) and its ratio to the limit: the link's 125 MB/s when
-# shaped, or the ssh ceiling (zeros through ssh to /dev/null) when that is
-# lower, and always when unshaped.
+# shaped, or the ssh ceiling when that is lower, and always when unshaped.
+# The ssh ceiling is zeros through ssh to /dev/null (blkcat /dev/zero | ssh
+# blkwrite /dev/null), the best of a run before and one after the methods;
+# one ssh login (the fastest of three) is taken off every timing. Numbers
+# from a busy machine are noise: use a quiet one and SIZE >= 512.
 #
 # Methods: the classic recipe's dd bs=512 on both sides, dd bs=1M on both
 # sides, blkcat | ssh blkwrite raw, and (when blkcat has it) --frame and
