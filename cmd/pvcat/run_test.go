@@ -8,29 +8,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/blkpipe/blkpipe/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for run's display goroutine and the
-// test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestRun(t *testing.T) {
 	tests := []struct {
@@ -75,7 +57,7 @@ func TestRun(t *testing.T) {
 func TestRunUSR1(t *testing.T) {
 	pr, pw := io.Pipe()
 	usr1 := make(chan os.Signal, 1)
-	var out, errb syncBuffer
+	var out, errb testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(context.Background(), []string{"-q"}, pr, &out, &errb, usr1) }()
 	pw.Write([]byte("abc"))
@@ -136,7 +118,7 @@ func TestRunInterrupted(t *testing.T) {
 	defer pw.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var out, errb syncBuffer
+	var out, errb testutil.SyncBuffer
 	go func() { done <- run(ctx, []string{"-nb"}, pr, &out, &errb, nil) }()
 	pw.Write([]byte("abc"))
 	cancel()

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -235,26 +234,8 @@ func waitFile(tb testing.TB, path string, d time.Duration) {
 	tb.Fatalf("%s did not appear within %v", path, d)
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor waits up to d until stderr contains s.
-func (s *syncBuffer) waitFor(tb testing.TB, want string, d time.Duration) bool {
+func waitFor(tb testing.TB, s *testutil.SyncBuffer, want string, d time.Duration) bool {
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if strings.Contains(s.String(), want) {
 			return true
@@ -266,8 +247,8 @@ func (s *syncBuffer) waitFor(tb testing.TB, want string, d time.Duration) bool {
 
 // startSnapctl runs snapctl in-process in the background; wait returns
 // its exit status.
-func startSnapctl(args ...string) (stderr *syncBuffer, wait func() int) {
-	stderr = &syncBuffer{}
+func startSnapctl(args ...string) (stderr *testutil.SyncBuffer, wait func() int) {
+	stderr = &testutil.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		var stdout bytes.Buffer

@@ -201,7 +201,7 @@ func guestLVM(t *testing.T) {
 		if err := <-writer("/dev/vg/data", data[:3<<20], 0, nil); err != nil {
 			t.Fatal(err)
 		}
-		stderr.waitFor(t, "(--warn 30%); at 50% the command is stopped\n", time.Minute)
+		waitFor(t, stderr, "(--warn 30%); at 50% the command is stopped\n", time.Minute)
 		if err := <-writer("/dev/vg/data", data, 0, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +233,7 @@ func guestLVM(t *testing.T) {
 		if err := <-writer("/dev/vg/data", data[:3<<20], 0, nil); err != nil {
 			t.Fatal(err)
 		}
-		stderr.waitFor(t, "% full: grew it by 4.0 MiB\n", time.Minute)
+		waitFor(t, stderr, "% full: grew it by 4.0 MiB\n", time.Minute)
 		if err := <-writer("/dev/vg/data", data, 0, nil); err != nil {
 			t.Fatal(err)
 		}

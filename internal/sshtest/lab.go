@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -83,7 +82,7 @@ type Host struct {
 
 	lab  *Lab
 	sshd *exec.Cmd
-	log  *syncBuffer
+	log  *testutil.SyncBuffer
 	done chan struct{}
 }
 
@@ -332,7 +331,7 @@ SetEnv PATH=%s LC_ALL=C
 `, h.Port, h.Addr, hostKey, h.AuthorizedKeys, l.Path), 0o600)
 	testutil.Run(tb, SSHD, "-t", "-f", conf)
 
-	h.log = &syncBuffer{}
+	h.log = &testutil.SyncBuffer{}
 	args := []string{"netns", "exec", h.NS}
 	var mounts []string
 	for _, b := range l.binds {
@@ -438,22 +437,4 @@ func (l *Lab) writeFile(path, content string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		l.tb.Fatal(err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
