@@ -6,35 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/testutil"
 )
-
-// loopDevice attaches image with extra losetup arguments (such as
-// --sector-size 4096), which testutil.LoopDevice does not take, and detaches
-// it when the test ends.
-func loopDevice(tb testing.TB, image string, args ...string) string {
-	tb.Helper()
-	testutil.NeedRoot(tb)
-	testutil.NeedCmd(tb, "losetup")
-	out := testutil.Run(tb, "losetup", append(append([]string{"--find", "--show"}, args...), image)...)
-	dev := strings.TrimSpace(out)
-	if !strings.HasPrefix(dev, "/dev/loop") {
-		tb.Fatalf("losetup printed %q", out)
-	}
-	tb.Cleanup(func() {
-		for i := 0; i < 20; i++ {
-			if exec.Command("losetup", "-d", dev).Run() == nil {
-				return
-			}
-			exec.Command("udevadm", "settle").Run()
-		}
-		tb.Errorf("could not detach %s", dev)
-	})
-	return dev
-}
 
 // mount mounts source (of type fstype) on a fresh temporary directory and
 // unmounts it when the test ends.

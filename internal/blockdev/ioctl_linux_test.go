@@ -104,7 +104,7 @@ func TestSectorSizes(t *testing.T) {
 		{"4Kn", []string{"--sector-size", "4096"}, 4096},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dev := loopDevice(t, testutil.SparseFile(t, 4<<20), tc.args...)
+			dev := testutil.LoopDevice(t, testutil.SparseFile(t, 4<<20), tc.args...)
 			f := open(t, dev, os.O_RDONLY)
 			lss, err := LogicalSectorSize(f)
 			if err != nil || lss != tc.logical {

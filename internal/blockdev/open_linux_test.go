@@ -78,7 +78,7 @@ func TestOpenDirectDevice(t *testing.T) {
 	for _, ss := range sectorSizes {
 		t.Run(ss.name, func(t *testing.T) {
 			image, data := randomImage(t, 1<<20, 1)
-			dev := loopDevice(t, image, ss.args...)
+			dev := testutil.LoopDevice(t, image, ss.args...)
 			f, direct, err := OpenDirect(dev, os.O_RDONLY, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -101,7 +101,7 @@ func TestOpenDirectFile(t *testing.T) {
 	testutil.NeedCmd(t, "mkfs.ext4")
 	for _, ss := range sectorSizes {
 		t.Run(ss.name, func(t *testing.T) {
-			dev := loopDevice(t, testutil.SparseFile(t, 32<<20), ss.args...)
+			dev := testutil.LoopDevice(t, testutil.SparseFile(t, 32<<20), ss.args...)
 			testutil.Run(t, "mkfs.ext4", "-q", "-b", "4096", dev)
 			dir := mount(t, "ext4", dev)
 			p := filepath.Join(dir, "data")

@@ -79,13 +79,13 @@ func SparseFile(tb testing.TB, size int64) string {
 }
 
 // LoopDevice attaches image as a loop device (losetup --find --show, never
-// a fixed number) and detaches it when the test ends. With directIO the
-// loop device itself does direct I/O on the backing file. Needs root.
-func LoopDevice(tb testing.TB, image string) string {
+// a fixed number), with any extra losetup arguments such as
+// "--sector-size", "4096", and detaches it when the test ends. Needs root.
+func LoopDevice(tb testing.TB, image string, args ...string) string {
 	tb.Helper()
 	NeedRoot(tb)
 	NeedCmd(tb, "losetup")
-	out := Run(tb, "losetup", "--find", "--show", image)
+	out := Run(tb, "losetup", append(append([]string{"--find", "--show"}, args...), image)...)
 	dev := strings.TrimSpace(out)
 	if !strings.HasPrefix(dev, "/dev/loop") {
 		tb.Fatalf("losetup printed %q", out)
