@@ -83,9 +83,12 @@ func (c Codec) valid() bool { return c <= CodecZstd }
 
 // Default and accepted levels per codec. lz4's level is ignored (the fast
 // block compressor is the only one used); zstd's maps onto klauspost's
-// levels with zstd.EncoderLevelFromZstd.
+// levels with zstd.EncoderLevelFromZstd. The default is level 1, the
+// fastest encoder: on a real file-system image its output is as small as
+// `zstd -1`'s and it keeps up with a gigabit link on two cores; level 3
+// (the zstd tool's default) is 4 % smaller and about a third slower.
 const (
-	DefaultZstdLevel = 3
+	DefaultZstdLevel = 1
 	MaxZstdLevel     = 22
 )
 

@@ -507,7 +507,8 @@ func TestParseCodec(t *testing.T) {
 	}{
 		{"none", CodecNone, 0, ""},
 		{"lz4", CodecLZ4, 0, ""},
-		{"zstd", CodecZstd, 3, ""},
+		{"zstd", CodecZstd, 1, ""},
+		{"zstd:3", CodecZstd, 3, ""},
 		{"zstd:1", CodecZstd, 1, ""},
 		{"zstd:22", CodecZstd, 22, ""},
 		{"zstd:0", 0, 0, `codec "zstd:0": zstd level must be 1 to 22`},
