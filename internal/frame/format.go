@@ -177,11 +177,13 @@ func (h Header) validate() error {
 }
 
 // Record types (docs/FORMAT.md). Lower-case letters are ancillary records,
-// which readers skip.
+// which readers skip unless they know them: typeMark is a progress mark
+// of a delta stream.
 const (
 	typeData byte = 'D'
 	typeZero byte = 'Z'
 	typeEnd  byte = 'E'
+	typeMark byte = 'p'
 
 	rflagCompressed byte = 1
 )
@@ -194,6 +196,10 @@ const (
 	Data RecordType = iota + 1 // Length source bytes at Offset, in Data
 	Zero                       // Length zero bytes at Offset
 	End                        // end of stream; Offset is the source size
+
+	// mark is a progress mark inside the Reader: the stream has passed
+	// Offset. Next never returns it.
+	mark RecordType = 255
 )
 
 // String returns "DATA", "ZERO" or "END".
@@ -205,6 +211,8 @@ func (t RecordType) String() string {
 		return "ZERO"
 	case End:
 		return "END"
+	case mark:
+		return "progress mark"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/testutil"
+	"sync/atomic"
+	"time"
 )
 
 var testID = [16]byte{0xb1, 0x0c, 0x91, 0x9e, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
@@ -623,5 +625,96 @@ func TestLongZeroRun(t *testing.T) {
 		{Type: End, Offset: size, Records: 3, Covered: size, Digest: sha256.Sum256(make([]byte, size)), Verified: true}})
 	if got != want {
 		t.Fatalf("records\n got %v\nwant %v", got, want)
+	}
+}
+
+// maxReaderAt records the end of the furthest read from it.
+type maxReaderAt struct {
+	r   io.ReaderAt
+	max atomic.Int64
+}
+
+func (m *maxReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := m.r.ReadAt(p, off)
+	for end := off + int64(n); ; {
+		cur := m.max.Load()
+		if end <= cur || m.max.CompareAndSwap(cur, end) {
+			break
+		}
+	}
+	return n, err
+}
+
+// TestDeltaProgressMarks: a delta stream that leaves out long runs
+// carries a progress mark every markInterval bytes, and the reader hashes
+// its base up to each mark as soon as it arrives, before the next record.
+func TestDeltaProgressMarks(t *testing.T) {
+	defer func(v int64) { markInterval = v }(markInterval)
+	markInterval = 8 * tbs
+	old := mixed(64 * tbs)
+	cur := bytes.Clone(old)
+	cur[1*tbs+7]++
+	cur[40*tbs]++
+	changed := func(off int64, block []byte) bool {
+		return !bytes.Equal(block, old[off:off+int64(len(block))])
+	}
+	stream := encode(t, cur, WithBlockSize(tbs), WithFilter(changed), WithSourceSize(int64(len(cur))))
+
+	var marks []int64
+	var afterMark34 int // stream offset just after the mark at 34 blocks
+	for off := HeaderLen; off < len(stream); {
+		if stream[off] == typeMark {
+			at := int64(binary.LittleEndian.Uint64(stream[off+8:]))
+			marks = append(marks, at/tbs)
+			if at == 34*tbs {
+				afterMark34 = off + RecordHeaderLen
+			}
+		}
+		off += RecordHeaderLen + int(binary.LittleEndian.Uint32(stream[off+4:]))
+	}
+	if got, want := fmt.Sprint(marks), "[10 18 26 34 49 57]"; got != want {
+		t.Fatalf("progress marks at blocks %s, want %s", got, want)
+	}
+
+	d, err := decode(stream, WithBase(bytes.NewReader(old)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.end.Verified || d.end.Records != 2 || d.end.Covered != 2*tbs {
+		t.Fatalf("END verified %v, %d records covering %d", d.end.Verified, d.end.Records, d.end.Covered)
+	}
+
+	// Fed up to the mark at block 34, the reader hashes that far once the
+	// record before the marks has been taken.
+	base := &maxReaderAt{r: bytes.NewReader(old)}
+	pr, pw := io.Pipe()
+	go pw.Write(stream[:afterMark34])
+	r, err := NewReader(pr, WithBase(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if rec, err := r.Next(); err != nil || rec.Type != Data || rec.Offset != tbs {
+		t.Fatalf("first record %v at %d, %v; want DATA at %d", rec.Type, rec.Offset, err, tbs)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for base.max.Load() < 34*tbs {
+		if time.Now().After(deadline) {
+			t.Fatalf("base read up to %d after the mark at %d", base.max.Load(), 34*tbs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	go func() { pw.Write(stream[afterMark34:]); pw.Close() }()
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Type == End {
+			if !rec.Verified {
+				t.Fatal("END not verified")
+			}
+			break
+		}
 	}
 }

@@ -298,6 +298,15 @@ type checked struct {
 func (fr *Reader) verify() {
 	defer close(fr.recs)
 	for it := range fr.queue {
+		if it.typ == mark && it.err == nil {
+			// Nothing before the mark will change: hash the target's
+			// bytes up to it now, while the sender reads on.
+			err := fr.hashGap(it.off)
+			if err == nil {
+				continue
+			}
+			it = &item{err: err}
+		}
 		c := fr.verifyOne(it)
 		select {
 		case fr.recs <- c:
@@ -576,6 +585,14 @@ func (p *parser) next() *item {
 		case stored != EndPayloadLen:
 			return p.errorf(rh.offset, ErrCorrupt, "END payload %d bytes, want %d", stored, EndPayloadLen)
 		}
+	case typeMark:
+		it.typ = mark
+		switch {
+		case rh.flags != 0 || rh.payloadCRC != 0 || rh.length != 0:
+			return p.errorf(rh.offset, ErrCorrupt, "progress mark flags %#02x checksum %08x length %d", rh.flags, rh.payloadCRC, rh.length)
+		case stored != 0:
+			return p.errorf(rh.offset, ErrTooLarge, "progress mark with %d payload bytes", stored)
+		}
 	default:
 		if rh.typ >= 'a' && rh.typ <= 'z' {
 			if stored > bs {
@@ -655,8 +672,10 @@ func (p *parser) next() *item {
 		}
 		return it
 	}
-	p.records++
-	p.covered += rh.length
+	if it.typ != mark {
+		p.records++
+		p.covered += rh.length
+	}
 	p.pos = rh.offset + rh.length
 	return it
 }

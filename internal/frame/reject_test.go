@@ -45,6 +45,8 @@ func dataRec(off int64, data []byte) []byte {
 
 func zeroRec(off, n int64) []byte { return rec(recHeader{typ: typeZero, offset: off, length: n}, nil) }
 
+func markRec(off int64) []byte { return rec(recHeader{typ: typeMark, offset: off}, nil) }
+
 func endRec(off, records, covered int64, digest [32]byte) []byte {
 	p := make([]byte, EndPayloadLen)
 	binary.LittleEndian.PutUint64(p[0:], uint64(records))
@@ -99,6 +101,8 @@ func TestCraftedValid(t *testing.T) {
 			rec(recHeader{typ: 'q', storedLen: 5, offset: 77}, []byte("hello")),
 			validStream()[HeaderLen+RecordHeaderLen+tbs:]), true},
 		{"delta gap without base", join(delta.marshal(), dataRec(0, blockA), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 2, 2*tbs, digest)), false},
+		{"progress marks in a delta", join(delta.marshal(), markRec(0), dataRec(0, blockA), markRec(2*tbs), markRec(2*tbs), lz4Rec(2*tbs, blockC, tbs), markRec(3*tbs), endRec(3*tbs, 2, 2*tbs, digest)), false},
+		{"progress marks in a full stream", join(testHeader().marshal(), markRec(0), dataRec(0, blockA), markRec(tbs), validStream()[HeaderLen+RecordHeaderLen+tbs:]), true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,6 +205,12 @@ func TestReject(t *testing.T) {
 		{"compressed larger than length", join(hdr, rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: 100, length: 50}, nil)), ErrTooLarge, "compressed DATA stored 100 > length 50"},
 		{"ZERO with payload", join(hdr, rec(recHeader{typ: typeZero, storedLen: 1, length: tbs}, []byte{0})), ErrTooLarge, ""},
 		{"END payload too long", join(hdr, rec(recHeader{typ: typeEnd, storedLen: 1 << 30, offset: 3 * tbs}, nil)), ErrTooLarge, "END payload 1073741824 bytes"},
+		{"progress mark backwards", join(delta.marshal(), lz4Rec(2*tbs, blockC, tbs), markRec(tbs)), ErrOrder, "progress mark at 4096 overlaps or precedes source offset 12288 already covered"},
+		{"record before a progress mark", join(delta.marshal(), markRec(2*tbs), dataRec(0, blockA)), ErrOrder, "DATA at 0 overlaps or precedes source offset 8192 already covered"},
+		{"progress mark leaves a gap", join(hdr, dataRec(0, blockA), markRec(2*tbs)), ErrOrder, "progress mark at 8192 leaves a gap after 4096 in a stream without the delta flag"},
+		{"progress mark beyond size", join(delta.marshal(), markRec(4*tbs)), ErrRange, "progress mark [16384, 16384) beyond source size 12288"},
+		{"progress mark with payload", join(delta.marshal(), rec(recHeader{typ: typeMark, storedLen: 1, offset: tbs}, []byte{0})), ErrTooLarge, "progress mark with 1 payload bytes"},
+		{"progress mark with length", join(delta.marshal(), rec(recHeader{typ: typeMark, offset: tbs, length: tbs}, nil)), ErrCorrupt, "progress mark flags 0x00 checksum 00000000 length 4096"},
 		{"ancillary over cap", join(hdr, rec(recHeader{typ: 'x', storedLen: tbs + 1}, nil)), ErrTooLarge, ""},
 		{"END payload too short", join(hdr, body[:len(body)-len(end3)], rec(recHeader{typ: typeEnd, storedLen: 8, offset: 3 * tbs}, make([]byte, 8))), ErrCorrupt, ""},
 		{"raw stored != length", join(hdr, rec(recHeader{typ: typeData, storedLen: 10, length: 20}, make([]byte, 10))), ErrCorrupt, "raw DATA stored 10 != length 20"},

@@ -151,13 +151,15 @@ type Writer struct {
 	block    []byte // block being filled, from blocks
 	blockOff int64  // source offset of block[0]
 
-	// The dispatch goroutine's state: it takes full blocks in order,
-	// hashes them, and sends them on as records.
+	sha hash.Hash // END's SHA-256, fed by HashOnly and Write
+
+	// The dispatch goroutine's state: it takes full blocks in order
+	// and sends them on as records.
 	full             chan fullBlock
 	dispatched       chan struct{} // closed when dispatch ends
-	sha              hash.Hash     // HashOnly's before the first block, then dispatch's
 	zeroOff, zeroLen int64         // pending run of zero blocks
 	records, covered int64
+	sent             int64 // source offset where the last record or mark queued ends
 
 	blocks *pool // block buffers, bs bytes
 	outs   *pool // encoded records: header + payload
@@ -186,9 +188,10 @@ type job struct {
 }
 
 type result struct {
-	rec *[]byte // encoded record, returned to outs after writing
-	b   []byte  // bytes to write when rec is nil (small records)
-	err error
+	rec   *[]byte // encoded record, returned to outs after writing
+	b     []byte  // bytes to write when rec is nil (small records)
+	block *[]byte // a raw DATA payload written after b, returned to blocks
+	err   error
 }
 
 // NewWriter writes the header to w and returns a Writer that frames the
@@ -222,16 +225,17 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		bs:       int64(bs),
 		sha:      sha256.New(),
 		blockOff: cfg.hdr.StartOffset,
+		sent:     cfg.hdr.StartOffset,
 		// In flight: a block being filled, one waiting for dispatch
-		// and one being hashed, one per worker, and up to workers+1
-		// encoded records waiting for their turn to be written, which
-		// keeps every worker busy while one record is written (memory:
-		// about 2×workers+5 blocks).
+		// and one in it, one per worker, and up to workers+1 encoded
+		// records (or raw blocks) waiting for their turn to be written,
+		// which keeps every worker busy while one record is written
+		// (memory: about 2×workers+5 blocks).
 		full:       make(chan fullBlock, 1),
 		dispatched: make(chan struct{}),
 		jobs:       make(chan job),
 		queue:      make(chan chan result, cfg.workers+1),
-		blocks:     newPool(cfg.workers+4, bs),
+		blocks:     newPool(2*cfg.workers+6, bs),
 		outs:       newPool(cfg.workers+3, RecordHeaderLen+bs+bs/64+1024),
 		out:        make(chan struct{}),
 		bw:         bufio.NewWriterSize(w, 64<<10),
@@ -297,10 +301,10 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 
 // Write feeds the next len(p) source bytes. It copies them into blocks
 // cut at multiples of the block size in source offsets and hands each
-// full block to the Writer's goroutines, which hash it into END's SHA-256
-// (so hashing overlaps the caller's next read), apply the filter, and
-// compress it; Write blocks when enough blocks are in flight. It does not
-// keep p.
+// full block to the Writer's goroutines, which apply the filter and
+// compress it; Write blocks when enough blocks are in flight. It hashes p
+// into END's SHA-256 itself, so the caller should have its next read in
+// flight meanwhile. It does not keep p.
 func (fw *Writer) Write(p []byte) (int, error) {
 	if err := fw.getErr(); err != nil {
 		return 0, err
@@ -328,6 +332,12 @@ func (fw *Writer) Write(p []byte) (int, error) {
 		end := (fw.blockOff/fw.bs + 1) * fw.bs
 		room := int(end-fw.blockOff) - len(fw.block)
 		c := min(room, len(p))
+		// Hash then copy each piece while it is in cache. Hashing here,
+		// in the caller's goroutine, keeps the serial SHA-256 running
+		// at full speed for as long as the caller has data; handing
+		// blocks to another goroutine for it left it idle a quarter of
+		// the time, waiting for hand-offs.
+		fw.sha.Write(p[:c])
 		fw.block = append(fw.block, p[:c]...)
 		p, n = p[c:], n+c
 		if c == room {
@@ -354,14 +364,13 @@ func (fw *Writer) sendBlock() {
 	fw.block = nil
 }
 
-// dispatch hashes each full block, in source order, then leaves it out
+// dispatch takes each full block, in source order, and leaves it out
 // (filter), merges it into the pending zero run, or queues it for
 // compression. It ends, flushing the zero run, when full is closed.
 func (fw *Writer) dispatch() {
 	defer close(fw.dispatched)
 	for fb := range fw.full {
 		if fw.getErr() == nil {
-			fw.sha.Write(fb.b)
 			if fw.dispatchBlock(fb.off, fb.b) {
 				continue // the worker recycles it
 			}
@@ -378,6 +387,9 @@ func (fw *Writer) dispatch() {
 func (fw *Writer) dispatchBlock(off int64, b []byte) bool {
 	if fw.filter != nil && !fw.filter(off, b) {
 		fw.flushZeros()
+		if end := off + int64(len(b)); end-fw.sent >= markInterval {
+			fw.queueMark(end)
+		}
 		return false
 	}
 	if isZero(b) {
@@ -396,6 +408,7 @@ func (fw *Writer) dispatchBlock(off int64, b []byte) bool {
 	fw.flushZeros()
 	fw.records++
 	fw.covered += int64(len(b))
+	fw.sent = off + int64(len(b))
 	res := make(chan result, 1)
 	fw.queue <- res
 	fw.jobs <- job{off: off, block: &b, res: res}
@@ -409,10 +422,24 @@ func (fw *Writer) flushZeros() {
 	}
 	fw.records++
 	fw.covered += fw.zeroLen
-	b := make([]byte, RecordHeaderLen)
-	rh := recHeader{typ: typeZero, offset: fw.zeroOff, length: fw.zeroLen}
-	rh.put(b, &fw.hdr.StreamID)
+	fw.sent = fw.zeroOff + fw.zeroLen
+	fw.queueHeader(recHeader{typ: typeZero, offset: fw.zeroOff, length: fw.zeroLen})
 	fw.zeroLen = 0
+}
+
+// queueMark queues a progress mark at off: a delta stream that leaves out
+// a long run of blocks tells the receiver every markInterval bytes that
+// nothing before off will change, so it can hash its own copy of them
+// while the sender reads on, instead of all at once after END.
+func (fw *Writer) queueMark(off int64) {
+	fw.sent = off
+	fw.queueHeader(recHeader{typ: typeMark, offset: off})
+}
+
+// queueHeader queues a record that is only a header.
+func (fw *Writer) queueHeader(rh recHeader) {
+	b := make([]byte, RecordHeaderLen)
+	rh.put(b, &fw.hdr.StreamID)
 	res := make(chan result, 1)
 	res <- result{b: b}
 	fw.queue <- res
@@ -424,24 +451,27 @@ func (fw *Writer) work(c *compressor) {
 	defer c.close()
 	for j := range fw.jobs {
 		src := *j.block
-		op := fw.outs.get(0)
-		out := (*op)[:RecordHeaderLen]
 		rh := recHeader{typ: typeData, offset: j.off, length: int64(len(src)), payloadCRC: crc(src)}
-		var ok bool
 		if fw.hdr.Codec != CodecNone {
-			out, ok = c.compress(out, src)
+			op := fw.outs.get(0)
+			out, ok := c.compress((*op)[:RecordHeaderLen], src)
+			if ok {
+				rh.flags = rflagCompressed
+				rh.storedLen = uint32(len(out) - RecordHeaderLen)
+				rh.put(out, &fw.hdr.StreamID)
+				*op = out
+				fw.blocks.put(j.block)
+				j.res <- result{rec: op}
+				continue
+			}
+			fw.outs.put(op)
 		}
-		if ok {
-			rh.flags = rflagCompressed
-		} else {
-			out = append(out[:RecordHeaderLen], src...)
-		}
-		rh.storedLen = uint32(len(out) - RecordHeaderLen)
-		rh.put(out, &fw.hdr.StreamID)
-		*op = out
-		b := src[:cap(src)]
-		fw.blocks.put(&b)
-		j.res <- result{rec: op}
+		// Stored raw: the output goroutine writes the header and then
+		// the block itself, which saves copying it into a record.
+		rh.storedLen = uint32(len(src))
+		h := make([]byte, RecordHeaderLen)
+		rh.put(h, &fw.hdr.StreamID)
+		j.res <- result{b: h, block: j.block}
 	}
 }
 
@@ -457,6 +487,9 @@ func (fw *Writer) output() {
 		}
 		if fw.getErr() == nil {
 			_, err := fw.bw.Write(b)
+			if err == nil && r.block != nil {
+				_, err = fw.bw.Write(*r.block)
+			}
 			// Flush whenever nothing else is waiting: records reach the
 			// receiver without delay when the source is slow, and are
 			// still coalesced when it is fast.
@@ -469,6 +502,9 @@ func (fw *Writer) output() {
 		}
 		if r.rec != nil {
 			fw.outs.put(r.rec)
+		}
+		if r.block != nil {
+			fw.blocks.put(r.block)
 		}
 	}
 }
@@ -533,6 +569,11 @@ func (fw *Writer) Digest() [32]byte { return fw.digest }
 // at least once per GiB of a long zero run, for 32 bytes. (A variable
 // only so that a test can make it small.)
 var maxZeroRun int64 = 1 << 30
+
+// markInterval is the longest run of left-out source bytes after which a
+// delta stream carries a progress mark (32 bytes per 16 MiB, 2 KiB per
+// GiB; the receiver hashes at most that far behind the sender).
+var markInterval int64 = 16 << 20
 
 var zeros [64 << 10]byte
 
