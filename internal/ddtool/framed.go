@@ -330,10 +330,7 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 			t.f.Close()
 			return nil, fmt.Errorf("target is smaller than the source: %s holds %d bytes, the stream's source is %d bytes; nothing was written", ddcopy.Quote(ops.Of), size, h.SourceSize)
 		}
-		if blockdev.SetDirect(t.f, true) == nil {
-			t.direct = max(blockdev.DirectAlign(t.f), 512)
-			t.buf = blockdev.AlignedBuffer(int(h.BlockSize), t.direct)
-		}
+		t.setDirect(h)
 		return t, nil
 	}
 	if full && !ops.Conv.Notrunc {
@@ -343,7 +340,19 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 		}
 		t.fresh = true
 	}
+	t.setDirect(h)
 	return t, nil
+}
+
+// setDirect turns O_DIRECT on where the target supports it (not tmpfs),
+// as raw blkwrite opens its output: aligned records bypass the page cache,
+// which costs a copy and page allocation per byte and leaves the whole
+// copy cached; writeAt falls back to the page cache for the others.
+func (t *target) setDirect(h frame.Header) {
+	if blockdev.SetDirect(t.f, true) == nil {
+		t.direct = max(blockdev.DirectAlign(t.f), 512)
+		t.buf = blockdev.AlignedBuffer(int(h.BlockSize), t.direct)
+	}
 }
 
 // apply writes the stream's records to the target until END.
