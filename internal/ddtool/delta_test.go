@@ -39,16 +39,7 @@ func sh(t *testing.T, env []string, script string) (string, string, int) {
 	cmd := exec.Command("bash", "-c", "set -o pipefail\n"+script)
 	cmd.Env = append(append(os.Environ(),
 		"BC="+testutil.Tool(t, "blkcat"), "BW="+testutil.Tool(t, "blkwrite")), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
+	return runCmd(t, cmd)
 }
 
 // wcC is wc -c of a file, as the issue asks the sizes be measured.
