@@ -164,7 +164,7 @@ func newDeltaSender(opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, er
 	if h.Size > size {
 		c.R.Diagnose(fmt.Sprintf("note: the target is %d bytes, larger than %s (%d bytes); its last %d bytes are left as they are", h.Size, ddcopy.Quote(c.In.Name), size, h.Size-size))
 	}
-	d := &deltaFilter{name: name, size: size, batches: make(chan []uint64, 64), out: &failWriter{w: c.Out.F}}
+	d := &deltaFilter{name: name, size: size, batches: make(chan []uint64, 4), out: &failWriter{w: c.Out.F}}
 	go d.prefetch(sr)
 	if size == 0 {
 		d.drain()
@@ -192,6 +192,12 @@ func newDeltaSender(opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, er
 // deltaFilter is the frame writer's filter for blkcat --against: it pairs
 // each block with the next digest of the sums stream, read ahead on its own
 // goroutine so the network never waits for the disk or the other way round.
+// The read-ahead is bounded (batches of 4096 digests, 4 queued: 80 MiB of
+// target at 4 KiB blocks) because it is also how far the --sums pass runs
+// ahead of blkwrite, which finds those blocks in the page cache and drops
+// them: a short lead keeps that window small, and the pages it frees are
+// reused at once. (With 2 GiB of lead, on a VM that hands freed memory
+// back to its host, the --sums pass cost 2 s of system time per GiB.)
 type deltaFilter struct {
 	name    string
 	size    int64
@@ -207,7 +213,7 @@ type deltaFilter struct {
 func (d *deltaFilter) prefetch(sr *sums.Reader) {
 	defer close(d.batches)
 	for {
-		batch := make([]uint64, 0, 8192)
+		batch := make([]uint64, 0, 4096)
 		for len(batch) < cap(batch) {
 			v, err := sr.Next()
 			if err != nil {
