@@ -347,8 +347,14 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 // setDirect turns O_DIRECT on where the target supports it (not tmpfs),
 // as raw blkwrite opens its output: aligned records bypass the page cache,
 // which costs a copy and page allocation per byte and leaves the whole
-// copy cached; writeAt falls back to the page cache for the others.
+// copy cached; writeAt falls back to the page cache for the others. A
+// delta stream is written through the page cache: its records are small
+// and scattered, and synchronous O_DIRECT writes of 4 KiB made a 1 GiB
+// delta with 1 % changed a third slower; fdatasync makes them durable.
 func (t *target) setDirect(h frame.Header) {
+	if h.Delta() {
+		return
+	}
 	if blockdev.SetDirect(t.f, true) == nil {
 		t.direct = max(blockdev.DirectAlign(t.f), 512)
 		t.buf = blockdev.AlignedBuffer(int(h.BlockSize), t.direct)
