@@ -446,7 +446,8 @@ func TestWriterStickyError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := randomBytes(2<<20, 9)
+	// More than the Writer holds in flight (segments of 1 MiB).
+	data := randomBytes(8<<20, 9)
 	var first error
 	for i := 0; i < len(data); i += 10000 {
 		if _, err := w.Write(data[i:min(i+10000, len(data))]); err != nil {

@@ -148,7 +148,8 @@ type Writer struct {
 	fed     int64 // source bytes fed (HashOnly and Write): offset of the next byte
 	writing bool  // Write has been called
 
-	block    []byte // block being filled, from blocks
+	seg      int64  // segment size: bs, or a multiple of it near 1 MiB
+	block    []byte // segment being filled, from segs
 	blockOff int64  // source offset of block[0]
 
 	sha hash.Hash // END's SHA-256, fed by HashOnly and Write
@@ -162,6 +163,7 @@ type Writer struct {
 	sent             int64 // source offset where the last record or mark queued ends
 
 	blocks *pool // block buffers, bs bytes
+	segs   *pool // segment buffers, seg bytes (blocks when seg == bs)
 	outs   *pool // encoded records: header + payload
 
 	jobs  chan job
@@ -219,10 +221,15 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		}
 	}
 	bs := int(cfg.hdr.BlockSize)
+	// Small blocks (a delta stream's 4 KiB) travel to dispatch in
+	// segments of about 1 MiB: one hand-off per block cost a second of
+	// CPU per 4 GiB.
+	seg := bs * max(1, DefaultBlockSize/bs)
 	fw := &Writer{
 		hdr:      cfg.hdr,
 		filter:   cfg.filter,
 		bs:       int64(bs),
+		seg:      int64(seg),
 		sha:      sha256.New(),
 		blockOff: cfg.hdr.StartOffset,
 		sent:     cfg.hdr.StartOffset,
@@ -239,6 +246,10 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		outs:       newPool(cfg.workers+3, RecordHeaderLen+bs+bs/64+1024),
 		out:        make(chan struct{}),
 		bw:         bufio.NewWriterSize(w, 64<<10),
+	}
+	fw.segs = fw.blocks
+	if seg != bs {
+		fw.segs = newPool(4, seg)
 	}
 	comps := make([]*compressor, cfg.workers)
 	for i := range comps {
@@ -300,9 +311,9 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 }
 
 // Write feeds the next len(p) source bytes. It copies them into blocks
-// cut at multiples of the block size in source offsets and hands each
-// full block to the Writer's goroutines, which apply the filter and
-// compress it; Write blocks when enough blocks are in flight. It hashes p
+// cut at multiples of the block size in source offsets and hands full
+// blocks (in segments of about 1 MiB when blocks are small) to the
+// Writer's goroutines, which apply the filter and compress them; Write blocks when enough blocks are in flight. It hashes p
 // into END's SHA-256 itself, so the caller should have its next read in
 // flight meanwhile. It does not keep p.
 func (fw *Writer) Write(p []byte) (int, error) {
@@ -325,11 +336,12 @@ func (fw *Writer) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if fw.block == nil {
-			fw.block = *fw.blocks.get(0)
+			fw.block = *fw.segs.get(0)
 		}
 		// Blocks end at multiples of bs in source offsets, so a resumed
-		// stream cuts the same blocks as a full one.
-		end := (fw.blockOff/fw.bs + 1) * fw.bs
+		// stream cuts the same blocks as a full one; segments end at
+		// multiples of seg, which is a multiple of bs.
+		end := (fw.blockOff/fw.seg + 1) * fw.seg
 		room := int(end-fw.blockOff) - len(fw.block)
 		c := min(room, len(p))
 		// Hash then copy each piece while it is in cache. Hashing here,
@@ -357,34 +369,47 @@ func (fw *Writer) checkPrefix() error {
 	return nil
 }
 
-// sendBlock hands the current block to dispatch.
+// sendBlock hands the current segment to dispatch.
 func (fw *Writer) sendBlock() {
 	fw.full <- fullBlock{off: fw.blockOff, b: fw.block}
 	fw.blockOff += int64(len(fw.block))
 	fw.block = nil
 }
 
-// dispatch takes each full block, in source order, and leaves it out
-// (filter), merges it into the pending zero run, or queues it for
+// dispatch takes each segment's blocks, in source order, and leaves each
+// out (filter), merges it into the pending zero run, or queues it for
 // compression. It ends, flushing the zero run, when full is closed.
 func (fw *Writer) dispatch() {
 	defer close(fw.dispatched)
 	for fb := range fw.full {
-		if fw.getErr() == nil {
-			if fw.dispatchBlock(fb.off, fb.b) {
-				continue // the worker recycles it
-			}
+		if fw.getErr() == nil && fw.dispatchSegment(fb.off, fb.b) {
+			continue // the worker recycles it
 		}
 		b := fb.b[:cap(fb.b)]
-		fw.blocks.put(&b)
+		fw.segs.put(&b)
 	}
 	if fw.getErr() == nil {
 		fw.flushZeros()
 	}
 }
 
-// dispatchBlock reports whether it queued b for compression.
-func (fw *Writer) dispatchBlock(off int64, b []byte) bool {
+// dispatchSegment reports whether it queued the segment itself (a single
+// block) for compression.
+func (fw *Writer) dispatchSegment(off int64, b []byte) bool {
+	if fw.seg == fw.bs {
+		return fw.dispatchBlock(off, b, true)
+	}
+	for len(b) > 0 && fw.getErr() == nil {
+		n := min(int64(len(b)), (off/fw.bs+1)*fw.bs-off)
+		fw.dispatchBlock(off, b[:n], false)
+		off, b = off+n, b[n:]
+	}
+	return false
+}
+
+// dispatchBlock reports whether it queued b for compression. If b is not
+// owned (part of a segment) it queues a copy of it instead.
+func (fw *Writer) dispatchBlock(off int64, b []byte, owned bool) bool {
 	if fw.filter != nil && !fw.filter(off, b) {
 		fw.flushZeros()
 		if end := off + int64(len(b)); end-fw.sent >= markInterval {
@@ -409,9 +434,14 @@ func (fw *Writer) dispatchBlock(off int64, b []byte) bool {
 	fw.records++
 	fw.covered += int64(len(b))
 	fw.sent = off + int64(len(b))
+	bp := &b
+	if !owned {
+		bp = fw.blocks.get(len(b))
+		*bp = append(*bp, b...)
+	}
 	res := make(chan result, 1)
 	fw.queue <- res
-	fw.jobs <- job{off: off, block: &b, res: res}
+	fw.jobs <- job{off: off, block: bp, res: res}
 	return true
 }
 
