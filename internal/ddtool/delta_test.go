@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 	os.Setenv("BLKPIPE_STATE_DIR", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
+	testutil.RemoveTools()
 	os.Exit(code)
 }
 

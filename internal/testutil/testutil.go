@@ -144,6 +144,25 @@ func Tool(tb testing.TB, name string) string {
 	return out
 }
 
+// Main runs a package's tests and then removes the executables Tool
+// built for them: func TestMain(m *testing.M) { testutil.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	RemoveTools()
+	os.Exit(code)
+}
+
+// RemoveTools removes the executables Tool built; a TestMain that does
+// more than Main calls it after m.Run.
+func RemoveTools() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+		buildDir, built = "", map[string]string{}
+	}
+}
+
 // ModuleRoot returns the directory holding go.mod.
 func ModuleRoot(tb testing.TB) string {
 	tb.Helper()

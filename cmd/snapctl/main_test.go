@@ -1,0 +1,10 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/blkpipe/blkpipe/internal/testutil"
+)
+
+// TestMain removes the tools the tests built once they have run.
+func TestMain(m *testing.M) { testutil.Main(m) }
