@@ -237,7 +237,8 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		// and one in it, one per worker, and up to workers+1 encoded
 		// records (or raw blocks) waiting for their turn to be written,
 		// which keeps every worker busy while one record is written
-		// (memory: about 2×workers+5 blocks).
+		// (memory: about 2×workers+5 blocks, or with small blocks 3
+		// segments of about 1 MiB and the blocks queued).
 		full:       make(chan fullBlock, 1),
 		dispatched: make(chan struct{}),
 		jobs:       make(chan job),
@@ -313,9 +314,10 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 // Write feeds the next len(p) source bytes. It copies them into blocks
 // cut at multiples of the block size in source offsets and hands full
 // blocks (in segments of about 1 MiB when blocks are small) to the
-// Writer's goroutines, which apply the filter and compress them; Write blocks when enough blocks are in flight. It hashes p
-// into END's SHA-256 itself, so the caller should have its next read in
-// flight meanwhile. It does not keep p.
+// Writer's goroutines, which apply the filter and compress them; Write
+// blocks when enough blocks are in flight. It hashes p into END's SHA-256
+// itself, so the caller should have its next read in flight meanwhile.
+// It does not keep p.
 func (fw *Writer) Write(p []byte) (int, error) {
 	if err := fw.getErr(); err != nil {
 		return 0, err
