@@ -193,7 +193,6 @@ type result struct {
 	rec   *[]byte // encoded record, returned to outs after writing
 	b     []byte  // bytes to write when rec is nil (small records)
 	block *[]byte // a raw DATA payload written after b, returned to blocks
-	err   error
 }
 
 // NewWriter writes the header to w and returns a Writer that frames the
