@@ -85,6 +85,7 @@ type Copier struct {
 
 	// Sink, if set, receives the output instead of Out.F (blkcat --frame
 	// feeds a frame.Writer); seek=, conv=sparse and O_DIRECT do not apply.
+	// A Sink that is also an OwningSink is lent the read buffers instead.
 	Sink io.Writer
 
 	// OnWriteError, if set, may replace the error returned when a write
@@ -92,6 +93,7 @@ type Copier struct {
 	// target that is too small).
 	OnWriteError func(err error, written int64) error
 
+	lent       sync.WaitGroup // buffers lent to an OwningSink
 	ibs, obs   int
 	chunk      int
 	warn       bool // dd's warn_partial_read: bs= given, no fullblock, and skip, count or direct
@@ -127,6 +129,14 @@ func lcm(a, b int) int {
 		x, y = y, x%y
 	}
 	return a / x * b
+}
+
+// OwningSink is a Sink that takes over the buffers it is given instead of
+// copying them: it keeps p until it calls release, exactly once, from any
+// goroutine, also after an error. Run returns only after every release.
+type OwningSink interface {
+	io.Writer
+	WriteOwned(p []byte, release func()) (int, error)
 }
 
 // Run copies until the input ends, count is reached, or an error. It
@@ -175,6 +185,8 @@ func (c *Copier) Run(ctx context.Context) error {
 	free := make(chan []byte, c.Buffers)
 	bufs, release := mapBuffers(c.Buffers, c.chunk+c.ibs, align)
 	defer release()
+	// Buffers lent to an OwningSink come back before they are unmapped.
+	defer c.lent.Wait()
 	for _, b := range bufs {
 		free <- b
 	}

@@ -20,8 +20,21 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		lent := false
 		if ch.buf != nil && ch.n > 0 {
-			w, err := c.writeChunk(ch.buf[:ch.n], ch.recs, ch.off)
+			var w int
+			var err error
+			if os, ok := c.Sink.(OwningSink); ok {
+				buf := ch.buf
+				c.lent.Add(1)
+				lent = true
+				w, err = os.WriteOwned(buf[:ch.n], func() {
+					free <- buf
+					c.lent.Done()
+				})
+			} else {
+				w, err = c.writeChunk(ch.buf[:ch.n], ch.recs, ch.off)
+			}
 			written += int64(w)
 			if err != nil {
 				c.accountFailure(ch, written)
@@ -38,7 +51,7 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 		}
 		c.R.C.Bytes.Store(written)
 		c.R.Tick(time.Now())
-		if ch.buf != nil {
+		if ch.buf != nil && !lent {
 			free <- ch.buf
 		}
 		if ch.err != nil {

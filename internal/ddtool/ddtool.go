@@ -383,11 +383,9 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	if snd != nil {
 		c.Sink = snd.sink
-		if opt.Frame {
-			// The frame writer keeps its own blocks in flight; a short ring
-			// keeps the whole process within 64 MiB even with 8 codec workers.
-			c.Buffers = 3
-		}
+		// A frame writer is lent the read buffers (full blocks are sent
+		// from them, not copied), so the ring is the default 6 chunks:
+		// 3 left the reads waiting for buffers in flight downstream.
 	}
 	if p.WriteGuard {
 		if err := guardSize(c); err != nil {

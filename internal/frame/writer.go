@@ -11,6 +11,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultConcurrency is the Writer's and Reader's number of codec
@@ -181,18 +182,44 @@ type Writer struct {
 type fullBlock struct {
 	off int64
 	b   []byte
+	ref *lent // set when b is part of a WriteOwned buffer
 }
 
 type job struct {
 	off   int64
 	block *[]byte
+	ref   *lent
 	res   chan result
+}
+
+// lent counts the blocks of a WriteOwned buffer still in flight, plus one
+// for WriteOwned itself while it cuts the buffer; the last done releases it.
+type lent struct {
+	n       atomic.Int32
+	release func()
+}
+
+func (l *lent) done() {
+	if l.n.Add(-1) == 0 {
+		l.release()
+	}
+}
+
+// recycle returns a block the Writer is done with: to the caller that lent
+// it, or to the pool.
+func (fw *Writer) recycle(b *[]byte, ref *lent) {
+	if ref != nil {
+		ref.done()
+		return
+	}
+	fw.blocks.put(b)
 }
 
 type result struct {
 	rec   *[]byte // encoded record, returned to outs after writing
 	b     []byte  // bytes to write when rec is nil (small records)
-	block *[]byte // a raw DATA payload written after b, returned to blocks
+	block *[]byte // a raw DATA payload written after b, then recycled
+	ref   *lent   // block's lender, if any
 }
 
 // NewWriter writes the header to w and returns a Writer that frames the
@@ -317,7 +344,22 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 // blocks when enough blocks are in flight. It hashes p into END's SHA-256
 // itself, so the caller should have its next read in flight meanwhile.
 // It does not keep p.
-func (fw *Writer) Write(p []byte) (int, error) {
+func (fw *Writer) Write(p []byte) (int, error) { return fw.write(p, nil) }
+
+// WriteOwned is Write without the copy: the Writer keeps p and sends its
+// whole blocks from it, and calls release (once, from any of its
+// goroutines, after an error too) when it no longer needs p; the caller
+// must not change p until then. Parts of blocks and, with blocks smaller
+// than 1 MiB, everything, are still copied. Close returns only after every
+// release.
+func (fw *Writer) WriteOwned(p []byte, release func()) (int, error) {
+	ref := &lent{release: release}
+	ref.n.Store(1)
+	defer ref.done()
+	return fw.write(p, ref)
+}
+
+func (fw *Writer) write(p []byte, ref *lent) (int, error) {
 	if err := fw.getErr(); err != nil {
 		return 0, err
 	}
@@ -336,25 +378,33 @@ func (fw *Writer) Write(p []byte) (int, error) {
 	fw.fed += int64(len(p))
 	n := 0
 	for len(p) > 0 {
-		if fw.block == nil {
-			fw.block = *fw.segs.get(0)
-		}
 		// Blocks end at multiples of bs in source offsets, so a resumed
 		// stream cuts the same blocks as a full one; segments end at
 		// multiples of seg, which is a multiple of bs.
 		end := (fw.blockOff/fw.seg + 1) * fw.seg
 		room := int(end-fw.blockOff) - len(fw.block)
 		c := min(room, len(p))
-		// Hash then copy each piece while it is in cache. Hashing here,
-		// in the caller's goroutine, keeps the serial SHA-256 running
-		// at full speed for as long as the caller has data; handing
-		// blocks to another goroutine for it left it idle a quarter of
-		// the time, waiting for hand-offs.
+		// Hash each piece, then copy or lend it. Hashing here, in the
+		// caller's goroutine, keeps the serial SHA-256 running at full
+		// speed for as long as the caller has data; handing blocks to
+		// another goroutine for it left it idle a quarter of the time,
+		// waiting for hand-offs.
 		fw.sha.Write(p[:c])
-		fw.block = append(fw.block, p[:c]...)
+		if ref != nil && len(fw.block) == 0 && c == room && fw.seg == fw.bs {
+			ref.n.Add(1)
+			fw.full <- fullBlock{off: fw.blockOff, b: p[:c:c], ref: ref}
+			fw.blockOff += int64(c)
+		} else {
+			if fw.block == nil {
+				fw.block = *fw.segs.get(0)
+			}
+			fw.block = append(fw.block, p[:c]...)
+			if c == room {
+				fw.sendBlock()
+			}
+		}
 		p, n = p[c:], n+c
 		if c == room {
-			fw.sendBlock()
 			if err := fw.getErr(); err != nil {
 				return n, err
 			}
@@ -383,8 +433,12 @@ func (fw *Writer) sendBlock() {
 func (fw *Writer) dispatch() {
 	defer close(fw.dispatched)
 	for fb := range fw.full {
-		if fw.getErr() == nil && fw.dispatchSegment(fb.off, fb.b) {
+		if fw.getErr() == nil && fw.dispatchSegment(fb) {
 			continue // the worker recycles it
+		}
+		if fb.ref != nil {
+			fb.ref.done()
+			continue
 		}
 		b := fb.b[:cap(fb.b)]
 		fw.segs.put(&b)
@@ -396,21 +450,23 @@ func (fw *Writer) dispatch() {
 
 // dispatchSegment reports whether it queued the segment itself (a single
 // block) for compression.
-func (fw *Writer) dispatchSegment(off int64, b []byte) bool {
+func (fw *Writer) dispatchSegment(fb fullBlock) bool {
 	if fw.seg == fw.bs {
-		return fw.dispatchBlock(off, b, true)
+		return fw.dispatchBlock(fb.off, fb.b, true, fb.ref)
 	}
+	off, b := fb.off, fb.b
 	for len(b) > 0 && fw.getErr() == nil {
 		n := min(int64(len(b)), (off/fw.bs+1)*fw.bs-off)
-		fw.dispatchBlock(off, b[:n], false)
+		fw.dispatchBlock(off, b[:n], false, nil)
 		off, b = off+n, b[n:]
 	}
 	return false
 }
 
 // dispatchBlock reports whether it queued b for compression. If b is not
-// owned (part of a segment) it queues a copy of it instead.
-func (fw *Writer) dispatchBlock(off int64, b []byte, owned bool) bool {
+// owned (part of a segment) it queues a copy of it instead; ref is b's
+// lender, if any.
+func (fw *Writer) dispatchBlock(off int64, b []byte, owned bool, ref *lent) bool {
 	if fw.filter != nil && !fw.filter(off, b) {
 		fw.flushZeros()
 		if end := off + int64(len(b)); end-fw.sent >= markInterval {
@@ -442,7 +498,7 @@ func (fw *Writer) dispatchBlock(off int64, b []byte, owned bool) bool {
 	}
 	res := make(chan result, 1)
 	fw.queue <- res
-	fw.jobs <- job{off: off, block: bp, res: res}
+	fw.jobs <- job{off: off, block: bp, ref: ref, res: res}
 	return true
 }
 
@@ -491,7 +547,7 @@ func (fw *Writer) work(c *compressor) {
 				rh.storedLen = uint32(len(out) - RecordHeaderLen)
 				rh.put(out, &fw.hdr.StreamID)
 				*op = out
-				fw.blocks.put(j.block)
+				fw.recycle(j.block, j.ref)
 				j.res <- result{rec: op}
 				continue
 			}
@@ -502,7 +558,7 @@ func (fw *Writer) work(c *compressor) {
 		rh.storedLen = uint32(len(src))
 		h := make([]byte, RecordHeaderLen)
 		rh.put(h, &fw.hdr.StreamID)
-		j.res <- result{b: h, block: j.block}
+		j.res <- result{b: h, block: j.block, ref: j.ref}
 	}
 }
 
@@ -535,7 +591,7 @@ func (fw *Writer) output() {
 			fw.outs.put(r.rec)
 		}
 		if r.block != nil {
-			fw.blocks.put(r.block)
+			fw.recycle(r.block, r.ref)
 		}
 	}
 }
