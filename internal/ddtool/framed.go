@@ -415,8 +415,12 @@ func (t *target) writeAt(p []byte, off int64) error {
 	}
 	if t.direct > 0 {
 		if off%int64(t.direct) == 0 && len(p)%t.direct == 0 && len(p) <= len(t.buf) {
-			n := copy(t.buf, p)
-			if _, err := t.f.WriteAt(t.buf[:n], off); err != nil {
+			// The Reader's buffers are usually aligned already (large
+			// heap objects start on a page); copy only when not.
+			if !blockdev.IsAligned(p, t.direct) {
+				p = t.buf[:copy(t.buf, p)]
+			}
+			if _, err := t.f.WriteAt(p, off); err != nil {
 				return t.writeErr(off, err)
 			}
 			return nil
