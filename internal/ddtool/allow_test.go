@@ -55,18 +55,12 @@ func TestAllow(t *testing.T) {
 				cmd.Env = append(cmd.Env, "SSH_ORIGINAL_COMMAND="+tt.orig)
 			}
 			cmd.Stdin = bytes.NewReader(data)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			}
+			_, stderr, code := runCmd(t, cmd)
 			if code != tt.code {
-				t.Errorf("exit %d, want %d; stderr %q", code, tt.code, stderr.String())
+				t.Errorf("exit %d, want %d; stderr %q", code, tt.code, stderr)
 			}
-			if !strings.HasPrefix(stderr.String(), tt.stderr) {
-				t.Errorf("stderr %q, want prefix %q", stderr.String(), tt.stderr)
+			if !strings.HasPrefix(stderr, tt.stderr) {
+				t.Errorf("stderr %q, want prefix %q", stderr, tt.stderr)
 			}
 			if tt.wrote != "" {
 				got, _ := os.ReadFile(tt.wrote)

@@ -216,25 +216,17 @@ func rejected(t *testing.T, stream []byte, target, want1, want2 string, extra ..
 	args := append([]string{"-o", rss, "-f", "%M", testutil.Tool(t, "blkwrite"), "--framed", target}, extra...)
 	cmd := exec.Command("/usr/bin/time", args...)
 	cmd.Stdin = bytes.NewReader(stream)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	_, stderr, code := runCmd(t, cmd)
 	// A target larger than the source gets a note first; it is not the
 	// rejection.
 	var lines []string
-	for _, l := range strings.Split(stderr.String(), "\n") {
+	for _, l := range strings.Split(stderr, "\n") {
 		if !strings.HasPrefix(l, "blkwrite: note: ") {
 			lines = append(lines, l)
 		}
 	}
 	if code != 1 {
-		t.Errorf("exit %d, want 1; stderr:\n%s", code, stderr.String())
+		t.Errorf("exit %d, want 1; stderr:\n%s", code, stderr)
 	}
 	if lines[0] != want1 {
 		t.Errorf("first line of stderr\n got %q\nwant %q", lines[0], want1)
@@ -242,11 +234,11 @@ func rejected(t *testing.T, stream []byte, target, want1, want2 string, extra ..
 	if want2 != "" && (len(lines) < 2 || lines[1] != want2) {
 		t.Errorf("second line of stderr\n got %q\nwant %q", lines[1:], want2)
 	}
-	if strings.Contains(stderr.String(), "panic:") || strings.Contains(stderr.String(), "goroutine ") {
-		t.Errorf("blkwrite panicked:\n%s", stderr.String())
+	if strings.Contains(stderr, "panic:") || strings.Contains(stderr, "goroutine ") {
+		t.Errorf("blkwrite panicked:\n%s", stderr)
 	}
-	if strings.Contains(stderr.String(), "verified") {
-		t.Errorf("stderr mentions verified:\n%s", stderr.String())
+	if strings.Contains(stderr, "verified") {
+		t.Errorf("stderr mentions verified:\n%s", stderr)
 	}
 	b, err := os.ReadFile(rss)
 	if err != nil {
@@ -264,7 +256,7 @@ func rejected(t *testing.T, stream []byte, target, want1, want2 string, extra ..
 	if kib<<10 > memCap {
 		t.Errorf("blkwrite peaked at %d MiB of memory, cap %d MiB", kib>>10, memCap>>20)
 	}
-	return stderr.String()
+	return stderr
 }
 
 // patternFile writes n bytes of 0xEE to a new file and returns its path.
