@@ -24,11 +24,11 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 		if ch.buf != nil && ch.n > 0 {
 			var w int
 			var err error
-			if os, ok := c.Sink.(OwningSink); ok {
+			if owner, ok := c.Sink.(OwningSink); ok {
 				buf := ch.buf
 				c.lent.Add(1)
 				lent = true
-				w, err = os.WriteOwned(buf[:ch.n], func() {
+				w, err = owner.WriteOwned(buf[:ch.n], func() {
 					free <- buf
 					c.lent.Done()
 				})

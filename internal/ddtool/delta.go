@@ -1,6 +1,7 @@
 package ddtool
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -380,12 +381,8 @@ func ParseToken(s string) (Token, error) {
 	if len(parts) != 3 || len(parts[0]) != 32 {
 		return t, errors.New("want STREAMID:OFFSET:SIZE as printed by blkwrite --resume-point")
 	}
-	for i := range 16 {
-		v, err := strconv.ParseUint(parts[0][2*i:2*i+2], 16, 8)
-		if err != nil {
-			return t, errors.New("stream id is not 32 hex digits")
-		}
-		t.ID[i] = byte(v)
+	if _, err := hex.Decode(t.ID[:], []byte(parts[0])); err != nil {
+		return t, errors.New("stream id is not 32 hex digits")
 	}
 	var err error
 	if t.Offset, err = strconv.ParseInt(parts[1], 10, 64); err != nil || t.Offset < 0 {
