@@ -724,54 +724,66 @@ func TestDeltaProgressMarks(t *testing.T) {
 // TestWriteOwned: a stream fed with WriteOwned is byte for byte the one
 // Write makes, every buffer is released exactly once by the time Close
 // returns, and none is used after its release (each is overwritten then).
+// Small blocks are lent a segment at a time; with a filter (a delta) only
+// the blocks it keeps are copied.
 func TestWriteOwned(t *testing.T) {
 	data := append(mixed(5<<20+777), make([]byte, 3<<20)...)
 	chunks := []int{4 << 20, 1<<20 + 5, 3 << 20, 100, 2<<20 - 105} // whole blocks, parts of blocks, the rest
+	shapes := []struct {
+		name string
+		opts []WriterOption
+	}{
+		{"1MiB", nil},
+		{"4KiB", []WriterOption{WithBlockSize(4096)}},
+		{"4KiB-delta", []WriterOption{WithBlockSize(4096), WithFilter(func(off int64, _ []byte) bool { return off/4096%3 == 1 })}},
+	}
 	for _, c := range codecs[:3] {
 		for _, workers := range []int{1, 3} {
-			t.Run(fmt.Sprintf("%s/%d", c.name, workers), func(t *testing.T) {
-				opts := []WriterOption{WithCodec(c.codec, c.level), WithConcurrency(workers), WithSourceSize(int64(len(data)))}
-				want := encode(t, data, opts...)
-				var buf bytes.Buffer
-				w, err := NewWriter(&buf, append([]WriterOption{WithStreamID(testID)}, opts...)...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var released atomic.Int32
-				sent := 0
-				for i := 0; sent < len(data); i++ {
-					n := min(chunks[i%len(chunks)], len(data)-sent)
-					p := bytes.Clone(data[sent : sent+n])
-					var once atomic.Bool
-					release := func() {
-						if once.Swap(true) {
-							t.Errorf("chunk %d released twice", i)
-						}
-						for k := range p {
-							p[k] = 0xAA
-						}
-						released.Add(1)
-					}
-					if _, err := w.WriteOwned(p, release); err != nil {
+			for _, sh := range shapes {
+				t.Run(fmt.Sprintf("%s/%d/%s", c.name, workers, sh.name), func(t *testing.T) {
+					opts := append([]WriterOption{WithCodec(c.codec, c.level), WithConcurrency(workers), WithSourceSize(int64(len(data)))}, sh.opts...)
+					want := encode(t, data, opts...)
+					var buf bytes.Buffer
+					w, err := NewWriter(&buf, append([]WriterOption{WithStreamID(testID)}, opts...)...)
+					if err != nil {
 						t.Fatal(err)
 					}
-					sent += n
-				}
-				if err := w.Close(); err != nil {
-					t.Fatal(err)
-				}
-				chunksSent := 0
-				for n, i := 0, 0; n < len(data); i++ {
-					n += chunks[i%len(chunks)]
-					chunksSent++
-				}
-				if got := int(released.Load()); got != chunksSent {
-					t.Fatalf("%d of %d buffers released by Close", got, chunksSent)
-				}
-				if !bytes.Equal(buf.Bytes(), want) {
-					t.Fatal("WriteOwned's stream differs from Write's")
-				}
-			})
+					var released atomic.Int32
+					sent := 0
+					for i := 0; sent < len(data); i++ {
+						n := min(chunks[i%len(chunks)], len(data)-sent)
+						p := bytes.Clone(data[sent : sent+n])
+						var once atomic.Bool
+						release := func() {
+							if once.Swap(true) {
+								t.Errorf("chunk %d released twice", i)
+							}
+							for k := range p {
+								p[k] = 0xAA
+							}
+							released.Add(1)
+						}
+						if _, err := w.WriteOwned(p, release); err != nil {
+							t.Fatal(err)
+						}
+						sent += n
+					}
+					if err := w.Close(); err != nil {
+						t.Fatal(err)
+					}
+					chunksSent := 0
+					for n, i := 0, 0; n < len(data); i++ {
+						n += chunks[i%len(chunks)]
+						chunksSent++
+					}
+					if got := int(released.Load()); got != chunksSent {
+						t.Fatalf("%d of %d buffers released by Close", got, chunksSent)
+					}
+					if !bytes.Equal(buf.Bytes(), want) {
+						t.Fatal("WriteOwned's stream differs from Write's")
+					}
+				})
+			}
 		}
 	}
 	// After a write error every buffer is still released.

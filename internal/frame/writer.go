@@ -349,9 +349,10 @@ func (fw *Writer) Write(p []byte) (int, error) { return fw.write(p, nil) }
 // WriteOwned is Write without the copy: the Writer keeps p and sends its
 // whole blocks from it, and calls release (once, from any of its
 // goroutines, after an error too) when it no longer needs p; the caller
-// must not change p until then. Parts of blocks and, with blocks smaller
-// than 1 MiB, everything, are still copied. Close returns only after every
-// release.
+// must not change p until then. Parts of blocks (of segments, with blocks
+// smaller than 1 MiB) are still copied, and so are the small blocks of a
+// segment that the filter keeps or that are compressed. Close returns only
+// after every release.
 func (fw *Writer) WriteOwned(p []byte, release func()) (int, error) {
 	ref := &lent{release: release}
 	ref.n.Store(1)
@@ -390,7 +391,10 @@ func (fw *Writer) write(p []byte, ref *lent) (int, error) {
 		// another goroutine for it left it idle a quarter of the time,
 		// waiting for hand-offs.
 		fw.sha.Write(p[:c])
-		if ref != nil && len(fw.block) == 0 && c == room && fw.seg == fw.bs {
+		if ref != nil && len(fw.block) == 0 && c == room {
+			// A whole block or segment: lend it. dispatch copies
+			// the blocks of a segment it keeps, so a delta, which
+			// keeps few, copies only those.
 			ref.n.Add(1)
 			fw.full <- fullBlock{off: fw.blockOff, b: p[:c:c], ref: ref}
 			fw.blockOff += int64(c)
