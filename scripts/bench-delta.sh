@@ -6,19 +6,25 @@
 # must read both) and with a full blkcat | blkwrite copy and a framed one.
 # Bytes: what crossed the "network" (sums + delta stream) vs changed bytes.
 #
-# Usage: scripts/bench-delta.sh [-s SIZE_MiB] [-p PCT] [-d DIR]
+# Reading both sides and the delta run RUNS times, alternating, and the
+# medians are compared (the target is refreshed from the changed image and
+# back to the original in turn, so every run sends the same amount).
+#
+# Usage: scripts/bench-delta.sh [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]
 # Needs python3 (to scatter the changes); root to drop caches between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+runs=3
 size_mib=4096
 pct=1
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench-delta
-while getopts "s:p:d:" o; do
+while getopts "n:s:p:d:" o; do
 	case $o in
+	n) runs=$OPTARG ;;
 	s) size_mib=$OPTARG ;;
 	p) pct=$OPTARG ;;
 	d) dir=$OPTARG ;;
-	*) echo "usage: $0 [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2 ;;
 	esac
 done
 export CGO_ENABLED=0
@@ -27,11 +33,13 @@ go build -o bin/ ./cmd/blkcat ./cmd/blkwrite
 B=$(pwd)/bin
 export BLKPIPE_STATE_DIR=$dir/state
 bytes=$((size_mib << 20))
-src=$dir/src.img dst=$dir/dst.img full=$dir/full.img
+src=$dir/src.img dst=$dir/dst.img old=$dir/old.img full=$dir/full.img
+trap 'rm -f "$src" "$dst" "$old" "$full" "$dir/sums.bin" "$dir/delta.bin" "$dir/err"' EXIT
 
 echo "making a ${size_mib} MiB random image and a copy with ${pct} % of its 4 KiB blocks changed"
 head -c "$bytes" /dev/urandom >"$dst"
 cp "$dst" "$src"
+cp "$dst" "$old"
 changed=$(python3 - "$src" "$pct" <<'PY'
 import os, random, sys
 path, pct = sys.argv[1], float(sys.argv[2])
@@ -57,12 +65,27 @@ timeit() {
 	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
 }
 
-t_read=$(timeit "$B/blkcat -q $src >/dev/null & $B/blkcat -q $dst >/dev/null; wait")
-t_delta=$(timeit "$B/blkcat -q --sums $dst | tee $dir/sums.bin | $B/blkcat -q --against - $src | tee $dir/delta.bin | $B/blkwrite -q $dst")
-cmp "$src" "$dst" || { echo "FAILED: target differs after the delta" >&2; exit 1; }
-# The same with the target's bytes left unhashed: the receiver's SHA-256
-# pass is what the two-host pipeline runs on the other machine's cores.
-t_noverify=$(timeit "$B/blkcat -q --sums $dst | $B/blkcat -q --against - $src | $B/blkwrite -q --no-verify $dst")
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+# delta FROM [BLKWRITE FLAGS]: refresh the target from FROM.
+delta() {
+	local from=$1
+	shift
+	timeit "$B/blkcat -q --sums $dst | tee $dir/sums.bin | $B/blkcat -q --against - $from | tee $dir/delta.bin | $B/blkwrite -q $* $dst"
+}
+tr=() td=() tnv=()
+for ((i = 0; i < runs; i++)); do
+	tr+=("$(timeit "$B/blkcat -q $src >/dev/null & $B/blkcat -q $dst >/dev/null; wait")")
+	td+=("$(delta "$src")")
+	cmp "$src" "$dst" || { echo "FAILED: target differs after the delta" >&2; exit 1; }
+	# The same with the target's bytes left unhashed: the receiver's
+	# SHA-256 pass is what a two-host pipeline runs on the other
+	# machine's cores. It takes the target back to the original.
+	tnv+=("$(delta "$old" --no-verify)")
+done
+cmp "$old" "$dst" || { echo "FAILED: target differs after the delta" >&2; exit 1; }
+t_read=$(printf '%s\n' "${tr[@]}" | median)
+t_delta=$(printf '%s\n' "${td[@]}" | median)
+t_noverify=$(printf '%s\n' "${tnv[@]}" | median)
 t_full=$(timeit "$B/blkcat -q $src | $B/blkwrite -q $full")
 t_frame=$(timeit "$B/blkcat -q --frame $src | $B/blkwrite -q $full")
 sums=$(wc -c <"$dir/sums.bin")
@@ -70,8 +93,8 @@ delta=$(wc -c <"$dir/delta.bin")
 rm -f "$dir/sums.bin" "$dir/delta.bin"
 
 awk -v size="$bytes" -v ch="$changed" -v sums="$sums" -v delta="$delta" \
-	-v tr="$t_read" -v td="$t_delta" -v tf="$t_full" -v tfr="$t_frame" -v tnv="$t_noverify" 'BEGIN {
-	printf "image %d MiB, changed %d bytes (%.2f %%)\n", size / 1048576, ch, 100 * ch / size
+	-v tr="$t_read" -v td="$t_delta" -v tf="$t_full" -v tfr="$t_frame" -v tnv="$t_noverify" -v runs="$runs" 'BEGIN {
+	printf "image %d MiB, changed %d bytes (%.2f %%), medians of %d runs\n", size / 1048576, ch, 100 * ch / size, runs
 	printf "time: read both sides %.2f s, delta pipeline %.2f s, full copy %.2f s, framed full copy %.2f s\n", tr, td, tf, tfr
 	printf "delta / read both      %.2f×  (goal ≤ 1.2×)\n", td / tr
 	printf "  receiver --no-verify %.2f×  (%.2f s: without the second SHA-256 pass on this host)\n", tnv / tr, tnv
