@@ -502,7 +502,8 @@ func itoa(n int) string {
 }
 
 // readParallel reads a regular file or block device with several reads in
-// flight (pread at increasing offsets); chunks reach the writer in order.
+// flight (native AIO with O_DIRECT, else a goroutine per pread, at
+// increasing offsets); chunks reach the writer in order.
 // Reads of such inputs return full records until the end, so the result is
 // the one dd's sequential reads give.
 func (c *Copier) readParallel(ctx context.Context, start int64, free chan []byte, queue chan<- *chunk) {
@@ -517,8 +518,10 @@ func (c *Copier) readParallel(ctx context.Context, start int64, free chan []byte
 		off  int64
 		done bool
 	)
+	aio := c.startAIO()
 	defer func() {
 		wg.Wait()
+		aio.stop()
 		// Leave the file offset where dd's reads would have left it, for
 		// scripts that share the descriptor: { blkcat count=1; cat; } <img.
 		c.In.F.Seek(start+min(off, limit), io.SeekStart)
@@ -546,11 +549,13 @@ func (c *Copier) readParallel(ctx context.Context, start int64, free chan []byte
 		}
 		queue <- ch
 		wg.Add(1)
-		go func(ch *chunk, at int64, want int) {
-			defer wg.Done()
-			defer func() { <-sem; close(ch.done) }()
-			c.preadChunk(ch, at, want)
-		}(ch, start+off, int(want))
+		finish := func() { <-sem; close(ch.done); wg.Done() }
+		if !aio.read(ch, start+off, int(want), finish) {
+			go func(ch *chunk, at int64, want int) {
+				defer finish()
+				c.preadChunk(ch, at, want)
+			}(ch, start+off, int(want))
+		}
 		off += want
 		if off >= limit {
 			done = true

@@ -103,6 +103,11 @@ var ddCases = []diffCase{
 	{name: "device-in-4k", ops: "if=DEV bs=4096", in: inDevice},
 	{name: "device-in-default", ops: "if=DEV", in: inDevice},
 	{name: "device-in-skip-count", ops: "if=DEV bs=1000 skip=7 count=50", in: inDevice},
+	// Inputs of several whole chunks, read with O_DIRECT through native
+	// AIO (and through pread, the -pread runs), with an unaligned tail.
+	{name: "chunks-aio", ops: "if=IN bs=1M", size: 13<<20 + 1234},
+	{name: "chunks-aio-skip-count", ops: "if=IN bs=4096 skip=3 count=2500", size: 13<<20 + 1234},
+	{name: "device-chunks-aio", ops: "if=DEV bs=64K", in: inDevice, size: 13<<20 + 1024},
 	{name: "device-out", ops: "if=IN of=OUT bs=64K", outDev: 2 << 20},
 	{name: "device-out-seek", ops: "if=IN of=OUT seek=3 bs=4096", outDev: 2 << 20},
 	{name: "device-out-notrunc-small", ops: "if=IN of=OUT", size: 300000, outDev: 1 << 20},
@@ -130,7 +135,7 @@ var timeRE = regexp.MustCompile(`copied, [0-9.e+-]+ s, [^\n]*`)
 // the rate, and the program name.
 func mask(stderr, prog string) string {
 	s := timeRE.ReplaceAllString(stderr, "copied, T s, R")
-	s = strings.ReplaceAll(s, prog+": ", "PROG: ")
+	s = strings.ReplaceAll(s, strings.TrimSuffix(prog, preadSuffix)+": ", "PROG: ")
 	return s
 }
 
@@ -140,15 +145,21 @@ type result struct {
 	code   int
 }
 
+// preadSuffix names a run of blkcat with native AIO off (BLKPIPE_AIO=0),
+// so both of its ways of reading a file or device with O_DIRECT are held
+// to dd's output.
+const preadSuffix = "-pread"
+
 func TestDifferentialDD(t *testing.T) {
 	testutil.NeedCmd(t, "dd")
-	tools := map[string]string{"blkcat": testutil.Tool(t, "blkcat"), "blkwrite": testutil.Tool(t, "blkwrite")}
+	blkcat := testutil.Tool(t, "blkcat")
+	tools := map[string]string{"blkcat": blkcat, "blkcat" + preadSuffix: blkcat, "blkwrite": testutil.Tool(t, "blkwrite")}
 	for _, tc := range ddCases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.in == inDevice || tc.outDev > 0 {
 				testutil.NeedRoot(t)
 			}
-			for _, prog := range []string{"blkcat", "blkwrite"} {
+			for _, prog := range []string{"blkcat", "blkcat" + preadSuffix, "blkwrite"} {
 				if tc.outDev > 0 && prog == "blkwrite" {
 					continue // blkwrite guards devices; TestWriteGuard covers it
 				}
@@ -247,6 +258,9 @@ func runCase(t *testing.T, tc diffCase, prog, bin string) result {
 	ops := strings.NewReplacer("IN", in, "OUT", out, "DEV", dev, "DIR", dir).Replace(tc.ops)
 	args := strings.Fields(ops)
 	cmd := exec.Command(bin, args...)
+	if strings.HasSuffix(prog, preadSuffix) {
+		cmd.Env = append(os.Environ(), "BLKPIPE_AIO=0")
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	var feed func(w *os.File)
