@@ -3,7 +3,6 @@ package blockdev
 import (
 	"bytes"
 	"errors"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,8 +15,7 @@ import (
 // tags, counts, data, a read that starts at the end, and Wait after Close.
 func TestAIO(t *testing.T) {
 	const size = 8<<20 + 12288
-	data := make([]byte, size)
-	rand.New(rand.NewSource(1)).Read(data)
+	data := randomBytes(size, 1)
 	path := filepath.Join(t.TempDir(), "img")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)

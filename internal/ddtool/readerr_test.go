@@ -3,7 +3,6 @@ package ddtool_test
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -23,15 +22,6 @@ const (
 	errDev  = "/dev/mapper/bad"
 )
 
-func errData() []byte {
-	b := make([]byte, errDisk)
-	r := rand.New(rand.NewChaCha8([32]byte{'E'}))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 // TestReadErrors reads a device with a bad block, in a QEMU guest (the
 // host kernel here has no device-mapper): without conv=noerror blkcat
 // stops at the bad block with dd's message and exit status 1, having
@@ -46,9 +36,7 @@ func TestReadErrors(t *testing.T) {
 	}
 	qemutest.NeedQEMU(t)
 	disk := testutil.SparseFile(t, errDisk)
-	if err := os.WriteFile(disk, errData(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, disk, randomBytes(errDisk, 'E'))
 	qemutest.RunTest(t, qemutest.Config{
 		Disks: []string{disk},
 		Files: map[string]string{"/bin/blkcat": testutil.Tool(t, "blkcat")},
@@ -69,7 +57,7 @@ func guestReadErrors(t *testing.T) {
 	if out, err := exec.Command("dmsetup", "mknodes", "bad").CombinedOutput(); err != nil {
 		t.Fatalf("dmsetup mknodes: %v\n%s", err, out)
 	}
-	data := errData()
+	data := randomBytes(errDisk, 'E')
 	synced := bytes.Clone(data)
 	clear(synced[errBad : errBad+4096])
 	wantErr := "blkcat: error reading '" + errDev + "': Input/output error"
