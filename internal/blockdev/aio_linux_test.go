@@ -15,11 +15,7 @@ import (
 // tags, counts, data, a read that starts at the end, and Wait after Close.
 func TestAIO(t *testing.T) {
 	const size = 8<<20 + 12288
-	data := randomBytes(size, 1)
-	path := filepath.Join(t.TempDir(), "img")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, data := randomImage(t, size, 1)
 	f, direct, err := OpenDirect(path, os.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func checkDirectRead(t *testing.T, f *os.File, want []byte) {
 	if _, err := f.ReadAt(buf[:n], off); err != nil {
 		t.Fatalf("aligned O_DIRECT read: %v", err)
 	}
-	if i := firstDiff(buf[:n], want[off:off+n]); i >= 0 {
+	if i := testutil.FirstDiff(buf[:n], want[off:off+n]); i >= 0 {
 		t.Fatalf("aligned O_DIRECT read differs at byte %d", i)
 	}
 	if align > 512 {

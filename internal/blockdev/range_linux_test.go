@@ -28,7 +28,7 @@ func checkZeroed(t *testing.T, path string, data []byte, off, n int64) {
 	if len(got) != len(want) {
 		t.Fatalf("%s: size %d after ZeroRange, want %d", path, len(got), len(want))
 	}
-	if i := firstDiff(got, want); i >= 0 {
+	if i := testutil.FirstDiff(got, want); i >= 0 {
 		t.Fatalf("%s: byte %d is %#x, want %#x (zeroed [%d,%d))", path, i, got[i], want[i], off, off+n)
 	}
 }
@@ -231,7 +231,7 @@ func TestDropCache(t *testing.T) {
 				if _, err := f.ReadAt(buf, 0); err != nil {
 					t.Fatal(err)
 				}
-				if i := firstDiff(buf, data); i >= 0 {
+				if i := testutil.FirstDiff(buf, data); i >= 0 {
 					t.Fatalf("read differs at %d", i)
 				}
 				if n := resident(t, f, size); n != size/page {

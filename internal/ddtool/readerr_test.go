@@ -83,25 +83,16 @@ func guestReadErrors(t *testing.T) {
 					t.Errorf("BLKPIPE_AIO=%q: stderr lacks %q:\n%s", aio, wantErr, stderr)
 				}
 				if tc.want != nil && out != string(tc.want) {
-					t.Errorf("BLKPIPE_AIO=%q: %d bytes out, want %d (first difference at %d)", aio, len(out), len(tc.want), firstDiff([]byte(out), tc.want))
+					t.Errorf("BLKPIPE_AIO=%q: %d bytes out, want %d (first difference at %d)", aio, len(out), len(tc.want), testutil.FirstDiff([]byte(out), tc.want))
 				}
 				outs[i] = out
 			}
 			if outs[0] != outs[1] {
-				t.Errorf("native AIO gave %d bytes, pread %d (first difference at %d)", len(outs[1]), len(outs[0]), firstDiff([]byte(outs[1]), []byte(outs[0])))
+				t.Errorf("native AIO gave %d bytes, pread %d (first difference at %d)", len(outs[1]), len(outs[0]), testutil.FirstDiff([]byte(outs[1]), []byte(outs[0])))
 			}
 			if tc.want == nil && len(outs[0]) >= errDisk {
 				t.Errorf("%d bytes out: the bad record was not left out", len(outs[0]))
 			}
 		})
 	}
-}
-
-func firstDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
 }

@@ -172,3 +172,18 @@ func ModuleRoot(tb testing.TB) string {
 	}
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
+
+// FirstDiff returns the offset of the first byte where a and b differ (the
+// shorter one's length if one is a prefix of the other), or -1 if they are
+// equal.
+func FirstDiff(a, b []byte) int {
+	if bytes.Equal(a, b) {
+		return -1
+	}
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
