@@ -83,10 +83,7 @@ func (r *aioReader) collect() {
 			delete(r.pending, e.Tag)
 			r.mu.Unlock()
 			if e.Res != int64(q.want) {
-				go func() {
-					c.preadChunk(q.ch, q.at, q.want)
-					q.finish()
-				}()
+				c.preadAsync(q.ch, q.at, q.want, q.finish)
 				continue
 			}
 			if c.In.Nocache {

@@ -551,10 +551,7 @@ func (c *Copier) readParallel(ctx context.Context, start int64, free chan []byte
 		wg.Add(1)
 		finish := func() { <-sem; close(ch.done); wg.Done() }
 		if !aio.read(ch, start+off, int(want), finish) {
-			go func(ch *chunk, at int64, want int) {
-				defer finish()
-				c.preadChunk(ch, at, want)
-			}(ch, start+off, int(want))
+			c.preadAsync(ch, start+off, int(want), finish)
 		}
 		off += want
 		if off >= limit {
@@ -565,6 +562,14 @@ func (c *Copier) readParallel(ctx context.Context, start int64, free chan []byte
 			queue <- last
 		}
 	}
+}
+
+// preadAsync runs preadChunk on a goroutine of its own, then finish.
+func (c *Copier) preadAsync(ch *chunk, at int64, want int, finish func()) {
+	go func() {
+		defer finish()
+		c.preadChunk(ch, at, want)
+	}()
 }
 
 // preadChunk fills ch with want bytes read at file offset at, in pieces of
