@@ -82,14 +82,21 @@ type decompressor struct {
 	zstd  *zstd.Decoder
 }
 
-func newDecompressor(c Codec, blockSize int) (*decompressor, error) {
+func newDecompressor(c Codec) (*decompressor, error) {
 	d := &decompressor{codec: c}
 	if c == CodecZstd {
 		dec, err := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
-			// A frame claiming more than a block is rejected before
-			// the decoder allocates for it.
-			zstd.WithDecoderMaxMemory(uint64(blockSize)),
+			// DecodeAll decodes into the caller's block buffer and never
+			// past its capacity, so a frame whose content (declared or
+			// not) exceeds a block fails without the decoder allocating.
+			// Its history is that buffer: a window up to the largest block
+			// size costs nothing more, and frames made by zstd from a
+			// pipe (no content size, a window larger than a small block)
+			// decode; the minimum window of 1 KiB made a 512-byte block
+			// size unusable when the limit was the block size.
+			zstd.WithDecodeAllCapLimit(true),
+			zstd.WithDecoderMaxMemory(MaxBlockSize),
 			zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return nil, fmt.Errorf("zstd decoder: %w", err)

@@ -170,11 +170,10 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 		sha:        sha256.New(),
 		verifiable: !cfg.noVerify,
 	}
-	bs := int(hdr.BlockSize)
 	p := &parser{r: fr, br: br, soff: int64(n), pos: hdr.StartOffset, jobs: make(chan *item)}
 	decs := make([]*decompressor, cfg.workers)
 	for i := range decs {
-		if decs[i], err = newDecompressor(hdr.Codec, bs); err != nil {
+		if decs[i], err = newDecompressor(hdr.Codec); err != nil {
 			for _, d := range decs[:i] {
 				d.close()
 			}

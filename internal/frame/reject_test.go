@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"testing"
 
@@ -135,6 +136,8 @@ func TestReject(t *testing.T) {
 	end3 := endRec(3*tbs, 3, 3*tbs, digest)
 	zenc, _ := zstd.NewWriter(nil)
 	zstdBlock := zenc.EncodeAll(blockC[:3000], nil)
+	zstdFull := zenc.EncodeAll(blockC, nil)
+	zstdHuge := zstdRLE('x', tbs, 32<<20)
 	zh := h
 	zh.Codec = CodecZstd
 
@@ -199,6 +202,10 @@ func TestReject(t *testing.T) {
 		{"lz4 decodes longer than declared", join(hdr, lz4Rec(0, blockC, 3000)), ErrCorrupt, "lz4"},
 		{"zstd decodes shorter than declared", join(zh.marshal(), rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: uint32(len(zstdBlock)), length: tbs, payloadCRC: crc(blockC[:3000])}, zstdBlock)),
 			ErrCorrupt, "decoded 3000 bytes, record says 4096"},
+		{"zstd decodes longer than declared", join(zh.marshal(), rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: uint32(len(zstdFull)), length: 3000, payloadCRC: crc(blockC[:3000])}, zstdFull)),
+			ErrCorrupt, "decoded 4096 bytes, record says 3000"},
+		{"zstd window over 16 MiB", join(zh.marshal(), rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: uint32(len(zstdHuge)), length: tbs, payloadCRC: crc(bytes.Repeat([]byte{'x'}, tbs))}, zstdHuge)),
+			ErrCorrupt, "window size exceeded"},
 		{"zstd garbage", join(zh.marshal(), rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: 10, length: tbs}, []byte("not zstd!!"))), ErrCorrupt, "zstd"},
 		{"DATA longer than block", join(hdr, rec(recHeader{typ: typeData, storedLen: 2 * tbs, length: 2 * tbs}, nil)), ErrTooLarge, "DATA length 8192 stored 8192, block size 4096"},
 		{"stored length 4 GiB", join(hdr, rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: 0xffffffff, length: tbs}, nil)), ErrTooLarge, "stored 4294967295"},
@@ -308,5 +315,53 @@ func TestReadError(t *testing.T) {
 		if !errors.Is(err, eio) || errors.Is(err, ErrTruncated) {
 			t.Errorf("input failing after %d bytes: %v", n, err)
 		}
+	}
+}
+
+// zstdRLE is a zstd frame as another encoder may write it from a pipe
+// (RFC 8878): no content size, a window descriptor saying window (a power
+// of two, at least 1 KiB), and one RLE block of n bytes c.
+func zstdRLE(c byte, n, window int) []byte {
+	b := []byte{0x28, 0xb5, 0x2f, 0xfd, 0, byte(bits.TrailingZeros(uint(window))-10) << 3}
+	bh := uint32(1 | 1<<1 | n<<3) // last block, RLE, size n
+	return append(b, byte(bh), byte(bh>>8), byte(bh>>16), c)
+}
+
+// TestZstdForeignFrames: DATA payloads made by another zstd encoder decode
+// whatever the block size, as docs/FORMAT.md promises: frames without a
+// content size and windows larger than the block (up to 16 MiB), and the
+// smallest block size, below zstd's 1 KiB minimum window.
+func TestZstdForeignFrames(t *testing.T) {
+	for _, tc := range []struct {
+		bs, window int
+	}{{512, 1 << 10}, {512, 8 << 20}, {tbs, 512 << 10}, {tbs, 16 << 20}} {
+		t.Run(fmt.Sprintf("bs%d-window%d", tc.bs, tc.window), func(t *testing.T) {
+			h := testHeader()
+			h.Codec, h.BlockSize, h.SourceSize = CodecZstd, uint32(tc.bs), int64(2*tc.bs)
+			a, b := bytes.Repeat([]byte{'a'}, tc.bs), bytes.Repeat([]byte{'b'}, tc.bs)
+			za, zb := zstdRLE('a', tc.bs, tc.window), zstdRLE('b', tc.bs, tc.window)
+			src := join(a, b)
+			stream := join(h.marshal(),
+				rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: uint32(len(za)), length: int64(tc.bs), payloadCRC: crc(a)}, za),
+				rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: uint32(len(zb)), offset: int64(tc.bs), length: int64(tc.bs), payloadCRC: crc(b)}, zb),
+				endRec(int64(2*tc.bs), 2, int64(2*tc.bs), sha256.Sum256(src)))
+			d, err := decode(stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(d.data, src) || !d.end.Verified {
+				t.Fatalf("decoded %d bytes, verified %v", len(d.data), d.end.Verified)
+			}
+		})
+	}
+	// blkcat's own encoder at the smallest block size.
+	data := mixed(100000)
+	stream := encode(t, data, WithCodec(CodecZstd, 1), WithBlockSize(512), WithSourceSize(int64(len(data))))
+	d, err := decode(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(d.data, data) {
+		t.Fatal("512-byte zstd blocks: data differ")
 	}
 }
