@@ -31,10 +31,12 @@ func (e *inUseError) Unwrap() []error { return []error{ErrInUse, e.err} }
 // exclusive opener, and holding the file keeps others (mount, mkfs, another
 // OpenExclusive) out until it is closed. It does not keep out programs that
 // open the device without O_EXCL. O_CREATE in flag is ignored for a device
-// (it exists), so one set of flags serves devices and image files. On EBUSY the error matches ErrInUse and
-// unix.EBUSY and reads "<path> is mounted or in use by another program
-// (opened with O_EXCL)". For any other path it behaves like
-// os.OpenFile(path, flag, 0666), where O_EXCL would mean something else.
+// (it exists), so one set of flags serves devices and image files. On
+// EBUSY the error matches ErrInUse and unix.EBUSY and reads "<path> is mounted or in use by another program
+// (opened with O_EXCL)". A read-only device (BLKROGET) opened for writing
+// fails with EROFS, before anything is written. For any other path it
+// behaves like os.OpenFile(path, flag, 0666), where O_EXCL would mean
+// something else.
 func OpenExclusive(path string, flag int) (*os.File, error) {
 	// Stat first: on a regular file with O_CREATE, O_EXCL means "fail if it
 	// exists". Should path change kind between Stat and OpenFile, the open
@@ -52,6 +54,14 @@ func OpenExclusive(path string, flag int) (*os.File, error) {
 			return nil, &inUseError{path: path, err: err}
 		}
 		return nil, err
+	}
+	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		// Linux opens a read-only device (losetup -r, blockdev --setro)
+		// for writing and fails only the first write, with EPERM.
+		if ro, err := unix.IoctlGetInt(int(f.Fd()), unix.BLKROGET); err == nil && ro != 0 {
+			f.Close()
+			return nil, &os.PathError{Op: "open", Path: path, Err: unix.EROFS}
+		}
 	}
 	return f, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/testutil"
@@ -245,6 +246,27 @@ func TestOpenExclusiveHeld(t *testing.T) {
 		t.Fatalf("OpenExclusive after the holder closed: %v", err)
 	}
 	again.Close()
+}
+
+// TestOpenExclusiveReadOnly: a read-only loop device is refused for
+// writing at open, with EROFS, and still opens for reading.
+func TestOpenExclusiveReadOnly(t *testing.T) {
+	img := testutil.SparseFile(t, 1<<20)
+	dev := testutil.LoopDevice(t, img, "--read-only")
+	for _, flag := range []int{os.O_RDWR, os.O_WRONLY | os.O_CREATE | os.O_TRUNC} {
+		f, err := OpenExclusive(dev, flag)
+		if err == nil {
+			f.Close()
+		}
+		if !errors.Is(err, unix.EROFS) || !strings.Contains(err.Error(), dev) {
+			t.Errorf("OpenExclusive(%s, %#x): %v, want EROFS naming the device", dev, flag, err)
+		}
+	}
+	f, err := OpenExclusive(dev, os.O_RDONLY)
+	if err != nil {
+		t.Fatalf("read-only open of a read-only device: %v", err)
+	}
+	f.Close()
 }
 
 func TestOpenExclusiveFile(t *testing.T) {
