@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/buildinfo"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/frame"
@@ -104,16 +105,26 @@ func Main(p Profile, args []string) int {
 	usr1 := make(chan os.Signal, 16)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	err := Run(p, args, os.Stdin, os.Stdout, os.Stderr, usr1)
-	if err != nil && err != flagHelp && !IsReported(err) {
+	if err != nil && err != flagHelp && err != flagVersion && !IsReported(err) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
 	}
-	if err == flagHelp {
+	if err == flagHelp || err == flagVersion {
 		return ExitOK
 	}
 	return ExitCode(err)
 }
 
-var flagHelp = errors.New("help requested")
+var (
+	flagHelp    = errors.New("help requested")
+	flagVersion = errors.New("version requested")
+)
+
+// noValue are the flags that take no value: "--frame=0" is refused, as
+// getopt_long refuses it, rather than read as --frame.
+var noValue = map[string]bool{
+	"h": true, "help": true, "version": true, "q": true, "quiet": true, "frame": true,
+	"resume-point": true, "raw": true, "framed": true, "assume-zeroed": true, "no-verify": true,
+}
 
 // OperandsHelp lists the dd operands both tools accept, for their --help.
 const OperandsHelp = `dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
@@ -141,6 +152,9 @@ type Options struct {
 	Resume  string
 	// blkwrite: --resume-point
 	ResumePoint bool
+	// blkwrite DST rather than of=DST: blkpipe's own form, where an empty
+	// input is refused instead of copied as dd copies it.
+	BareTarget bool
 }
 
 // ParseArgs turns a command line into dd operands. It accepts dd's
@@ -171,9 +185,14 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 				i++
 				return args[i], nil
 			}
+			if hasVal && noValue[name] {
+				return nil, &usageError{fmt.Sprintf("option '%s' doesn't allow an argument", strings.SplitN(a, "=", 2)[0])}
+			}
 			switch name {
 			case "h", "help":
 				return nil, flagHelp
+			case "version":
+				return nil, flagVersion
 			case "q", "quiet":
 				conv = append(conv, "status=none")
 			case "bs":
@@ -261,7 +280,7 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 			continue
 		}
 		if positional != "" {
-			return nil, &usageError{fmt.Sprintf("unexpected argument '%s': only one %s path may be given", a, p.Positional)}
+			return nil, &usageError{fmt.Sprintf("unexpected argument '%s': only one %s may be given ('%s' was the first)", a, map[string]string{"if": "input", "of": "output"}[p.Positional], positional)}
 		}
 		positional = a
 	}
@@ -292,6 +311,7 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 				ops.If = positional
 			} else {
 				ops.Of = positional
+				opt.BareTarget = true
 			}
 		}
 	}
@@ -332,6 +352,10 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		fmt.Fprint(stdout, p.Usage)
 		return flagHelp
 	}
+	if err == flagVersion {
+		fmt.Fprintln(stdout, buildinfo.Line(p.Name))
+		return flagVersion
+	}
 	if err != nil {
 		return err
 	}
@@ -359,11 +383,19 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		return err
 	}
 	defer in.F.Close()
-	if p.Receiver && !opt.Raw {
-		framed, err := detectFramed(in)
+	if p.Receiver {
+		framed, empty, err := detectFramed(in)
 		if err != nil { // never: read errors are left for the copy to report
 			return &ddcopy.Error{Msg: "error reading " + ddcopy.Quote(in.Name), Err: err}
 		}
+		if empty && opt.BareTarget {
+			// `ssh host blkcat ... | blkwrite DST` whose sender failed
+			// before its first byte: dd would truncate a file and report
+			// success.
+			return fmt.Errorf("%s is empty (did the sender fail?): %s was left as it was; of=%s copies an empty input as dd does",
+				ddcopy.Quote(in.Name), ddcopy.Quote(ops.Of), ops.Of)
+		}
+		framed = framed && !opt.Raw
 		if opt.Framed && !framed {
 			return fmt.Errorf("%s is not a framed stream (no blkpipe header); use --raw for raw data", ddcopy.Quote(in.Name))
 		}

@@ -439,6 +439,15 @@ func TestDeltaReject(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "source digest mismatch") || !strings.Contains(stderr, first) {
 		t.Errorf("stale target: exit %d, stderr %q, want it to name block 100", code, stderr)
 	}
+	// The same in the last, short block (512 bytes).
+	tamperedTail := append([]byte(nil), base...)
+	tamperedTail[size-1] ^= 1
+	writeFile(t, dst, tamperedTail)
+	_, stderr, code = run(t, []byte(delta), blkwrite, "-q", dst)
+	first = fmt.Sprintf("blkwrite: first differing block: block 256 (bytes 1048576 to 1049087) of '%s' is not what its sums said\n", dst)
+	if code != 1 || !strings.Contains(stderr, "source digest mismatch") || !strings.Contains(stderr, first) {
+		t.Errorf("stale short last block: exit %d, stderr %q, want it to name block 256", code, stderr)
+	}
 	// --no-verify skips that check.
 	writeFile(t, dst, tampered)
 	if _, stderr, code := run(t, []byte(delta), blkwrite, "--no-verify", dst); code != 0 || !strings.Contains(stderr, "NOT verified") {

@@ -50,23 +50,24 @@ func streamSize(c *ddcopy.Copier) int64 {
 }
 
 // detectFramed tells whether the input starts with a framed stream's
-// magic, without losing a byte or changing what dd's reads would see: a
-// seekable input is peeked with pread; from a stream blkwrite reads once (more
-// only while the bytes so far could still be the magic), and the copy then
-// gets exactly those bytes as its first read.
-func detectFramed(in *ddcopy.Input) (bool, error) {
+// magic, and whether it is empty, without losing a byte or changing what
+// dd's reads would see: a seekable input is peeked with pread; from a
+// stream blkwrite reads once (more only while the bytes so far could still
+// be the magic), and the copy then gets exactly those bytes as its first
+// read.
+func detectFramed(in *ddcopy.Input) (framed, empty bool, err error) {
 	if in.Seekable && in.Size >= 0 {
 		cur, err := in.F.Seek(0, io.SeekCurrent)
 		if err != nil {
-			return false, nil
+			return false, false, nil
 		}
 		buf := blockdev.AlignedBuffer(4096, 4096)
 		n, err := in.F.ReadAt(buf, cur-cur%4096)
 		if err != nil && err != io.EOF {
-			return false, nil // the copy will meet the error and report it as dd does
+			return false, false, nil // the copy will meet the error and report it as dd does
 		}
 		rel := int(cur % 4096)
-		return n >= rel+len(frame.Magic) && string(buf[rel:rel+len(frame.Magic)]) == frame.Magic, nil
+		return n >= rel+len(frame.Magic) && string(buf[rel:rel+len(frame.Magic)]) == frame.Magic, n <= rel && err == io.EOF, nil
 	}
 	buf := make([]byte, 64<<10)
 	n := 0
@@ -84,7 +85,7 @@ func detectFramed(in *ddcopy.Input) (bool, error) {
 	}
 	pr := &prefixReader{pre: buf[:n], err: rerr, r: in.F}
 	in.R = pr
-	return n >= len(frame.Magic) && string(buf[:len(frame.Magic)]) == frame.Magic, nil
+	return n >= len(frame.Magic) && string(buf[:len(frame.Magic)]) == frame.Magic, n == 0 && rerr == io.EOF, nil
 }
 
 // prefixReader returns bytes already read from r (as one read), then the
@@ -115,8 +116,14 @@ func (p *prefixReader) Read(b []byte) (int, error) {
 // target durable, and only then reports success.
 func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, stdout *os.File, rep *progress.DD, usr1 <-chan os.Signal) error {
 	ops := opt.Ops
-	if ops.Seek != 0 || ops.Skip != 0 || ops.Count >= 0 || ops.Conv.Sparse {
-		return &usageError{"a framed stream places its own data: seek=, skip=, count= and conv=sparse do not apply (use --raw to copy the stream itself)"}
+	if ops.Seek != 0 || ops.Skip != 0 || ops.Count >= 0 || ops.Conv.Sparse || ops.OFlag.Append {
+		return &usageError{"a framed stream places its own data: seek=, skip=, count=, conv=sparse and oflag=append do not apply (use --raw to copy the stream itself)"}
+	}
+	if in.Direct {
+		// iflag=direct: the Reader's small unaligned reads of a kept
+		// stream file would fail with EINVAL.
+		blockdev.SetDirect(in.F, false)
+		in.Direct = false
 	}
 	var src io.Reader = in.F
 	if in.R != nil {
@@ -146,6 +153,9 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		return err
 	}
 	defer t.f.Close()
+	if !t.seekable {
+		rs = nil // of=/dev/null or a pipe: nothing to resume onto
+	}
 	base.set(t.f, openSidecar(opt.Ops.Of, h))
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
 		return err
@@ -172,7 +182,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	}
 	if err != nil {
 		rep.Diagnose(err.Error())
-		if t.written > 0 || errors.Is(err, frame.ErrTruncated) {
+		if t.touched {
 			rep.Diagnose(fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", t.written, ddcopy.Quote(t.name)))
 		}
 		if errors.Is(err, frame.ErrDigest) {
@@ -258,7 +268,9 @@ type target struct {
 	name     string
 	seekable bool // records are written at their offsets; else in order
 	isBlock  bool // a block device: ZERO runs are zeroed with BLKZEROOUT
-	fresh    bool // a just-truncated file: ZERO runs can stay holes
+	fresh    bool // a file truncated for a full stream: ZERO runs can stay holes
+	trunc    bool // fresh, but the truncation waits for the first change
+	touched  bool // the target was changed (truncated or written)
 	zeroed   bool // --assume-zeroed
 	direct   int  // O_DIRECT alignment, 0 when off
 	buf      []byte
@@ -278,7 +290,7 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 			return nil, errors.New("a delta or resumed stream needs a target it can read back (of= a device or file)")
 		}
 		t.f = stdout
-		if fi, err := stdout.Stat(); err == nil && fi.Mode().IsRegular() {
+		if fi, err := stdout.Stat(); err == nil && fi.Mode().IsRegular() && !isAppend(stdout) {
 			t.seekable = true
 		}
 		return t, nil
@@ -294,7 +306,8 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 	case isBlock:
 		t.f, err = blockdev.OpenExclusive(ops.Of, flag)
 	default:
-		if !ops.Conv.Nocreat {
+		if !ops.Conv.Nocreat && full {
+			// A delta or resumed stream needs the target it continues.
 			flag |= os.O_CREATE
 		}
 		if ops.Conv.Excl {
@@ -334,14 +347,32 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 		return t, nil
 	}
 	if full && !ops.Conv.Notrunc {
-		if err := t.f.Truncate(0); err != nil {
-			t.f.Close()
-			return nil, &ddcopy.Error{Msg: "failed to truncate output file " + ddcopy.Quote(ops.Of), Err: err}
-		}
-		t.fresh = true
+		// As dd truncates of=, but only once the first record has passed
+		// its checks: a stream that fails before leaves the file as it was.
+		t.fresh, t.trunc = true, true
 	}
 	t.setDirect(h)
 	return t, nil
+}
+
+// isAppend reports whether f was opened with O_APPEND (blkwrite >> FILE),
+// where writes at offsets fail: such a target is written in order.
+func isAppend(f *os.File) bool {
+	fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	return err == nil && fl&unix.O_APPEND != 0
+}
+
+// touch is called before the first change to the target: it truncates a
+// file that a full stream replaces, and notes that the target changed.
+func (t *target) touch() error {
+	if t.trunc {
+		t.trunc = false
+		if err := t.f.Truncate(0); err != nil {
+			return &ddcopy.Error{Msg: "failed to truncate output file " + ddcopy.Quote(t.name), Err: err}
+		}
+	}
+	t.touched = true
+	return nil
 }
 
 // setDirect turns O_DIRECT on where the target supports it (not tmpfs),
@@ -400,6 +431,11 @@ func (t *target) writeErr(off int64, err error) error {
 // writeAt writes p at source offset off, through an aligned buffer with
 // O_DIRECT when both are aligned, through the page cache otherwise.
 func (t *target) writeAt(p []byte, off int64) error {
+	if !t.touched {
+		if err := t.touch(); err != nil {
+			return err
+		}
+	}
 	if !t.seekable {
 		if off != t.pos {
 			if err := t.zero(t.pos, off-t.pos); err != nil {
@@ -437,6 +473,11 @@ func (t *target) writeAt(p []byte, off int64) error {
 // zero makes [off, off+n) read as zeros: nothing in a fresh file (a hole),
 // nothing with --assume-zeroed, BLKZEROOUT or a punched hole otherwise.
 func (t *target) zero(off, n int64) error {
+	if !t.touched {
+		if err := t.touch(); err != nil {
+			return err
+		}
+	}
 	if !t.seekable {
 		if t.zeros == nil {
 			t.zeros = make([]byte, 1<<20)
@@ -473,6 +514,11 @@ func (t *target) zero(off, n int64) error {
 // finish sets a file's size to the source's, checks the digest verdict and
 // makes the target durable.
 func (t *target) finish(end frame.Record) error {
+	if !t.touched {
+		if err := t.touch(); err != nil {
+			return err
+		}
+	}
 	if t.seekable && !t.isBlock {
 		if fi, err := t.f.Stat(); err == nil && fi.Mode().IsRegular() && (t.fresh && fi.Size() != end.Offset || fi.Size() < end.Offset) {
 			if err := t.f.Truncate(end.Offset); err != nil {

@@ -654,7 +654,7 @@ func TestFramedRejectCuts(t *testing.T) {
 	target := filepath.Join(t.TempDir(), "target")
 	notFramed := "blkwrite: 'standard input' is not a framed stream (no blkpipe header); use --raw for raw data"
 	cuts := []cut{
-		{0, notFramed, ""},
+		{0, fmt.Sprintf("blkwrite: 'standard input' is empty (did the sender fail?): '%s' was left as it was; of=%s copies an empty input as dd does", target, target), ""},
 		{7, notFramed, ""},
 		{8, "blkwrite: 'standard input': frame: at stream offset 8: stream truncated: end of input in header", ""},
 		{40, "blkwrite: 'standard input': frame: at stream offset 8: stream truncated: end of input in header", ""},
@@ -664,6 +664,9 @@ func TestFramedRejectCuts(t *testing.T) {
 	for i, r := range s.recs {
 		start := s.at(i)
 		landed := incomplete(pos, target)
+		if i == 0 {
+			landed = "" // nothing was applied: the target was not touched
+		}
 		cuts = append(cuts,
 			cut{start, at(s, i, pos, fmt.Sprintf("stream truncated: end of input before END record, %d records read", i)), landed},
 			cut{start + 1, at(s, i, pos, "stream truncated: end of input 1 bytes into a record header (unexpected EOF)"), landed},
@@ -684,7 +687,10 @@ func TestFramedRejectCuts(t *testing.T) {
 		t.Fatalf("last cut at %d, stream is %d bytes", n, len(full))
 	}
 	for _, c := range cuts {
-		rejected(t, full[:c.n], target, c.want, c.want2)
+		stderr := rejected(t, full[:c.n], target, c.want, c.want2)
+		if c.want2 == "" && strings.Contains(stderr, "the copy is incomplete") {
+			t.Errorf("cut at %d, before any record was applied: %q", c.n, stderr)
+		}
 	}
 }
 

@@ -256,6 +256,11 @@ func (r *resumer) done() {
 // leaves out would be missing), and notes a target larger than the source,
 // whose tail is left alone.
 func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) error {
+	if h.SourceSize < 0 && !full {
+		// blkcat sends these only with a known size; one without could
+		// not be checked against the target before it is written.
+		return fmt.Errorf("a delta or resumed stream must declare its source size; this one does not (source size -1); nothing was written to %s", ddcopy.Quote(t.name))
+	}
 	if t.f == nil || !t.seekable || h.SourceSize < 0 {
 		return nil
 	}
@@ -272,7 +277,7 @@ func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) er
 			return nil
 		}
 		size = fi.Size()
-		if full {
+		if t.fresh {
 			return nil // truncated to the source's size
 		}
 		if h.Delta() && size < h.SourceSize {

@@ -79,6 +79,7 @@ type sidecarCheck struct {
 	f     *os.File
 	sr    *sums.Reader
 	bs    int64
+	size  int64 // bytes the sums cover: the last block may be short
 	next  int64 // index of the next digest sr returns
 	first int64 // first block that differs from its sums, -1 if none yet
 }
@@ -98,7 +99,7 @@ func openSidecar(dev string, h frame.Header) *sidecarCheck {
 		f.Close()
 		return nil
 	}
-	return &sidecarCheck{f: f, sr: sr, bs: int64(h.BlockSize), first: -1}
+	return &sidecarCheck{f: f, sr: sr, bs: int64(h.BlockSize), size: sr.Header().Size, first: -1}
 }
 
 // check looks at target bytes p read at off (a gap: not written by the
@@ -108,7 +109,7 @@ func (s *sidecarCheck) check(p []byte, off int64) {
 		return
 	}
 	end := off + int64(len(p))
-	for i := (off + s.bs - 1) / s.bs; (i+1)*s.bs <= end; i++ {
+	for i := (off + s.bs - 1) / s.bs; min((i+1)*s.bs, s.size) <= end && i*s.bs < s.size; i++ {
 		for s.next < i {
 			if _, err := s.sr.Next(); err != nil {
 				s.sr = nil
@@ -122,7 +123,7 @@ func (s *sidecarCheck) check(p []byte, off int64) {
 			return
 		}
 		s.next++
-		if sums.Sum(p[i*s.bs-off:(i+1)*s.bs-off]) != v {
+		if sums.Sum(p[i*s.bs-off:min((i+1)*s.bs, s.size)-off]) != v {
 			s.first = i
 			return
 		}
@@ -135,7 +136,7 @@ func (s *sidecarCheck) explain(name string) string {
 		return ""
 	}
 	return fmt.Sprintf("first differing block: block %d (bytes %d to %d) of %s is not what its sums said",
-		s.first, s.first*s.bs, (s.first+1)*s.bs-1, ddcopy.Quote(name))
+		s.first, s.first*s.bs, min((s.first+1)*s.bs, s.size)-1, ddcopy.Quote(name))
 }
 
 func (s *sidecarCheck) close() {

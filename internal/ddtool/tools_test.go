@@ -60,12 +60,16 @@ func TestBadInput(t *testing.T) {
 		{"text conversion", blkcat, []string{"conv=ascii"}, 2, "blkcat: conversion 'ascii' is not supported by blkpipe"},
 		{"conflicting flags", blkwrite, []string{"conv=excl,nocreat"}, 2, "blkwrite: cannot combine excl and nocreat"},
 		{"unknown option", blkcat, []string{"--frobnicate"}, 2, "blkcat: unknown option '--frobnicate' (see --help)"},
-		{"two paths", blkcat, []string{"/a", "/b"}, 2, "blkcat: unexpected argument '/b': only one if path may be given"},
+		{"two paths", blkcat, []string{"/a", "/b"}, 2, "blkcat: unexpected argument '/b': only one input may be given ('/a' was the first)"},
+		{"two targets", blkwrite, []string{"/a", "/b"}, 2, "blkwrite: unexpected argument '/b': only one output may be given ('/a' was the first)"},
+		{"value on --frame", blkcat, []string{"--frame=0", "/a"}, 2, "blkcat: option '--frame' doesn't allow an argument"},
+		{"value on --no-verify", blkwrite, []string{"--no-verify=false", "/a"}, 2, "blkwrite: option '--no-verify' doesn't allow an argument"},
+		{"value on --raw", blkwrite, []string{"--raw=no", "/a"}, 2, "blkwrite: option '--raw' doesn't allow an argument"},
 		{"path and if=", blkcat, []string{"/a", "if=/b"}, 2, "blkcat: '/a' and if= both name the input; give one"},
 		{"missing file", blkcat, []string{filepath.Join(dir, "nope")}, 1, "blkcat: failed to open '" + filepath.Join(dir, "nope") + "': No such file or directory"},
 		{"directory source", blkcat, []string{dir}, 1, "blkcat: error reading '" + dir + "': Is a directory"},
 		{"unreadable source", blkcat, []string{"if=/proc/self/mem", "count=1"}, 1, "blkcat: error reading '/proc/self/mem': Input/output error"},
-		{"missing output dir", blkwrite, []string{filepath.Join(dir, "no/such/out")}, 1, "blkwrite: failed to open '" + filepath.Join(dir, "no/such/out") + "': No such file or directory"},
+		{"missing output dir", blkwrite, []string{"of=" + filepath.Join(dir, "no/such/out")}, 1, "blkwrite: failed to open '" + filepath.Join(dir, "no/such/out") + "': No such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +85,15 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("usage error is not one line: %q", stderr)
 			}
 		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, tool := range []string{"blkcat", "blkwrite"} {
+		out, stderr, code := run(t, nil, testutil.Tool(t, tool), "--version")
+		if code != 0 || stderr != "" || !strings.HasPrefix(out, tool+" ") || strings.Count(out, "\n") != 1 {
+			t.Errorf("%s --version: exit %d, stdout %q, stderr %q", tool, code, out, stderr)
+		}
 	}
 }
 
