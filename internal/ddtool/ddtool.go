@@ -165,7 +165,7 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 	opt := &Options{}
 	var operands []string
 	var conv []string // conventional flags turned into operands, applied last
-	positional := ""
+	positional, havePositional := "", false
 	flagsDone := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -279,10 +279,24 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 			operands = append(operands, a)
 			continue
 		}
-		if positional != "" {
+		if havePositional {
 			return nil, &usageError{fmt.Sprintf("unexpected argument '%s': only one %s may be given ('%s' was the first)", a, map[string]string{"if": "input", "of": "output"}[p.Positional], positional)}
 		}
-		positional = a
+		positional, havePositional = a, true
+	}
+	if havePositional {
+		for _, o := range operands {
+			if strings.HasPrefix(o, p.Positional+"=") {
+				return nil, &usageError{fmt.Sprintf("'%s' and %s= both name the %s; give one", positional, p.Positional, map[string]string{"if": "input", "of": "output"}[p.Positional])}
+			}
+		}
+		if positional != "-" {
+			// Through ddargs as if= or of=, so the path gets every check
+			// dd makes on the operand (an empty name, seek= too large to
+			// truncate to).
+			operands = append([]string{p.Positional + "=" + positional}, operands...)
+			opt.BareTarget = p.Positional == "of"
+		}
 	}
 	ops, err := ddargs.Parse(append(operands, conv...))
 	if err != nil {
@@ -300,19 +314,6 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 			return nil, &usageError{"--frame cannot be combined with conv=sparse (zero blocks are sent as ZERO records)"}
 		case ops.OFlag.Direct:
 			return nil, &usageError{"--frame cannot be combined with oflag=direct"}
-		}
-	}
-	if positional != "" {
-		if ops.Given[p.Positional] {
-			return nil, &usageError{fmt.Sprintf("'%s' and %s= both name the %s; give one", positional, p.Positional, map[string]string{"if": "input", "of": "output"}[p.Positional])}
-		}
-		if positional != "-" {
-			if p.Positional == "if" {
-				ops.If = positional
-			} else {
-				ops.Of = positional
-				opt.BareTarget = true
-			}
 		}
 	}
 	if err := checkDeltaOptions(opt); err != nil {
