@@ -163,7 +163,7 @@ func newDeltaSender(opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, er
 		return nil, fmt.Errorf("source is larger than the target: %s is %d bytes, the block sums %s are of a %d-byte target; nothing was sent", ddcopy.Quote(c.In.Name), size, ddcopy.Quote(name), h.Size)
 	}
 	if h.Size > size {
-		c.R.Diagnose(fmt.Sprintf("note: the target is %d bytes, larger than %s (%d bytes); its last %d bytes are left as they are", h.Size, ddcopy.Quote(c.In.Name), size, h.Size-size))
+		c.R.Note(fmt.Sprintf("the target is %d bytes, larger than %s (%d bytes); its last %d bytes are left as they are", h.Size, ddcopy.Quote(c.In.Name), size, h.Size-size))
 	}
 	d := &deltaFilter{name: name, size: size, batches: make(chan []uint64, 4), out: &failWriter{w: c.Out.F}}
 	go d.prefetch(sr)

@@ -510,7 +510,7 @@ func TestDeltaDevice(t *testing.T) {
 		}
 	}
 	sent := filepath.Join(t.TempDir(), "sent")
-	_, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --sums %s | $BC -q --against - %s | tee %s | $BW -q %s", dev, srcPath, sent, dev))
+	_, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --sums %s | $BC --against - %s | tee %s | $BW %s", dev, srcPath, sent, dev))
 	if code != 0 {
 		t.Fatalf("delta: exit %d: %s", code, stderr)
 	}

@@ -285,7 +285,7 @@ func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) er
 		}
 	}
 	if size > h.SourceSize {
-		rep.Diagnose(fmt.Sprintf("note: %s is %d bytes, larger than the source (%d bytes); its last %d bytes are left as they are",
+		rep.Note(fmt.Sprintf("%s is %d bytes, larger than the source (%d bytes); its last %d bytes are left as they are",
 			ddcopy.Quote(t.name), size, h.SourceSize, size-h.SourceSize))
 	}
 	return nil

@@ -132,6 +132,11 @@ func TestFramedTargets(t *testing.T) {
 			t.Error("target does not start with the source")
 		}
 		untouchedFrom(t, target, int64(len(data)), size)
+		// -q (status=none) prints no notes, only errors and the verdict.
+		_, stderr, code = run(t, stream, blkwrite, "-q", "conv=notrunc", "of="+target)
+		if code != 0 || strings.Contains(stderr, "note:") || !strings.HasPrefix(stderr, "blkwrite: verified sha256 ") {
+			t.Errorf("-q: exit %d, stderr %q", code, stderr)
+		}
 	})
 }
 

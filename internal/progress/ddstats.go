@@ -151,6 +151,16 @@ func (d *DD) Report(now time.Time) {
 	d.w.Write(buf)
 }
 
+// Note prints "prog: note: msg" as Diagnose does, unless the level is
+// LevelNone: status=none (and -q) print only errors and warnings, as dd's
+// status=none prints no informational messages.
+func (d *DD) Note(msg string) {
+	if d.Level == LevelNone {
+		return
+	}
+	d.Diagnose("note: " + msg)
+}
+
 // Diagnose prints "prog: msg" on its own line, first ending a progress line
 // that is on screen, as dd's diagnose does. Warnings and errors go through
 // here so they never land in the middle of a progress line.

@@ -167,3 +167,24 @@ func TestProgressRedraw(t *testing.T) {
 		t.Errorf("got\n%q\nwant\n%q", buf.String(), want)
 	}
 }
+
+// TestNote: notes are informational; status=none (and -q) drops them, as
+// dd's status=none prints no informational messages. Diagnose always prints.
+func TestNote(t *testing.T) {
+	for _, tc := range []struct {
+		level Level
+		want  string
+	}{
+		{LevelDefault, "blkwrite: note: tail kept\nblkwrite: failed\n"},
+		{LevelNoxfer, "blkwrite: note: tail kept\nblkwrite: failed\n"},
+		{LevelNone, "blkwrite: failed\n"},
+	} {
+		var buf bytes.Buffer
+		d := NewDD(&buf, "blkwrite", tc.level)
+		d.Note("tail kept")
+		d.Diagnose("failed")
+		if buf.String() != tc.want {
+			t.Errorf("level %d: %q, want %q", tc.level, buf.String(), tc.want)
+		}
+	}
+}
