@@ -322,6 +322,16 @@ func newResumeSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
 	if size != tok.Size {
 		return nil, fmt.Errorf("resume point is for a %d-byte source, %s is %d bytes: it belongs to another copy; nothing was sent", tok.Size, ddcopy.Quote(c.In.Name), size)
 	}
+	if tok.HasSample {
+		got, err := prefixSample(c.In.F, tok.Offset)
+		if err != nil {
+			return nil, &ddcopy.Error{Msg: "error reading " + ddcopy.Quote(c.In.Name), Err: err}
+		}
+		if got != tok.Sample {
+			return nil, fmt.Errorf("resume point does not match %s: the target's first %d bytes are not this source's (sampled blocks differ; another source, or it changed since the interrupted copy): make a full copy; nothing was sent",
+				ddcopy.Quote(c.In.Name), tok.Offset)
+		}
+	}
 	fw, err := frame.NewWriter(c.Out.F, frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
 		frame.WithStartOffset(tok.Offset), frame.WithStreamID(tok.ID))
 	if err != nil {
@@ -360,26 +370,40 @@ func hashPrefix(fw *frame.Writer, f *os.File, n int64) error {
 	return nil
 }
 
-// Token is a resume point: which stream, how far it durably got, and the
-// source size, as blkwrite --resume-point prints it and blkcat --resume
-// takes it.
+// Token is a resume point: which stream, how far it durably got, the
+// source size, and a sample of the bytes the target holds before Offset
+// (see prefixSample), as blkwrite --resume-point prints it and blkcat
+// --resume takes it.
 type Token struct {
-	ID     [16]byte
-	Offset int64
-	Size   int64
+	ID        [16]byte
+	Offset    int64
+	Size      int64
+	Sample    uint64
+	HasSample bool // tokens from before the sample have none
 }
 
-// String formats the token as STREAMID:OFFSET:SIZE (hex id, decimal numbers).
+// String formats the token as STREAMID:OFFSET:SIZE:SAMPLE (hex id, decimal
+// numbers, 16 hex digits), or STREAMID:OFFSET:SIZE without a sample.
 func (t Token) String() string {
+	if t.HasSample {
+		return fmt.Sprintf("%x:%d:%d:%016x", t.ID, t.Offset, t.Size, t.Sample)
+	}
 	return fmt.Sprintf("%x:%d:%d", t.ID, t.Offset, t.Size)
 }
 
 // ParseToken parses what Token.String prints.
 func ParseToken(s string) (Token, error) {
 	var t Token
-	parts := strings.SplitN(s, ":", 3)
-	if len(parts) != 3 || len(parts[0]) != 32 {
-		return t, errors.New("want STREAMID:OFFSET:SIZE as printed by blkwrite --resume-point")
+	parts := strings.Split(s, ":")
+	if len(parts) < 3 || len(parts) > 4 || len(parts[0]) != 32 {
+		return t, errors.New("want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point")
+	}
+	if len(parts) == 4 {
+		v, err := strconv.ParseUint(parts[3], 16, 64)
+		if err != nil || len(parts[3]) != 16 {
+			return t, errors.New("sample is not 16 hex digits")
+		}
+		t.Sample, t.HasSample = v, true
 	}
 	if _, err := hex.Decode(t.ID[:], []byte(parts[0])); err != nil {
 		return t, errors.New("stream id is not 32 hex digits")

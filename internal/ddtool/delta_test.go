@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -214,7 +215,7 @@ func readState(target string) int64 {
 		return -1
 	}
 	f := strings.Split(strings.TrimSpace(string(b)), ":")
-	if len(f) != 3 {
+	if len(f) != 4 {
 		return -1
 	}
 	n, _ := strconv.ParseInt(f[1], 10, 64)
@@ -268,7 +269,7 @@ func TestResume(t *testing.T) {
 
 	tok, stderr, code := run(t, nil, blkwrite, "--resume-point", dst)
 	tok = strings.TrimSpace(tok)
-	if code != 0 || !strings.HasSuffix(tok, fmt.Sprintf(":%d:%d", point, size)) {
+	if code != 0 || !regexp.MustCompile(fmt.Sprintf("^[0-9a-f]{32}:%d:%d:[0-9a-f]{16}$", point, size)).MatchString(tok) {
 		t.Fatalf("--resume-point: exit %d, %q %s", code, tok, stderr)
 	}
 
@@ -332,6 +333,49 @@ func TestResumeAfterCut(t *testing.T) {
 	_, stderr, code = sh(t, nil, fmt.Sprintf("$BC -q -z lz4 --resume \"$($BW --resume-point %s)\" %s | $BW -q %s", dst, srcPath, dst))
 	if code != 0 || !bytes.Equal(mustRead(t, dst), data) {
 		t.Fatalf("second resume: exit %d: %s", code, stderr)
+	}
+}
+
+// TestResumeOtherSource: a resume point taken from a copy of one source is
+// refused by blkcat for another source of the same size before anything is
+// sent (its sample of the copied part differs), and blkwrite, given nothing,
+// leaves the target as it was; the right source then resumes. A token
+// without the sample (from an older blkwrite) is still taken.
+func TestResumeOtherSource(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "head")
+	dir := t.TempDir()
+	srcPath, otherPath, dst := filepath.Join(dir, "src"), filepath.Join(dir, "other"), filepath.Join(dir, "dst")
+	data := sample(9<<20+100, 7)
+	other := append([]byte(nil), data...)
+	copy(other, sample(4096, 8)) // differs in the first block, always sampled
+	writeFile(t, srcPath, data)
+	writeFile(t, otherPath, other)
+	if _, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --frame %s | head -c 5000000 | $BW -q %s", srcPath, dst)); code != 1 {
+		t.Fatalf("cut copy: exit %d: %s", code, stderr)
+	}
+	tokOut, _, code := sh(t, nil, "$BW --resume-point "+dst)
+	tok := strings.TrimSpace(tokOut)
+	if code != 0 || strings.Count(tok, ":") != 3 {
+		t.Fatalf("--resume-point: exit %d, %q", code, tok)
+	}
+	before := sha256File(t, dst)
+	_, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --resume %s %s | $BW -q %s", tok, otherPath, dst))
+	point := readState(dst)
+	want := fmt.Sprintf("blkcat: resume point does not match '%s': the target's first %d bytes are not this source's (sampled blocks differ; another source, or it changed since the interrupted copy): make a full copy; nothing was sent\n", otherPath, point)
+	if point <= 0 {
+		t.Fatalf("no resume state with a sample after the cut copy: %d", point)
+	}
+	if code != 1 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("resume from another source: exit %d, stderr %q, want it to start with %q", code, stderr, want)
+	}
+	if sha256File(t, dst) != before {
+		t.Error("the refused resume changed the target")
+	}
+	// The token without its sample, as an older blkwrite printed it.
+	legacy := tok[:strings.LastIndex(tok, ":")]
+	_, stderr, code = sh(t, nil, fmt.Sprintf("$BC -q --resume %s %s | $BW -q %s", legacy, srcPath, dst))
+	if code != 0 || !strings.Contains(stderr, "verified sha256") || !bytes.Equal(mustRead(t, dst), data) {
+		t.Fatalf("resume with the right source: exit %d: %s", code, stderr)
 	}
 }
 
@@ -468,7 +512,7 @@ func TestDeltaUsage(t *testing.T) {
 		{blkcat, []string{"--sums", "--against", "x", "/dev/null"}, "blkcat: --sums, --against and --resume cannot be combined"},
 		{blkcat, []string{"--against", "x"}, "blkcat: --sums, --against and --resume need SRC to be a device or file (not standard input)"},
 		{blkcat, []string{"--sums", "skip=1", "/dev/null"}, "blkcat: --sums, --against and --resume read all of SRC: skip=, count=, seek= and conv=sync do not apply"},
-		{blkcat, []string{"--resume", "nope", "/dev/null"}, "blkcat: invalid --resume token 'nope': want STREAMID:OFFSET:SIZE as printed by blkwrite --resume-point"},
+		{blkcat, []string{"--resume", "nope", "/dev/null"}, "blkcat: invalid --resume token 'nope': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point"},
 		{blkwrite, []string{"--sums", "x"}, "blkwrite: unknown option '--sums' (see --help)"},
 		{blkcat, []string{"--resume-point", "x"}, "blkcat: unknown option '--resume-point' (see --help)"},
 		{blkwrite, []string{"--resume-point"}, "blkwrite: --resume-point needs the target (blkwrite --resume-point DST)"},

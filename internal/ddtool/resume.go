@@ -14,6 +14,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/progress"
+	"github.com/zeebo/xxh3"
 	"golang.org/x/sys/unix"
 )
 
@@ -232,6 +233,10 @@ func (r *resumer) saveLocked(t *target) {
 	if err := blockdev.Fdatasync(t.f); err != nil && !errors.Is(err, unix.EINVAL) {
 		return // the data is not known durable: keep the old point
 	}
+	r.tok.Sample, r.tok.HasSample = 0, false
+	if v, err := prefixSample(t.f, r.tok.Offset); err == nil {
+		r.tok.Sample, r.tok.HasSample = v, true
+	}
 	if err := writeState(r.target, r.tok); err != nil {
 		r.off = true
 		r.rep.Diagnose("warning: cannot record the resume point (set BLKPIPE_STATE_DIR?): " + err.Error())
@@ -303,4 +308,43 @@ func explainDigest(h frame.Header, name, first string, rep *progress.DD) {
 	case h.StartOffset > 0:
 		rep.Diagnose(fmt.Sprintf("the first %d bytes of %s are not the source's (did it change since the interrupted copy?): make a full copy", h.StartOffset, ddcopy.Quote(name)))
 	}
+}
+
+// sampleBlocks is how many 4 KiB blocks prefixSample reads.
+const sampleBlocks = 16
+
+// prefixSample is the XXH3-64 of sampleBlocks 4 KiB-aligned blocks spread
+// evenly over r's first n bytes, the first at 0 and none reaching past n
+// (fewer, or one short block, when n is small). blkwrite records it with a resume point from the target,
+// which holds the source up to n; blkcat --resume takes the same sample of
+// SRC and refuses, before sending anything, a resume point that another
+// source (of the same size) made. Reads are 4 KiB-aligned, so O_DIRECT
+// descriptors serve; 16 reads cost nothing next to a copy.
+func prefixSample(r io.ReaderAt, n int64) (uint64, error) {
+	h := xxh3.New()
+	buf := blockdev.AlignedBuffer(4096, 4096)
+	last := int64(-1)
+	for i := int64(0); i < sampleBlocks; i++ {
+		var off int64
+		if n > 4096 {
+			off = (n - 4096) / (sampleBlocks - 1) * i &^ 4095
+		}
+		if off == last {
+			continue
+		}
+		last = off
+		want := min(4096, n-off)
+		if want <= 0 {
+			break
+		}
+		k, err := r.ReadAt(buf, off)
+		if int64(k) < want {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, fmt.Errorf("sample %d bytes at offset %d: %w", want, off, err)
+		}
+		h.Write(buf[:want])
+	}
+	return h.Sum64(), nil
 }
