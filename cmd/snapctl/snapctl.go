@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/buildinfo"
 	"github.com/blkpipe/blkpipe/internal/snapshot"
 )
 
@@ -32,6 +33,7 @@ const usageText = `usage:
   snapctl remove [--timeout D] SNAP...
   snapctl run [options] ORIGIN -- CMD [ARG...]
   snapctl gc --older-than D [--backend B]  remove stale snapshots (cron)
+  snapctl --help | --version
 
 ORIGIN: an LVM logical volume (/dev/vg/lv or vg/lv), a file or directory on
 btrfs, or an image file on XFS or btrfs (reflink).
@@ -136,6 +138,9 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usageText)
+		return nil
+	case "--version", "version":
+		fmt.Fprintln(stdout, buildinfo.Line("snapctl"))
 		return nil
 	case "create":
 		return cmdCreate(ctx, m, args[1:], stdout, stderr)

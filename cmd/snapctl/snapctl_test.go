@@ -94,6 +94,10 @@ func TestUsage(t *testing.T) {
 			t.Errorf("--help (exit %d) lacks %q", code, want)
 		}
 	}
+	code, out, errOut := snapctl(t, "--version")
+	if code != 0 || errOut != "" || !strings.HasPrefix(out, "snapctl ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 }
 
 func TestBtrfsAndReflinkCLI(t *testing.T) {
