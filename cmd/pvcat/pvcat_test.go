@@ -203,32 +203,7 @@ func TestNumericLikePV(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"-i", "0.5"}, tt.args...)
-			type out struct {
-				lines []string
-				err   error
-			}
-			results := make(chan out, 2)
-			for _, tool := range []string{"pv", testutil.Tool(t, "pvcat")} {
-				in := slowFeed(t, chunk, count, 100*time.Millisecond)
-				go func() {
-					cmd := exec.Command(tool, args...)
-					cmd.Stdin = in
-					var stderr bytes.Buffer
-					cmd.Stderr = &stderr
-					err := cmd.Run()
-					lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
-					results <- out{append([]string{tool}, lines...), err}
-				}()
-			}
-			got := map[string][]string{}
-			for range 2 {
-				r := <-results
-				if r.err != nil {
-					t.Fatalf("%s %v: %v", r.lines[0], args, r.err)
-				}
-				name := filepath.Base(r.lines[0])
-				got[name] = r.lines[1:]
-			}
+			got := runBoth(t, args, func() *os.File { return slowFeed(t, chunk, count, 100*time.Millisecond) })
 			for name, lines := range got {
 				prev := int64(-1)
 				for i, l := range lines {
@@ -254,6 +229,102 @@ func TestNumericLikePV(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runBoth runs pv and pvcat at the same time with args, each on its own
+// input from feed, and returns the lines each printed on stderr, by "pv"
+// and "pvcat".
+func runBoth(t *testing.T, args []string, feed func() *os.File) map[string][]string {
+	t.Helper()
+	type out struct {
+		lines []string
+		err   error
+	}
+	results := make(chan out, 2)
+	for _, tool := range []string{"pv", testutil.Tool(t, "pvcat")} {
+		in := feed()
+		go func() {
+			cmd := exec.Command(tool, args...)
+			cmd.Stdin = in
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			results <- out{append([]string{tool}, lines...), err}
+		}()
+	}
+	got := map[string][]string{}
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("%s %v: %v", r.lines[0], args, r.err)
+		}
+		got[filepath.Base(r.lines[0])] = r.lines[1:]
+	}
+	return got
+}
+
+// TestNumericFoldLikePV checks pv -n's fold: the percentage p prints as
+// 200-p above 100 (for dialog --gauge), both for pv's unknown-size count
+// and for an input that outgrows -s.
+func TestNumericFoldLikePV(t *testing.T) {
+	testutil.NeedCmd(t, "pv")
+	ints := func(t *testing.T, name string, lines []string) []int64 {
+		var v []int64
+		for _, l := range lines {
+			n, err := strconv.ParseInt(l, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: line %q is not a number: %q", name, l, lines)
+			}
+			v = append(v, n)
+		}
+		return v
+	}
+	t.Run("unknown size", func(t *testing.T) {
+		t.Parallel()
+		// 1000 bytes every 20 ms for 6 s, a line every 0.1 s: the count
+		// passes 100 and comes back down, 2 at a time.
+		got := runBoth(t, []string{"-n", "-i", "0.1"}, func() *os.File { return slowFeed(t, 1000, 300, 20*time.Millisecond) })
+		for name, lines := range got {
+			v := ints(t, name, lines)
+			top := false
+			for i, n := range v {
+				if n < 0 || n > 100 {
+					t.Fatalf("%s: value %d out of 0..100: %v", name, n, v)
+				}
+				if i > 0 && n-v[i-1] != 2 && v[i-1]-n != 2 {
+					t.Fatalf("%s: %d after %d, want a step of 2: %v", name, n, v[i-1], v)
+				}
+				top = top || n == 100
+			}
+			if !top || v[len(v)-1] >= 100 || len(v) < 55 {
+				t.Errorf("%s: want the count to reach 100 and come back: %v", name, v)
+			}
+		}
+	})
+	t.Run("past the size", func(t *testing.T) {
+		t.Parallel()
+		// pv 1.6.20 prints 20 40 60 80 100 80 60 40 20 0 0 here.
+		got := runBoth(t, []string{"-n", "-s", "500000", "-i", "0.3"}, func() *os.File { return slowFeed(t, 100_000, 10, 300*time.Millisecond) })
+		for name, lines := range got {
+			v := ints(t, name, lines)
+			peak := 0
+			for i, n := range v {
+				if n > 100 {
+					t.Fatalf("%s: value %d above 100: %v", name, n, v)
+				}
+				if n > v[peak] {
+					peak = i
+				}
+				if i > peak && n > v[i-1] {
+					t.Errorf("%s: %d after %d on the way down: %v", name, n, v[i-1], v)
+				}
+			}
+			if v[peak] < 80 || v[len(v)-1] != 0 {
+				t.Errorf("%s: want a rise to about 100 and an end at 0 (1 MB of a 500 kB size): %v", name, v)
+			}
+		}
+	})
 }
 
 func must[T any](v T, err error) T {

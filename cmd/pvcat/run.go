@@ -233,7 +233,9 @@ func (d *display) tick(now time.Time, bytes int64) {
 
 // final draws the last update; done says the copy completed.
 func (d *display) final(now time.Time, bytes int64, done bool) {
-	d.draw(d.status(now, bytes, done), true)
+	s := d.status(now, bytes, done)
+	s.Final = true
+	d.draw(s, true)
 }
 
 func (d *display) draw(s progress.Status, last bool) {

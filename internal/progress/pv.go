@@ -39,7 +39,8 @@ type Status struct {
 	Average  float64       // bytes per second since the start
 	ETA      time.Duration // time left, valid when ETAKnown
 	ETAKnown bool
-	Done     bool // the final snapshot
+	Done     bool // the transfer completed (the last snapshot of a full copy)
+	Final    bool // the last snapshot, drawn once at the end, completed or not
 }
 
 // Percent returns Bytes as a whole percentage of Size, as pv computes it
@@ -52,43 +53,72 @@ func (s Status) Percent() (int64, bool) {
 }
 
 // Meter draws pv-style displays. It is stateful the way pv is: without a
-// known size, each drawing moves the bar's "<=>" indicator (and pv -n's
-// percentage) on by 2, bouncing between 0 and 100.
+// known size, every drawing that follows new bytes moves pv's pretend
+// percentage on by 2, from 0 to 198 and round again, which the bar draws as
+// a "<=>" bouncing between its ends and pv -n prints as 2 … 100 … 2 0 2 ….
 //
 // A Meter is not concurrency-safe.
 type Meter struct {
 	Fields Fields
-	Width  int // terminal columns; 80 when 0
-	tick   int // pv's unknown-size "percentage": 0..198, +2 per draw
+	Width  int   // terminal columns; 80 when 0
+	tick   int64 // pv's unknown-size percentage: 0..198
+	seen   int64 // Bytes at the previous drawing
 }
 
-// step advances the unknown-size indicator and returns its new value.
-func (m *Meter) step() int {
-	m.tick += 2
-	if m.tick > 198 {
-		m.tick = 0
+// advance moves the unknown-size percentage on for the drawing of s. As in
+// pv 1.6.20 (display.c), it moves only when the rate is above 0: when
+// bytes arrived since the previous drawing, or, for the final drawing, where
+// pv takes the average rate, when any byte arrived at all.
+func (m *Meter) advance(s Status) {
+	if s.Bytes > m.seen || s.Final && s.Bytes > 0 {
+		m.tick += 2
+		if m.tick > 199 {
+			m.tick = 0
+		}
 	}
-	return m.tick
+	m.seen = s.Bytes
+}
+
+// percent returns the percentage for the drawing of s: Bytes over Size
+// (past 100 when the input outgrows the size), or without a size pv's
+// pretend percentage, 0..198. known reports whether the size is known.
+func (m *Meter) percent(s Status) (p int64, known bool) {
+	if p, ok := s.Percent(); ok {
+		return p, true
+	}
+	m.advance(s)
+	return m.tick, false
 }
 
 // Numeric returns the line pv -n prints for s, newline included: the
 // elapsed seconds with 4 decimals if FieldTimer is set, then the bytes if
-// FieldBytes is set, else the percentage (which without a size counts up by
-// 2 per line, as pv's does).
+// FieldBytes is set, else the percentage. pv folds a percentage p above 100
+// back to 200-p, for dialog --gauge and the like, so without a size the
+// numbers go 2 4 … 98 100 98 … 2 0 2 … (one step per line that follows new
+// bytes), and with a size they come back down once the input outgrows it:
+// 100 at SIZE bytes, 50 at 1.5×SIZE, 0 at twice SIZE and, as in pv,
+// negative beyond.
 func (m *Meter) Numeric(s Status) string {
 	var b strings.Builder
 	if m.Fields&FieldTimer != 0 {
 		fmt.Fprintf(&b, "%.4f ", s.Elapsed.Seconds())
 	}
+	p, _ := m.percent(s)
 	if m.Fields&FieldBytes != 0 {
 		b.WriteString(strconv.FormatInt(s.Bytes, 10))
-	} else if p, ok := s.Percent(); ok {
-		b.WriteString(strconv.FormatInt(p, 10))
 	} else {
-		b.WriteString(strconv.Itoa(m.step()))
+		b.WriteString(strconv.FormatInt(fold(p), 10))
 	}
 	b.WriteByte('\n')
 	return b.String()
+}
+
+// fold maps pv's percentage to what pv -n prints: p up to 100, 200-p above.
+func fold(p int64) int64 {
+	if p > 100 {
+		return 200 - p
+	}
+	return p
 }
 
 // Line returns the one-line display for s without "\r" or newline, at most
@@ -117,7 +147,8 @@ func (m *Meter) Line(s Status) string {
 	}
 	barAt := len(parts)
 	var tail []string
-	pct, known := s.Percent()
+	// The bar shows the true percentage, 150% past the size, as pv's does.
+	pct, known := m.percent(s)
 	if m.Fields&FieldBar != 0 && known {
 		tail = append(tail, fmt.Sprintf("%3d%%", pct))
 	}
@@ -153,14 +184,10 @@ func (m *Meter) Line(s Status) string {
 }
 
 // bar draws the inside of the bar, inner columns wide: "====>   " for a
-// known size, a bouncing "<=>" otherwise.
+// known size, else the "<=>" at pct, pv's unknown-size percentage folded.
 func (m *Meter) bar(inner int, pct int64, known bool) string {
 	if !known {
-		pos := m.step()
-		if pos > 100 {
-			pos = 200 - pos
-		}
-		at := (inner - 3) * pos / 100
+		at := (inner - 3) * int(fold(pct)) / 100
 		return strings.Repeat(" ", at) + "<=>" + strings.Repeat(" ", inner-3-at)
 	}
 	fill := int(min(max(pct, 0), 100)) * inner / 100

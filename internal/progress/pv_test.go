@@ -2,6 +2,7 @@ package progress
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,16 +85,93 @@ func TestMeterLine(t *testing.T) {
 }
 
 func TestMeterBounce(t *testing.T) {
-	// Without a size the indicator walks right, then back, like pv's.
+	// Without a size the indicator walks right, then back, like pv's, one
+	// step per drawing that follows new bytes.
 	m := Meter{Fields: FieldBar, Width: 9} // inner width 6: positions 0..3
 	var pos []int
 	for i := 0; i < 101; i++ {
-		l := m.Line(Status{})
+		l := m.Line(Status{Bytes: int64(i + 1)})
 		pos = append(pos, strings.Index(l, "<=>")-1)
 	}
 	if pos[0] != 0 || pos[49] != 3 || pos[99] != 0 {
 		t.Errorf("positions %v: want 0 at first, 3 at the 50th draw, 0 at the 100th", pos)
 	}
+	// No new bytes, no move (pv moves only while its rate is above 0).
+	before := m.Line(Status{Bytes: 101})
+	for i := 0; i < 30; i++ {
+		if l := m.Line(Status{Bytes: 101}); l != before {
+			t.Fatalf("indicator moved without new bytes: %q, then %q", before, l)
+		}
+	}
+}
+
+// TestMeterNumericFold checks what pv 1.6.20 prints for -n: the
+// percentage p folded to 200-p above 100, with and without a size.
+func TestMeterNumericFold(t *testing.T) {
+	t.Run("unknown size", func(t *testing.T) {
+		// pv's pretend percentage moves 2 per line and wraps below 200;
+		// the printed value goes 2 … 100 … 2 0 2 and never above 100.
+		m := Meter{}
+		var got []string
+		for i := 1; i <= 102; i++ {
+			got = append(got, strings.TrimSuffix(m.Numeric(Status{Bytes: int64(i)}), "\n"))
+		}
+		want := func(i int) string { // 1-based line
+			p := 2 * i % 200
+			if p > 100 {
+				p = 200 - p
+			}
+			return strconv.Itoa(p)
+		}
+		for i, g := range got {
+			if g != want(i+1) {
+				t.Fatalf("line %d = %s, want %s; all: %v", i+1, g, want(i+1), got)
+			}
+		}
+		if strings.Join(got[47:53], " ") != "96 98 100 98 96 94" || strings.Join(got[97:102], " ") != "4 2 0 2 4" {
+			t.Errorf("lines 48-53 %v, 98-102 %v", got[47:53], got[97:102])
+		}
+	})
+	t.Run("stalled input", func(t *testing.T) {
+		// pv 1.6.20, 1000 bytes, a pause of 1.1 s, 1000 more, -i 0.2:
+		// 2 2 2 2 2 4 4 6; the final line moves on (pv's final rate is
+		// the average rate), the ones without new bytes do not.
+		m := Meter{}
+		var got []string
+		for _, n := range []int64{1000, 1000, 1000, 1000, 1000, 2000, 2000} {
+			got = append(got, strings.TrimSuffix(m.Numeric(Status{Bytes: n}), "\n"))
+		}
+		got = append(got, strings.TrimSuffix(m.Numeric(Status{Bytes: 2000, Final: true, Done: true}), "\n"))
+		if g := strings.Join(got, " "); g != "2 2 2 2 2 4 4 6" {
+			t.Errorf("lines %s, want pv's 2 2 2 2 2 4 4 6", g)
+		}
+		// Empty input: pv -n prints 0.
+		m = Meter{}
+		if g := m.Numeric(Status{Final: true, Done: true}); g != "0\n" {
+			t.Errorf("empty input: %q, want pv's 0", g)
+		}
+	})
+	t.Run("past the size", func(t *testing.T) {
+		// pv -n -s 500000, 100000 bytes at a time: 20 40 60 80 100 80 60
+		// 40 20 0, then below 0 (pv 1.6.20 prints -100 at 3×SIZE).
+		m := Meter{}
+		var got []string
+		for i := int64(1); i <= 15; i++ {
+			got = append(got, strings.TrimSuffix(m.Numeric(Status{Bytes: i * 100000, Size: 500000}), "\n"))
+		}
+		if g := strings.Join(got, " "); g != "20 40 60 80 100 80 60 40 20 0 -20 -40 -60 -80 -100" {
+			t.Errorf("lines %s", g)
+		}
+		// The timer prefix and -b are untouched.
+		m = Meter{Fields: FieldTimer}
+		if g := m.Numeric(Status{Elapsed: time.Second, Bytes: 150, Size: 100}); g != "1.0000 50\n" {
+			t.Errorf("-nt at 150%%: %q", g)
+		}
+		m = Meter{Fields: FieldBytes}
+		if g := m.Numeric(Status{Bytes: 150, Size: 100}); g != "150\n" {
+			t.Errorf("-nb at 150%%: %q", g)
+		}
+	})
 }
 
 func TestMeterNumeric(t *testing.T) {
@@ -107,13 +185,15 @@ func TestMeterNumeric(t *testing.T) {
 		{FieldTimer, s, []string{"1.5000 24\n"}},
 		{FieldBytes, s, []string{"12345\n"}},
 		{FieldTimer | FieldBytes | FieldRate, s, []string{"1.5000 12345\n"}},
-		// pv -n without a size counts 2, 4, 6...
+		// pv -n without a size counts 2, 4, 6... while bytes arrive.
 		{0, Status{Bytes: 5}, []string{"2\n", "4\n", "6\n"}},
 	}
 	for _, tt := range tests {
 		m := Meter{Fields: tt.fields}
 		for i, want := range tt.want {
-			if got := m.Numeric(tt.s); got != want {
+			s := tt.s
+			s.Bytes += int64(i) // new bytes before every line
+			if got := m.Numeric(s); got != want {
 				t.Errorf("fields %b draw %d: Numeric = %q, want %q", tt.fields, i, got, want)
 			}
 		}
