@@ -41,7 +41,8 @@ func needDD(tb testing.TB) {
 }
 
 // ddResult is what dd printed: its diagnostics without "dd: ", split into
-// the zero-multiplier warnings and the first other line, and its exit code.
+// the warnings Parse returns (zero multiplier, oflag=append without
+// conv=notrunc) and the first other line, and its exit code.
 type ddResult struct {
 	warnings []string
 	first    string
@@ -79,7 +80,7 @@ func runDD(tb testing.TB, dir string, args ...string) ddResult {
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		line, ok := strings.CutPrefix(line, "dd: ")
 		switch {
-		case ok && line == zeroMultiplierWarning:
+		case ok && (line == zeroMultiplierWarning || line == appendWarning):
 			r.warnings = append(r.warnings, line)
 		case r.first == "":
 			r.first = line

@@ -31,13 +31,29 @@ var (
 	ErrVersion = errors.New("version requested")
 )
 
-// usageError is a one-line message that wraps ErrUsage.
-type usageError struct{ msg string }
+// usageError is a one-line message that wraps ErrUsage. warnings are the
+// diagnostics dd prints before it (see Warnings).
+type usageError struct {
+	msg      string
+	warnings []string
+}
 
 func (e *usageError) Error() string { return e.msg }
 func (e *usageError) Unwrap() error { return ErrUsage }
 
-func usageErr(msg string) error { return &usageError{msg} }
+func usageErr(msg string) error { return &usageError{msg: msg} }
+
+// Warnings returns the warnings dd 9.1 prints before the error err that
+// Parse returned, in order and without "dd: " ("warning: '0x' is a zero
+// multiplier; ..." for "bs=0x5", which is then an invalid number), or nil.
+// Print them as "tool: <warning>" before the error.
+func Warnings(err error) []string {
+	var u *usageError
+	if errors.As(err, &u) {
+		return u.warnings
+	}
+	return nil
+}
 
 // Status is the status= level.
 type Status int
@@ -81,7 +97,9 @@ type Operands struct {
 	// Warnings are the non-fatal diagnostics dd 9.1 prints to stderr
 	// before copying, in order, without the "dd: " prefix: "warning: '0x'
 	// is a zero multiplier; use '00x' if that is intended" for each number
-	// written like "0x512". Print them as "tool: <warning>".
+	// written like "0x512", then "you probably want conv=notrunc with
+	// oflag=append" for oflag=append without conv=notrunc. Print them as
+	// "tool: <warning>", whatever the status= level (dd does).
 	Warnings []string
 }
 
@@ -272,6 +290,7 @@ func scanOptions(args []string) ([]string, error) {
 
 const (
 	zeroMultiplierWarning = "warning: '0x' is a zero multiplier; use '00x' if that is intended"
+	appendWarning         = "you probably want conv=notrunc with oflag=append"
 	// maxBlocksize is dd's MIN (IDX_MAX - 1, MIN (SSIZE_MAX, OFF_T_MAX)).
 	maxBlocksize = math.MaxInt64 - 1
 )
@@ -292,9 +311,21 @@ const (
 //
 // Option errors ("unrecognized option '--foo'") show the argument's bytes
 // as they are, as glibc's getopt does; operand errors escape them. When
-// Parse fails, the zero-multiplier warnings dd would print before its
-// error are not returned: only a successful Parse has Warnings.
+// Parse fails, Warnings(err) holds the warnings dd prints before its error.
 func Parse(args []string) (*Operands, error) {
+	o, err := parse(args)
+	if u := (*usageError)(nil); errors.As(err, &u) && o != nil {
+		u.warnings = o.Warnings
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// parse is Parse; on a usage error it also returns the Operands so far,
+// whose Warnings dd would have printed before the error.
+func parse(args []string) (*Operands, error) {
 	operands, err := scanOptions(args)
 	if err != nil {
 		return nil, err
@@ -318,7 +349,7 @@ func Parse(args []string) (*Operands, error) {
 	for _, arg := range operands {
 		key, val, ok := strings.Cut(arg, "=")
 		if !ok {
-			return nil, usageErr("unrecognized operand " + quote(arg))
+			return o, usageErr("unrecognized operand " + quote(arg))
 		}
 		var bad string
 		switch key {
@@ -329,7 +360,7 @@ func Parse(args []string) (*Operands, error) {
 		case "conv":
 			v, u, err := parseSymbols(val, conversions, false, "invalid conversion")
 			if err != nil {
-				return nil, err
+				return o, err
 			}
 			conv |= v
 			if u != "" {
@@ -338,7 +369,7 @@ func Parse(args []string) (*Operands, error) {
 		case "iflag":
 			v, u, err := parseSymbols(val, flagSymbols, false, "invalid input flag")
 			if err != nil {
-				return nil, err
+				return o, err
 			}
 			iflag |= v
 			if u != "" {
@@ -347,7 +378,7 @@ func Parse(args []string) (*Operands, error) {
 		case "oflag":
 			v, u, err := parseSymbols(val, flagSymbols, false, "invalid output flag")
 			if err != nil {
-				return nil, err
+				return o, err
 			}
 			oflag |= v
 			if u != "" {
@@ -356,7 +387,7 @@ func Parse(args []string) (*Operands, error) {
 		case "status":
 			v, _, err := parseSymbols(val, statuses, true, "invalid status level")
 			if err != nil {
-				return nil, err
+				return o, err
 			}
 			o.Status = Status(v)
 		default:
@@ -386,7 +417,7 @@ func Parse(args []string) (*Operands, error) {
 			case "count":
 				count, countB = n, hasB
 			default:
-				return nil, usageErr("unrecognized operand " + quote(arg))
+				return o, usageErr("unrecognized operand " + quote(arg))
 			}
 			if n < min {
 				e = longintInvalid
@@ -394,7 +425,7 @@ func Parse(args []string) (*Operands, error) {
 				e = longintOverflow
 			}
 			if e != longintOK {
-				return nil, numberError(val, e)
+				return o, numberError(val, e)
 			}
 			if dst != nil {
 				*dst = n
@@ -431,21 +462,26 @@ func Parse(args []string) (*Operands, error) {
 
 	switch {
 	case oflag&fFullblock != 0:
-		return nil, usageErr("invalid output flag: 'fullblock'")
+		return o, usageErr("invalid output flag: 'fullblock'")
 	case bits.OnesCount32(conv&(cASCII|cEBCDIC|cIBM)) > 1:
-		return nil, usageErr("cannot combine any two of {ascii,ebcdic,ibm}")
+		return o, usageErr("cannot combine any two of {ascii,ebcdic,ibm}")
 	case bits.OnesCount32(conv&(cBlock|cUnblock)) > 1:
-		return nil, usageErr("cannot combine block and unblock")
+		return o, usageErr("cannot combine block and unblock")
 	case bits.OnesCount32(conv&(cLcase|cUcase)) > 1:
-		return nil, usageErr("cannot combine lcase and ucase")
+		return o, usageErr("cannot combine lcase and ucase")
 	case bits.OnesCount32(conv&(cExcl|cNocreat)) > 1:
-		return nil, usageErr("cannot combine excl and nocreat")
+		return o, usageErr("cannot combine excl and nocreat")
 	case bits.OnesCount32(iflag&(fDirect|fNocache)) > 1 || bits.OnesCount32(oflag&(fDirect|fNocache)) > 1:
-		return nil, usageErr("cannot combine direct and nocache")
+		return o, usageErr("cannot combine direct and nocache")
+	}
+	if oflag&fAppend != 0 && conv&cNotrunc == 0 {
+		o.Warnings = append(o.Warnings, appendWarning)
+	}
+	switch {
 	case unsupported != "":
-		return nil, usageErr(unsupported)
+		return o, usageErr(unsupported)
 	case o.Given["if"] && o.If == "":
-		return nil, usageErr("failed to open '': No such file or directory")
+		return o, usageErr("failed to open '': No such file or directory")
 	}
 
 	o.IBS, o.OBS, o.BS = ibs, obs, blocksize
@@ -470,12 +506,12 @@ func Parse(args []string) (*Operands, error) {
 		records, bytes := o.SeekSplit()
 		hi, lo := bits.Mul64(uint64(records), uint64(obs))
 		if hi != 0 || lo > math.MaxInt64 || lo+uint64(bytes) > math.MaxInt64 {
-			return nil, usageErr("offset too large: cannot truncate to a length of seek=" +
+			return o, usageErr("offset too large: cannot truncate to a length of seek=" +
 				strconv.FormatInt(records, 10) + " (" + strconv.FormatInt(obs, 10) + "-byte) blocks")
 		}
 	}
 	if o.Given["of"] && o.Of == "" {
-		return nil, usageErr("failed to open '': No such file or directory")
+		return o, usageErr("failed to open '': No such file or directory")
 	}
 	return o, nil
 }

@@ -76,6 +76,7 @@ var parseCases = []parseCase{
 		want: op(func(o *Operands) {
 			f := Flags{NoATime: true, NoFollow: true, NoCtty: true, NonBlock: true, Append: true, Dsync: true, Sync: true, Nocache: true}
 			o.IFlag, o.OFlag = f, f
+			o.Warnings = []string{appendWarning}
 		})},
 	{name: "convs", args: []string{"conv=notrunc,sync", "conv=noerror,fsync,fdatasync,sparse,excl", "of=$OUT"}, dd: "failed to open '$OUT': File exists",
 		want: op(func(o *Operands) {
