@@ -80,9 +80,8 @@ Copy stdin to stdout unchanged and show how it is going, like pv(1).
 
 SIGUSR1 prints GNU dd's line "N bytes (X MB, Y MiB) copied, T s, R MB/s".
 
-Exit status: 0 done; 1 read or write error, or a stall; 2 usage;
-130 interrupted (SIGINT/SIGTERM); a reader gone downstream ends pvcat
-quietly like cat and pv (status 141, SIGPIPE).
+Exit status: 0 done, or the reader downstream went away (quietly, as pv);
+1 read or write error, or a stall; 2 usage; 130 interrupted (SIGINT/SIGTERM).
 `
 
 // shortFlags maps pv's one-letter flags to their long names; those that

@@ -24,8 +24,8 @@
 // Between pipes pvcat moves data with splice(2) and raises both pipes to
 // 1 MiB; SIGUSR1 prints GNU dd's bytes line to stderr at any time.
 //
-// Exit status: 0 done, 1 read/write error or stall, 2 usage, 130 interrupted,
-// 141 (SIGPIPE) when the reader downstream went away.
+// Exit status: 0 done, or the reader downstream went away (as pv); 1
+// read/write error or stall; 2 usage; 130 interrupted.
 package main
 
 import (
@@ -43,6 +43,12 @@ func main() {
 	// send it in loops) is queued for the display instead of being lost.
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	// pv ignores SIGPIPE and ends with status 0 when the reader downstream
+	// goes away (`pv < img | head -c 10` under set -o pipefail), so pvcat
+	// does not keep Go's default, which would kill it: a write to the gone
+	// reader returns EPIPE instead, and run ends quietly. Stderr gone too
+	// only loses the display, as for pv.
+	signal.Ignore(syscall.SIGPIPE)
 
 	ctx := context.Background()
 	var stop []os.Signal
@@ -58,18 +64,11 @@ func main() {
 	}
 
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, usr1)
-	code := exitCode(err)
-	if err != nil && code != exitBrokenPipe {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "pvcat: %v\n", err)
 	}
-	os.Exit(code)
+	os.Exit(exitCode(err))
 }
-
-// exitBrokenPipe is the status a shell shows for a process killed by
-// SIGPIPE (128+13). Writes to stdout through os.File die of SIGPIPE with Go's
-// default handling; a splice(2) that meets EPIPE gets here and exits with
-// the same status, quietly.
-const exitBrokenPipe = 141
 
 // exitCode maps run's error to pvcat's exit status; the table is in the
 // usage text.
@@ -82,8 +81,6 @@ func exitCode(err error) int {
 		return 2
 	case errors.Is(err, errInterrupted):
 		return 130
-	case errors.Is(err, syscall.EPIPE):
-		return exitBrokenPipe
 	default:
 		return 1
 	}

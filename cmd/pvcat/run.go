@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/pipeio"
@@ -31,7 +32,8 @@ func (e stallError) Error() string {
 
 // run is pvcat without the process: it copies stdin to stdout as args say,
 // drawing on stderr, and prints dd's bytes line for every value received on
-// usr1. Cancelling ctx (SIGINT/SIGTERM) stops it with errInterrupted. It
+// usr1. Cancelling ctx (SIGINT/SIGTERM) stops it with errInterrupted; a
+// reader gone downstream (EPIPE on stdout) ends it with nil, as pv. It
 // takes usr1 from main because main must install the handler before
 // anything else.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, usr1 <-chan os.Signal) error {
@@ -147,6 +149,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return errInterrupted
 		case err := <-done:
 			clock()
+			if errors.Is(err, syscall.EPIPE) {
+				// The reader downstream went away (write or splice
+				// to a closed pipe): like pv, draw the last update
+				// and end quietly with status 0. Not "done": the
+				// input was not all copied.
+				d.final(time.Now(), moved.Load(), false)
+				return nil
+			}
 			d.final(time.Now(), moved.Load(), err == nil)
 			return err
 		}

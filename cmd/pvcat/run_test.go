@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,5 +128,21 @@ func TestRunInterrupted(t *testing.T) {
 	// counted them before the cancel.
 	if !errors.Is(err, errInterrupted) || exitCode(err) != 130 || errb.String() != "3\n" && errb.String() != "0\n" {
 		t.Errorf("cancelled run: %v (exit %d), stderr %q; want interrupted, 130, a last line", err, exitCode(err), errb.String())
+	}
+}
+
+// epipeWriter is stdout with its reader gone: every write fails with EPIPE,
+// as it does once SIGPIPE is ignored.
+type epipeWriter struct{}
+
+func (epipeWriter) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+}
+
+func TestRunReaderGone(t *testing.T) {
+	var errb bytes.Buffer
+	err := run(context.Background(), []string{"-n", "-s", "10"}, strings.NewReader("hello"), epipeWriter{}, &errb, nil)
+	if err != nil || exitCode(err) != 0 || errb.String() != "0\n" {
+		t.Errorf("run into a gone reader: %v (exit %d), stderr %q; want nil, 0, the last line", err, exitCode(err), errb.String())
 	}
 }
