@@ -29,6 +29,10 @@ type config struct {
 	json      bool    // --json
 	jsonFD    int     // --json-fd; -1 stderr
 	stall     float64 // --stall seconds; 0 off
+	width     int     // -w columns; 0: the terminal's
+	height    int     // -H rows; pv uses them only for -c, which pvcat lacks
+	delay     float64 // -D seconds before the first display
+	pidfile   string  // -P
 }
 
 type progressFields struct {
@@ -48,7 +52,8 @@ func (e usageError) Unwrap() error { return e.err }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 const usage = `usage: pvcat [-pterbaI] [-n] [-q] [-f] [-s SIZE|@FILE] [-S] [-i SEC] [-N NAME]
-             [-L RATE] [-B BYTES] [-W] [-C] [--json] [--json-fd N] [--stall SEC]
+             [-L RATE] [-B BYTES] [-W] [-D SEC] [-C] [-w WIDTH] [-H HEIGHT]
+             [-P FILE] [--json] [--json-fd N] [--stall SEC] [-V]
 `
 
 const help = usage + `
@@ -60,23 +65,34 @@ Copy stdin to stdout unchanged and show how it is going, like pv(1).
   -I, --fineta         clock time it should end
                        (no field flag: -pterb, as pv)
   -n, --numeric        one number per interval, as pv -n: elapsed seconds with
-                       -t, bytes with -b, else the percentage
+                       -t, bytes with -b, else the percentage, folded as pv's
+                       (p above 100 prints as 200-p)
   -q, --quiet          no display (SIGUSR1 still reports)
   -f, --force          draw even when stderr is not a terminal
   -s, --size SIZE      expected bytes (K M G T = 1024 powers, KB MB GB = 1000
-                       powers, KiB MiB GiB, c w b), or @FILE for FILE's size;
-                       default: stdin's size when it is a file or block device
+                       powers, KiB MiB GiB, c w b; "1 M" too), or @FILE for
+                       FILE's size; default: stdin's size when it is a file
+                       or block device
   -S, --stop-at-size   stop after SIZE bytes
-  -i, --interval SEC   seconds between updates (default 1)
+  -i, --interval SEC   seconds between updates (default 1, at least 0.1)
   -N, --name NAME      prefix the display with NAME
   -L, --rate-limit R   at most R bytes per second (suffixes as -s)
   -B, --buffer-size B  read/write buffer and splice chunk (default 1 MiB)
   -W, --wait           start the clock at the first byte
+  -D, --delay-start S  display nothing until S seconds have passed
   -C, --no-splice      never use splice(2)
+  -w, --width N        assume the terminal is N columns wide
+  -H, --height N       assume the terminal is N rows high (no effect: pv
+                       uses it only for -c)
+  -P, --pidfile FILE   write pvcat's process ID to FILE, removed at exit
       --json           one JSON object per interval and one at the end, on
                        stderr instead of the display, or on --json-fd
       --json-fd N      write --json records to descriptor N
       --stall SEC      fail when no byte moved for SEC seconds
+  -V, --version        print the version and exit
+
+pv's -F -T -A -l -0 -c -E -R -d are refused (status 2), and so are FILE
+operands: pvcat reads stdin only.
 
 SIGUSR1 prints GNU dd's line "N bytes (X MB, Y MiB) copied, T s, R MB/s".
 
@@ -89,11 +105,36 @@ Exit status: 0 done, or the reader downstream went away (quietly, as pv);
 var shortFlags = map[byte]string{
 	'p': "progress", 't': "timer", 'e': "eta", 'r': "rate", 'a': "average-rate",
 	'b': "bytes", 'I': "fineta", 'n': "numeric", 'q': "quiet", 'f': "force",
-	'S': "stop-at-size", 'W': "wait", 'C': "no-splice", 'h': "help",
+	'S': "stop-at-size", 'W': "wait", 'C': "no-splice", 'h': "help", 'V': "version",
 	's': "size", 'i': "interval", 'N': "name", 'L': "rate-limit", 'B': "buffer-size",
+	'D': "delay-start", 'w': "width", 'H': "height", 'P': "pidfile",
+	// pv 1.6.20's flags pvcat refuses (see unsupportedFlags)
+	'F': "format", 'T': "buffer-percent", 'A': "last-written", 'l': "line-mode",
+	'0': "null", 'c': "cursor", 'E': "skip-errors", 'R': "remote", 'd': "watchfd",
 }
 
-var valueFlags = map[byte]bool{'s': true, 'i': true, 'N': true, 'L': true, 'B': true}
+var valueFlags = map[byte]bool{
+	's': true, 'i': true, 'N': true, 'L': true, 'B': true, 'D': true, 'w': true,
+	'H': true, 'P': true, 'F': true, 'A': true, 'R': true, 'd': true,
+}
+
+// unsupportedFlags are pv 1.6.20's options pvcat does not implement, by
+// short letter. pvcat names them in a one-line usage error rather than
+// flag's "flag provided but not defined", or, worse, a silent difference.
+// -0 is here with -l because in pv it turns line mode on by itself.
+var unsupportedFlags = []byte{'F', 'T', 'A', 'l', '0', 'c', 'E', 'R', 'd'}
+
+// refused is a flag.Value for an unsupported flag: it notes that the flag
+// was given, for parseArgs to refuse it after parsing.
+type refused struct {
+	short  byte
+	seen   *[]byte
+	isBool bool
+}
+
+func (r refused) String() string   { return "" }
+func (r refused) Set(string) error { *r.seen = append(*r.seen, r.short); return nil }
+func (r refused) IsBoolFlag() bool { return r.isBool }
 
 // expand rewrites getopt-style short options, which pv users type
 // ("-pterb", "-s700G", "-nL1M"), into one flag per argument for package
@@ -143,14 +184,25 @@ func expand(args []string) []string {
 	return out
 }
 
+// errVersion is parseArgs's answer to -V/--version: print the version.
+var errVersion = errors.New("version requested")
+
+// minInterval is the shortest -i: pv 1.6.20 draws at most about every 0.1 s
+// whatever -i says (-i 0 included), and later pvs clamp -i to 0.1.
+const minInterval = 0.1
+
 // parseArgs parses pvcat's command line. Errors are usageError, or
-// flag.ErrHelp for -h.
+// flag.ErrHelp for -h, or errVersion for -V.
 func parseArgs(args []string) (*config, error) {
 	c := &config{interval: 1, jsonFD: -1}
 	fs := flag.NewFlagSet("pvcat", flag.ContinueOnError)
 	fs.SetOutput(discard{})
 	fs.Usage = func() {}
-	var size, rateLimit, bufSize string
+	var size, rateLimit, bufSize, width, height string
+	var seen []byte
+	for _, short := range unsupportedFlags {
+		fs.Var(refused{short, &seen, !valueFlags[short]}, shortFlags[short], "")
+	}
 	fs.Func("size", "", func(s string) error { size = s; c.sizeSet = true; return nil })
 	fs.BoolVar(&c.fields.bar, "progress", false, "")
 	fs.BoolVar(&c.fields.timer, "timer", false, "")
@@ -162,7 +214,17 @@ func parseArgs(args []string) (*config, error) {
 	fs.BoolVar(&c.numeric, "numeric", false, "")
 	fs.BoolVar(&c.quiet, "quiet", false, "")
 	fs.BoolVar(&c.force, "force", false, "")
-	fs.Float64Var(&c.interval, "interval", 1, "")
+	fs.Func("interval", "", func(s string) (err error) { c.interval, err = parseSeconds(s); return err })
+	fs.Func("delay-start", "", func(s string) (err error) { c.delay, err = parseSeconds(s); return err })
+	fs.StringVar(&width, "width", "", "")
+	fs.StringVar(&height, "height", "", "")
+	fs.Func("pidfile", "", func(s string) error {
+		if s == "" {
+			return errors.New("empty file name")
+		}
+		c.pidfile = s
+		return nil
+	})
 	fs.StringVar(&c.name, "name", "", "")
 	fs.StringVar(&rateLimit, "rate-limit", "", "")
 	fs.StringVar(&bufSize, "buffer-size", "", "")
@@ -172,13 +234,20 @@ func parseArgs(args []string) (*config, error) {
 	fs.BoolVar(&c.json, "json", false, "")
 	fs.IntVar(&c.jsonFD, "json-fd", -1, "")
 	fs.Float64Var(&c.stall, "stall", 0, "")
-	var helpFlag bool
+	var helpFlag, versionFlag bool
 	fs.BoolVar(&helpFlag, "help", false, "")
+	fs.BoolVar(&versionFlag, "version", false, "")
 	if err := fs.Parse(expand(args)); err != nil {
 		return nil, usageError{err}
 	}
+	if len(seen) > 0 {
+		return nil, usagef("-%c (--%s) is not supported by pvcat", seen[0], shortFlags[seen[0]])
+	}
 	if helpFlag {
 		return nil, flag.ErrHelp
+	}
+	if versionFlag {
+		return nil, errVersion
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected operand %q: pvcat reads stdin only (pvcat < FILE)", fs.Arg(0))
@@ -204,8 +273,25 @@ func parseArgs(args []string) (*config, error) {
 		}
 		c.bufSize = n
 	}
-	if !(c.interval > 0) || c.interval > 1e6 {
-		return nil, usagef("-i: invalid interval %v (want seconds > 0)", c.interval)
+	if !(c.interval >= 0) || c.interval > 1e6 {
+		return nil, usagef("-i: invalid interval %v (want seconds >= 0)", c.interval)
+	}
+	c.interval = max(c.interval, minInterval)
+	if !(c.delay >= 0) || c.delay > 1e9 {
+		return nil, usagef("-D: invalid delay %v (want seconds >= 0)", c.delay)
+	}
+	for _, d := range []struct {
+		flag, what, val string
+		to              *int
+	}{{"-w", "width", width, &c.width}, {"-H", "height", height, &c.height}} {
+		if d.val == "" {
+			continue
+		}
+		n, err := parseSize(d.val)
+		if err != nil {
+			return nil, usagef("%s: invalid %s %q", d.flag, d.what, d.val)
+		}
+		*d.to = int(min(n, maxTermSize)) // pv's bound; 0 means the terminal's
 	}
 	if c.stall < 0 || math.IsNaN(c.stall) || c.stall > 1e9 {
 		return nil, usagef("--stall: invalid seconds %v", c.stall)
@@ -222,8 +308,30 @@ func parseArgs(args []string) (*config, error) {
 	return c, nil
 }
 
+// maxTermSize is the largest -w and -H, as pv bounds them.
+const maxTermSize = 999999
+
 func (c *config) intervalDuration() time.Duration {
 	return time.Duration(c.interval * float64(time.Second))
+}
+
+func (c *config) delayDuration() time.Duration {
+	return time.Duration(c.delay * float64(time.Second))
+}
+
+// parseSeconds parses -i and -D as pv does, and a little more: leading
+// blanks, a decimal comma (pv takes "0,5" as 0.5), and Go's float syntax
+// (".5", "1e-1"). The error reads "parse error", as package flag's own.
+func parseSeconds(s string) (float64, error) {
+	s = strings.TrimLeft(s, " \t")
+	if strings.Count(s, ",") == 1 && !strings.Contains(s, ".") {
+		s = strings.Replace(s, ",", ".", 1)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, errors.New("parse error")
+	}
+	return f, nil
 }
 
 type discard struct{}
@@ -265,24 +373,29 @@ var multipliers = map[string]float64{
 
 var errSize = errors.New("invalid size")
 
-// parseSize parses a byte count such as 700G, 1.5GiB, 4096, 10MB.
+// parseSize parses a byte count such as 700G, 1.5GiB, 4096, 10MB. Blanks
+// may lead and may stand between the number and a unit ("1 M"), as pv
+// allows; a blank with no unit after it is an error, as in pv.
 func parseSize(s string) (int64, error) {
+	num := strings.TrimLeft(s, " \t")
 	i := 0
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+	for i < len(num) && (num[i] >= '0' && num[i] <= '9' || num[i] == '.') {
 		i++
 	}
-	mult, ok := multipliers[s[i:]]
-	if i == 0 || !ok {
+	unit := strings.TrimLeft(num[i:], " \t")
+	num = num[:i]
+	mult, ok := multipliers[unit]
+	if i == 0 || !ok || unit == "" && i < len(strings.TrimLeft(s, " \t")) {
 		return 0, fmt.Errorf("%w %q", errSize, s)
 	}
-	if !strings.Contains(s[:i], ".") {
-		n, err := strconv.ParseInt(s[:i], 10, 64)
+	if !strings.Contains(num, ".") {
+		n, err := strconv.ParseInt(num, 10, 64)
 		if err != nil || mult != 0 && n > math.MaxInt64/int64(mult) {
 			return 0, fmt.Errorf("%w %q", errSize, s)
 		}
 		return n * int64(mult), nil
 	}
-	f, err := strconv.ParseFloat(s[:i], 64)
+	f, err := strconv.ParseFloat(num, 64)
 	if err != nil || f*mult >= math.MaxInt64 {
 		return 0, fmt.Errorf("%w %q", errSize, s)
 	}

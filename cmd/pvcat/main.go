@@ -4,22 +4,29 @@
 // Synopsis:
 //
 //	pvcat [-pterbaI] [-n] [-q] [-f] [-s SIZE|@FILE] [-S] [-i SEC] [-N NAME]
-//	      [-L RATE] [-B BYTES] [-W] [-C] [--json] [--json-fd N] [--stall SEC]
+//	      [-L RATE] [-B BYTES] [-W] [-D SEC] [-C] [-w WIDTH] [-H HEIGHT]
+//	      [-P FILE] [--json] [--json-fd N] [--stall SEC] [-V]
 //
 // Options (pv's meaning; -pterb when no field flag is given):
 //
 //	-p -t -e -r -a -b -I  bar+percent, timer, ETA, rate, average rate, bytes, finish time
 //	-n        one number per interval, as pv -n prints
 //	-q        no display      -f  draw even when stderr is not a terminal
-//	-s SIZE   expected size (700G, 1.5GiB, @FILE); default: stdin's size when
-//	          stdin is a regular file or a block device
+//	-s SIZE   expected size (700G, 1.5GiB, "1 M", @FILE); default: stdin's
+//	          size when stdin is a regular file or a block device
 //	-S        stop after SIZE bytes
-//	-i SEC    update interval (1)      -N NAME  display prefix
+//	-i SEC    update interval (1, at least 0.1)   -N NAME  display prefix
 //	-L RATE   rate limit in bytes/s    -B BYTES buffer and splice chunk (1 MiB)
 //	-W        start the clock at the first byte
+//	-D SEC    display nothing until SEC seconds have passed
 //	-C        no splice(2)
+//	-w WIDTH  -H HEIGHT  terminal size (-H has no effect, as in pv without -c)
+//	-P FILE   write the process ID to FILE, removed at exit
+//	-V        print the version
 //	--json    a JSON record per interval and at the end (stderr or --json-fd N)
 //	--stall SEC  fail (exit 1) when no byte moved for SEC seconds
+//
+// pv's -F -T -A -l -0 -c -E -R -d are refused with a usage error.
 //
 // Between pipes pvcat moves data with splice(2) and raises both pipes to
 // 1 MiB; SIGUSR1 prints GNU dd's bytes line to stderr at any time.
@@ -75,7 +82,7 @@ func main() {
 func exitCode(err error) int {
 	var ue usageError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp), errors.Is(err, errVersion):
 		return 0
 	case errors.As(err, &ue):
 		return 2

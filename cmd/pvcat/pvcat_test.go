@@ -611,6 +611,13 @@ func TestExitCodes(t *testing.T) {
 	if code, msg := run(nil, &help, "--help"); code != 0 || msg != "" || !strings.Contains(help.String(), "Exit status:") {
 		t.Errorf("--help: exit %d, stderr %q, stdout %q", code, msg, help.String())
 	}
+	var version bytes.Buffer
+	if code, msg := run(nil, &version, "-V"); code != 0 || msg != "" || !regexp.MustCompile(`^pvcat \S.*\n$`).MatchString(version.String()) {
+		t.Errorf("-V: exit %d, stderr %q, stdout %q; want 0 and one version line", code, msg, version.String())
+	}
+	if code, msg := run(nil, io.Discard, "-F", "%b"); code != 2 || msg != "pvcat: -F (--format) is not supported by pvcat\n" {
+		t.Errorf("-F: exit %d, %q", code, msg)
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/buildinfo"
 	"github.com/blkpipe/blkpipe/internal/pipeio"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"golang.org/x/sys/unix"
@@ -43,6 +44,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		_, err = io.WriteString(stdout, help)
 		return err
 	}
+	if errors.Is(err, errVersion) {
+		_, err = fmt.Fprintln(stdout, buildinfo.Line("pvcat"))
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -68,6 +73,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 			jsonW = os.NewFile(uintptr(cfg.jsonFD), fmt.Sprintf("fd %d", cfg.jsonFD))
 		}
+	}
+	if cfg.pidfile != "" {
+		// As pv: written before the copy, which it prevents if it
+		// fails (status 1), and removed at the end, however run ends.
+		if err := os.WriteFile(cfg.pidfile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
+			return fmt.Errorf("-P: %w", err)
+		}
+		defer func() {
+			if err := os.Remove(cfg.pidfile); err != nil {
+				fmt.Fprintf(stderr, "pvcat: -P: %v\n", err)
+			}
+		}()
 	}
 	// Advisory: a pipe we cannot grow still works, only slower.
 	for _, s := range []any{stdin, stdout} {
@@ -107,10 +124,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}()
 
 	var tick, stallTick <-chan time.Time
+	var ticker *time.Ticker
+	interval := cfg.intervalDuration()
 	if d.active() {
-		t := time.NewTicker(cfg.intervalDuration())
-		defer t.Stop()
-		tick = t.C
+		// As pv: the first update after -D when it is longer than the
+		// interval, then one per interval. (JSON records too: -D holds
+		// everything drawn per interval, but not the last record.)
+		ticker = time.NewTicker(max(interval, d.delay))
+		defer ticker.Stop()
+		tick = ticker.C
 	}
 	stallAfter := time.Duration(cfg.stall * float64(time.Second))
 	lastMoved, lastMoveAt := int64(0), start
@@ -130,6 +152,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for {
 		select {
 		case <-tick:
+			ticker.Reset(interval)
 			clock()
 			d.tick(time.Now(), moved.Load())
 		case <-usr1:
@@ -168,7 +191,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type display struct {
 	bar, numeric bool
 	stderr       io.Writer
-	tty          *os.File // stderr when it is a terminal, for its width
+	tty          *os.File      // stderr when it is a terminal, for its width
+	fixedWidth   int           // -w; 0: ask the terminal
+	delay        time.Duration // -D: the first update waits this long
+	shown        bool          // the bar or a -n line was drawn
 	jsonW        io.Writer
 	meter        progress.Meter
 	est          *progress.Estimator
@@ -180,7 +206,8 @@ type display struct {
 }
 
 func newDisplay(cfg *config, stderr, jsonW io.Writer, size int64, start time.Time) *display {
-	d := &display{stderr: stderr, jsonW: jsonW, size: size, name: cfg.name, start: start, started: !cfg.wait}
+	d := &display{stderr: stderr, jsonW: jsonW, size: size, name: cfg.name, start: start, started: !cfg.wait,
+		fixedWidth: cfg.width, delay: cfg.delayDuration()}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		d.tty = f
 	}
@@ -252,6 +279,12 @@ func (d *display) draw(s progress.Status, last bool) {
 	if d.jsonW != nil {
 		d.jsonW.Write(progress.JSON(s))
 	}
+	if last && d.delay > 0 && !d.shown {
+		// -D, and the copy ended before the first update: as pv, no
+		// last update either, so it leaves no trace.
+		return
+	}
+	d.shown = d.shown || d.bar || d.numeric
 	switch {
 	case d.numeric:
 		io.WriteString(d.stderr, d.meter.Numeric(s))

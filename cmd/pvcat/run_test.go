@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/buildinfo"
 	"github.com/blkpipe/blkpipe/internal/testutil"
 )
 
@@ -144,5 +146,102 @@ func TestRunReaderGone(t *testing.T) {
 	err := run(context.Background(), []string{"-n", "-s", "10"}, strings.NewReader("hello"), epipeWriter{}, &errb, nil)
 	if err != nil || exitCode(err) != 0 || errb.String() != "0\n" {
 		t.Errorf("run into a gone reader: %v (exit %d), stderr %q; want nil, 0, the last line", err, exitCode(err), errb.String())
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	in := strings.NewReader("data")
+	err := run(context.Background(), []string{"-V"}, in, &out, &errb, nil)
+	if err != nil || out.String() != buildinfo.Line("pvcat")+"\n" || errb.Len() != 0 || in.Len() != 4 {
+		t.Errorf("-V: %v, stdout %q, stderr %q, %d bytes left; want the version line only", err, out.String(), errb.String(), in.Len())
+	}
+}
+
+func TestRunPidfile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pvcat.pid")
+	pr, pw := io.Pipe()
+	var out, errb testutil.SyncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), []string{"-q", "-P", p}, pr, &out, &errb, nil) }()
+	pw.Write([]byte("abc")) // run is copying: the file is there
+	if b, err := os.ReadFile(p); err != nil || string(b) != strconv.Itoa(os.Getpid())+"\n" {
+		t.Errorf("pid file during the copy: %q, %v; want %d and a newline", b, err, os.Getpid())
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Errorf("pid file after the copy: %v, want it removed", err)
+	}
+	// As pv: a pid file that cannot be written stops pvcat before the
+	// copy, with status 1.
+	var out2, errb2 bytes.Buffer
+	err := run(context.Background(), []string{"-q", "-P", filepath.Join(p, "x")}, strings.NewReader("abc"), &out2, &errb2, nil)
+	if err == nil || exitCode(err) != 1 || !strings.HasPrefix(err.Error(), "-P: open ") || out2.Len() != 0 {
+		t.Errorf("unwritable pid file: %v (exit %d), %d bytes copied; want an error, 1, nothing copied", err, exitCode(err), out2.Len())
+	}
+}
+
+func TestRunDelay(t *testing.T) {
+	// A copy over before -D's time shows nothing at all, as pv's; the
+	// JSON record at the end is still written.
+	for _, args := range [][]string{{"-n", "-D", "5"}, {"-f", "-D", "5"}} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, strings.NewReader("hello"), &out, &errb, nil); err != nil {
+			t.Fatal(err)
+		}
+		if errb.Len() != 0 || out.String() != "hello" {
+			t.Errorf("%v on a short copy: stdout %q, stderr %q; want the data, no display", args, out.String(), errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"--json", "-D", "5"}, strings.NewReader("hello"), &out, &errb, nil); err != nil ||
+		!strings.HasPrefix(errb.String(), `{"elapsed":`) || strings.Count(errb.String(), "\n") != 1 {
+		t.Errorf("--json -D 5: %v, stderr %q; want the last record", err, errb.String())
+	}
+
+	// A longer copy: the first line comes at -D's time (not the
+	// interval's), then one per interval, and the last line at the end.
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < 8; i++ {
+			pw.Write([]byte("x"))
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	errb.Reset()
+	if err := run(context.Background(), []string{"-ntb", "-D", "0.35", "-i", "0.2"}, pr, &out, &errb, nil); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
+	var times []float64
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			t.Fatalf("line %q in %q", l, errb.String())
+		}
+		times = append(times, must(strconv.ParseFloat(f[0], 64)))
+	}
+	if len(times) < 3 || times[0] < 0.35 || times[0] > 0.5 || times[1]-times[0] < 0.15 || lines[len(lines)-1][len(lines[len(lines)-1])-1] != '8' {
+		t.Errorf("-ntb -D 0.35 -i 0.2 over 0.8 s: %q; want a first line at 0.35 s, then every 0.2 s, and 8 bytes at the end", lines)
+	}
+}
+
+func TestRunWidth(t *testing.T) {
+	// The bar fills all but the last column of -w's width, whatever the
+	// terminal (here none: -f) says.
+	for _, w := range []int{60, 200} {
+		var out, errb bytes.Buffer
+		args := []string{"-f", "-w", strconv.Itoa(w), "-s", "10"}
+		if err := run(context.Background(), args, strings.NewReader("hello"), &out, &errb, nil); err != nil {
+			t.Fatal(err)
+		}
+		line := strings.TrimSuffix(strings.TrimPrefix(errb.String(), "\r"), "\n")
+		if len(line) != w-1 || !strings.Contains(line, "=>") || !strings.Contains(line, " 50% ") {
+			t.Errorf("-w %d: line %q is %d columns, want %d (all but the last) with the bar", w, line, len(line), w-1)
+		}
 	}
 }

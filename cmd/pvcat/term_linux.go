@@ -6,9 +6,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// width returns the terminal's columns (TIOCGWINSZ), asked at every draw so
-// a resized window is followed; 80 when unknown.
+// width returns -w's columns, else the terminal's (TIOCGWINSZ), asked at
+// every draw so a resized window is followed; 80 when unknown.
 func (d *display) width() int {
+	if d.fixedWidth > 0 {
+		return d.fixedWidth
+	}
 	if d.tty == nil {
 		return 80
 	}
