@@ -101,6 +101,7 @@ type Copier struct {
 	prevShort  int  // length of the last read when it was short of a record
 	direct     int  // alignment the output's O_DIRECT writes need, 0 when off
 	outOff     int64
+	appendMode bool // the output has O_APPEND: writes land at its end, wherever the offset is
 	sparseSeek bool // the last output operation was a sparse seek
 }
 
@@ -215,32 +216,45 @@ func (c *Copier) Run(ctx context.Context) error {
 	return c.finish()
 }
 
-// skipInput positions the input after skip= records and bytes, as dd does:
-// by seeking when it can, by reading otherwise. It returns the offset
-// reached on a seekable input.
+// skipInput positions the input after skip= records and bytes, as dd's
+// skip() does: lseek by the offset from where the input is, unless the
+// offset does not fit an off_t; when that fails on an input that can seek
+// to its end (a block device past its end, a file past the filesystem's
+// largest offset, any offset beyond an off_t), fail "cannot skip"; else
+// (pipes) read and discard. It returns the offset reached on a seekable
+// input.
 func (c *Copier) skipInput() (int64, error) {
-	want := c.P.Skip*int64(c.ibs) + c.P.SkipTail
-	if c.In.Seekable && c.In.Size >= 0 {
+	if c.P.Skip == 0 && c.P.SkipTail == 0 {
+		if !c.In.Seekable || c.In.Size < 0 {
+			return 0, nil
+		}
 		cur, err := c.In.F.Seek(0, io.SeekCurrent)
 		if err != nil {
 			cur = 0
 		}
-		if want == 0 {
-			return cur, nil
-		}
-		pos := cur + want
-		if pos > c.In.Size {
-			// dd seeks to the end and says so; nothing is copied.
-			c.R.Diagnose(QuoteF(c.In.Name) + ": cannot skip to specified offset")
-			pos = c.In.Size
-		}
-		if _, err := c.In.F.Seek(pos, io.SeekStart); err != nil {
-			return 0, &Error{Msg: QuoteF(c.In.Name) + ": cannot skip", Err: err}
-		}
-		return pos, nil
+		return cur, nil
 	}
-	if want == 0 {
-		return 0, nil
+	want, fits := c.P.SkipOffset()
+	lseekErr := error(unix.EOVERFLOW) // dd's errno when it did not even try
+	// With bytes already read ahead (c.In.R), only reading skips the
+	// right ones; an offset beyond an off_t still fails where dd's would.
+	if fits && c.In.R == nil {
+		cur, cerr := c.In.F.Seek(0, io.SeekCurrent)
+		pos, err := c.In.F.Seek(want, io.SeekCurrent)
+		if err == nil {
+			// A file skipped past its end: dd says so, and copies
+			// nothing.
+			if cerr == nil && c.In.Seekable && c.In.Size > 0 && c.In.Size-cur < want {
+				c.skipWarning()
+			}
+			return pos, nil
+		}
+		lseekErr = err
+	}
+	if !fits || c.In.R == nil {
+		if _, err := c.In.F.Seek(0, io.SeekEnd); err == nil {
+			return 0, &Error{Msg: QuoteF(c.In.Name) + ": cannot skip", Err: lseekErr}
+		}
 	}
 	// Not seekable: read and discard. Every read counts as one skipped
 	// record, whatever its length, as in dd.
@@ -268,30 +282,63 @@ func (c *Copier) skipInput() (int64, error) {
 		}
 	}
 	// Short reads skip less than asked, and dd says so.
-	if skipped != want {
-		c.R.Diagnose(QuoteF(c.In.Name) + ": cannot skip to specified offset")
+	if records > 0 || !fits || skipped != want {
+		c.skipWarning()
 	}
 	return 0, nil
 }
 
-// seekOutput moves the output past seek= records and bytes.
+// skipWarning is dd's note that the input ended before the skip did.
+func (c *Copier) skipWarning() {
+	if c.R.Level != progress.LevelNone {
+		c.R.Diagnose(QuoteF(c.In.Name) + ": cannot skip to specified offset")
+	}
+}
+
+// seekOutput moves the output past seek= records and bytes, as dd's skip()
+// does for the output: an lseek from where the output is, and "cannot
+// seek" when that fails or the offset does not fit an off_t.
 func (c *Copier) seekOutput() error {
-	want := c.P.Seek*int64(c.obs) + c.P.SeekTail
-	cur, err := c.Out.F.Seek(0, io.SeekCurrent)
-	if err != nil {
-		if want != 0 {
-			return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: err}
+	c.appendMode = isAppend(c.Out.F)
+	if c.P.Seek == 0 && c.P.SeekTail == 0 {
+		cur, err := c.Out.F.Seek(0, io.SeekCurrent)
+		if err != nil {
+			cur = 0
 		}
-		c.outOff = 0
+		c.outOff = cur
 		return nil
 	}
-	if want != 0 {
-		if cur, err = c.Out.F.Seek(want, io.SeekCurrent); err != nil {
-			return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: err}
+	want, fits := c.P.SeekOffset()
+	var lseekErr error
+	if fits {
+		pos, err := c.Out.F.Seek(want, io.SeekCurrent)
+		if err == nil {
+			c.outOff = pos
+			return nil
 		}
+		lseekErr = err
 	}
-	c.outOff = cur
-	return nil
+	if _, err := c.Out.F.Seek(0, io.SeekEnd); err == nil && lseekErr == nil {
+		// Seekable, and the offset is beyond an off_t.
+		lseekErr = unix.EOVERFLOW
+	}
+	// dd would then read the output to advance it, which fails on a pipe:
+	// it reports the lseek's error, or none when it made no lseek.
+	return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: lseekErr}
+}
+
+// isAppend reports whether f was opened with O_APPEND (oflag=append, or a
+// shell's >> on standard output).
+func isAppend(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fl := 0
+	if rc.Control(func(fd uintptr) { fl, err = unix.FcntlInt(fd, unix.F_GETFL, 0) }) != nil || err != nil {
+		return false
+	}
+	return fl&unix.O_APPEND != 0
 }
 
 // readOnce reads once (or, with iflag=fullblock, until p is full or the
@@ -385,7 +432,7 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 				}
 				req = int(tail)
 			} else if recs > 0 {
-				req = int(min(int64(req), recs*int64(c.ibs)))
+				req = int(min(int64(req), satMulAdd(recs, int64(c.ibs), 0)))
 			}
 			if req == 0 {
 				break // chunk full
@@ -509,7 +556,7 @@ func itoa(n int) string {
 func (c *Copier) readParallel(ctx context.Context, start int64, free chan []byte, queue chan<- *chunk) {
 	limit := c.In.Size - start
 	if c.P.Count >= 0 {
-		limit = min(limit, c.P.Count*int64(c.ibs)+c.P.CountTail)
+		limit = min(limit, c.P.CountLimit())
 	}
 	limit = max(limit, 0)
 	var (

@@ -3,6 +3,7 @@ package ddcopy
 import (
 	"context"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
@@ -147,8 +148,8 @@ func (c *Copier) writeChunk(p []byte, recs []run, off int64) (int, error) {
 		}
 		seg := p[blocks[i][0]:blocks[j][1]]
 		if zero {
-			if _, err := c.Out.F.Seek(int64(len(seg)), io.SeekCurrent); err == nil {
-				c.outOff += int64(len(seg))
+			if pos, err := c.Out.F.Seek(int64(len(seg)), io.SeekCurrent); err == nil {
+				c.outOff = pos
 				c.sparseSeek = true
 				total += len(seg)
 				i = j + 1
@@ -197,10 +198,19 @@ func (c *Copier) write(p []byte) (int, error) {
 	}
 	c.sparseSeek = false
 	n, err := c.Out.F.Write(p)
-	if c.Out.Nocache && n > 0 {
-		blockdev.DropCache(c.Out.F, c.outOff, int64(n))
-	}
+	at := c.outOff
 	c.outOff += int64(n)
+	if c.appendMode && n > 0 {
+		// O_APPEND wrote at the end of the file wherever the offset was,
+		// a sparse seek's included (dd's holes are lost likewise); the
+		// offset is now that end.
+		if pos, serr := c.Out.F.Seek(0, io.SeekCurrent); serr == nil {
+			at, c.outOff = pos-int64(n), pos
+		}
+	}
+	if c.Out.Nocache && n > 0 {
+		blockdev.DropCache(c.Out.F, at, int64(n))
+	}
 	return n, err
 }
 
@@ -222,9 +232,12 @@ func (c *Copier) finish() error {
 		return nil
 	}
 	if c.sparseSeek {
-		if fi, err := c.Out.F.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < c.outOff {
-			if err := c.Out.F.Truncate(c.outOff); err != nil {
-				return &Error{Msg: "failed to truncate to " + itoa(int(c.outOff)) + " bytes in output file " + Quote(c.Out.Name), Err: err}
+		// As dd, extend the file to the offset (lseek's, which with
+		// O_APPEND is the end of the last write plus the seeks after it).
+		off, serr := c.Out.F.Seek(0, io.SeekCurrent)
+		if fi, err := c.Out.F.Stat(); err == nil && serr == nil && fi.Mode().IsRegular() && fi.Size() < off {
+			if err := c.Out.F.Truncate(off); err != nil {
+				return &Error{Msg: "failed to truncate to " + strconv.FormatInt(off, 10) + " bytes in output file " + Quote(c.Out.Name), Err: err}
 			}
 		}
 	}

@@ -1,0 +1,61 @@
+package ddcopy
+
+import (
+	"math"
+	"math/bits"
+)
+
+// mulAdd returns n*size+tail for non-negative operands, and false when that
+// does not fit an off_t: dd checks skip= and seek= with INT_MULTIPLY_WRAPV
+// and INT_ADD_WRAPV before it seeks, and fails rather than wrap.
+func mulAdd(n, size, tail int64) (int64, bool) {
+	if n < 0 || size < 0 || tail < 0 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(n), uint64(size))
+	if hi != 0 || lo > math.MaxInt64-uint64(tail) {
+		return 0, false
+	}
+	return int64(lo) + tail, true
+}
+
+// satMulAdd is mulAdd saturated at MaxInt64, for counts: more bytes than
+// an off_t holds is no limit at all, as dd's count=1E copies everything.
+func satMulAdd(n, size, tail int64) int64 {
+	if v, ok := mulAdd(n, size, tail); ok {
+		return v
+	}
+	return math.MaxInt64
+}
+
+// obsInUse is the output block size the copy writes with: obs= when it
+// reblocks, else every read is a write of up to ibs bytes.
+func (p Params) obsInUse() int {
+	if p.Reblock {
+		return p.OBS
+	}
+	return p.IBS
+}
+
+// SkipOffset returns the input offset skip= asks for, in bytes, and false
+// when it does not fit an off_t (dd then fails on a seekable input with
+// "cannot skip: Value too large for defined data type").
+func (p Params) SkipOffset() (int64, bool) {
+	return mulAdd(p.Skip, int64(p.IBS), p.SkipTail)
+}
+
+// SeekOffset returns the output offset seek= asks for, in bytes, and false
+// when it does not fit an off_t ("cannot seek: Value too large for defined
+// data type").
+func (p Params) SeekOffset() (int64, bool) {
+	return mulAdd(p.Seek, int64(p.obsInUse()), p.SeekTail)
+}
+
+// CountLimit returns the most input bytes count= lets through, saturated at
+// MaxInt64 (count=1E is no limit, as in dd), or -1 without count=.
+func (p Params) CountLimit() int64 {
+	if p.Count < 0 {
+		return -1
+	}
+	return satMulAdd(p.Count, int64(p.IBS), p.CountTail)
+}
