@@ -221,3 +221,56 @@ func TestAppendSparse(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteErrorWording: dd says "writing to" when a full output block
+// fails (write_output, reblocking) and "error writing" for the final short
+// block or a bs= write (dd_copy).
+func TestWriteErrorWording(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	f513 := tempFile(t, "f513", randomBytes(513, 4))
+	for _, tc := range []struct {
+		name string
+		p    Params
+		pipe [][]byte // pipe input written in these pieces, else f513
+		want string
+	}{
+		{"default obs", Params{IBS: 512, OBS: 512, Reblock: true, Count: -1}, nil, "writing to '/dev/full': No space left on device"},
+		{"final short block", Params{IBS: 512, OBS: 1000, Reblock: true, Count: -1}, nil, "error writing '/dev/full': No space left on device"},
+		{"ibs=1000", Params{IBS: 1000, OBS: 512, Reblock: true, Count: -1}, nil, "writing to '/dev/full': No space left on device"},
+		{"bs=1000", Params{IBS: 1000, OBS: 1000, Count: -1}, nil, "error writing '/dev/full': No space left on device"},
+		{"pipe, final short block", Params{IBS: 512, OBS: 1000, Reblock: true, Count: -1}, [][]byte{make([]byte, 513)}, "error writing '/dev/full': No space left on device"},
+		{"pipe, block completed later", Params{IBS: 512, OBS: 1000, Reblock: true, Count: -1}, [][]byte{make([]byte, 513), make([]byte, 600)}, "writing to '/dev/full': No space left on device"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var in *os.File
+			if tc.pipe == nil {
+				in = openRead(t, f513)
+			} else {
+				r, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				go func() {
+					for _, p := range tc.pipe {
+						w.Write(p)
+						time.Sleep(50 * time.Millisecond)
+					}
+					w.Close()
+				}()
+				in = r
+			}
+			out, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			err, _ = runCopy(t, tc.p, input(t, in), Output{F: out, Name: "/dev/full"})
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

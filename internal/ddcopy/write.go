@@ -39,7 +39,7 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 			written += int64(w)
 			if err != nil {
 				c.accountFailure(ch, written)
-				e := error(&Error{Msg: "error writing " + Quote(c.Out.Name), Err: err})
+				e := error(&Error{Msg: c.writeErrorMsg(ch, written, queue, free) + Quote(c.Out.Name), Err: err})
 				if c.OnWriteError != nil {
 					e = c.OnWriteError(e, written)
 				}
@@ -66,6 +66,40 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 		c.R.C.OutPartial.Store(1)
 	}
 	return pending
+}
+
+// writeErrorMsg words a failed write as dd does for the write it would
+// have failed on: when reblocking, a full obs block is written by
+// write_output ("writing to 'x'") and only the final short block by
+// dd_copy ("error writing 'x'"); a bs= copy writes each read in dd_copy.
+// written is the stream offset the failure is at. When the block there
+// is not complete in ch, dd would have read on until it was, or until the
+// input ended: so does writeErrorMsg, accounting the records it reads as
+// dd's.
+func (c *Copier) writeErrorMsg(ch *chunk, written int64, queue <-chan *chunk, free chan<- []byte) string {
+	if !c.P.Reblock {
+		return "error writing "
+	}
+	blockEnd := written/int64(c.obs)*int64(c.obs) + int64(c.obs)
+	end, last := ch.off+int64(ch.n), ch.eof || ch.err != nil
+	for !last && end < blockEnd && c.Sink == nil {
+		next, ok := <-queue
+		if !ok {
+			last = true
+			break
+		}
+		<-next.done
+		c.accountFailure(next, written)
+		if next.buf != nil {
+			free <- next.buf
+		}
+		end = max(end, next.off+int64(next.n))
+		last = next.eof || next.err != nil
+	}
+	if end < blockEnd {
+		return "error writing "
+	}
+	return "writing to "
 }
 
 // accountIn adds a chunk's input records, and in bs= mode (no reblocking)

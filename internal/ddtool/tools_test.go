@@ -327,7 +327,8 @@ func TestWriteGuard(t *testing.T) {
 			t.Errorf("exit %d, want 1", code)
 		}
 		for _, want := range []string{
-			"blkwrite: error writing '" + dev + "': No space left on device\n",
+			// dd's wording for a full obs block (no bs=): "writing to".
+			"blkwrite: writing to '" + dev + "': No space left on device\n",
 			"blkwrite: target is smaller than the input: 1048576 bytes landed on '" + dev + "', the rest did not fit\n",
 			"2048+0 records out\n1048576 bytes (1.0 MB, 1.0 MiB) copied",
 		} {
