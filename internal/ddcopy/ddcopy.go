@@ -15,10 +15,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/progress"
@@ -95,7 +97,11 @@ type Copier struct {
 
 	lent       sync.WaitGroup // buffers lent to an OwningSink
 	ibs, obs   int
-	chunk      int
+	chunk      int  // bytes of input a chunk holds
+	bufSize    int  // bytes of a buffer: chunk, and a record's room for conv=sync padding
+	align      int  // buffer alignment
+	streamUnit int  // readStream passes on whole multiples of this when it reblocks for conv=sparse or O_DIRECT
+	stream     bool // read sequentially even a seekable input (sparse obs blocks would straddle parallel chunks)
 	warn       bool // dd's warn_partial_read: bs= given, no fullblock, and skip, count or direct
 	warned     bool // the partial-read warning was given (dd gives it once)
 	prevShort  int  // length of the last read when it was short of a record
@@ -124,14 +130,6 @@ type chunk struct {
 	done chan struct{} // closed when the chunk is filled (parallel reads)
 }
 
-func lcm(a, b int) int {
-	x, y := a, b
-	for y != 0 {
-		x, y = y, x%y
-	}
-	return a / x * b
-}
-
 // OwningSink is a Sink that takes over the buffers it is given instead of
 // copying them: it keeps p until it calls release, exactly once, from any
 // goroutine, also after an error. Run returns only after every release.
@@ -145,26 +143,7 @@ type OwningSink interface {
 // in c.R hold what was copied either way. ctx cancels the copy between
 // chunks.
 func (c *Copier) Run(ctx context.Context) error {
-	c.ibs, c.obs = c.P.IBS, c.P.OBS
-	if !c.P.Reblock {
-		c.obs = c.ibs
-	}
-	if c.ChunkSize <= 0 {
-		c.ChunkSize = envInt("BLKPIPE_CHUNK", 4<<20)
-	}
-	if c.Buffers <= 0 {
-		c.Buffers = envInt("BLKPIPE_BUFFERS", 6)
-	}
-	if c.Readers <= 0 {
-		c.Readers = envInt("BLKPIPE_READERS", 4)
-	}
-	align := max(c.In.Align, c.Out.Align, 4096) // page-aligned buffers map to whole pages for O_DIRECT
-	unit := lcm(lcm(c.ibs, c.obs), align)
-	c.chunk = max(c.ChunkSize/unit, 2) * unit
-	if c.chunk >= 16<<20 {
-		c.Buffers = min(c.Buffers, 3)
-	}
-
+	c.layout()
 	c.warn = !c.P.Reblock && !c.P.Fullblock && (c.P.Skip != 0 || c.P.Count > 0 || c.P.Direct)
 	start, err := c.skipInput()
 	if err != nil {
@@ -180,14 +159,22 @@ func (c *Copier) Run(ctx context.Context) error {
 	} else if c.Out.Direct {
 		c.directOff()
 	}
+	if c.P.Count == 0 && c.P.CountTail == 0 {
+		// count=0: dd returns before it allocates its buffers.
+		return c.finish()
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	free := make(chan []byte, c.Buffers)
-	bufs, release := mapBuffers(c.Buffers, c.chunk+c.ibs, align)
+	bufs, release, err := mapBuffers(c.Buffers, c.bufSize, c.align)
+	if err != nil {
+		return memoryError("input", c.ibs)
+	}
 	defer release()
+	c.Buffers = len(bufs)
 	// Buffers lent to an OwningSink come back before they are unmapped.
 	defer c.lent.Wait()
+	free := make(chan []byte, c.Buffers)
 	for _, b := range bufs {
 		free <- b
 	}
@@ -197,7 +184,7 @@ func (c *Copier) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		defer close(queue)
-		if c.In.Seekable && c.In.Size >= 0 && c.In.R == nil {
+		if c.In.Seekable && c.In.Size >= 0 && c.In.R == nil && !c.stream {
 			c.readParallel(ctx, start, free, queue)
 		} else {
 			c.readStream(ctx, free, queue)
@@ -214,6 +201,122 @@ func (c *Copier) Run(ctx context.Context) error {
 		return err
 	}
 	return c.finish()
+}
+
+// bigUnit is the size above which a copy's chunks are sized to spare
+// memory rather than for speed: one or two records a chunk, two buffers.
+const bigUnit = 64 << 20
+
+// layout sizes the chunks and buffers. A chunk holds whole input records
+// (and, reblocking with conv=sparse, whole output blocks, which dd tests
+// for zeros one by one), aligned for O_DIRECT and page-mapped memory when
+// that costs no more than bigUnit; awkward block sizes (ibs=999999
+// obs=1000000, whose multiples are terabytes) give up the alignment, and
+// sparse reblocking then reads sequentially, holding back the partial
+// output block of each chunk.
+func (c *Copier) layout() {
+	c.ibs, c.obs = c.P.IBS, c.P.obsInUse()
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = envInt("BLKPIPE_CHUNK", 4<<20)
+	}
+	if c.Buffers <= 0 {
+		c.Buffers = envInt("BLKPIPE_BUFFERS", 6)
+	}
+	if c.Readers <= 0 {
+		c.Readers = envInt("BLKPIPE_READERS", 4)
+	}
+	c.align = max(c.In.Align, c.Out.Align, 4096) // page-aligned buffers map to whole pages for O_DIRECT
+	limit := max(bigUnit, c.ibs, c.obs)
+	unit := c.ibs
+	if l, ok := lcmFit(unit, c.obs, limit); ok {
+		unit = l
+	} else if c.P.Reblock && c.P.Sparse {
+		c.stream = true
+	}
+	if l, ok := lcmFit(unit, c.align, limit); ok {
+		unit = l
+	}
+	k := c.ChunkSize / unit
+	if unit <= bigUnit {
+		k = max(k, 2)
+	}
+	c.chunk = max(k, 1) * unit
+
+	// readStream, reblocking for conv=sparse or O_DIRECT output, passes on
+	// whole units and carries the rest over: a chunk must hold a unit
+	// and a record after the carry.
+	c.streamUnit = 1
+	if c.P.Reblock && (c.P.Sparse || c.Out.Direct) {
+		d := 1
+		if c.Out.Direct {
+			d = max(c.Out.Align, 512)
+		}
+		if l, ok := lcmFit(c.obs, d, limit); ok {
+			c.streamUnit = l
+		} else if c.P.Sparse {
+			c.streamUnit = c.obs
+		}
+	}
+	if c.streamUnit > 1 && c.chunk < addSat(c.streamUnit, c.ibs) {
+		need := addSat(c.streamUnit, c.ibs)
+		if n := need/unit + 1; n <= math.MaxInt/unit {
+			c.chunk = n * unit
+		} else {
+			c.chunk = math.MaxInt
+		}
+	}
+	if c.chunk >= 16<<20 {
+		c.Buffers = min(c.Buffers, 3)
+	}
+	if c.chunk > bigUnit {
+		c.Buffers = min(c.Buffers, 2)
+	}
+	c.bufSize = c.chunk
+	if c.P.Sync {
+		c.bufSize = addSat(c.chunk, c.ibs) // a short record padded at the end of a chunk
+	}
+}
+
+// CheckMemory finds out, without touching anything, whether a copy with p
+// between in and out can have its buffers: dd allocates an input buffer of
+// ibs bytes, and one of obs bytes when it reblocks, and dies with "memory
+// exhausted by input buffer of size 1099511627776 bytes (1.0 TiB)" when it
+// cannot. It returns that error, worded as dd's, for what dd could not
+// allocate, or for the buffers Run would map. Tools call it before they
+// open the output, so a copy that cannot run leaves its target as it was;
+// out may be the zero Output then.
+func CheckMemory(p Params, in Input, out Output) error {
+	c := &Copier{P: p, In: in, Out: out}
+	c.layout()
+	if !canMap(c.ibs) {
+		return memoryError("input", c.ibs)
+	}
+	if c.P.Reblock && !canMap(c.obs) {
+		return memoryError("output", c.obs)
+	}
+	_, release, err := mapBuffers(c.Buffers, c.bufSize, c.align)
+	if err != nil {
+		return memoryError("input", c.ibs)
+	}
+	release()
+	return nil
+}
+
+// canMap reports whether size bytes of memory can be mapped, as dd's
+// malloc of them would succeed; nothing is touched.
+func canMap(size int) bool {
+	_, release, err := mapBuffers(1, size, 1)
+	if err != nil {
+		return false
+	}
+	release()
+	return true
+}
+
+// memoryError is dd's message for a buffer it could not allocate.
+func memoryError(which string, size int) error {
+	return &Error{Msg: "memory exhausted by " + which + " buffer of size " + itoa(size) +
+		" bytes (" + progress.HumanBytes(uint64(size), true) + ")"}
 }
 
 // skipInput positions the input after skip= records and bytes, as dd's
@@ -258,7 +361,12 @@ func (c *Copier) skipInput() (int64, error) {
 	}
 	// Not seekable: read and discard. Every read counts as one skipped
 	// record, whatever its length, as in dd.
-	buf := make([]byte, c.ibs)
+	bufs, release, err := mapBuffers(1, c.ibs, 1)
+	if err != nil {
+		return 0, memoryError("input", c.ibs)
+	}
+	defer release()
+	buf := bufs[0]
 	records, tail := c.P.Skip, c.P.SkipTail
 	var skipped int64
 	for records > 0 || tail > 0 {
@@ -346,12 +454,12 @@ func isAppend(f *os.File) bool {
 // of file as the end of input, as dd does.
 func (c *Copier) readOnce(p []byte) (int, error) {
 	total := 0
-	var r io.Reader = c.In.F
+	read := func(p []byte) (int, error) { return readFile(c.In.F, p) }
 	if c.In.R != nil {
-		r = c.In.R
+		read = c.In.R.Read
 	}
 	for total < len(p) {
-		n, err := r.Read(p[total:])
+		n, err := read(p[total:])
 		total += n
 		if err != nil {
 			if errors.Is(err, unix.EINVAL) && c.In.Direct {
@@ -364,6 +472,38 @@ func (c *Copier) readOnce(p []byte) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// readFile reads from f once, as read(2) does. os.File.Read caps a read
+// at 1 GiB; dd's read of a larger ibs gets what the kernel gives (up to
+// 2 GiB - 4 KiB), and that one read is the record it counts.
+func readFile(f *os.File, p []byte) (int, error) {
+	if len(p) <= 1<<30 {
+		return f.Read(p)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return f.Read(p)
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = unix.Read(int(fd), p)
+			if rerr != unix.EINTR {
+				return rerr != unix.EAGAIN
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, &os.PathError{Op: "read", Path: f.Name(), Err: rerr}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // noteRead gives dd's one warning about a short read followed by another
@@ -405,7 +545,7 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 	)
 	unit := 1
 	if c.P.Reblock && (c.direct > 0 || c.P.Sparse) {
-		unit = lcm(c.obs, max(c.direct, 1))
+		unit = c.streamUnit
 	}
 	for {
 		var buf []byte
@@ -735,26 +875,54 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// mapBuffers returns n page-aligned buffers of size bytes in anonymous
-// memory mapped for them, and a function that unmaps them. O_DIRECT reads
-// into such memory measured about 1.3x faster here than into the Go heap,
-// where they ran a quarter slower than dd's. Without mmap, it falls back to
-// the heap.
-func mapBuffers(n, size, align int) ([][]byte, func()) {
-	bufs := make([][]byte, n)
+// mapBuffers returns up to n buffers of size bytes aligned to align, each
+// in anonymous memory mapped for it, and a function that unmaps them.
+// O_DIRECT reads into such memory measured about 1.3x faster here than
+// into the Go heap, where they ran a quarter slower than dd's. It maps
+// fewer buffers (at least one) when the kernel will not commit more, or
+// when more would exceed the machine's RAM, and fails with ENOMEM when it
+// cannot map one, as dd's malloc fails: the Go heap would not fail but
+// kill the process.
+func mapBuffers(n, size, align int) ([][]byte, func(), error) {
 	page := os.Getpagesize()
-	mapped := (size + page - 1) / page * page
-	if align <= page {
-		mem, err := unix.Mmap(-1, 0, n*mapped, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
-		if err == nil {
-			for i := range bufs {
-				bufs[i] = mem[i*mapped : i*mapped+size : i*mapped+size]
-			}
-			return bufs, func() { unix.Munmap(mem) }
+	extra := 0
+	if align > page {
+		extra = align - page // mmap aligns to pages; slice to align
+	}
+	if size > math.MaxInt-extra-page {
+		return nil, nil, unix.ENOMEM
+	}
+	length := (size + extra + page - 1) / page * page
+	ram := uint64(math.MaxUint64)
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil && si.Totalram > 0 {
+		ram = uint64(si.Totalram) * uint64(max(si.Unit, 1))
+	}
+	var maps, bufs [][]byte
+	release := func() {
+		for _, m := range maps {
+			unix.Munmap(m)
 		}
 	}
-	for i := range bufs {
-		bufs[i] = blockdev.AlignedBuffer(size, align)
+	for i := 0; i < n; i++ {
+		if i > 0 && uint64(i+1)*uint64(length) > ram {
+			break
+		}
+		mem, err := unix.Mmap(-1, 0, max(length, page), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err != nil {
+			if i == 0 {
+				return nil, nil, err
+			}
+			break
+		}
+		maps = append(maps, mem)
+		off := 0
+		if align > page {
+			if rem := int(uintptr(unsafe.Pointer(&mem[0])) & uintptr(align-1)); rem != 0 {
+				off = align - rem
+			}
+		}
+		bufs = append(bufs, mem[off:off+size:off+size])
 	}
-	return bufs, func() {}
+	return bufs, release, nil
 }

@@ -274,3 +274,63 @@ func TestWriteErrorWording(t *testing.T) {
 		})
 	}
 }
+
+// TestHugeBlockSize: a block size no memory can hold fails with dd's
+// message instead of panicking in make or dying out of memory.
+func TestHugeBlockSize(t *testing.T) {
+	outPath := filepath.Join(t.TempDir(), "out")
+	ibs := 1 << 60
+	err, _ := runCopy(t, Params{IBS: ibs, OBS: ibs, Count: -1},
+		input(t, pipeOf(t, []byte("hi\n"))), Output{F: openWrite(t, outPath, 0), Name: "out"})
+	want := "memory exhausted by input buffer of size 1152921504606846976 bytes (1.0 EiB)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// TestAwkwardBlockSizes: ibs and obs whose common multiples are terabytes
+// copy with buffers of about their size (the chunk was once a multiple of
+// both, and of the page size: bs=1000001 mapped 24 GiB, ibs=999999
+// obs=1000000 died out of memory).
+func TestAwkwardBlockSizes(t *testing.T) {
+	data := randomBytes(5<<20+17, 5)
+	// Zero runs for conv=sparse.
+	clear(data[1<<20 : 3<<20])
+	clear(data[len(data)-300000:])
+	for _, tc := range []struct {
+		name  string
+		p     Params
+		kinds []string
+	}{
+		{"ibs=999999 obs=1000000", Params{IBS: 999999, OBS: 1000000, Reblock: true, Count: -1}, []string{"file", "pipe"}},
+		{"ibs=999999 obs=1000000 sparse", Params{IBS: 999999, OBS: 1000000, Reblock: true, Count: -1, Sparse: true}, []string{"file", "pipe"}},
+		{"bs=1000001", Params{IBS: 1000001, OBS: 1000001, Count: -1}, []string{"file", "pipe"}},
+		// A pipe's short reads are each padded: only a file's output is
+		// known in advance.
+		{"bs=1000001 sync", Params{IBS: 1000001, OBS: 1000001, Count: -1, Sync: true}, []string{"file"}},
+	} {
+		p := tc.p
+		for _, kind := range tc.kinds {
+			t.Run(tc.name+" "+kind, func(t *testing.T) {
+				var in *os.File
+				if kind == "file" {
+					in = openRead(t, tempFile(t, "in", data))
+				} else {
+					in = pipeOf(t, data)
+				}
+				outPath := filepath.Join(t.TempDir(), "out")
+				err, stderr := runCopy(t, p, input(t, in), Output{F: openWrite(t, outPath, 0), Name: "out"})
+				if err != nil {
+					t.Fatalf("copy: %v\n%s", err, stderr)
+				}
+				want := data
+				if p.Sync && len(data)%p.IBS != 0 {
+					want = append(append([]byte(nil), data...), make([]byte, p.IBS-len(data)%p.IBS)...)
+				}
+				if got, _ := os.ReadFile(outPath); !bytes.Equal(got, want) {
+					t.Errorf("output is %d bytes, differs from the %d expected", len(got), len(want))
+				}
+			})
+		}
+	}
+}

@@ -28,6 +28,28 @@ func satMulAdd(n, size, tail int64) int64 {
 	return math.MaxInt64
 }
 
+// addSat returns a+b for non-negative ints, saturated at MaxInt.
+func addSat(a, b int) int {
+	if a > math.MaxInt-b {
+		return math.MaxInt
+	}
+	return a + b
+}
+
+// lcmFit returns the least common multiple of a and b (both positive) and
+// whether it is at most limit (false too when it overflows).
+func lcmFit(a, b, limit int) (int, bool) {
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	hi, lo := bits.Mul64(uint64(a/x), uint64(b))
+	if hi != 0 || lo > uint64(limit) {
+		return 0, false
+	}
+	return int(lo), true
+}
+
 // obsInUse is the output block size the copy writes with: obs= when it
 // reblocks, else every read is a write of up to ibs bytes.
 func (p Params) obsInUse() int {
