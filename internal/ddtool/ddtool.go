@@ -640,7 +640,9 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 		return nil, &ddcopy.Error{Msg: "failed to open " + ddcopy.Quote(o.Of), Err: err}
 	}
 	if seekRecords != 0 && !o.Conv.Notrunc {
-		size := seekRecords*o.OBS + seekBytes
+		// ddargs refused a seek= whose offset does not fit an off_t
+		// ("offset too large"), as dd does before opening.
+		size, _ := params(o).SeekOffset()
 		if fi, err := out.F.Stat(); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
 			if err := out.F.Truncate(size); err != nil {
 				out.F.Close()
@@ -658,7 +660,9 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 }
 
 // guardSize refuses, before anything is written, a block device target
-// that cannot hold an input whose size is known.
+// that cannot hold an input whose size is known. Offsets dd cannot seek
+// to (beyond an off_t, or past the end of the device) are left to the
+// copy, which fails on them with dd's "cannot skip" or "cannot seek".
 func guardSize(c *ddcopy.Copier) error {
 	if !c.In.Seekable || c.In.Size < 0 {
 		return nil
@@ -671,20 +675,22 @@ func guardSize(c *ddcopy.Copier) error {
 	if err != nil {
 		return nil
 	}
-	in := c.In.Size - (c.P.Skip*int64(c.P.IBS) + c.P.SkipTail)
-	if c.P.Count >= 0 {
-		in = min(in, c.P.Count*int64(c.P.IBS)+c.P.CountTail)
+	skip, ok := c.P.SkipOffset()
+	if !ok {
+		return nil
 	}
-	in = max(in, 0)
-	if c.P.Sync && in%int64(c.P.IBS) != 0 {
-		in += int64(c.P.IBS) - in%int64(c.P.IBS)
+	in := max(c.In.Size-skip, 0)
+	if limit := c.P.CountLimit(); limit >= 0 {
+		in = min(in, limit)
 	}
-	obs := c.P.OBS
-	if !c.P.Reblock {
-		obs = c.P.IBS
+	if ibs := int64(c.P.IBS); c.P.Sync && in%ibs != 0 {
+		in += ibs - in%ibs
 	}
-	start := c.P.Seek*int64(obs) + c.P.SeekTail
-	if start+in > devSize {
+	start, ok := c.P.SeekOffset()
+	if !ok || start > devSize {
+		return nil
+	}
+	if in > devSize-start {
 		return fmt.Errorf("target is smaller than the input: %s holds %d bytes, the input needs %d bytes from offset %d; nothing was written",
 			ddcopy.Quote(c.Out.Name), devSize, in, start)
 	}
