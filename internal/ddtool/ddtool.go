@@ -610,6 +610,11 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 	if fi, err := os.Stat(o.Of); err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
 		isBlock = true
 	}
+	// blkwrite writes with O_DIRECT unasked, aligned from the offset it
+	// starts at; with O_APPEND every write lands at the end of the file,
+	// wherever that is, so only oflag=direct (the user's choice, with
+	// dd's result) turns it on there.
+	implicitDirect := p.WriteGuard && !o.OFlag.Append
 	open := func(mode int) (*os.File, bool, error) {
 		switch {
 		case isBlock && p.WriteGuard:
@@ -617,8 +622,8 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 			if err != nil {
 				return nil, false, err
 			}
-			return f, blockdev.SetDirect(f, true) == nil, nil
-		case o.OFlag.Direct || p.WriteGuard:
+			return f, (o.OFlag.Direct || implicitDirect) && blockdev.SetDirect(f, true) == nil, nil
+		case o.OFlag.Direct || implicitDirect:
 			return blockdev.OpenDirect(o.Of, mode|flag, 0o666)
 		default:
 			f, err := os.OpenFile(o.Of, mode|flag, 0o666)
