@@ -580,6 +580,20 @@ func openInput(p Profile, o *ddargs.Operands, stdin *os.File, rep *progress.DD) 
 	if pipeio.IsPipe(in.F) {
 		pipeio.Grow(in.F, pipeio.DefaultPipeSize)
 	}
+	// dd allocates its buffers after opening both files and dies when it
+	// cannot ("memory exhausted by input buffer of size ..."); the
+	// output is not opened yet here, so a bs= too large for the machine
+	// leaves the target as it was. count=0 copies nothing and needs no
+	// buffer, unless a skip must read.
+	skipRecords, skipBytes := o.SkipSplit()
+	if o.Count != 0 || (skipRecords != 0 || skipBytes != 0) && !in.Seekable {
+		if err := ddcopy.CheckMemory(params(o), *in, ddcopy.Output{}); err != nil {
+			if in.F != stdin {
+				in.F.Close()
+			}
+			return nil, err
+		}
+	}
 	return in, nil
 }
 
