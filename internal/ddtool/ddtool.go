@@ -106,6 +106,12 @@ func Main(p Profile, args []string) int {
 	signal.Notify(usr1, syscall.SIGUSR1)
 	err := Run(p, args, os.Stdin, os.Stdout, os.Stderr, usr1)
 	if err != nil && err != flagHelp && err != flagVersion && !IsReported(err) {
+		// dd prints the warnings of the operands it parsed before the
+		// one it refuses ("bs=0x5": the zero multiplier, then "invalid
+		// number").
+		for _, w := range ddargs.Warnings(err) {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", p.Name, w)
+		}
 		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
 	}
 	if err == flagHelp || err == flagVersion {
