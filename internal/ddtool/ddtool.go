@@ -102,6 +102,12 @@ func IsReported(err error) bool {
 // Main runs the tool and returns its exit code; cmd/<tool>/main.go is only
 // os.Exit(ddtool.Main(profile, os.Args[1:])).
 func Main(p Profile, args []string) int {
+	if sigpipeInherited() {
+		// Started with SIGPIPE ignored, as dd would be: a write to a
+		// closed standard output then fails with EPIPE, reported as dd
+		// reports it, instead of Go's runtime killing the tool silently.
+		signal.Ignore(syscall.SIGPIPE)
+	}
 	usr1 := make(chan os.Signal, 16)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	err := Run(p, args, os.Stdin, os.Stdout, os.Stderr, usr1)
