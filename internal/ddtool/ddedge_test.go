@@ -1,0 +1,234 @@
+package ddtool_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/blkpipe/blkpipe/internal/testutil"
+)
+
+// edgeCase is a differential case (see TestDifferentialDD) at the edges dd
+// users reach: offsets beyond an off_t, skips past the end, O_APPEND,
+// failed writes, block sizes no memory holds.
+type edgeCase struct {
+	diffCase
+	noBlkwrite bool // blkwrite differs on purpose (it guards or refuses)
+}
+
+var edgeCases = []edgeCase{
+	// count= times ibs beyond an off_t is no limit.
+	{diffCase: diffCase{name: "count-1E", ops: "if=IN count=1E"}},
+	{diffCase: diffCase{name: "count-1E-pipe", ops: "count=1E", in: inPipe}},
+	{diffCase: diffCase{name: "count-huge-bs-pipe", ops: "bs=1G count=9999999999", in: inPipe, size: 4096}},
+	{diffCase: diffCase{name: "count-1E-bytes", ops: "if=IN count=1E iflag=count_bytes"}},
+
+	// skip=: an offset beyond an off_t, or one lseek refuses, fails on
+	// anything that can seek; past the end of a file, or of a pipe, dd
+	// warns and copies nothing.
+	{diffCase: diffCase{name: "skip-1E", ops: "if=IN skip=1E", wantErr: true}},
+	{diffCase: diffCase{name: "skip-1E-stdin-file", ops: "skip=1E", in: inStdin, wantErr: true}},
+	{diffCase: diffCase{name: "skip-1E-pipe", ops: "skip=1E", in: inPipe}},
+	{diffCase: diffCase{name: "skip-1E-pipe-bs", ops: "skip=1E bs=64K", in: inPipe}},
+	{diffCase: diffCase{name: "skip-past-end", ops: "if=IN skip=5000"}},
+	{diffCase: diffCase{name: "skip-past-end-quiet", ops: "if=IN skip=5000 status=none"}},
+	{diffCase: diffCase{name: "skip-past-end-bytes", ops: "if=IN skip=2000000B count=1"}},
+	{diffCase: diffCase{name: "skip-to-end", ops: "if=IN skip=1049810B"}},
+	{diffCase: diffCase{name: "skip-device-past-end", ops: "if=DEV skip=40000", in: inDevice, size: 1 << 20, wantErr: true}},
+	{diffCase: diffCase{name: "skip-device-to-end", ops: "if=DEV skip=2048", in: inDevice, size: 1 << 20}},
+	{diffCase: diffCase{name: "skip-char-device-1E", ops: "if=/dev/zero skip=1E count=1", wantErr: true}},
+	{diffCase: diffCase{name: "skip-char-device", ops: "if=/dev/zero skip=5 count=3"}},
+
+	// seek=: the same on the output; blkwrite leaves a device it cannot
+	// seek in to dd's error rather than its own size check.
+	{diffCase: diffCase{name: "seek-1E-device", ops: "if=IN of=OUT conv=notrunc seek=1E", size: 4096, outDev: 1 << 20, wantErr: true}},
+	{diffCase: diffCase{name: "seek-past-device-end", ops: "if=IN of=OUT seek=5000", size: 4096, outDev: 1 << 20, wantErr: true}},
+	{diffCase: diffCase{name: "seek-1E-file-notrunc", ops: "if=IN of=OUT conv=notrunc seek=1E", outPre: 5000, wantErr: true}},
+	{diffCase: diffCase{name: "seek-1E-pipe", ops: "if=IN seek=1E", wantErr: true}},
+	{diffCase: diffCase{name: "seek-pipe", ops: "if=IN seek=1", wantErr: true}},
+
+	// O_APPEND: conv=sparse keeps dd's bytes (trailing zeros included),
+	// blkwrite appends from a pipe, and dd's warning without notrunc.
+	{diffCase: diffCase{name: "append-sparse", ops: "of=OUT oflag=append conv=notrunc,sparse bs=64K", in: inStdin, zeros: true, outPre: 3000000}},
+	{diffCase: diffCase{name: "append-sparse-truncating", ops: "if=IN of=OUT oflag=append conv=sparse bs=64K", zeros: true, outPre: 300000}},
+	{diffCase: diffCase{name: "append-sparse-reblock", ops: "if=IN of=OUT oflag=append conv=notrunc,sparse obs=4096", zeros: true, outPre: 1000}},
+	{diffCase: diffCase{name: "append-pipe", ops: "of=OUT oflag=append conv=notrunc", in: inPipe, outPre: 3000}},
+	{diffCase: diffCase{name: "append-warning", ops: "if=IN of=OUT oflag=append", outPre: 100}},
+
+	// A failed write, worded by the write dd would have failed on
+	// (blkwrite adds that the target is smaller than the input).
+	{diffCase: diffCase{name: "write-error-full-block", ops: "if=IN of=/dev/full", size: 513, wantErr: true}, noBlkwrite: true},
+	{diffCase: diffCase{name: "write-error-short-block", ops: "if=IN of=/dev/full obs=1000", size: 513, wantErr: true}, noBlkwrite: true},
+	{diffCase: diffCase{name: "write-error-bs", ops: "if=IN of=/dev/full bs=1000", size: 513, wantErr: true}, noBlkwrite: true},
+	{diffCase: diffCase{name: "write-error-ibs", ops: "if=IN of=/dev/full ibs=1000", size: 513, wantErr: true}, noBlkwrite: true},
+	{diffCase: diffCase{name: "write-error-pipe-short-block", ops: "of=/dev/full obs=1000", in: inPipe, size: 513, wantErr: true}, noBlkwrite: true},
+	{diffCase: diffCase{name: "write-error-large", ops: "if=IN of=/dev/full obs=3000", wantErr: true}, noBlkwrite: true},
+
+	// Buffers dd cannot allocate; sizes whose common multiples are huge.
+	{diffCase: diffCase{name: "bs-1E", ops: "if=IN bs=1E", wantErr: true}},
+	{diffCase: diffCase{name: "obs-1E", ops: "if=IN obs=1E", wantErr: true}},
+	{diffCase: diffCase{name: "bs-1E-count-0", ops: "if=IN bs=1E count=0"}},
+	{diffCase: diffCase{name: "ibs-obs-coprime", ops: "if=IN ibs=999999 obs=1000000"}},
+	{diffCase: diffCase{name: "ibs-obs-coprime-sparse", ops: "if=IN of=OUT ibs=999999 obs=1000000 conv=sparse", zeros: true}},
+}
+
+// TestEdgesAgainstDD runs edgeCases with dd and the tools: the same output
+// bytes, the same stderr (time and rate aside) and the same exit code.
+func TestEdgesAgainstDD(t *testing.T) {
+	testutil.NeedCmd(t, "dd")
+	blkcat := testutil.Tool(t, "blkcat")
+	tools := map[string]string{"blkcat": blkcat, "blkcat" + preadSuffix: blkcat, "blkwrite": testutil.Tool(t, "blkwrite")}
+	for _, tc := range edgeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.in == inDevice || tc.outDev > 0 {
+				testutil.NeedRoot(t)
+			}
+			want := runCase(t, tc.diffCase, "dd", "dd")
+			if (want.code != 0) != tc.wantErr {
+				t.Fatalf("dd exit %d, case expects error=%v; stderr:\n%s", want.code, tc.wantErr, want.stderr)
+			}
+			for _, prog := range []string{"blkcat", "blkcat" + preadSuffix, "blkwrite"} {
+				if prog == "blkwrite" && tc.noBlkwrite {
+					continue
+				}
+				got := runCase(t, tc.diffCase, prog, tools[prog])
+				if got.code != want.code {
+					t.Errorf("%s exit %d, dd exit %d\n%s stderr:\n%s\ndd stderr:\n%s", prog, got.code, want.code, prog, got.stderr, want.stderr)
+				}
+				if !bytes.Equal(got.out, want.out) {
+					t.Errorf("%s output differs from dd's: %d bytes (sha256 %x) vs %d bytes (sha256 %x)",
+						prog, len(got.out), sha256.Sum256(got.out), len(want.out), sha256.Sum256(want.out))
+				}
+				if g, w := maskLoop(mask(got.stderr, prog)), maskLoop(mask(want.stderr, "dd")); g != w {
+					t.Errorf("%s stderr differs from dd's:\n--- %s\n%s--- dd\n%s", prog, prog, g, w)
+				}
+			}
+		})
+	}
+}
+
+// TestSkipSeekBeyondFilesystem: an offset the filesystem refuses (ext4
+// stops at 16 TiB; tmpfs does not) fails or warns as dd does there.
+func TestSkipSeekBeyondFilesystem(t *testing.T) {
+	testutil.NeedCmd(t, "dd")
+	blkcat := testutil.Tool(t, "blkcat")
+	for _, tc := range []diffCase{
+		{name: "skip-1T", ops: "if=IN skip=1T"},
+		{name: "seek-1T-notrunc", ops: "if=IN of=OUT conv=notrunc seek=1T", outPre: 5000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := runCase(t, tc, "dd", "dd")
+			got := runCase(t, tc, "blkcat", blkcat)
+			if got.code != want.code || !bytes.Equal(got.out, want.out) || mask(got.stderr, "blkcat") != mask(want.stderr, "dd") {
+				t.Errorf("blkcat exit %d, %d bytes, stderr:\n%s\ndd exit %d, %d bytes, stderr:\n%s",
+					got.code, len(got.out), got.stderr, want.code, len(want.out), want.stderr)
+			}
+		})
+	}
+}
+
+// TestHugeBlockSizeLeavesTarget: a bs= no memory holds is refused with
+// dd's message before the output is opened (dd truncates it first).
+func TestHugeBlockSizeLeavesTarget(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	writeFile(t, in, bytes.Repeat([]byte("data"), 1000))
+	for _, tool := range []string{"blkcat", "blkwrite"} {
+		for _, bs := range []string{"1E", "9223372036854775806"} {
+			target := filepath.Join(dir, "target")
+			writeFile(t, target, []byte("keep me"))
+			_, stderr, code := run(t, nil, testutil.Tool(t, tool), "if="+in, "of="+target, "bs="+bs)
+			var want string
+			if bs == "1E" {
+				want = tool + ": memory exhausted by input buffer of size 1152921504606846976 bytes (1.0 EiB)\n"
+			} else {
+				want = tool + ": memory exhausted by input buffer of size 9223372036854775806 bytes (8.0 EiB)\n"
+			}
+			if code != 1 || stderr != want {
+				t.Errorf("%s bs=%s: exit %d, stderr %q; want 1, %q", tool, bs, code, stderr, want)
+			}
+			if got := mustRead(t, target); string(got) != "keep me" {
+				t.Errorf("%s bs=%s: the target was touched: %q", tool, bs, got)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {
+				t.Fatal("unexpected file")
+			}
+			_, _, code = run(t, nil, testutil.Tool(t, tool), "if="+in, "of="+filepath.Join(dir, "new"), "bs="+bs)
+			if _, err := os.Stat(filepath.Join(dir, "new")); code != 1 || err == nil {
+				t.Errorf("%s bs=%s: exit %d, output created: %v", tool, bs, code, err == nil)
+			}
+		}
+	}
+}
+
+// TestWarningsBeforeUsageError: the warnings dd prints before refusing an
+// operand come first, as dd's do (then blkpipe's exit code 2).
+func TestWarningsBeforeUsageError(t *testing.T) {
+	blkcat := testutil.Tool(t, "blkcat")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bs=0x5"}, "blkcat: warning: '0x' is a zero multiplier; use '00x' if that is intended\nblkcat: invalid number: '0x5'\n"},
+		{[]string{"oflag=append", "bs=0x5x1"}, "blkcat: invalid number: '0x5x1'\n"},
+		{[]string{"oflag=append", "of="}, "blkcat: you probably want conv=notrunc with oflag=append\nblkcat: failed to open '': No such file or directory\n"},
+	} {
+		_, stderr, code := run(t, []byte{}, blkcat, tc.args...)
+		if code != 2 || stderr != tc.want {
+			t.Errorf("%q: exit %d, stderr %q; want 2, %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// TestSIGPIPEIgnored: started with SIGPIPE ignored (trap "" PIPE, systemd's
+// IgnoreSIGPIPE=yes), a closed standard output is a write error that dd
+// reports, with its statistics, and exit 1; with SIGPIPE's default both
+// die of it (141) without a word.
+func TestSIGPIPEIgnored(t *testing.T) {
+	testutil.NeedCmd(t, "dd", "bash", "head")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	writeFile(t, in, bytes.Repeat([]byte("0123456789abcdef"), 4<<20)) // 64 MiB
+	for _, trap := range []string{`trap "" PIPE`, `trap - PIPE`} {
+		for _, ops := range []string{"", "bs=1M", "obs=1M"} {
+			t.Run(trap+" "+ops, func(t *testing.T) {
+				var firsts [2]string
+				var codes [2]string
+				for i, bin := range []string{"dd", testutil.Tool(t, "blkcat")} {
+					errFile := filepath.Join(dir, fmt.Sprintf("err%d", i))
+					script := fmt.Sprintf(`%s; %s if=%s %s 2>%s | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"`, trap, bin, in, ops, errFile)
+					out, _, _ := runCmdScript(t, script)
+					codes[i] = strings.TrimSpace(out)
+					stderr := string(mustRead(t, errFile))
+					first, rest, _ := strings.Cut(stderr, "\n")
+					firsts[i] = strings.TrimPrefix(strings.TrimPrefix(first, "dd: "), "blkcat: ")
+					if codes[i] == "1" && !reportRE.MatchString(rest) {
+						t.Errorf("%s: no dd report after %q:\n%s", filepath.Base(bin), first, stderr)
+					}
+				}
+				if codes[0] != codes[1] || firsts[0] != firsts[1] {
+					t.Errorf("blkcat exit %s, %q; dd exit %s, %q", codes[1], firsts[1], codes[0], firsts[0])
+				}
+				wantCode := map[string]string{`trap "" PIPE`: "1", `trap - PIPE`: "141"}[trap]
+				if codes[1] != wantCode {
+					t.Errorf("blkcat exit %s, want %s", codes[1], wantCode)
+				}
+			})
+		}
+	}
+}
+
+var loopRE = regexp.MustCompile(`/dev/loop[0-9]+`)
+
+// maskLoop hides loop device numbers: each run gets a device of its own.
+func maskLoop(s string) string { return loopRE.ReplaceAllString(s, "/dev/loopN") }
+
+func runCmdScript(t *testing.T, script string) (string, string, int) {
+	t.Helper()
+	return sh(t, nil, script)
+}
