@@ -95,9 +95,15 @@ func newSender(opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, error) 
 	return nil, nil
 }
 
+// closeFrame returns the sender's finish for a frame writer: END only when
+// the copy succeeded, never after a failed read.
 func closeFrame(fw *frame.Writer, c *ddcopy.Copier) func(error) error {
 	return func(err error) error {
-		if cerr := fw.Close(); err == nil && cerr != nil {
+		if err != nil {
+			fw.Abort(err)
+			return err
+		}
+		if cerr := fw.Close(); cerr != nil {
 			err = &ddcopy.Error{Msg: "error writing " + ddcopy.Quote(c.Out.Name), Err: cerr}
 		}
 		return err

@@ -38,9 +38,13 @@ func newFrameWriter(opt *Options, c *ddcopy.Copier) (*frame.Writer, error) {
 func streamSize(c *ddcopy.Copier) int64 {
 	size := int64(-1)
 	if c.In.Seekable && c.In.Size >= 0 {
-		size = max(c.In.Size-(c.P.Skip*int64(c.P.IBS)+c.P.SkipTail), 0)
-		if c.P.Count >= 0 {
-			size = min(size, c.P.Count*int64(c.P.IBS)+c.P.CountTail)
+		skip, ok := c.P.SkipOffset()
+		if !ok {
+			return -1 // the copy fails: cannot skip
+		}
+		size = max(c.In.Size-skip, 0)
+		if limit := c.P.CountLimit(); limit >= 0 {
+			size = min(size, limit)
 		}
 		if c.P.Sync && size%int64(c.P.IBS) != 0 {
 			size += int64(c.P.IBS) - size%int64(c.P.IBS)

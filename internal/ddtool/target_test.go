@@ -187,3 +187,20 @@ func TestDeltaTargets(t *testing.T) {
 		t.Error("a refused delta changed the target")
 	}
 }
+
+// TestSenderFailureNoEnd: when blkcat --frame fails (here: skip= beyond an
+// off_t, so the stream's size is not known), its stream has no END, and
+// blkwrite reports it as cut, never as a verified copy, leaving an
+// existing target as it was.
+func TestSenderFailureNoEnd(t *testing.T) {
+	testutil.NeedCmd(t, "bash")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeFile(t, src, randomBytes(513, 3))
+	target := patternFile(t, 4096)
+	_, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --frame if=%s skip=1E | $BW -q %s", src, target))
+	if code != 1 || !strings.Contains(stderr, "cannot skip") || !strings.Contains(stderr, "stream truncated: end of input before END record") || strings.Contains(stderr, "verified") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	untouchedFrom(t, target, 0, 4096)
+}

@@ -804,3 +804,36 @@ func TestWriteOwned(t *testing.T) {
 		t.Fatalf("after a write error %d of %d buffers released", released, lent)
 	}
 }
+
+// TestAbort: a source that fails part way, of unknown size, ends its stream
+// without END: the receiver reads the records flushed before it and then
+// reports the stream as truncated, never a verified copy of part of the
+// source.
+func TestAbort(t *testing.T) {
+	data := randomBytes(3<<20+100, 4)
+	failed := errors.New("read error")
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w, err := NewWriter(&buf, WithCodec(c.codec, c.level), WithBlockSize(1<<20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Abort(failed); err != failed {
+				t.Fatalf("Abort returned %v, want the source's error", err)
+			}
+			d, err := decode(buf.Bytes())
+			if !errors.Is(err, ErrTruncated) {
+				t.Fatalf("decoding an aborted stream: %v, want ErrTruncated", err)
+			}
+			// Records still in the workers when Abort came may be dropped:
+			// what arrives is whole blocks of the source, in order.
+			if len(d.data)%(1<<20) != 0 || len(d.data) > 3<<20 || !bytes.Equal(d.data, data[:len(d.data)]) {
+				t.Errorf("decoded %d bytes before the cut, want a prefix of whole blocks", len(d.data))
+			}
+		})
+	}
+}

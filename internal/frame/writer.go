@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -650,6 +651,20 @@ func (fw *Writer) Close() error {
 		return fw.setErr(fmt.Errorf("frame: write record: %w", err))
 	}
 	return fw.getErr()
+}
+
+// Abort ends the stream after its source failed (a read error, an
+// interrupt): like Close it flushes the records completed so far and stops
+// the Writer's goroutines, but it never writes END, so a receiver reads the
+// stream as truncated rather than verifying a copy of part of the source
+// (which, for a source of unknown size, Close would vouch for). It returns
+// err, or an earlier error of the Writer.
+func (fw *Writer) Abort(err error) error {
+	if err == nil {
+		err = errors.New("frame: stream aborted")
+	}
+	fw.setErr(err)
+	return fw.Close()
 }
 
 // Digest returns the SHA-256 of the whole source written in END; it is
