@@ -515,7 +515,9 @@ func (c *Copier) noteRead(n, size int) {
 	}
 	if c.warn && !c.warned && c.prevShort > 0 && c.prevShort < size {
 		c.warned = true
-		c.R.Diagnose(partialReadWarning(c.prevShort))
+		if c.R.Level != progress.LevelNone { // dd's status=none silences it
+			c.R.Diagnose(partialReadWarning(c.prevShort))
+		}
 	}
 	c.prevShort = 0
 	if r := n % c.ibs; r != 0 || n < size {

@@ -232,3 +232,19 @@ func runCmdScript(t *testing.T, script string) (string, string, int) {
 	t.Helper()
 	return sh(t, nil, script)
 }
+
+// TestPartialReadWarningQuiet: dd warns about a short read followed by
+// another read ("partial read ...; suggest iflag=fullblock"), but not with
+// status=none; the same input through blkcat gives the same stderr.
+func TestPartialReadWarningQuiet(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "dd")
+	for _, status := range []string{"", "status=none"} {
+		feed := "(printf abc; sleep 0.3; printf def) | "
+		count := "2>&1 >/dev/null | grep -c 'partial read' || true"
+		dd, _, _ := sh(t, []string{"LC_ALL=C"}, feed+"dd bs=4 count=2 "+status+" "+count)
+		ours, _, _ := sh(t, nil, feed+"$BC bs=4 count=2 "+status+" "+count)
+		if dd != ours || (status == "" && dd != "1\n") {
+			t.Errorf("%q: dd printed the warning %q times, blkcat %q", status, dd, ours)
+		}
+	}
+}
