@@ -48,6 +48,7 @@ Conventional options:
                 durably stopped (TOKEN from blkwrite --resume-point DST);
                 implies --frame
   -h, --help    this help
+  --version     print the version and exit
 
 ` + ddtool.OperandsHelp + `On SIGUSR1 blkcat prints dd's statistics to stderr and carries on.
 Regular files and block devices are read with O_DIRECT when they allow it.

@@ -48,6 +48,7 @@ Conventional options:
                 client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
                 may not use if= or --allow; anything else is refused (exit 3)
   -h, --help    this help
+  --version     print the version and exit
 
 ` + ddtool.OperandsHelp + `On SIGUSR1 blkwrite prints dd's statistics to stderr and carries on.
 
