@@ -130,12 +130,25 @@ func SetDirect(f *os.File, on bool) error {
 
 // IsDirect reports whether O_DIRECT is set on f (fcntl F_GETFL).
 func IsDirect(f *os.File) (bool, error) {
-	var fl int
-	err := control(f, "fcntl F_GETFL", func(fd uintptr) (err error) {
+	fl, err := statusFlags(f)
+	return err == nil && fl&unix.O_DIRECT != 0, err
+}
+
+// IsAppend reports whether f was opened with O_APPEND (oflag=append, or a
+// shell's >> on standard output), where every write lands at the end of
+// the file, wherever the offset is; false when fcntl fails.
+func IsAppend(f *os.File) bool {
+	fl, err := statusFlags(f)
+	return err == nil && fl&unix.O_APPEND != 0
+}
+
+// statusFlags returns f's file status flags (fcntl F_GETFL).
+func statusFlags(f *os.File) (fl int, err error) {
+	err = control(f, "fcntl F_GETFL", func(fd uintptr) (err error) {
 		fl, err = unix.FcntlInt(fd, unix.F_GETFL, 0)
 		return err
 	})
-	return err == nil && fl&unix.O_DIRECT != 0, err
+	return fl, err
 }
 
 // DirectAlign returns the alignment in bytes that O_DIRECT needs on f for

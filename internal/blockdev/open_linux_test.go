@@ -306,3 +306,20 @@ func umask() os.FileMode {
 	unix.Umask(m)
 	return os.FileMode(m)
 }
+
+func TestIsAppend(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	for _, tc := range []struct {
+		flag int
+		want bool
+	}{{os.O_WRONLY | os.O_CREATE, false}, {os.O_WRONLY | os.O_APPEND, true}, {os.O_RDWR | os.O_APPEND, true}} {
+		f, err := os.OpenFile(p, tc.flag, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := IsAppend(f); got != tc.want {
+			t.Errorf("IsAppend after open flags %#x = %v, want %v", tc.flag, got, tc.want)
+		}
+		f.Close()
+	}
+}

@@ -407,7 +407,7 @@ func (c *Copier) skipWarning() {
 // does for the output: an lseek from where the output is, and "cannot
 // seek" when that fails or the offset does not fit an off_t.
 func (c *Copier) seekOutput() error {
-	c.appendMode = isAppend(c.Out.F)
+	c.appendMode = blockdev.IsAppend(c.Out.F)
 	if c.P.Seek == 0 && c.P.SeekTail == 0 {
 		cur, err := c.Out.F.Seek(0, io.SeekCurrent)
 		if err != nil {
@@ -433,20 +433,6 @@ func (c *Copier) seekOutput() error {
 	// dd would then read the output to advance it, which fails on a pipe:
 	// it reports the lseek's error, or none when it made no lseek.
 	return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: lseekErr}
-}
-
-// isAppend reports whether f was opened with O_APPEND (oflag=append, or a
-// shell's >> on standard output).
-func isAppend(f *os.File) bool {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false
-	}
-	fl := 0
-	if rc.Control(func(fd uintptr) { fl, err = unix.FcntlInt(fd, unix.F_GETFL, 0) }) != nil || err != nil {
-		return false
-	}
-	return fl&unix.O_APPEND != 0
 }
 
 // readOnce reads once (or, with iflag=fullblock, until p is full or the

@@ -294,7 +294,7 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 			return nil, errors.New("a delta or resumed stream needs a target it can read back (of= a device or file)")
 		}
 		t.f = stdout
-		if fi, err := stdout.Stat(); err == nil && fi.Mode().IsRegular() && !isAppend(stdout) {
+		if fi, err := stdout.Stat(); err == nil && fi.Mode().IsRegular() && !blockdev.IsAppend(stdout) {
 			t.seekable = true
 		}
 		return t, nil
@@ -357,13 +357,6 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 	}
 	t.setDirect(h)
 	return t, nil
-}
-
-// isAppend reports whether f was opened with O_APPEND (blkwrite >> FILE),
-// where writes at offsets fail: such a target is written in order.
-func isAppend(f *os.File) bool {
-	fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
-	return err == nil && fl&unix.O_APPEND != 0
 }
 
 // touch is called before the first change to the target: it truncates a
