@@ -234,15 +234,17 @@ func (c *Copier) write(p []byte) (int, error) {
 	n, err := c.Out.F.Write(p)
 	at := c.outOff
 	c.outOff += int64(n)
-	if c.appendMode && n > 0 {
-		// O_APPEND wrote at the end of the file wherever the offset was,
-		// a sparse seek's included (dd's holes are lost likewise); the
-		// offset is now that end.
-		if pos, serr := c.Out.F.Seek(0, io.SeekCurrent); serr == nil {
-			at, c.outOff = pos-int64(n), pos
-		}
-	}
 	if c.Out.Nocache && n > 0 {
+		if c.appendMode {
+			// O_APPEND wrote at the end of the file wherever the offset
+			// was, a sparse seek's included (dd's holes are lost
+			// likewise). Only nocache needs to know where: outOff is
+			// not used after the first write otherwise, and a sparse
+			// seek and finish ask lseek themselves.
+			if pos, serr := c.Out.F.Seek(0, io.SeekCurrent); serr == nil {
+				at, c.outOff = pos-int64(n), pos
+			}
+		}
 		blockdev.DropCache(c.Out.F, at, int64(n))
 	}
 	return n, err
