@@ -2,7 +2,6 @@ package ddtool_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,8 +80,7 @@ var edgeCases = []edgeCase{
 // bytes, the same stderr (time and rate aside) and the same exit code.
 func TestEdgesAgainstDD(t *testing.T) {
 	testutil.NeedCmd(t, "dd")
-	blkcat := testutil.Tool(t, "blkcat")
-	tools := map[string]string{"blkcat": blkcat, "blkcat" + preadSuffix: blkcat, "blkwrite": testutil.Tool(t, "blkwrite")}
+	tools := ddTools(t)
 	for _, tc := range edgeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.in == inDevice || tc.outDev > 0 {
@@ -92,21 +90,12 @@ func TestEdgesAgainstDD(t *testing.T) {
 			if (want.code != 0) != tc.wantErr {
 				t.Fatalf("dd exit %d, case expects error=%v; stderr:\n%s", want.code, tc.wantErr, want.stderr)
 			}
-			for _, prog := range []string{"blkcat", "blkcat" + preadSuffix, "blkwrite"} {
+			for _, prog := range ddProgs {
 				if prog == "blkwrite" && tc.noBlkwrite {
 					continue
 				}
 				got := runCase(t, tc.diffCase, prog, tools[prog])
-				if got.code != want.code {
-					t.Errorf("%s exit %d, dd exit %d\n%s stderr:\n%s\ndd stderr:\n%s", prog, got.code, want.code, prog, got.stderr, want.stderr)
-				}
-				if !bytes.Equal(got.out, want.out) {
-					t.Errorf("%s output differs from dd's: %d bytes (sha256 %x) vs %d bytes (sha256 %x)",
-						prog, len(got.out), sha256.Sum256(got.out), len(want.out), sha256.Sum256(want.out))
-				}
-				if g, w := maskLoop(mask(got.stderr, prog)), maskLoop(mask(want.stderr, "dd")); g != w {
-					t.Errorf("%s stderr differs from dd's:\n--- %s\n%s--- dd\n%s", prog, prog, g, w)
-				}
+				compareToDD(t, prog, got, want, func(s, p string) string { return maskLoop(mask(s, p)) })
 			}
 		})
 	}

@@ -150,16 +150,42 @@ type result struct {
 // to dd's output.
 const preadSuffix = "-pread"
 
+// ddProgs are the runs held to dd's output, in order: blkcat, blkcat
+// reading with pread (preadSuffix), blkwrite.
+var ddProgs = []string{"blkcat", "blkcat" + preadSuffix, "blkwrite"}
+
+// ddTools maps each of ddProgs to its built binary.
+func ddTools(t *testing.T) map[string]string {
+	blkcat := testutil.Tool(t, "blkcat")
+	return map[string]string{"blkcat": blkcat, "blkcat" + preadSuffix: blkcat, "blkwrite": testutil.Tool(t, "blkwrite")}
+}
+
+// compareToDD fails t unless prog's run got matches dd's run want: the
+// same exit code, the same output bytes, and the same stderr once norm has
+// masked what may differ (times, rates, the program's name).
+func compareToDD(t *testing.T, prog string, got, want result, norm func(stderr, prog string) string) {
+	t.Helper()
+	if got.code != want.code {
+		t.Errorf("%s exit %d, dd exit %d\n%s stderr:\n%s\ndd stderr:\n%s", prog, got.code, want.code, prog, got.stderr, want.stderr)
+	}
+	if !bytes.Equal(got.out, want.out) {
+		t.Errorf("%s output differs from dd's: %d bytes (sha256 %x) vs %d bytes (sha256 %x)",
+			prog, len(got.out), sha256.Sum256(got.out), len(want.out), sha256.Sum256(want.out))
+	}
+	if g, w := norm(got.stderr, prog), norm(want.stderr, "dd"); g != w {
+		t.Errorf("%s stderr differs from dd's:\n--- %s\n%s--- dd\n%s", prog, prog, g, w)
+	}
+}
+
 func TestDifferentialDD(t *testing.T) {
 	testutil.NeedCmd(t, "dd")
-	blkcat := testutil.Tool(t, "blkcat")
-	tools := map[string]string{"blkcat": blkcat, "blkcat" + preadSuffix: blkcat, "blkwrite": testutil.Tool(t, "blkwrite")}
+	tools := ddTools(t)
 	for _, tc := range ddCases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.in == inDevice || tc.outDev > 0 {
 				testutil.NeedRoot(t)
 			}
-			for _, prog := range []string{"blkcat", "blkcat" + preadSuffix, "blkwrite"} {
+			for _, prog := range ddProgs {
 				if tc.outDev > 0 && prog == "blkwrite" {
 					continue // blkwrite guards devices; TestWriteGuard covers it
 				}
@@ -178,16 +204,7 @@ func TestDifferentialDD(t *testing.T) {
 				if (want.code != 0) != tc.wantErr {
 					t.Fatalf("dd exit %d, case expects error=%v; stderr:\n%s", want.code, tc.wantErr, want.stderr)
 				}
-				if got.code != want.code {
-					t.Errorf("%s exit %d, dd exit %d\n%s stderr:\n%s\ndd stderr:\n%s", prog, got.code, want.code, prog, got.stderr, want.stderr)
-				}
-				if !bytes.Equal(got.out, want.out) {
-					t.Errorf("%s output differs from dd's: %d bytes (sha256 %x) vs %d bytes (sha256 %x)",
-						prog, len(got.out), sha256.Sum256(got.out), len(want.out), sha256.Sum256(want.out))
-				}
-				if g, w := mask(got.stderr, prog), mask(want.stderr, "dd"); g != w {
-					t.Errorf("%s stderr differs from dd's:\n--- %s\n%s--- dd\n%s", prog, prog, g, w)
-				}
+				compareToDD(t, prog, got, want, mask)
 			}
 		})
 	}
