@@ -397,7 +397,15 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	defer in.F.Close()
 	if p.Receiver {
-		framed, empty, err := detectFramed(in)
+		var framed, empty bool
+		err := interruptible(ctx, func() (err error) {
+			framed, empty, err = detectFramed(in)
+			return err
+		})
+		if err == ErrInterrupted {
+			rep.Report(time.Now())
+			return err
+		}
 		if err != nil { // never: read errors are left for the copy to report
 			return &ddcopy.Error{Msg: "error reading " + ddcopy.Quote(in.Name), Err: err}
 		}
@@ -483,6 +491,22 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	rep.Report(time.Now())
 	return err
+}
+
+// interruptible runs f, which reads the input before anything is written,
+// and returns its error, or ErrInterrupted as soon as SIGINT or SIGTERM
+// cancels ctx: a receiver waiting for its first bytes from a stalled
+// sender must stop when told to, as dd does, and not only once the input
+// ends. f is then left blocked in its read; nothing uses the input after.
+func interruptible(ctx context.Context, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ErrInterrupted
+	}
 }
 
 // reportOnSignal prints dd's report on every SIGUSR1 until the returned

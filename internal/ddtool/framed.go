@@ -140,7 +140,15 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	if !opt.NoVerify {
 		ropts = append(ropts, frame.WithBase(base))
 	}
-	fr, err := frame.NewReader(src, ropts...)
+	var fr *frame.Reader
+	err := interruptible(ctx, func() (err error) {
+		fr, err = frame.NewReader(src, ropts...)
+		return err
+	})
+	if err == ErrInterrupted {
+		rep.Report(time.Now())
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", ddcopy.Quote(in.Name), err)
 	}

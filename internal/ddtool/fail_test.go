@@ -1,0 +1,125 @@
+package ddtool_test
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/testutil"
+)
+
+// This file holds the tests of what blkcat and blkwrite do when things go
+// wrong half way: signals, a full file system, concurrent writers, a
+// target that changed between an interrupted copy and its resume.
+
+// waitReadStdin waits until a thread of process pid is blocked in read(2)
+// on its standard input, so a signal sent then finds it there.
+func waitReadStdin(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/syscall")
+		for _, task := range tasks {
+			// "0 0x0 ...": syscall 0 (read) on fd 0.
+			if b, err := os.ReadFile(task); err == nil && strings.HasPrefix(string(b), "0 0x0 ") {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("process %d never blocked reading its standard input", pid)
+}
+
+// startWriter starts blkwrite with args and a standard input the test
+// writes to; it is killed at cleanup.
+func startWriter(t *testing.T, env []string, args ...string) (*exec.Cmd, io.WriteCloser, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(testutil.Tool(t, "blkwrite"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, stdin, &stderr
+}
+
+// exitCode waits for cmd, at most 10 s, and returns its exit status
+// (128+N when a signal N killed it).
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s did not stop within 10 s", filepath.Base(cmd.Path))
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// TestSignalBeforeFirstByte: blkwrite waiting for its first bytes, or for
+// the rest of a framed stream's header, from a sender that stalls stops
+// at once on SIGTERM or SIGINT with exit 130 and leaves the target as it
+// was; it used to wait for the input to end and then exit 1.
+func TestSignalBeforeFirstByte(t *testing.T) {
+	dir := t.TempDir()
+	data := sample(1<<20, 3)
+	src := filepath.Join(dir, "src")
+	writeFile(t, src, data)
+	stream, _, code := run(t, nil, testutil.Tool(t, "blkcat"), "-q", "--frame", src)
+	if code != 0 {
+		t.Fatal("blkcat --frame failed")
+	}
+	old := sample(64<<10, 4)
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+		pre  []byte // what the sender wrote before it stalled
+		args []string
+	}{
+		{"nothing/TERM", syscall.SIGTERM, nil, nil},
+		{"nothing/INT", syscall.SIGINT, nil, []string{"--framed"}},
+		{"magic/TERM", syscall.SIGTERM, []byte(stream[:8]), nil},
+		{"half header/INT", syscall.SIGINT, []byte(stream[:40]), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "dst")
+			writeFile(t, dst, old)
+			cmd, stdin, stderr := startWriter(t, nil, append(tc.args, dst)...)
+			defer stdin.Close()
+			if _, err := stdin.Write(tc.pre); err != nil {
+				t.Fatal(err)
+			}
+			waitReadStdin(t, cmd.Process.Pid)
+			cmd.Process.Signal(tc.sig)
+			if code := exitCode(t, cmd); code != 130 {
+				t.Errorf("exit %d, want 130; stderr:\n%s", code, stderr)
+			}
+			if !strings.HasSuffix(stderr.String(), "blkwrite: interrupted\n") {
+				t.Errorf("stderr does not end with \"blkwrite: interrupted\":\n%s", stderr)
+			}
+			if !bytes.Equal(mustRead(t, dst), old) {
+				t.Error("the target changed")
+			}
+		})
+	}
+}
