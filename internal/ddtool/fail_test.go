@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -119,6 +120,65 @@ func TestSignalBeforeFirstByte(t *testing.T) {
 			}
 			if !bytes.Equal(mustRead(t, dst), old) {
 				t.Error("the target changed")
+			}
+		})
+	}
+}
+
+// TestSignalMidCopy: SIGTERM to blkwrite half way through a full framed
+// copy or a delta says, as every other failure that changed the target
+// does, that the copy is incomplete and the target not to be used; it used
+// to print only the resume point (or, for a delta, nothing at all).
+func TestSignalMidCopy(t *testing.T) {
+	blkcat := testutil.Tool(t, "blkcat")
+	dir := t.TempDir()
+	data := sample(4<<20, 5)
+	src := filepath.Join(dir, "src")
+	writeFile(t, src, data)
+	full, _, code := run(t, nil, blkcat, "-q", "--frame", src)
+	if code != 0 {
+		t.Fatal("blkcat --frame failed")
+	}
+	old := filepath.Join(dir, "old")
+	writeFile(t, old, sample(4<<20, 6))
+	sums, _, code := run(t, nil, blkcat, "-q", "--sums", old)
+	if code != 0 {
+		t.Fatal("blkcat --sums failed")
+	}
+	delta, _, code := run(t, []byte(sums), blkcat, "-q", "--against", "-", src)
+	if code != 0 {
+		t.Fatal("blkcat --against failed")
+	}
+	for _, tc := range []struct {
+		name   string
+		stream string
+		resume bool
+	}{
+		{"full", full, true},
+		{"delta", delta, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "dst")
+			writeFile(t, dst, mustRead(t, old))
+			cmd, stdin, stderr := startWriter(t, nil, "-q", dst)
+			defer stdin.Close()
+			if _, err := io.WriteString(stdin, tc.stream[:len(tc.stream)/2]); err != nil {
+				t.Fatal(err)
+			}
+			waitReadStdin(t, cmd.Process.Pid)
+			cmd.Process.Signal(syscall.SIGTERM)
+			if code := exitCode(t, cmd); code != 130 {
+				t.Errorf("exit %d, want 130; stderr:\n%s", code, stderr)
+			}
+			got := stderr.String()
+			if !regexp.MustCompile(`(?m)^blkwrite: the copy is incomplete: [0-9]+ bytes landed on '` + regexp.QuoteMeta(dst) + `'; do not use the target$`).MatchString(got) {
+				t.Errorf("no \"the copy is incomplete\" line:\n%s", got)
+			}
+			if saved := strings.Contains(got, "blkwrite: resume point saved at byte "); saved != tc.resume {
+				t.Errorf("resume point saved: %v, want %v:\n%s", saved, tc.resume, got)
+			}
+			if !strings.HasSuffix(got, "blkwrite: interrupted\n") {
+				t.Errorf("stderr does not end with \"blkwrite: interrupted\":\n%s", got)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
@@ -185,6 +186,11 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	select {
 	case err = <-result:
 	case <-ctx.Done():
+		// apply may still be writing a record: say what is known to
+		// have landed (the counter lags it by at most that record).
+		if t.touched.Load() {
+			rep.Diagnose(incomplete(rep.C.Bytes.Load(), t.name))
+		}
 		rs.save(t)
 		rep.Report(time.Now())
 		return ErrInterrupted
@@ -194,8 +200,8 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	}
 	if err != nil {
 		rep.Diagnose(err.Error())
-		if t.touched {
-			rep.Diagnose(fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", t.written, ddcopy.Quote(t.name)))
+		if t.touched.Load() {
+			rep.Diagnose(incomplete(t.written, t.name))
 		}
 		if errors.Is(err, frame.ErrDigest) {
 			explainDigest(h, t.name, base.explain(t.name), rep)
@@ -215,6 +221,12 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		rep.Diagnose("sha256 " + digest + " NOT verified (--no-verify)")
 	}
 	return nil
+}
+
+// incomplete is the line blkwrite prints whenever a framed copy that
+// changed the target did not finish.
+func incomplete(landed int64, name string) string {
+	return fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", landed, ddcopy.Quote(name))
 }
 
 // lazyReaderAt reads the target once it is open, so the stream's header
@@ -278,13 +290,13 @@ func (l *lazyReaderAt) ReadAt(p []byte, off int64) (int, error) {
 type target struct {
 	f        *os.File
 	name     string
-	seekable bool // records are written at their offsets; else in order
-	isBlock  bool // a block device: ZERO runs are zeroed with BLKZEROOUT
-	fresh    bool // a file truncated for a full stream: ZERO runs can stay holes
-	trunc    bool // fresh, but the truncation waits for the first change
-	touched  bool // the target was changed (truncated or written)
-	zeroed   bool // --assume-zeroed
-	direct   int  // O_DIRECT alignment, 0 when off
+	seekable bool        // records are written at their offsets; else in order
+	isBlock  bool        // a block device: ZERO runs are zeroed with BLKZEROOUT
+	fresh    bool        // a file truncated for a full stream: ZERO runs can stay holes
+	trunc    bool        // fresh, but the truncation waits for the first change
+	touched  atomic.Bool // the target was changed (truncated or written); read on an interrupt while apply runs
+	zeroed   bool        // --assume-zeroed
+	direct   int         // O_DIRECT alignment, 0 when off
 	buf      []byte
 	written  int64 // source bytes applied
 	pos      int64 // for unseekable targets: bytes written so far
@@ -376,7 +388,7 @@ func (t *target) touch() error {
 			return &ddcopy.Error{Msg: "failed to truncate output file " + ddcopy.Quote(t.name), Err: err}
 		}
 	}
-	t.touched = true
+	t.touched.Store(true)
 	return nil
 }
 
@@ -436,7 +448,7 @@ func (t *target) writeErr(off int64, err error) error {
 // writeAt writes p at source offset off, through an aligned buffer with
 // O_DIRECT when both are aligned, through the page cache otherwise.
 func (t *target) writeAt(p []byte, off int64) error {
-	if !t.touched {
+	if !t.touched.Load() {
 		if err := t.touch(); err != nil {
 			return err
 		}
@@ -478,7 +490,7 @@ func (t *target) writeAt(p []byte, off int64) error {
 // zero makes [off, off+n) read as zeros: nothing in a fresh file (a hole),
 // nothing with --assume-zeroed, BLKZEROOUT or a punched hole otherwise.
 func (t *target) zero(off, n int64) error {
-	if !t.touched {
+	if !t.touched.Load() {
 		if err := t.touch(); err != nil {
 			return err
 		}
@@ -519,7 +531,7 @@ func (t *target) zero(off, n int64) error {
 // finish sets a file's size to the source's, checks the digest verdict and
 // makes the target durable.
 func (t *target) finish(end frame.Record) error {
-	if !t.touched {
+	if !t.touched.Load() {
 		if err := t.touch(); err != nil {
 			return err
 		}
