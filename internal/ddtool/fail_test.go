@@ -183,3 +183,63 @@ func TestSignalMidCopy(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeTargetChanged: a target replaced, shortened or rewritten
+// between the interrupted copy and its resume is refused before anything
+// is written to it; blkwrite used to write the rest of the stream and
+// find out at the end (a digest mismatch, or "read base ... unexpected
+// EOF" followed by "resume point saved").
+func TestResumeTargetChanged(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "head")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	data := sample(6<<20, 7)
+	writeFile(t, src, data)
+	for _, tc := range []struct {
+		name   string
+		change func(dst string)
+		want   string // after "blkwrite: resume stream refused: 'DST' "
+	}{
+		{"replaced by an empty file", func(dst string) {
+			os.Remove(dst)
+			writeFile(t, dst, nil)
+		}, "no longer holds the "},
+		{"shortened", func(dst string) { os.Truncate(dst, 1<<20) }, "no longer holds the "},
+		{"first block rewritten", func(dst string) {
+			f, err := os.OpenFile(dst, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt(make([]byte, 4096), 0)
+			f.Close()
+		}, "changed since the interrupted copy (sampled blocks of its first "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "dst")
+			_, stderr, code := sh(t, nil, "$BC -q --frame "+src+" | head -c 3000000 | $BW -q "+dst)
+			if code != 1 || !strings.Contains(stderr, "blkwrite: resume point saved at byte ") {
+				t.Fatalf("cut copy: exit %d: %s", code, stderr)
+			}
+			tok, _, code := run(t, nil, testutil.Tool(t, "blkwrite"), "--resume-point", dst)
+			if code != 0 {
+				t.Fatal("no resume point")
+			}
+			tc.change(dst)
+			before := mustRead(t, dst)
+			_, stderr, code = sh(t, nil, "$BC -q --resume "+strings.TrimSpace(tok)+" "+src+" | $BW -q "+dst)
+			var lines []string // blkwrite's (blkcat says where it resumes)
+			for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+				if strings.HasPrefix(l, "blkwrite: ") {
+					lines = append(lines, l)
+				}
+			}
+			prefix := "blkwrite: resume stream refused: '" + dst + "' " + tc.want
+			if code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], prefix) || !strings.HasSuffix(lines[0], ": make a full copy; nothing was written") {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and one blkwrite line starting %q", code, stderr, prefix)
+			}
+			if !bytes.Equal(mustRead(t, dst), before) {
+				t.Error("the refused resume changed the target")
+			}
+		})
+	}
+}

@@ -173,7 +173,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
 		return err
 	}
-	if err := rs.begin(); err != nil {
+	if err := rs.begin(t); err != nil {
 		return err
 	}
 	t.resume = rs

@@ -127,6 +127,10 @@ type resumer struct {
 	every  time.Duration
 	rep    *progress.DD
 
+	// recorded is the state a resume stream continues: begin checks
+	// that the target still holds what it vouches for.
+	recorded Token
+
 	mu    sync.Mutex
 	last  time.Time
 	saved int64
@@ -141,6 +145,7 @@ type resumer struct {
 func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error) {
 	target := opt.Ops.Of
 	resume := h.StartOffset > 0
+	var recorded Token
 	if target == "" || h.Delta() || h.SourceSize < 0 {
 		if resume {
 			return nil, errors.New("a resume stream needs of= a device or file")
@@ -162,6 +167,7 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 		if h.StartOffset > st.Offset {
 			return nil, fmt.Errorf("resume stream refused: it starts at byte %d, but %s is only known good up to byte %d; nothing was written", h.StartOffset, ddcopy.Quote(target), st.Offset)
 		}
+		recorded = st
 	}
 	every := DefaultResumeEvery
 	if v := os.Getenv("BLKPIPE_RESUME_EVERY"); v != "" {
@@ -170,13 +176,32 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 		}
 	}
 	return &resumer{target: target, tok: Token{ID: h.StreamID, Offset: h.StartOffset, Size: h.SourceSize},
-		every: every, rep: rep, last: time.Now(), saved: h.StartOffset}, nil
+		recorded: recorded, every: every, rep: rep, last: time.Now(), saved: h.StartOffset}, nil
 }
 
 // begin is called once the target is open and checked, before anything is
-// written: a full stream makes any recorded point meaningless.
-func (r *resumer) begin() error {
-	if r == nil || r.tok.Offset > 0 {
+// written: a full stream makes any recorded point meaningless; a resume
+// stream is refused unless t still holds what the recorded point vouches
+// for (the same sample of blocks as when it was recorded), so that a
+// target replaced, shortened or rewritten since the interruption is not
+// written to and found wrong only at the end.
+func (r *resumer) begin(t *target) error {
+	if r == nil {
+		return nil
+	}
+	if r.tok.Offset > 0 {
+		if !r.recorded.HasSample {
+			return nil // a state from before the sample: END's digest checks it
+		}
+		got, err := prefixSample(t.f, r.recorded.Offset)
+		switch {
+		case err != nil:
+			return fmt.Errorf("resume stream refused: %s no longer holds the %d bytes the interrupted copy wrote (%v; replaced or shortened since?): make a full copy; nothing was written",
+				ddcopy.Quote(r.target), r.recorded.Offset, err)
+		case got != r.recorded.Sample:
+			return fmt.Errorf("resume stream refused: %s changed since the interrupted copy (sampled blocks of its first %d bytes differ; replaced or written since?): make a full copy; nothing was written",
+				ddcopy.Quote(r.target), r.recorded.Offset)
+		}
 		return nil
 	}
 	if err := os.Remove(statePath(r.target)); err != nil && !errors.Is(err, os.ErrNotExist) {
