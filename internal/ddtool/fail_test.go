@@ -243,3 +243,44 @@ func TestResumeTargetChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentWriters: a second framed blkwrite into an image file that
+// another one is writing is refused before it touches the file; both used
+// to print "verified" while the file held one source, or a mix of both.
+func TestConcurrentWriters(t *testing.T) {
+	blkcat := testutil.Tool(t, "blkcat")
+	dir := t.TempDir()
+	srcA, srcB, dst := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "dst")
+	dataA := sample(2<<20, 8)
+	writeFile(t, srcA, dataA)
+	writeFile(t, srcB, sample(2<<20, 9))
+	streamA, _, code := run(t, nil, blkcat, "-q", "--frame", srcA)
+	if code != 0 {
+		t.Fatal("blkcat --frame failed")
+	}
+	streamB, _, code := run(t, nil, blkcat, "-q", "--frame", srcB)
+	if code != 0 {
+		t.Fatal("blkcat --frame failed")
+	}
+	cmd, stdin, stderrA := startWriter(t, nil, "-q", dst)
+	if _, err := io.WriteString(stdin, streamA[:len(streamA)/2]); err != nil {
+		t.Fatal(err)
+	}
+	waitReadStdin(t, cmd.Process.Pid)
+
+	_, stderr, code := run(t, []byte(streamB), testutil.Tool(t, "blkwrite"), "-q", dst)
+	if want := "blkwrite: '" + dst + "' is being written by another blkwrite (flock); nothing was written\n"; code != 1 || stderr != want {
+		t.Errorf("second writer: exit %d, stderr %q, want 1 and %q", code, stderr, want)
+	}
+
+	if _, err := io.WriteString(stdin, streamA[len(streamA)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if code := exitCode(t, cmd); code != 0 || !strings.Contains(stderrA.String(), "blkwrite: verified sha256 ") {
+		t.Fatalf("first writer: exit %d: %s", code, stderrA)
+	}
+	if !bytes.Equal(mustRead(t, dst), dataA) {
+		t.Error("the target is not the first writer's source")
+	}
+}

@@ -370,6 +370,10 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 		t.setDirect(h)
 		return t, nil
 	}
+	if err := lockTarget(t.f); err != nil {
+		t.f.Close()
+		return nil, err
+	}
 	if full && !ops.Conv.Notrunc {
 		// As dd truncates of=, but only once the first record has passed
 		// its checks: a stream that fails before leaves the file as it was.
@@ -377,6 +381,37 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 	}
 	t.setDirect(h)
 	return t, nil
+}
+
+// lockTarget takes an exclusive flock on a regular-file target for as long
+// as f is open: two framed copies into one image file would each verify
+// the stream it received and print "verified" while the file holds a mix
+// of both (a block device is opened with O_EXCL instead).
+func lockTarget(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
+			if lerr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return nil
+	}
+	switch {
+	case lerr == unix.EWOULDBLOCK:
+		return fmt.Errorf("%s is being written by another blkwrite (flock); nothing was written", ddcopy.Quote(f.Name()))
+	case lerr != nil:
+		// A file system without flock (some network ones): go on
+		// unlocked, as dd would.
+		return nil
+	}
+	return nil
 }
 
 // touch is called before the first change to the target: it truncates a
