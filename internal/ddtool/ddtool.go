@@ -397,9 +397,9 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	defer in.F.Close()
 	if p.Receiver {
-		var framed, empty bool
+		var framed, empty, cut bool
 		err := interruptible(ctx, func() (err error) {
-			framed, empty, err = detectFramed(in)
+			framed, empty, cut, err = detectFramed(in)
 			return err
 		})
 		if err == ErrInterrupted {
@@ -415,6 +415,16 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 			// success.
 			return fmt.Errorf("%s is empty (did the sender fail?): %s was left as it was; of=%s copies an empty input as dd does",
 				ddcopy.Quote(in.Name), ddcopy.Quote(ops.Of), ops.Of)
+		}
+		if cut && !opt.Raw && (opt.BareTarget || opt.Framed) {
+			// The same for a sender that died in its first write: the
+			// few bytes are a framed stream's start, not data.
+			dst := "standard output"
+			if ops.Of != "" {
+				dst = ops.Of
+			}
+			return fmt.Errorf("%s ends inside a framed stream's header (did the sender fail?): %s was left as it was; --raw copies it as data",
+				ddcopy.Quote(in.Name), ddcopy.Quote(dst))
 		}
 		framed = framed && !opt.Raw
 		if opt.Framed && !framed {

@@ -284,3 +284,44 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Error("the target is not the first writer's source")
 	}
 }
+
+// TestCutInMagic: a stream that ends inside the framed magic (a sender
+// that died in its first write) is refused by blkwrite DST and --framed,
+// target untouched; blkwrite used to copy those bytes as raw data,
+// truncating an image file to them, and exit 0. of=DST and --raw still
+// copy them as dd would.
+func TestCutInMagic(t *testing.T) {
+	blkwrite := testutil.Tool(t, "blkwrite")
+	dir := t.TempDir()
+	old := sample(8192, 10)
+	magic := "\x89BLKP\r\n\x1a"
+	for _, n := range []int{1, 4, 7} {
+		for _, tc := range []struct {
+			args   []string
+			refuse bool
+		}{
+			{nil, true},
+			{[]string{"--framed"}, true},
+			{[]string{"--raw"}, false},
+		} {
+			dst := filepath.Join(dir, "dst")
+			writeFile(t, dst, old)
+			_, stderr, code := run(t, []byte(magic[:n]), blkwrite, append(tc.args, "-q", dst)...)
+			want := "blkwrite: 'standard input' ends inside a framed stream's header (did the sender fail?): '" + dst + "' was left as it was; --raw copies it as data\n"
+			if tc.refuse && (code != 1 || stderr != want || !bytes.Equal(mustRead(t, dst), old)) {
+				t.Errorf("%d bytes %v: exit %d, stderr %q; want exit 1, %q and the target as it was", n, tc.args, code, stderr, want)
+			}
+			if !tc.refuse && (code != 0 || string(mustRead(t, dst)) != magic[:n]) {
+				t.Errorf("%d bytes %v: exit %d, stderr %q; want the bytes copied", n, tc.args, code, stderr)
+			}
+		}
+		// From a file, too (a kept stream file cut short).
+		cut := filepath.Join(dir, "cut")
+		writeFile(t, cut, []byte(magic[:n]))
+		dst := filepath.Join(dir, "dst")
+		writeFile(t, dst, old)
+		if _, stderr, code := run(t, nil, blkwrite, "--framed", "if="+cut, "of="+dst); code != 1 || !strings.Contains(stderr, "ends inside a framed stream's header") {
+			t.Errorf("if= %d bytes: exit %d, stderr %q", n, code, stderr)
+		}
+	}
+}

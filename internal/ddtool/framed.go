@@ -55,24 +55,28 @@ func streamSize(c *ddcopy.Copier) int64 {
 }
 
 // detectFramed tells whether the input starts with a framed stream's
-// magic, and whether it is empty, without losing a byte or changing what
-// dd's reads would see: a seekable input is peeked with pread; from a
-// stream blkwrite reads once (more only while the bytes so far could still
-// be the magic), and the copy then gets exactly those bytes as its first
+// magic, whether it is empty, and whether it is cut inside the magic (all
+// of it, one to seven bytes, is the magic's start: a sender that died in
+// its first write), without losing a byte or changing what dd's reads
+// would see: a seekable input is peeked with pread; from a stream
+// blkwrite reads once (more only while the bytes so far could still be
+// the magic), and the copy then gets exactly those bytes as its first
 // read.
-func detectFramed(in *ddcopy.Input) (framed, empty bool, err error) {
+func detectFramed(in *ddcopy.Input) (framed, empty, cut bool, err error) {
 	if in.Seekable && in.Size >= 0 {
 		cur, err := in.F.Seek(0, io.SeekCurrent)
 		if err != nil {
-			return false, false, nil
+			return false, false, false, nil
 		}
 		buf := blockdev.AlignedBuffer(4096, 4096)
 		n, err := in.F.ReadAt(buf, cur-cur%4096)
 		if err != nil && err != io.EOF {
-			return false, false, nil // the copy will meet the error and report it as dd does
+			return false, false, false, nil // the copy will meet the error and report it as dd does
 		}
 		rel := int(cur % 4096)
-		return n >= rel+len(frame.Magic) && string(buf[rel:rel+len(frame.Magic)]) == frame.Magic, n <= rel && err == io.EOF, nil
+		got := buf[rel:max(n, rel)]
+		return len(got) >= len(frame.Magic) && string(got[:len(frame.Magic)]) == frame.Magic, len(got) == 0 && err == io.EOF,
+			err == io.EOF && isMagicCut(got), nil
 	}
 	buf := make([]byte, 64<<10)
 	n := 0
@@ -90,7 +94,13 @@ func detectFramed(in *ddcopy.Input) (framed, empty bool, err error) {
 	}
 	pr := &prefixReader{pre: buf[:n], err: rerr, r: in.F}
 	in.R = pr
-	return n >= len(frame.Magic) && string(buf[:len(frame.Magic)]) == frame.Magic, n == 0 && rerr == io.EOF, nil
+	return n >= len(frame.Magic) && string(buf[:len(frame.Magic)]) == frame.Magic, n == 0 && rerr == io.EOF,
+		rerr == io.EOF && isMagicCut(buf[:n]), nil
+}
+
+// isMagicCut reports whether b is a proper, non-empty start of the magic.
+func isMagicCut(b []byte) bool {
+	return len(b) > 0 && len(b) < len(frame.Magic) && strings.HasPrefix(frame.Magic, string(b))
 }
 
 // prefixReader returns bytes already read from r (as one read), then the

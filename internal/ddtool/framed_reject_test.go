@@ -652,10 +652,10 @@ func TestFramedRejectCuts(t *testing.T) {
 		want, want2 string
 	}
 	target := filepath.Join(t.TempDir(), "target")
-	notFramed := "blkwrite: 'standard input' is not a framed stream (no blkpipe header); use --raw for raw data"
+	cutMagic := fmt.Sprintf("blkwrite: 'standard input' ends inside a framed stream's header (did the sender fail?): '%s' was left as it was; --raw copies it as data", target)
 	cuts := []cut{
 		{0, fmt.Sprintf("blkwrite: 'standard input' is empty (did the sender fail?): '%s' was left as it was; of=%s copies an empty input as dd does", target, target), ""},
-		{7, notFramed, ""},
+		{7, cutMagic, ""},
 		{8, "blkwrite: 'standard input': frame: at stream offset 8: stream truncated: end of input in header", ""},
 		{40, "blkwrite: 'standard input': frame: at stream offset 8: stream truncated: end of input in header", ""},
 		{63, "blkwrite: 'standard input': frame: at stream offset 8: stream truncated: end of input in header", ""},
