@@ -48,14 +48,15 @@ type Params struct {
 
 // Input is the source. The caller opens it; Copy does not close it.
 type Input struct {
-	F        *os.File
-	R        io.Reader // if set, stream reads come from R (F still names the file)
-	Name     string    // as dd names it: the path, or "standard input"
-	Seekable bool      // a regular file or block device: reads are full until EOF
-	Size     int64     // size when Seekable, else -1
-	Direct   bool      // O_DIRECT is on
-	Align    int       // O_DIRECT alignment of F
-	Nocache  bool      // iflag=nocache: drop the pages read from the page cache
+	F          *os.File
+	R          io.Reader // if set, stream reads come from R (F still names the file)
+	Name       string    // as dd names it: the path, or "standard input"
+	Seekable   bool      // a regular file or block device: reads are full until EOF
+	Size       int64     // size when Seekable, else -1
+	Direct     bool      // O_DIRECT is on
+	UserDirect bool      // iflag=direct was asked for (else O_DIRECT is the tool's own choice)
+	Align      int       // O_DIRECT alignment of F
+	Nocache    bool      // iflag=nocache: drop the pages read from the page cache
 }
 
 // Output is the destination. The caller opens it; Copy does not close it.
@@ -105,6 +106,7 @@ type Copier struct {
 	warn       bool // dd's warn_partial_read: bs= given, no fullblock, and skip, count or direct
 	warned     bool // the partial-read warning was given (dd gives it once)
 	prevShort  int  // length of the last read when it was short of a record
+	lastShort  bool // readOnce's last read(2) returned less than it asked for
 	direct     int  // alignment the output's O_DIRECT writes need, 0 when off
 	outOff     int64
 	appendMode bool // the output has O_APPEND: writes land at its end, wherever the offset is
@@ -437,7 +439,9 @@ func (c *Copier) seekOutput() error {
 
 // readOnce reads once (or, with iflag=fullblock, until p is full or the
 // input ends), treating the EINVAL that O_DIRECT gives at an unaligned end
-// of file as the end of input, as dd does.
+// of file as the end of input, as dd does: only after a short read. Any
+// other EINVAL (an unaligned size) is an error, as in dd; taking it for
+// the end copied nothing and exited 0.
 func (c *Copier) readOnce(p []byte) (int, error) {
 	total := 0
 	read := func(p []byte) (int, error) { return readFile(c.In.F, p) }
@@ -448,11 +452,12 @@ func (c *Copier) readOnce(p []byte) (int, error) {
 		n, err := read(p[total:])
 		total += n
 		if err != nil {
-			if errors.Is(err, unix.EINVAL) && c.In.Direct {
+			if errors.Is(err, unix.EINVAL) && c.In.Direct && c.lastShort {
 				err = io.EOF
 			}
 			return total, err
 		}
+		c.lastShort = n < len(p)-(total-n)
 		if n == 0 || !c.P.Fullblock {
 			break
 		}
@@ -534,6 +539,13 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 	unit := 1
 	if c.P.Reblock && (c.direct > 0 || c.P.Sparse) {
 		unit = c.streamUnit
+	}
+	if c.In.Direct && !c.In.UserDirect && blockdev.SetDirect(c.In.F, false) == nil {
+		// A seekable input read in sequence (conv=sparse with block
+		// sizes whose multiples are too large to chunk) gets reads of
+		// dd's sizes, which O_DIRECT refuses unless they are aligned:
+		// the tool's own O_DIRECT goes, as dd reads without it.
+		c.In.Direct = false
 	}
 	for {
 		var buf []byte

@@ -74,6 +74,12 @@ var edgeCases = []edgeCase{
 	{diffCase: diffCase{name: "bs-1E-count-0", ops: "if=IN bs=1E count=0"}},
 	{diffCase: diffCase{name: "ibs-obs-coprime", ops: "if=IN ibs=999999 obs=1000000"}},
 	{diffCase: diffCase{name: "ibs-obs-coprime-sparse", ops: "if=IN of=OUT ibs=999999 obs=1000000 conv=sparse", zeros: true}},
+	// Read in sequence with dd's sizes, which O_DIRECT refuses: blkcat
+	// copied nothing and exited 0 once the input was a few records long.
+	{diffCase: diffCase{name: "ibs-obs-coprime-sparse-4M", ops: "if=IN of=OUT ibs=999999 obs=1000000 conv=sparse", zeros: true, size: 4000000}},
+	// (blkwrite, whose O_DIRECT output chunks it differently, reads it in
+	// aligned chunks and copies it all.)
+	{diffCase: diffCase{name: "ibs-obs-coprime-sparse-direct", ops: "if=IN of=OUT iflag=direct ibs=999999 obs=1000000 conv=sparse", size: 4000000, wantErr: true}, noBlkwrite: true},
 }
 
 // TestEdgesAgainstDD runs edgeCases with dd and the tools: the same output

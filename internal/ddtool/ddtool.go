@@ -594,6 +594,7 @@ func openInput(p Profile, o *ddargs.Operands, stdin *os.File, rep *progress.DD) 
 		var err error
 		if o.IFlag.Direct || p.ReadDirect {
 			in.F, in.Direct, err = blockdev.OpenDirect(o.If, flag, 0)
+			in.UserDirect = o.IFlag.Direct
 			if err == nil && !in.Direct && o.IFlag.Direct {
 				rep.Diagnose(fmt.Sprintf("warning: %s does not support O_DIRECT; reading through the page cache", ddcopy.Quote(o.If)))
 			}
