@@ -19,7 +19,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
@@ -130,6 +129,15 @@ type chunk struct {
 	err  error // input ended with this error after these bytes
 	eof  bool
 	done chan struct{} // closed when the chunk is filled (parallel reads)
+	// notes are read errors conv=noerror went on after; the writer
+	// reports each with the statistics as they stood before it.
+	notes []note
+}
+
+// note is a read error at buf[pos] of a chunk that the copy went on after.
+type note struct {
+	pos int
+	err error
 }
 
 // OwningSink is a Sink that takes over the buffers it is given instead of
@@ -530,11 +538,12 @@ func (c *Copier) remaining(records int64) (int64, int64) {
 // accounted as dd's reads of ibs would have been.
 func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- *chunk) {
 	var (
-		records   int64 // input records read so far (full and partial)
-		tailDone  bool  // the count_bytes tail was read
-		off       int64 // stream offset
-		carry     []byte
-		carryRecs []run
+		records    int64 // input records read so far (full and partial)
+		tailDone   bool  // the count_bytes tail was read
+		off        int64 // stream offset
+		carry      []byte
+		carryRecs  []run
+		carryNotes []note
 	)
 	unit := 1
 	if c.P.Reblock && (c.direct > 0 || c.P.Sparse) {
@@ -557,7 +566,8 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 		ch := &chunk{buf: buf, off: off - int64(len(carry)), done: make(chan struct{})}
 		pos := copy(buf, carry)
 		ch.recs = append(ch.recs, carryRecs...)
-		carry, carryRecs = nil, nil
+		ch.notes = append(ch.notes, carryNotes...)
+		carry, carryRecs, carryNotes = nil, nil, nil
 		end := false
 		for !end {
 			recs, tail := c.remaining(records)
@@ -617,8 +627,7 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 				if c.P.Noerror {
 					// dd reports, prints its statistics, and goes on
 					// (pipes cannot seek past the bad part).
-					c.R.Diagnose((&Error{Msg: "error reading " + Quote(c.In.Name), Err: err}).Error())
-					c.R.Report(time.Now())
+					ch.notes = append(ch.notes, note{pos: pos, err: &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}})
 					continue
 				}
 				ch.err = &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}
@@ -638,7 +647,7 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 			if keep == 0 && pos < c.chunk-c.ibs {
 				// Not a whole unit yet: keep reading into this chunk.
 				carry = append([]byte(nil), buf[:pos]...)
-				carryRecs = ch.recs
+				carryRecs, carryNotes = ch.recs, ch.notes
 				free <- buf
 				off -= 0
 				continue
@@ -651,6 +660,14 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 			}
 			carryRecs = append([]run(nil), ch.recs[i:]...)
 			ch.recs = ch.recs[:i]
+			j := len(ch.notes)
+			for j > 0 && ch.notes[j-1].pos > keep {
+				j--
+			}
+			for _, nt := range ch.notes[j:] {
+				carryNotes = append(carryNotes, note{pos: nt.pos - keep, err: nt.err})
+			}
+			ch.notes = ch.notes[:j]
 			ch.n = keep
 		}
 		close(ch.done)
@@ -808,8 +825,7 @@ func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
 				ch.err = e
 				return
 			}
-			c.R.Diagnose(e.Error())
-			c.R.Report(time.Now())
+			ch.notes = append(ch.notes, note{pos: pos, err: e})
 			src += c.ibs // seek past the bad block
 			if c.P.Sync {
 				clear(ch.buf[pos : pos+c.ibs])

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/progress"
 )
 
 // writeAll writes the chunks the reader queues, in order, and accounts
@@ -46,7 +47,7 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 				return e
 			}
 		}
-		c.accountIn(ch.recs)
+		c.accountIn(c.reportNotes(ch))
 		if c.P.Reblock {
 			c.R.C.OutFull.Store(written / int64(c.obs))
 		}
@@ -66,6 +67,36 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 		c.R.C.OutPartial.Store(1)
 	}
 	return pending
+}
+
+// reportNotes reports ch's read errors that conv=noerror went on after, as
+// dd does when it meets one: the error (unless status=none), then the
+// statistics as they stood before the failed read, which only the writer
+// knows. It accounts the records before the last of them and returns the
+// rest.
+func (c *Copier) reportNotes(ch *chunk) []run {
+	recs := ch.recs
+	for _, nt := range ch.notes {
+		at := ch.off + int64(nt.pos)
+		k := 0
+		for k < len(recs) && recs[k].off < at {
+			k++
+		}
+		c.accountIn(recs[:k])
+		recs = recs[k:]
+		if c.P.Reblock {
+			// Only whole obs blocks were written by then.
+			c.R.C.OutFull.Store(at / int64(c.obs))
+			c.R.C.Bytes.Store(at / int64(c.obs) * int64(c.obs))
+		} else {
+			c.R.C.Bytes.Store(at)
+		}
+		if c.R.Level != progress.LevelNone {
+			c.R.Diagnose(nt.err.Error())
+		}
+		c.R.Report(time.Now())
+	}
+	return recs
 }
 
 // writeErrorMsg words a failed write as dd does for the write it would
