@@ -816,9 +816,26 @@ func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
 	c.addRecords(ch, 0, full*c.ibs)
 	pos := full * c.ibs // stream bytes in ch
 	src := full * c.ibs // bytes of the input consumed
+	partread := 0       // dd's partread: the length of the last read if it was short
 	for src < want {
 		size := min(c.ibs, want-src)
-		m, rerr := preadBuffered(c.In.F, ch.buf[pos:pos+size], at+int64(src))
+		if c.P.Sync {
+			// dd zeroes its buffer before each read with
+			// conv=noerror,sync and pads a failed record with what is
+			// there: an O_DIRECT read that failed may have put part of
+			// the record there.
+			clear(ch.buf[pos : pos+c.ibs])
+		}
+		m, rerr := c.preadRecord(ch.buf[pos:pos+size], at+int64(src))
+		for c.P.Fullblock && rerr == nil && 0 < m && m < size {
+			// iflag=fullblock reads on; dd drops a record whose
+			// later read fails (the bytes stay in its buffer).
+			k, err := c.preadRecord(ch.buf[pos+m:pos+size], at+int64(src+m))
+			if k == 0 && err == nil {
+				break
+			}
+			m, rerr = m+k, err
+		}
 		if rerr != nil {
 			e := &Error{Msg: "error reading " + Quote(c.In.Name), Err: rerr}
 			if !c.P.Noerror {
@@ -826,9 +843,15 @@ func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
 				return
 			}
 			ch.notes = append(ch.notes, note{pos: pos, err: e})
-			src += c.ibs // seek past the bad block
-			if c.P.Sync {
-				clear(ch.buf[pos : pos+c.ibs])
+			// As dd: seek past the rest of the record a short read
+			// began (all of it after a full read), and with conv=sync
+			// write zeros for it unless that short read, padded, stood
+			// for it already. dd keeps partread until the next good
+			// read, so a bad stretch longer than that puts its reads
+			// off the record grid; this one stays on the chunk's, the
+			// one place its bytes can differ from dd's.
+			src += c.ibs - partread
+			if c.P.Sync && partread == 0 {
 				ch.recs = append(ch.recs, run{off: ch.off + int64(pos), size: c.ibs, count: 1, partial: true})
 				pos += c.ibs
 				ch.n = pos
@@ -842,7 +865,49 @@ func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
 		c.addRecords(ch, pos, pos+m)
 		pos = ch.n
 		src += m
+		partread = 0
+		if m < c.ibs {
+			partread = m
+		}
 	}
+}
+
+// preadRecord reads one record at off with a single pread(2), as dd's read
+// of ibs bytes: through the page cache, which returns the bytes before a
+// bad sector as a short read (a read that went on to the bad sector, as
+// os.File.ReadAt does, lost them), or with O_DIRECT when iflag=direct asked
+// for it and the record is aligned, where the whole read fails as dd's
+// does.
+func (c *Copier) preadRecord(p []byte, off int64) (int, error) {
+	f := c.In.F
+	if !c.In.UserDirect || !c.In.Direct || len(p)%c.In.Align != 0 || off%int64(c.In.Align) != 0 || !blockdev.IsAligned(p, c.In.Align) {
+		g, err := os.Open("/proc/self/fd/" + itoa(int(f.Fd())))
+		if err != nil {
+			return 0, err
+		}
+		defer g.Close()
+		f = g
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			n, rerr = unix.Pread(int(fd), p, off)
+			if rerr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, &os.PathError{Op: "read", Path: c.In.Name, Err: rerr}
+	}
+	return n, nil
 }
 
 // addRecords accounts the input bytes buf[from:to] of ch, read by one
