@@ -456,6 +456,10 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 			return err
 		}
 		c.OnWriteError = func(err error, written int64) error {
+			if fi, serr := out.F.Stat(); serr == nil && fi.Mode().IsRegular() && errors.Is(err, unix.ENOSPC) {
+				// A file grows: its file system is what ran out.
+				return fmt.Errorf("%w\n%s: the file system holding %s is full: %d bytes landed on it, the rest did not fit", err, p.Name, ddcopy.Quote(out.Name), written)
+			}
 			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
 				return fmt.Errorf("%w\n%s: target is smaller than the input: %d bytes landed on %s, the rest did not fit", err, p.Name, written, ddcopy.Quote(out.Name))
 			}

@@ -325,3 +325,41 @@ func TestCutInMagic(t *testing.T) {
 		}
 	}
 }
+
+// TestFileSystemFull: a copy into an image file on a file system that
+// fills up names the file and says the file system is full (it used to
+// say "target is smaller than the input", which an image file never is),
+// and a framed copy records how far it got; once there is room the resume
+// verifies.
+func TestFileSystemFull(t *testing.T) {
+	testutil.NeedRoot(t)
+	testutil.NeedCmd(t, "mount", "umount", "bash")
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt)
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	src := filepath.Join(t.TempDir(), "src")
+	data := randomBytes(3<<20, 11) // no zero blocks, which would stay holes
+	writeFile(t, src, data)
+	dst := filepath.Join(mnt, "dst")
+
+	_, stderr, code := sh(t, nil, "$BC -q "+src+" | $BW -q "+dst)
+	want := "blkwrite: writing to '" + dst + "': No space left on device\n" +
+		"blkwrite: the file system holding '" + dst + "' is full: 2097152 bytes landed on it, the rest did not fit\n"
+	if code != 1 || stderr != want {
+		t.Errorf("raw: exit %d, stderr %q; want 1, %q", code, stderr, want)
+	}
+
+	os.Remove(dst)
+	_, stderr, code = sh(t, nil, "$BC -q --frame "+src+" | $BW -q "+dst)
+	want = "blkwrite: error writing '" + dst + "' at offset 2097152: No space left on device (the file system holding it is full)\n" +
+		"blkwrite: the copy is incomplete: 2097152 bytes landed on '" + dst + "'; do not use the target\n" +
+		"blkwrite: resume point saved at byte 2097152 of 3145728: "
+	if code != 1 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("framed: exit %d, stderr %q; want 1, starting %q", code, stderr, want)
+	}
+	testutil.Run(t, "mount", "-o", "remount,size=4m", mnt)
+	_, stderr, code = sh(t, nil, "$BC -q --resume \"$($BW --resume-point "+dst+")\" "+src+" | $BW -q "+dst)
+	if code != 0 || !strings.Contains(stderr, "blkwrite: verified sha256 ") || !bytes.Equal(mustRead(t, dst), data) {
+		t.Errorf("resume after making room: exit %d: %s", code, stderr)
+	}
+}

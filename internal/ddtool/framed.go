@@ -484,6 +484,10 @@ func (t *target) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) er
 }
 
 func (t *target) writeErr(off int64, err error) error {
+	if t.seekable && !t.isBlock && errors.Is(err, unix.ENOSPC) {
+		// An image file grows: its file system is what ran out.
+		return fmt.Errorf("error writing %s at offset %d: %s (the file system holding it is full)", ddcopy.Quote(t.name), off, ddcopy.Strerror(err))
+	}
 	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
 		return fmt.Errorf("error writing %s at offset %d: %s (target is smaller than the input)", ddcopy.Quote(t.name), off, ddcopy.Strerror(err))
 	}
