@@ -363,3 +363,35 @@ func TestFileSystemFull(t *testing.T) {
 		t.Errorf("resume after making room: exit %d: %s", code, stderr)
 	}
 }
+
+// TestSumsSidecarOnSIGPIPE: blkcat --sums killed by SIGPIPE (the other end
+// of a nightly delta went away) leaves at most one temporary sidecar per
+// device, which the next run takes over; every such night used to leave a
+// new randomly named file of 0.2 % of the device in the state directory.
+func TestSumsSidecarOnSIGPIPE(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "head")
+	state := t.TempDir()
+	img := testutil.SparseFile(t, 2<<30) // 4 MiB of sums: more than a pipe holds
+	env := []string{"BLKPIPE_STATE_DIR=" + state}
+	for i := 0; i < 2; i++ {
+		_, stderr, code := sh(t, env, "$BC -q --sums "+img+" | head -c 1000 >/dev/null; echo ${PIPESTATUS[0]} >&2")
+		if code != 0 || stderr != "141\n" {
+			t.Fatalf("blkcat --sums | head: %q, want 141 (SIGPIPE)", stderr)
+		}
+	}
+	entries, _ := os.ReadDir(state)
+	if len(entries) != 1 || !strings.HasSuffix(entries[0].Name(), ".sums.tmp") {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("state directory after two cut --sums runs: %q, want one *.sums.tmp", names)
+	}
+	if _, stderr, code := sh(t, env, "$BC -q --sums "+img+" >/dev/null"); code != 0 {
+		t.Fatalf("blkcat --sums: exit %d: %s", code, stderr)
+	}
+	entries, _ = os.ReadDir(state)
+	if len(entries) != 1 || !strings.HasSuffix(entries[0].Name(), ".sums") {
+		t.Errorf("state directory after a complete --sums: %v, want only the sidecar", entries)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/sums"
+	"golang.org/x/sys/unix"
 )
 
 // A sums sidecar is a copy of the last block sums blkcat --sums wrote for a
@@ -31,11 +32,26 @@ type sidecarWriter struct {
 	path string
 }
 
+// newSidecarWriter starts dev's sidecar in one temporary file per device,
+// "<sidecar>.tmp", locked while it is written: blkcat --sums killed by
+// SIGPIPE when the other side of a nightly delta goes away (or by any
+// signal) cannot remove it, and a random name left a new 0.2 %-of-the-
+// device file behind every time. The next run for the device takes the
+// same file over; a run that finds it locked by another keeps no sidecar.
 func newSidecarWriter(out io.Writer, dev string) *sidecarWriter {
 	s := &sidecarWriter{out: out, path: sidecarPath(dev)}
-	if os.MkdirAll(filepath.Dir(s.path), 0o700) == nil {
-		s.tmp, _ = os.CreateTemp(filepath.Dir(s.path), ".sums-*")
+	if os.MkdirAll(filepath.Dir(s.path), 0o700) != nil {
+		return s
 	}
+	f, err := os.OpenFile(s.path+".tmp", os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return s
+	}
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil || f.Truncate(0) != nil {
+		f.Close()
+		return s
+	}
+	s.tmp = f
 	return s
 }
 
@@ -57,19 +73,17 @@ func (s *sidecarWriter) finish(ok bool) {
 		s.abort()
 		return
 	}
-	err := s.tmp.Close()
-	if err == nil {
-		err = os.Rename(s.tmp.Name(), s.path)
-	}
-	if err != nil {
+	// Renamed while still locked, so no other run truncates it first.
+	if err := os.Rename(s.tmp.Name(), s.path); err != nil {
 		os.Remove(s.tmp.Name())
 	}
+	s.tmp.Close()
 	s.tmp = nil
 }
 
 func (s *sidecarWriter) abort() {
-	s.tmp.Close()
 	os.Remove(s.tmp.Name())
+	s.tmp.Close()
 	s.tmp = nil
 }
 
