@@ -475,7 +475,9 @@ func (t *target) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) er
 			return nil
 		}
 		t.written += rec.Length
-		t.resume.advance(t, rec.Offset+rec.Length)
+		if err := t.resume.advance(t, rec.Offset+rec.Length); err != nil {
+			return err
+		}
 		rep.C.InFull.Add(1)
 		rep.C.OutFull.Add(1)
 		rep.C.Bytes.Store(t.written)

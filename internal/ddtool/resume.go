@@ -135,6 +135,9 @@ type resumer struct {
 	last  time.Time
 	saved int64
 	off   bool // state writes failed: warned once, stopped
+	// syncErr is the first failed fdatasync: no later point is recorded
+	// and the copy fails (see saveLocked).
+	syncErr error
 }
 
 // newResumer checks a stream against the target's resume state before
@@ -211,11 +214,12 @@ func (r *resumer) begin(t *target) error {
 }
 
 // advance notes that the target holds the source up to pos; every few
-// seconds it makes that durable and records it. A nil resumer does nothing.
+// seconds it makes that durable and records it. It returns the error of a
+// failed fdatasync, which must end the copy. A nil resumer does nothing.
 // This method is concurrency-safe.
-func (r *resumer) advance(t *target, pos int64) {
+func (r *resumer) advance(t *target, pos int64) error {
 	if r == nil {
-		return
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -223,6 +227,7 @@ func (r *resumer) advance(t *target, pos int64) {
 	if time.Since(r.last) >= r.every {
 		r.saveLocked(t)
 	}
+	return r.syncErr
 }
 
 // save makes the progress so far durable and records it (after a failure
@@ -242,7 +247,7 @@ func (r *resumer) save(t *target) {
 
 func (r *resumer) saveLocked(t *target) {
 	r.last = time.Now()
-	if r.off || r.tok.Offset == r.saved {
+	if r.off || r.syncErr != nil || r.tok.Offset == r.saved {
 		return
 	}
 	// ZERO runs on a fresh file are holes that need not reach its end:
@@ -256,7 +261,13 @@ func (r *resumer) saveLocked(t *target) {
 		}
 	}
 	if err := blockdev.Fdatasync(t.f); err != nil && !errors.Is(err, unix.EINVAL) {
-		return // the data is not known durable: keep the old point
+		// The data is not known durable: keep the old point, and
+		// record no later one. Linux reports a writeback error once
+		// per open file, so the next fdatasync (here, or the final one
+		// before "verified") would succeed with the data lost: the
+		// copy must fail now.
+		r.syncErr = &ddcopy.Error{Msg: "fdatasync failed for " + ddcopy.Quote(t.name), Err: err}
+		return
 	}
 	r.tok.Sample, r.tok.HasSample = 0, false
 	if v, err := prefixSample(t.f, r.tok.Offset); err == nil {
