@@ -395,3 +395,32 @@ func TestSumsSidecarOnSIGPIPE(t *testing.T) {
 		t.Errorf("state directory after a complete --sums: %v, want only the sidecar", entries)
 	}
 }
+
+// TestFailedFullStreamKeepsResumePoint: a full stream that fails before it
+// changes the target (its sender died after the header) leaves the
+// interrupted copy's resume point, which then resumes; blkwrite used to
+// drop the point as soon as the full stream's header checked out.
+func TestFailedFullStreamKeepsResumePoint(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "head")
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	data := sample(6<<20, 12)
+	writeFile(t, src, data)
+	_, stderr, code := sh(t, nil, "$BC -q --frame "+src+" | head -c 3000000 | $BW -q "+dst)
+	if code != 1 || !strings.Contains(stderr, "blkwrite: resume point saved at byte ") {
+		t.Fatalf("cut copy: exit %d: %s", code, stderr)
+	}
+	blkwrite := testutil.Tool(t, "blkwrite")
+	tok, _, _ := run(t, nil, blkwrite, "--resume-point", dst)
+	_, stderr, code = sh(t, nil, "$BC -q --frame "+src+" | head -c 64 | $BW -q "+dst)
+	if code != 1 || strings.Contains(stderr, "incomplete") {
+		t.Fatalf("full stream cut after its header: exit %d: %s", code, stderr)
+	}
+	if again, stderr, _ := run(t, nil, blkwrite, "--resume-point", dst); again != tok {
+		t.Fatalf("resume point after a full stream that changed nothing: %q %s, want %q", again, stderr, tok)
+	}
+	_, stderr, code = sh(t, nil, "$BC -q --resume \"$($BW --resume-point "+dst+")\" "+src+" | $BW -q "+dst)
+	if code != 0 || !bytes.Equal(mustRead(t, dst), data) {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+}

@@ -427,6 +427,9 @@ func lockTarget(f *os.File) error {
 // touch is called before the first change to the target: it truncates a
 // file that a full stream replaces, and notes that the target changed.
 func (t *target) touch() error {
+	if err := t.resume.dropStale(); err != nil {
+		return err
+	}
 	if t.trunc {
 		t.trunc = false
 		if err := t.f.Truncate(0); err != nil {

@@ -131,10 +131,11 @@ type resumer struct {
 	// that the target still holds what it vouches for.
 	recorded Token
 
-	mu    sync.Mutex
-	last  time.Time
-	saved int64
-	off   bool // state writes failed: warned once, stopped
+	mu      sync.Mutex
+	last    time.Time
+	saved   int64
+	off     bool // state writes failed: warned once, stopped
+	dropped bool // dropStale removed an earlier copy's state
 	// syncErr is the first failed fdatasync: no later point is recorded
 	// and the copy fails (see saveLocked).
 	syncErr error
@@ -143,8 +144,9 @@ type resumer struct {
 // newResumer checks a stream against the target's resume state before
 // anything is written: a resume stream (start offset > 0) must continue the
 // stream whose state is recorded, from no further than it durably got. A
-// full stream starts over: begin drops any old state. Delta streams and
-// targets blkwrite cannot read back get no state (nil).
+// full stream starts over: its first change drops any old state
+// (dropStale). Delta streams and targets blkwrite cannot read back get no
+// state (nil).
 func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error) {
 	target := opt.Ops.Of
 	resume := h.StartOffset > 0
@@ -183,8 +185,7 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 }
 
 // begin is called once the target is open and checked, before anything is
-// written: a full stream makes any recorded point meaningless; a resume
-// stream is refused unless t still holds what the recorded point vouches
+// written: a resume stream is refused unless t still holds what the recorded point vouches
 // for (the same sample of blocks as when it was recorded), so that a
 // target replaced, shortened or rewritten since the interruption is not
 // written to and found wrong only at the end.
@@ -207,6 +208,24 @@ func (r *resumer) begin(t *target) error {
 		}
 		return nil
 	}
+	return nil
+}
+
+// dropStale is called before a full stream first changes the target: the
+// point an earlier copy recorded means nothing from then on. Until then it
+// stays, so a full stream that fails before its first record (a sender
+// that died, a stalled one stopped with SIGTERM) does not cost the
+// interrupted copy its resume point. A nil resumer does nothing.
+func (r *resumer) dropStale() error {
+	if r == nil || r.tok.Offset > 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dropped {
+		return nil
+	}
+	r.dropped = true
 	if err := os.Remove(statePath(r.target)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale resume state: %w", err)
 	}
