@@ -441,7 +441,11 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	defer out.F.Close()
 
 	c := &ddcopy.Copier{P: params(ops), In: *in, Out: *out, R: rep}
-	snd, err := newSender(opt, c, stdin)
+	snd, err := newSender(ctx, opt, c, stdin)
+	if err == ErrInterrupted {
+		rep.Report(time.Now())
+		return err
+	}
 	if err != nil {
 		return err
 	}

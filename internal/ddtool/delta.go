@@ -1,6 +1,7 @@
 package ddtool
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -77,14 +78,17 @@ type sender struct {
 
 // newSender sets up blkcat's framed, delta, resume or sums output, or
 // returns nil for a plain copy.
-func newSender(opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, error) {
+// Reading the sums header and hashing a resume point's prefix happen
+// here, before the copy: ctx's SIGINT or SIGTERM stops them (the hash of
+// most of a large device takes minutes).
+func newSender(ctx context.Context, opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, error) {
 	switch {
 	case opt.Sums > 0:
 		return newSumsSender(opt, c)
 	case opt.Against != "":
-		return newDeltaSender(opt, c, stdin)
+		return newDeltaSender(ctx, opt, c, stdin)
 	case opt.Resume != "":
-		return newResumeSender(opt, c)
+		return newResumeSender(ctx, opt, c)
 	case opt.Frame:
 		fw, err := newFrameWriter(opt, c)
 		if err != nil {
@@ -148,7 +152,7 @@ func newSumsSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
 // newDeltaSender reads the sums header (refusing another block size or a
 // target smaller than SRC before anything is sent) and returns a frame
 // writer that sends only the blocks whose digest differs.
-func newDeltaSender(opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, error) {
+func newDeltaSender(ctx context.Context, opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, error) {
 	size, err := knownSize(c, "--against")
 	if err != nil {
 		return nil, err
@@ -160,7 +164,14 @@ func newDeltaSender(opt *Options, c *ddcopy.Copier, stdin *os.File) (*sender, er
 	} else if f, err = os.Open(name); err != nil {
 		return nil, &ddcopy.Error{Msg: "failed to open block sums " + ddcopy.Quote(name), Err: err}
 	}
-	sr, err := sums.NewReader(f)
+	var sr *sums.Reader
+	err = interruptible(ctx, func() (err error) {
+		sr, err = sums.NewReader(f) // from a stalled ssh, perhaps
+		return err
+	})
+	if err == ErrInterrupted {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("block sums %s: %w", ddcopy.Quote(name), err)
 	}
@@ -316,7 +327,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 // newResumeSender starts a framed stream at the offset in blkwrite's
 // resume token, with the interrupted stream's id, after hashing SRC's
 // prefix so END still carries the whole source's SHA-256.
-func newResumeSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
+func newResumeSender(ctx context.Context, opt *Options, c *ddcopy.Copier) (*sender, error) {
 	tok, err := ParseToken(opt.Resume)
 	if err != nil {
 		return nil, &usageError{fmt.Sprintf("invalid --resume token '%s': %v", opt.Resume, err)}
@@ -343,8 +354,11 @@ func newResumeSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
 	if err != nil {
 		return nil, &usageError{err.Error()}
 	}
-	if err := hashPrefix(fw, c.In.F, tok.Offset); err != nil {
+	if err := hashPrefix(ctx, fw, c.In.F, tok.Offset); err != nil {
 		fw.Close()
+		if err == ErrInterrupted {
+			return nil, err
+		}
 		return nil, &ddcopy.Error{Msg: "error reading " + ddcopy.Quote(c.In.Name), Err: err}
 	}
 	c.P.Skip, c.P.SkipTail = tok.Offset/int64(c.P.IBS), tok.Offset%int64(c.P.IBS)
@@ -353,10 +367,14 @@ func newResumeSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
 }
 
 // hashPrefix feeds f's first n bytes to fw.HashOnly, reading aligned
-// chunks so O_DIRECT works.
-func hashPrefix(fw *frame.Writer, f *os.File, n int64) error {
+// chunks so O_DIRECT works, until done or ctx is cancelled
+// (ErrInterrupted).
+func hashPrefix(ctx context.Context, fw *frame.Writer, f *os.File, n int64) error {
 	buf := blockdev.AlignedBuffer(8<<20, 4096)
 	for off := int64(0); off < n; {
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
 		want := min(int64(len(buf)), (n-off+4095)&^4095)
 		k, err := f.ReadAt(buf[:want], off)
 		k = int(min(int64(k), n-off))

@@ -38,6 +38,22 @@ func waitReadStdin(t *testing.T, pid int) {
 	t.Fatalf("process %d never blocked reading its standard input", pid)
 }
 
+// waitOpen waits until process pid has path open.
+func waitOpen(t *testing.T, pid int, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		fds, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/fd/*")
+		for _, fd := range fds {
+			if l, err := os.Readlink(fd); err == nil && l == path {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("process %d never opened %s", pid, path)
+}
+
 // startWriter starts blkwrite with args and a standard input the test
 // writes to; it is killed at cleanup.
 func startWriter(t *testing.T, env []string, args ...string) (*exec.Cmd, io.WriteCloser, *bytes.Buffer) {
@@ -423,4 +439,60 @@ func TestFailedFullStreamKeepsResumePoint(t *testing.T) {
 	if code != 0 || !bytes.Equal(mustRead(t, dst), data) {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
 	}
+}
+
+// TestSenderSignalBeforeCopy: blkcat stops at once on SIGINT or SIGTERM
+// while it hashes the part of SRC a resume point covers (minutes, for most
+// of a large device) or waits for the block sums of a delta from a stalled
+// ssh; it used to go on until the hash was done or the sums came.
+func TestSenderSignalBeforeCopy(t *testing.T) {
+	blkcat := testutil.Tool(t, "blkcat")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	const size = 64 << 30 // sparse: the hash, not the disk, takes the time
+	if err := os.WriteFile(src, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(src, size); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("resume hash", func(t *testing.T) {
+		tok := "00112233445566778899aabbccddeeff:" + strconv.Itoa(size-4096) + ":" + strconv.Itoa(size)
+		cmd := exec.Command(blkcat, "-q", "--resume", tok, src)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		go io.Copy(io.Discard, stdout)
+		waitOpen(t, cmd.Process.Pid, src) // the signal handler is in place by then
+		cmd.Process.Signal(syscall.SIGINT)
+		if code := exitCode(t, cmd); code != 130 || !strings.HasSuffix(stderr.String(), "blkcat: interrupted\n") {
+			t.Errorf("exit %d, stderr %q; want 130 and \"blkcat: interrupted\"", code, stderr.String())
+		}
+	})
+	t.Run("stalled sums", func(t *testing.T) {
+		cmd := exec.Command(blkcat, "-q", "--against", "-", src)
+		var stderr bytes.Buffer
+		cmd.Stderr, cmd.Stdout = &stderr, io.Discard
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stdin.Close()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		waitReadStdin(t, cmd.Process.Pid)
+		cmd.Process.Signal(syscall.SIGTERM)
+		if code := exitCode(t, cmd); code != 130 || !strings.HasSuffix(stderr.String(), "blkcat: interrupted\n") {
+			t.Errorf("exit %d, stderr %q; want 130 and \"blkcat: interrupted\"", code, stderr.String())
+		}
+	})
 }
