@@ -107,7 +107,11 @@ func closeFrame(fw *frame.Writer, c *ddcopy.Copier) func(error) error {
 			fw.Abort(err)
 			return err
 		}
-		if cerr := fw.Close(); cerr != nil {
+		if cerr := fw.Close(); errors.Is(cerr, frame.ErrSourceSize) {
+			// The stream was cut without END; the fault is SRC's, which
+			// grew or shrank while it was read (an image being replaced).
+			err = fmt.Errorf("%s changed size while it was read: %w", ddcopy.Quote(c.In.Name), cerr)
+		} else if cerr != nil {
 			err = &ddcopy.Error{Msg: "error writing " + ddcopy.Quote(c.Out.Name), Err: cerr}
 		}
 		return err

@@ -24,18 +24,24 @@ import (
 // on its standard input, so a signal sent then finds it there.
 func waitReadStdin(t *testing.T, pid int) {
 	t.Helper()
+	waitSyscall(t, pid, "0 0x0 ") // syscall 0 (read) on fd 0
+}
+
+// waitSyscall waits until a thread of process pid is in the system call
+// that /proc/PID/task/TID/syscall shows starting with prefix.
+func waitSyscall(t *testing.T, pid int, prefix string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/syscall")
 		for _, task := range tasks {
-			// "0 0x0 ...": syscall 0 (read) on fd 0.
-			if b, err := os.ReadFile(task); err == nil && strings.HasPrefix(string(b), "0 0x0 ") {
+			if b, err := os.ReadFile(task); err == nil && strings.HasPrefix(string(b), prefix) {
 				return
 			}
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("process %d never blocked reading its standard input", pid)
+	t.Fatalf("process %d never was in the system call %q", pid, prefix)
 }
 
 // waitOpen waits until process pid has path open.
@@ -495,4 +501,33 @@ func TestSenderSignalBeforeCopy(t *testing.T) {
 			t.Errorf("exit %d, stderr %q; want 130 and \"blkcat: interrupted\"", code, stderr.String())
 		}
 	})
+}
+
+// TestSourceShrinks: SRC that shrinks while blkcat --frame reads it (an
+// image being replaced) cuts the stream without END and is named as the
+// culprit; blkcat used to say "error writing 'standard output'".
+func TestSourceShrinks(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, src, randomBytes(64<<20, 13))
+	cmd := exec.Command(testutil.Tool(t, "blkcat"), "-q", "--frame", src)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitSyscall(t, cmd.Process.Pid, "1 0x1 ") // blocked writing: the pipe is full
+	if err := os.Truncate(src, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout)
+	code := exitCode(t, cmd)
+	want := "blkcat: '" + src + "' changed size while it was read: frame: source size mismatch: source ended at "
+	if code != 1 || !strings.HasPrefix(stderr.String(), want) || !strings.Contains(stderr.String(), " bytes, declared 67108864\n") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and a first line starting %q", code, stderr.String(), want)
+	}
 }
