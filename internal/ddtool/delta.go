@@ -145,7 +145,10 @@ func newSumsSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
 		return nil, &usageError{err.Error()}
 	}
 	return &sender{sink: sw, finish: func(err error) error {
-		if cerr := sw.Close(); err == nil && cerr != nil {
+		if cerr := sw.Close(); err == nil && errors.Is(cerr, sums.ErrSize) {
+			// No trailer was written; the fault is SRC's.
+			err = fmt.Errorf("%s changed size while it was read: %w", ddcopy.Quote(c.In.Name), cerr)
+		} else if err == nil && cerr != nil {
 			err = &ddcopy.Error{Msg: "error writing block sums to " + ddcopy.Quote(c.Out.Name), Err: cerr}
 		}
 		side.finish(err == nil)

@@ -503,13 +503,27 @@ func TestSenderSignalBeforeCopy(t *testing.T) {
 	})
 }
 
-// TestSourceShrinks: SRC that shrinks while blkcat --frame reads it (an
-// image being replaced) cuts the stream without END and is named as the
-// culprit; blkcat used to say "error writing 'standard output'".
+// TestSourceShrinks: SRC that shrinks while blkcat --frame or --sums reads
+// it (an image being replaced) cuts the stream without END (or trailer)
+// and is named as the culprit; blkcat used to say "error writing
+// 'standard output'" (or "error writing block sums to ...").
 func TestSourceShrinks(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, src, randomBytes(64<<20, 13))
-	cmd := exec.Command(testutil.Tool(t, "blkcat"), "-q", "--frame", src)
+	t.Run("frame", func(t *testing.T) {
+		src := filepath.Join(t.TempDir(), "src")
+		writeFile(t, src, randomBytes(64<<20, 13))
+		sourceShrinks(t, src, "--frame", "frame: source size mismatch: source ended at ", " bytes, declared 67108864\n")
+	})
+	t.Run("sums", func(t *testing.T) {
+		src := testutil.SparseFile(t, 2<<30) // 4 MiB of sums, more than a pipe holds
+		sourceShrinks(t, src, "--sums", "source size mismatch: ", " bytes fed, 2147483648 declared\n")
+	})
+}
+
+// sourceShrinks runs blkcat MODE SRC into a pipe it does not read until
+// blkcat blocks writing, shrinks SRC to 1 MiB, and wants the message.
+func sourceShrinks(t *testing.T, src, mode, detail, tail string) {
+	cmd := exec.Command(testutil.Tool(t, "blkcat"), "-q", mode, src)
+	cmd.Env = append(os.Environ(), "BLKPIPE_STATE_DIR="+t.TempDir())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -526,8 +540,8 @@ func TestSourceShrinks(t *testing.T) {
 	}
 	go io.Copy(io.Discard, stdout)
 	code := exitCode(t, cmd)
-	want := "blkcat: '" + src + "' changed size while it was read: frame: source size mismatch: source ended at "
-	if code != 1 || !strings.HasPrefix(stderr.String(), want) || !strings.Contains(stderr.String(), " bytes, declared 67108864\n") {
+	want := "blkcat: '" + src + "' changed size while it was read: " + detail
+	if code != 1 || !strings.HasPrefix(stderr.String(), want) || !strings.Contains(stderr.String(), tail) {
 		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and a first line starting %q", code, stderr.String(), want)
 	}
 }
