@@ -36,7 +36,7 @@ Conventional options:
                 blkwrite recognises it, writes it and verifies it
   -z, --compress CODEC
                 --frame with compression on all cores: lz4, zstd (level 1)
-                or zstd:LEVEL (1 to 22)
+                or zstd:LEVEL (1 to 22); none is --frame alone
   --sums[=BS]   write only SRC's block sums (an xxh3-64 digest per BS-byte
                 block, default 4K: 0.2 % of SRC) for --against on the other side;
                 a copy is kept in $BLKPIPE_STATE_DIR (default /var/lib/blkpipe)

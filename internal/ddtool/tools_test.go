@@ -352,7 +352,7 @@ func TestHelpListsOptions(t *testing.T) {
 		opts [][]string // the option, and a value when it takes one
 	}{
 		{"blkcat", [][]string{{"--bs", "4K"}, {"--offset", "1"}, {"--length", "1"}, {"-q"}, {"--quiet"},
-			{"--frame"}, {"-z", "lz4"}, {"--compress", "lz4"}, {"--sums"}, {"--against", "x"},
+			{"--frame"}, {"-z", "lz4"}, {"-z", "none"}, {"--compress", "lz4"}, {"--sums"}, {"--against", "x"},
 			{"--resume", "x"}, {"-h"}, {"--help"}, {"--version"}}},
 		{"blkwrite", [][]string{{"--bs", "4K"}, {"--offset", "1"}, {"--length", "1"}, {"-q"}, {"--quiet"},
 			{"--raw"}, {"--framed"}, {"--assume-zeroed"}, {"--no-verify"}, {"--resume-point"},
@@ -360,6 +360,9 @@ func TestHelpListsOptions(t *testing.T) {
 	} {
 		bin := testutil.Tool(t, tc.tool)
 		help, _, _ := run(t, nil, bin, "--help")
+		if tc.tool == "blkcat" && !strings.Contains(help, "; none is --frame alone") {
+			t.Errorf("blkcat --help does not say -z takes none")
+		}
 		for _, o := range tc.opts {
 			if !regexp.MustCompile(`(?m)^  (-[a-z], )?` + regexp.QuoteMeta(o[0]) + `\b`).MatchString(help) {
 				t.Errorf("%s --help does not list %s", tc.tool, o[0])
