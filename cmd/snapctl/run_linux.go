@@ -36,6 +36,10 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	origin, argv := rest[0], rest[1:]
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]
+	} else if len(argv) > 0 && strings.HasPrefix(argv[0], "-") {
+		// flag stops at ORIGIN, so `run ORIGIN --size 8M -- CMD` would
+		// snapshot without the option and then run "--size" as CMD.
+		return usagef("run: %q after ORIGIN: options go before ORIGIN, CMD after --", argv[0])
 	}
 	if len(argv) == 0 {
 		return usagef("run: missing CMD after ORIGIN --")

@@ -79,6 +79,10 @@ func TestUsage(t *testing.T) {
 		{"gc without age", []string{"gc"}, 2, "gc: --older-than is required"},
 		{"remove nothing", []string{"remove"}, 2, "remove: want at least one SNAP"},
 		{"run without cmd", []string{"run", "/x", "--"}, 2, "run: missing CMD"},
+		// An option after ORIGIN is not taken for CMD (which would run
+		// "--name" on a snapshot made without the option).
+		{"run option after origin", []string{"run", "/x", "--name", "n", "--", "true"}, 2, `snapctl: run: "--name" after ORIGIN: options go before ORIGIN, CMD after --` + "\n"},
+		{"run flag after origin", []string{"run", "/x", "-size=8M", "true"}, 2, `snapctl: run: "-size=8M" after ORIGIN`},
 		{"run bad fill", []string{"run", "--warn", "99", "/x", "--", "true"}, 2, "--warn <= --max-fill"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
