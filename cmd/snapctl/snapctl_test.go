@@ -354,3 +354,34 @@ func TestNotRoot(t *testing.T) {
 		t.Errorf("files changed:\n%s\n%s", before, after)
 	}
 }
+
+// TestRunNohup: signals snapctl was started with ignored (nohup, a
+// background job of a script) stay ignored, for snapctl and CMD alike: a
+// SIGHUP from the closed login session must not stop the copy.
+func TestRunNohup(t *testing.T) {
+	_, img, _ := setup(t, "xfs")
+	started := filepath.Join(t.TempDir(), "started")
+	cmd := exec.Command("sh", "-c", `trap "" HUP INT; exec "$0" run "$1" -- sh -c "touch $2; sleep 1; echo CMD done"`,
+		testutil.Tool(t, "snapctl"), img, started)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 || stdout.String() != "CMD done\n" || stderr.Len() != 0 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0, CMD done, quiet", code, stdout.String(), stderr.String())
+	}
+	if got := listPaths(t, "reflink"); len(got) != 0 {
+		t.Errorf("snapshots left behind: %v", got)
+	}
+
+}
