@@ -97,7 +97,15 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stderr
 	// Its own process group, so that a pipeline under sh -c is stopped whole.
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	tty := foregroundTerminal()
+	if tty != nil {
+		defer tty.close()
+		c.SysProcAttr.Foreground, c.SysProcAttr.Ctty = true, tty.fd()
+	}
 	if err := c.Start(); err != nil {
+		if tty != nil {
+			tty.reclaim(-1)
+		}
 		code := exitCannotExec
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			code = exitCmdNotFound
@@ -105,7 +113,18 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 		return remove(&exitError{code, fmt.Errorf("run: %w", err)})
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- c.Wait() }()
+	go func() {
+		if tty != nil {
+			tty.follow(c.Process.Pid)
+		}
+		err := c.Wait()
+		if tty != nil {
+			// Before snapctl writes to it (stty tostop would stop a
+			// background writer).
+			tty.reclaim(c.Process.Pid)
+		}
+		waited <- err
+	}()
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -175,6 +194,9 @@ func cmdStatus(ps *os.ProcessState) error {
 func stopGroup(c *exec.Cmd, sig syscall.Signal, grace time.Duration, waited <-chan error, sigs <-chan os.Signal) {
 	pgid := c.Process.Pid
 	syscall.Kill(-pgid, sig)
+	// A group stopped from the terminal (^Z) gets the signal only once
+	// continued.
+	syscall.Kill(-pgid, syscall.SIGCONT)
 	if sig != syscall.SIGTERM {
 		// sh ignores SIGINT while it waits for a foreground child; a
 		// SIGTERM behind it makes sure the group goes.
