@@ -442,3 +442,34 @@ func guestThin(t *testing.T) {
 		noSnapshotsLeft(t)
 	})
 }
+
+// TestLVMOverflowAndRace: a snapshot that went invalid while CMD ran fails
+// the run even though CMD exited 0 (a pipeline without pipefail hides the
+// reader's EIO).
+func TestLVMOverflowAndRace(t *testing.T) {
+	if qemutest.InGuest() {
+		guestOverflowAndRace(t)
+		return
+	}
+	qemutest.NeedQEMU(t)
+	qemutest.RunTest(t, qemutest.Config{
+		Disks: []string{diskWith(t, 64<<20, nil)},
+		Files: guestTools(t),
+	})
+}
+
+func guestOverflowAndRace(t *testing.T) {
+	sh(t, "pvcreate -q -y /dev/vda && vgcreate -q vg /dev/vda && lvcreate -q -y -L 16M -n data vg")
+
+	t.Run("invalid, CMD exits 0", func(t *testing.T) {
+		// --interval 1h: the watcher polls once, at the start, and
+		// CMD lets it see the snapshot valid first. (Were the poll
+		// slower, the watcher would report the overflow itself: the
+		// test could then not fail, but it never fails wrongly.)
+		expect(t, 75, []string{"snapshot is invalid (it overflowed)", "retry with a bigger --size"},
+			"run", "--size", "4M", "--interval", "1h", "/dev/vg/data", "--", "sh", "-c",
+			`sleep 3; dd if=/dev/zero of=/dev/vg/data bs=1M count=8 conv=fsync 2>/dev/null; blkcat -q "$SNAP" | cat >/dev/null`)
+		noSnapshotsLeft(t)
+	})
+
+}

@@ -137,13 +137,13 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 		status = cmdStatus(c.ProcessState)
 		stopWatch()
 		<-watched
-		if status != nil {
-			// A failure of CMD that comes from the snapshot
-			// overflowing (reads returning EIO) is reported as
-			// such, not as CMD's generic failure.
-			if st, err := m.Status(rctx, *snap); err == nil && st.Invalid {
-				status = overflow(fmt.Errorf("snapshot %s/%s: %w", st.VG, st.LV, snapshot.ErrInvalid))
-			}
+		// A snapshot that overflowed since the last poll is reported
+		// as such, not as CMD's generic failure (its reads returned
+		// EIO), and also when CMD exited 0: a pipeline without
+		// pipefail or dd conv=noerror hides the failed read, and the
+		// copy is incomplete all the same.
+		if st, err := m.Status(rctx, *snap); err == nil && st.Invalid {
+			status = overflow(fmt.Errorf("snapshot %s/%s: %w", st.VG, st.LV, snapshot.ErrInvalid))
 		}
 	case sig := <-sigs:
 		stopWatch()
