@@ -445,7 +445,8 @@ func guestThin(t *testing.T) {
 
 // TestLVMOverflowAndRace: a snapshot that went invalid while CMD ran fails
 // the run even though CMD exited 0 (a pipeline without pipefail hides the
-// reader's EIO).
+// reader's EIO); and a create whose name another snapctl took meanwhile
+// fails without removing the other's snapshot.
 func TestLVMOverflowAndRace(t *testing.T) {
 	if qemutest.InGuest() {
 		guestOverflowAndRace(t)
@@ -472,4 +473,21 @@ func guestOverflowAndRace(t *testing.T) {
 		noSnapshotsLeft(t)
 	})
 
+	t.Run("name taken meanwhile", func(t *testing.T) {
+		// The first create waits in --pre until the second has made
+		// the snapshot of the same name.
+		stderr, wait := startSnapctl("create", "--size", "4M", "--name", "race", "--pre",
+			"touch /tmp/race-pre; while [ ! -e /tmp/race-made ]; do sleep 0.1; done", "/dev/vg/data")
+		waitFile(t, "/tmp/race-pre", time.Minute)
+		out, _ := expect(t, 0, nil, "create", "--size", "4M", "--name", "race", "/dev/vg/data")
+		os.WriteFile("/tmp/race-made", nil, 0o644)
+		if code := wait(); code != 1 || stderr.String() != "snapctl: create /dev/vg/data: logical volume vg/race: name already exists\n" {
+			t.Errorf("create of a name taken meanwhile: exit %d, stderr %q", code, stderr)
+		}
+		if got := lvNames(t); got != "data race" {
+			t.Errorf("vg holds %s, want data and the other create's snapshot", got)
+		}
+		expect(t, 0, nil, "remove", strings.TrimSpace(out))
+		noSnapshotsLeft(t)
+	})
 }

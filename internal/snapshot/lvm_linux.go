@@ -329,12 +329,23 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 		return nil, fmt.Errorf("logical volume %s/%s: %w", l.VG, name, ErrExists)
 	}
 	args = append(args, "--name", name, l.VG+"/"+l.Name)
+	// made tells that lvcreate ran and did not fail for the name being
+	// taken: only then can a volume of that name be this call's own.
+	made := false
 	snap, err := m.instant(ctx, origin, o, []string{"/etc/lvm"}, func() (*Snapshot, error) {
 		// Never kill lvm midway through a metadata update: the commands
 		// that change something run to their end even if ctx is done.
 		if _, err := command(context.WithoutCancel(ctx), "lvcreate", args...); err != nil {
+			var ce *cmdError
+			if errors.As(err, &ce) && strings.Contains(ce.Stderr, "already exists") {
+				// Taken since the check above (another snapctl
+				// run, a --pre hook): not ours to remove.
+				return nil, fmt.Errorf("logical volume %s/%s: %w", l.VG, name, ErrExists)
+			}
+			made = true
 			return nil, fmt.Errorf("create snapshot of %s/%s: %w", l.VG, l.Name, err)
 		}
+		made = true
 		s, err := m.Status(ctx, Snapshot{Backend: b, VG: l.VG, LV: name})
 		if err != nil {
 			return nil, err
@@ -345,6 +356,9 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 		// Leave nothing behind: lvcreate may have made the volume before
 		// failing, or a hook failed after it.
 		rctx := context.WithoutCancel(ctx)
+		if !made {
+			return nil, err
+		}
 		if nl, lerr := m.lvInfo(rctx, l.VG+"/"+name); lerr == nil && nl.hasTag(lvmTag) {
 			if rerr := m.removeLVM(rctx, l.VG+"/"+name); rerr != nil {
 				err = errors.Join(err, rerr)
