@@ -357,6 +357,9 @@ func (m *Manager) listFile(b Backend) ([]Snapshot, error) {
 }
 
 // pruneState drops state entries whose snapshot is gone (removed by hand).
+// One whose directory is missing too is kept: its filesystem may just not
+// be mounted now, and without the entry the snapshot would be neither
+// listed nor removable once it is back.
 func (m *Manager) pruneState() {
 	states, _ := m.readStates()
 	for _, s := range states {
@@ -364,7 +367,7 @@ func (m *Manager) pruneState() {
 		if s.Subvolume != "" {
 			target = s.Subvolume
 		}
-		if !exists(target) {
+		if !exists(target) && exists(filepath.Dir(target)) {
 			os.Remove(m.stateFile(s.Path))
 		}
 	}
