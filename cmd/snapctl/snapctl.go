@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -100,11 +101,11 @@ func exitCode(err error, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "snapctl: %v\n", ee.err)
+			printError(stderr, ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "snapctl: %v\n", err)
+	printError(stderr, err)
 	var ue *usageError
 	switch {
 	case errors.As(err, &ue):
@@ -114,6 +115,12 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	return exitFailure
+}
+
+// printError prints err as snapctl's message; joined errors (remove and gc
+// of several snapshots) give one such line each.
+func printError(stderr io.Writer, err error) {
+	fmt.Fprintf(stderr, "snapctl: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nsnapctl: "))
 }
 
 func newManager(stderr io.Writer) *snapshot.Manager {

@@ -275,11 +275,14 @@ func TestCreateErrorsCLI(t *testing.T) {
 		{"freeze own filesystem", []string{"create", "--freeze", mnt, img}, "snapctl: create " + img + ": --freeze " + mnt + ": the snapshot itself is written to that filesystem (" + mnt + "/.snapctl); freezing it would hang\n"},
 		{"size on reflink", []string{"create", "--size", "1G", img}, "snapctl: create " + img + ": --size does not apply to backend reflink"},
 		{"remove foreign", []string{"remove", img}, "snapctl: remove " + img + ": not a snapshot made by snapctl\n"},
+		// One line per failed SNAP, each a snapctl message.
+		{"remove two foreign", []string{"remove", img, ext4img}, "snapctl: remove " + img + ": not a snapshot made by snapctl\n" +
+			"snapctl: remove " + ext4img + ": not a snapshot made by snapctl\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tree(t, mnt, ext4, os.Getenv("SNAPCTL_STATE_DIR"))
 			code, out, errOut := snapctl(t, tc.args...)
-			if code != 1 || out != "" || !strings.HasPrefix(errOut, tc.msg) || strings.Count(errOut, "\n") != 1 {
+			if code != 1 || out != "" || !strings.HasPrefix(errOut, tc.msg) || strings.Count(errOut, "\n") != max(1, strings.Count(tc.msg, "\n")) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one line starting %q", code, out, errOut, tc.msg)
 			}
 			if after := tree(t, mnt, ext4, os.Getenv("SNAPCTL_STATE_DIR")); after != before {
