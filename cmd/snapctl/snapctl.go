@@ -178,7 +178,7 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 			fmt.Fprint(stdout, usageText)
 			return err
 		}
-		return usagef("%s: %v", fs.Name(), err)
+		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "snapctl "), err)
 	}
 	return nil
 }
