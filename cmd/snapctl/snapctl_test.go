@@ -274,6 +274,9 @@ func TestCreateErrorsCLI(t *testing.T) {
 		{"name exists", []string{"create", "--name", "taken", img}, "snapctl: create " + img + ": snapshot " + mnt + "/.snapctl/taken: name already exists\n"},
 		{"no reflink", []string{"create", ext4img}, "snapctl: create " + ext4img + ": clone " + ext4img + ": filesystem does not support reflink"},
 		{"freeze own filesystem", []string{"create", "--freeze", mnt, img}, "snapctl: create " + img + ": --freeze " + mnt + ": the snapshot itself is written to that filesystem (" + mnt + "/.snapctl); freezing it would hang\n"},
+		// Not "does not support reflink": XFS does, --dir is wrong.
+		{"dir elsewhere", []string{"create", "--dir", ext4 + "/snaps", img}, "snapctl: create " + img + ": clone " + img + " into " + ext4 + "/snaps: " +
+			"not on the same filesystem (--dir must be on the filesystem of the origin)"},
 		{"size on reflink", []string{"create", "--size", "1G", img}, "snapctl: create " + img + ": --size does not apply to backend reflink"},
 		{"remove foreign", []string{"remove", img}, "snapctl: remove " + img + ": not a snapshot made by snapctl\n"},
 		// One line per failed SNAP, each a snapctl message.

@@ -255,7 +255,12 @@ func reflink(dest, origin string, perm os.FileMode) (err error) {
 		}
 	}()
 	if err := blockdev.Clone(dst, src); err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTTY) {
+		if errors.Is(err, unix.EXDEV) {
+			// The filesystem may well clone: the clone is just not
+			// on it.
+			return fmt.Errorf("clone %s into %s: not on the same filesystem (--dir must be on the filesystem of the origin): %w", origin, filepath.Dir(dest), err)
+		}
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOTTY) {
 			return fmt.Errorf("clone %s: %w (%v); use XFS made with reflink=1, or btrfs", origin, ErrNoReflink, err)
 		}
 		return fmt.Errorf("clone %s: %w", origin, err)

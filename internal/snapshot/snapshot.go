@@ -72,7 +72,7 @@ var (
 	// snapshot of the requested size. Nothing was changed.
 	ErrNoSpace = errors.New("not enough free space in the volume group")
 	// ErrNoReflink: the filesystem of the origin cannot clone files
-	// (FICLONE failed with EOPNOTSUPP, EINVAL or EXDEV). Nothing was left
+	// (FICLONE failed with EOPNOTSUPP, EINVAL or ENOTTY). Nothing was left
 	// behind.
 	ErrNoReflink = errors.New("filesystem does not support reflink")
 	// ErrIsSnapshot: the origin is itself a snapshot. Nothing was changed.
