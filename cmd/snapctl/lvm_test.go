@@ -146,7 +146,8 @@ func guestLVM(t *testing.T) {
 		sh(t, "lvcreate -q -y -l 100%FREE -n filler vg")
 		before = lvNames(t)
 		code, _, errOut := snapctl(t, "create", "/dev/vg/data")
-		if want := "snapctl: create /dev/vg/data: volume group vg has no free space for a COW snapshot of data: not enough free space in the volume group; free some, add a physical volume, or use a thin volume\n"; code != 1 || errOut != want {
+		if want := "snapctl: create /dev/vg/data: volume group vg has no free space for a COW snapshot of data: not enough free space in the volume group; free some, add a physical volume, or use a thin volume; " +
+			"snapctl's snapshot /dev/vg/taken (made "; code != 1 || !strings.HasPrefix(errOut, want) || !strings.HasSuffix(errOut, " ago) takes space in it: snapctl remove it if no copy reads it any more, and run snapctl gc --older-than D from cron\n") {
 			t.Errorf("full VG: exit %d, stderr %q; want 1, %q", code, errOut, want)
 		}
 		if after := lvNames(t); after != before {
@@ -443,13 +444,14 @@ func guestThin(t *testing.T) {
 	})
 }
 
-// TestLVMOverflowAndRace: a snapshot that went invalid while CMD ran fails
-// the run even though CMD exited 0 (a pipeline without pipefail hides the
-// reader's EIO); and a create whose name another snapctl took meanwhile
-// fails without removing the other's snapshot.
-func TestLVMOverflowAndRace(t *testing.T) {
+// TestLVMEdges: a snapshot that went invalid while CMD ran fails the run
+// even though CMD exited 0 (a pipeline without pipefail hides the reader's
+// EIO); a create whose name another snapctl took meanwhile fails without
+// removing the other's snapshot; a snapshot left behind by a crashed run
+// is pointed out.
+func TestLVMEdges(t *testing.T) {
 	if qemutest.InGuest() {
-		guestOverflowAndRace(t)
+		guestEdges(t)
 		return
 	}
 	qemutest.NeedQEMU(t)
@@ -459,7 +461,7 @@ func TestLVMOverflowAndRace(t *testing.T) {
 	})
 }
 
-func guestOverflowAndRace(t *testing.T) {
+func guestEdges(t *testing.T) {
 	sh(t, "pvcreate -q -y /dev/vda && vgcreate -q vg /dev/vda && lvcreate -q -y -L 16M -n data vg")
 
 	t.Run("invalid, CMD exits 0", func(t *testing.T) {
@@ -489,5 +491,32 @@ func guestOverflowAndRace(t *testing.T) {
 		}
 		expect(t, 0, nil, "remove", strings.TrimSpace(out))
 		noSnapshotsLeft(t)
+	})
+
+	t.Run("leftover", func(t *testing.T) {
+		// A run that died (kill -9, a crash) left its snapshot, which
+		// took the volume group's free space (--size 100%FREE; LVM
+		// caps that at the origin's size, so leave less free).
+		sh(t, "lvcreate -q -y -L 36M -n filler vg")
+		out, _ := expect(t, 0, nil, "create", "/dev/vg/data")
+		left := strings.TrimSpace(out)
+		code, _, errOut := snapctl(t, "run", "/dev/vg/data", "--", "true")
+		if want := regexp.MustCompile(`^snapctl: run: create /dev/vg/data: volume group vg has no free space for a COW snapshot of data: ` +
+			`not enough free space in the volume group; free some, add a physical volume, or use a thin volume; snapctl's snapshot ` + left + ` \(made \d+s ago\) takes space in it: ` +
+			`snapctl remove it if no copy reads it any more, and run snapctl gc --older-than D from cron\n$`); code != 125 || !want.MatchString(errOut) {
+			t.Errorf("run with a leftover holding the space: exit %d, stderr %q; want 125 and %s", code, errOut, want)
+		}
+		// With room left, the run works and says the leftover is there.
+		expect(t, 0, nil, "remove", left)
+		out, _ = expect(t, 0, nil, "create", "--size", "4M", "/dev/vg/data")
+		left = strings.TrimSpace(out)
+		_, errOut = expect(t, 0, nil, "run", "--size", "4M", "/dev/vg/data", "--", "true")
+		if want := regexp.MustCompile(`^snapctl: warning: an earlier snapshot of vg/data is still there: ` + left + ` \(made \d+s ago\); ` +
+			`until it is removed it takes space and slows every write to vg/data: snapctl remove it if no copy reads it any more, and run snapctl gc --older-than D from cron\n$`); !want.MatchString(errOut) {
+			t.Errorf("run with a leftover: stderr %q, want %s", errOut, want)
+		}
+		expect(t, 0, nil, "remove", left)
+		noSnapshotsLeft(t)
+		sh(t, "lvremove -q -y vg/filler")
 	})
 }

@@ -290,6 +290,18 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 	if l.Segtype == "thin-pool" || strings.HasPrefix(l.Segtype, "cache") || l.Segtype == "vdo-pool" {
 		return nil, fmt.Errorf("%s/%s is a %s, not a volume with data: %w", l.VG, l.Name, l.Segtype, ErrUnsupported)
 	}
+	// snapctl's snapshots already in the volume group: most likely left
+	// by a run that was killed or crashed. They cost space and slow every
+	// write to their origin, so the user hears of them. Best effort: a
+	// failed lvs here only loses the hint.
+	var prior []Snapshot
+	if all, err := m.listLVM(ctx); err == nil {
+		for _, s := range all {
+			if s.VG == l.VG {
+				prior = append(prior, s)
+			}
+		}
+	}
 	args := []string{"--snapshot", "--addtag", lvmTag}
 	switch b {
 	case LVM:
@@ -298,13 +310,22 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 			return nil, err
 		}
 		free := num(l.VGFree)
-		if free == 0 {
-			return nil, fmt.Errorf("volume group %s has no free space for a COW snapshot of %s: %w; free some, add a physical volume, or use a thin volume",
-				l.VG, l.Name, ErrNoSpace)
-		}
-		if want > free {
-			return nil, fmt.Errorf("volume group %s has %s free, a COW snapshot of %s needs %s: %w; use a smaller --size, add a physical volume, or use a thin volume",
-				l.VG, humanize.IBytes(free), l.Name, humanize.IBytes(want), ErrNoSpace)
+		if free == 0 || want > free {
+			hint := "use a smaller --size, add a physical volume, or use a thin volume"
+			if free == 0 {
+				hint = "free some, add a physical volume, or use a thin volume"
+			}
+			if len(prior) == 1 {
+				hint += fmt.Sprintf("; snapctl's snapshot %s takes space in it: %s", m.leftoverList(prior), leftoverHint(prior))
+			} else if len(prior) > 1 {
+				hint += fmt.Sprintf("; snapctl's snapshots %s take space in it: %s", m.leftoverList(prior), leftoverHint(prior))
+			}
+			if free == 0 {
+				return nil, fmt.Errorf("volume group %s has no free space for a COW snapshot of %s: %w; %s",
+					l.VG, l.Name, ErrNoSpace, hint)
+			}
+			return nil, fmt.Errorf("volume group %s has %s free, a COW snapshot of %s needs %s: %w; %s",
+				l.VG, humanize.IBytes(free), l.Name, humanize.IBytes(want), ErrNoSpace, hint)
 		}
 		args = append(args, sz...)
 	case LVMThin:
@@ -366,7 +387,38 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 		}
 		return nil, err
 	}
+	var same []Snapshot
+	for _, s := range prior {
+		if s.Origin == l.VG+"/"+l.Name {
+			same = append(same, s)
+		}
+	}
+	if len(same) == 1 {
+		fmt.Fprintf(m.stderr(), "snapctl: warning: an earlier snapshot of %s/%s is still there: %s; until it is removed it takes space and slows every write to %s/%s: %s\n",
+			l.VG, l.Name, m.leftoverList(same), l.VG, l.Name, leftoverHint(same))
+	} else if len(same) > 1 {
+		fmt.Fprintf(m.stderr(), "snapctl: warning: earlier snapshots of %s/%s are still there: %s; until they are removed they take space and slow every write to %s/%s: %s\n",
+			l.VG, l.Name, m.leftoverList(same), l.VG, l.Name, leftoverHint(same))
+	}
 	return snap, nil
+}
+
+// leftoverList names snapshots with their age: "/dev/vg/x (made 5s ago)".
+func (m *Manager) leftoverList(ss []Snapshot) string {
+	var parts []string
+	for _, s := range ss {
+		parts = append(parts, fmt.Sprintf("%s (made %v ago)", s.Path, m.timeNow().Sub(s.Created).Round(time.Second)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// leftoverHint says how to be rid of snapctl's snapshots ss.
+func leftoverHint(ss []Snapshot) string {
+	it := "it"
+	if len(ss) > 1 {
+		it = "them"
+	}
+	return fmt.Sprintf("snapctl remove %s if no copy reads %s any more, and run snapctl gc --older-than D from cron", it, it)
 }
 
 func (m *Manager) lvExists(ctx context.Context, vg, name string) bool {
