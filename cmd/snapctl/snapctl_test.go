@@ -392,3 +392,30 @@ func TestRunNohup(t *testing.T) {
 	}
 
 }
+
+// TestRelativeDir: a relative --dir (and ORIGIN) still gives the snapshot
+// an absolute path, which run removes afterwards and list shows usable
+// from any directory (cron's gc runs in /).
+func TestRelativeDir(t *testing.T) {
+	for _, fb := range fileBackends {
+		t.Run(fb.backend, func(t *testing.T) {
+			mnt, _, _ := setup(t, fb.fs)
+			t.Chdir(mnt)
+			code, _, errOut := snapctl(t, "run", "--backend", fb.backend, "--dir", "snaps", "disk.img", "--", "sh", "-c", `case "$SNAP" in /*) ;; *) exit 9;; esac`)
+			if code != 0 || errOut != "" {
+				t.Errorf("run: exit %d, stderr %q; want 0, quiet", code, errOut)
+			}
+			code, out, errOut := snapctl(t, "create", "--backend", fb.backend, "--dir", "snaps", "disk.img")
+			if snap := strings.TrimSpace(out); code != 0 || !strings.HasPrefix(snap, mnt+"/snaps/") {
+				t.Fatalf("create: exit %d, stdout %q, stderr %q; want a path in %s/snaps", code, out, errOut, mnt)
+			}
+			t.Chdir("/")
+			if got := listPaths(t, fb.backend); len(got) != 1 || !strings.HasPrefix(got[0], mnt+"/snaps/") {
+				t.Fatalf("list shows %v", got)
+			}
+			if code, out, errOut := snapctl(t, "gc", "--backend", fb.backend, "--older-than", "0s"); code != 0 || !strings.HasPrefix(out, "removed "+mnt+"/snaps/") {
+				t.Errorf("gc: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+		})
+	}
+}

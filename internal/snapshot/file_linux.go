@@ -117,7 +117,13 @@ func subvolumeOf(path string) (string, error) {
 // missing; made tells it was.
 func snapDir(origin string, o Options) (dir string, made bool, err error) {
 	dir = o.Dir
-	if dir == "" {
+	if dir != "" {
+		// Absolute, as the snapshot's path and its state are: Remove
+		// and cron's gc run from other directories.
+		if dir, err = filepath.Abs(dir); err != nil {
+			return "", false, err
+		}
+	} else {
 		mp, err := mountPoint(origin)
 		if err != nil {
 			return "", false, fmt.Errorf("find the filesystem of %s: %w", origin, err)
