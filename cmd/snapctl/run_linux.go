@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // cmdRun is `snapctl run [options] ORIGIN -- CMD [ARG...]`.
@@ -184,7 +185,7 @@ func cmdStatus(ps *os.ProcessState) error {
 	case ps.Success():
 		return nil
 	case ok && ws.Signaled():
-		return &exitError{128 + int(ws.Signal()), fmt.Errorf("run: CMD killed by %v", ws.Signal())}
+		return &exitError{128 + int(ws.Signal()), fmt.Errorf("run: CMD killed by signal %d (%s)", ws.Signal(), unix.SignalName(ws.Signal()))}
 	}
 	return &exitError{ps.ExitCode(), nil}
 }

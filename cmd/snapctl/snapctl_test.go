@@ -182,7 +182,7 @@ func testFileRun(t *testing.T, backend, fs string) {
 	})
 	t.Run("command killed", func(t *testing.T) {
 		code, _, errOut := snapctl(t, "run", img, "--", "sh", "-c", "kill -KILL $$")
-		if code != 128+9 || !strings.Contains(errOut, "CMD killed by killed") {
+		if code != 128+9 || errOut != "snapctl: run: CMD killed by signal 9 (SIGKILL)\n" {
 			t.Fatalf("exit %d, stderr %q; want 137", code, errOut)
 		}
 		noSnapshots(t)
