@@ -48,7 +48,7 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	if wo.Interval <= 0 || wo.Warn <= 0 || wo.MaxFill <= 0 || wo.MaxFill > 100 || wo.Warn > wo.MaxFill {
 		return usagef("run: want --interval > 0 and 0 < --warn <= --max-fill <= 100")
 	}
-	o, err := cf.options()
+	o, err := cf.options("run")
 	if err != nil {
 		return err
 	}

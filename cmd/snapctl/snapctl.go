@@ -199,10 +199,18 @@ func addCreateFlags(fs *flag.FlagSet, c *createFlags) {
 	fs.StringVar(&c.opts.Post, "post", "", "command after the snapshot")
 }
 
-func (c *createFlags) options() (snapshot.Options, error) {
+// options checks the flags of command cmd (create or run) as far as that
+// can be done without looking at ORIGIN.
+func (c *createFlags) options(cmd string) (snapshot.Options, error) {
 	b, err := snapshot.ParseBackend(c.backend)
 	if err != nil {
 		return c.opts, usagef("--backend: %v", err)
+	}
+	if err := snapshot.CheckSize(c.opts.Size); err != nil {
+		return c.opts, usagef("%s: %v", cmd, err)
+	}
+	if err := snapshot.CheckName(c.opts.Name); err != nil {
+		return c.opts, usagef("%s: %v", cmd, err)
 	}
 	c.opts.Backend = b
 	return c.opts, nil
@@ -218,7 +226,7 @@ func cmdCreate(ctx context.Context, m *snapshot.Manager, args []string, stdout, 
 	if fs.NArg() != 1 {
 		return usagef("create: want one ORIGIN, got %d arguments", fs.NArg())
 	}
-	o, err := cf.options()
+	o, err := cf.options("create")
 	if err != nil {
 		return err
 	}

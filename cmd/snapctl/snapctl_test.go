@@ -77,6 +77,9 @@ func TestUsage(t *testing.T) {
 		{"bad flag", []string{"create", "--bogus", "x"}, 2, "snapctl: create: flag provided but not defined: -bogus\n"},
 		{"bad value", []string{"run", "--warn", "abc", "/x", "--", "true"}, 2, `snapctl: run: invalid value "abc" for flag -warn: parse error` + "\n"},
 		{"bad backend", []string{"create", "--backend", "zfs", "x"}, 2, `unknown backend "zfs"`},
+		// Options wrong whatever ORIGIN is are usage errors too.
+		{"bad size", []string{"create", "--size", "lots", "/x"}, 2, `snapctl: create: --size "lots": want N%FREE, N%ORIGIN, N% or a size like 512M` + "\n"},
+		{"bad name", []string{"run", "--name", "a/b", "/x", "--", "true"}, 2, `snapctl: run: --name "a/b": a name, not a path` + "\n"},
 		{"gc without age", []string{"gc"}, 2, "gc: --older-than is required"},
 		{"remove nothing", []string{"remove"}, 2, "remove: want at least one SNAP"},
 		{"run without cmd", []string{"run", "/x", "--"}, 2, "run: missing CMD"},

@@ -186,8 +186,8 @@ func (m *Manager) createFile(ctx context.Context, origin string, b Backend, o Op
 			name = fmt.Sprintf("%s_%d", defaultName(base, m.timeNow()), i)
 		}
 	}
-	if strings.ContainsRune(name, '/') || name == "." || name == ".." {
-		return nil, fmt.Errorf("bad snapshot name %q", name)
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	dest := filepath.Join(dir, name)
 	if exists(dest) {

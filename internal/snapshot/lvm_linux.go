@@ -232,6 +232,16 @@ func (m *Manager) Status(ctx context.Context, s Snapshot) (Snapshot, error) {
 	return l.toSnapshot(pools), nil
 }
 
+// CheckSize returns the error Create would give for Options.Size, whatever
+// the origin: it checks the syntax ("" is the default).
+func CheckSize(size string) error {
+	if size == "" {
+		return nil
+	}
+	_, _, err := cowSize(size, lv{})
+	return err
+}
+
 var sizeRE = regexp.MustCompile(`^([0-9]+)%(FREE|ORIGIN|VG)?$`)
 
 // cowSize turns --size into lvcreate arguments and the bytes they ask for.

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -193,6 +194,15 @@ func needRoot() error {
 
 // nameInfix marks the names of snapctl's snapshots.
 const nameInfix = "_snapctl_"
+
+// CheckName returns the error Create gives for Options.Name if name cannot
+// name a snapshot whatever the backend ("" is the default name).
+func CheckName(name string) error {
+	if strings.ContainsRune(name, '/') || name == "." || name == ".." {
+		return fmt.Errorf("--name %q: a name, not a path", name)
+	}
+	return nil
+}
 
 // defaultName is <base>_snapctl_<UTC time to the second>.
 func defaultName(base string, t time.Time) string {
