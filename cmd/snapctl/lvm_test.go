@@ -493,6 +493,13 @@ func guestEdges(t *testing.T) {
 		noSnapshotsLeft(t)
 	})
 
+	t.Run("remove missing", func(t *testing.T) {
+		// A snapshot, not an origin, is what is missing.
+		for _, p := range []string{"vg/nope", "novg/nope"} {
+			expect(t, 1, []string{"snapctl: remove " + p + ": no such logical volume\n"}, "remove", p)
+		}
+	})
+
 	t.Run("leftover", func(t *testing.T) {
 		// A run that died (kill -9, a crash) left its snapshot, which
 		// took the volume group's free space (--size 100%FREE; LVM

@@ -438,6 +438,9 @@ func (m *Manager) lvExists(ctx context.Context, vg, name string) bool {
 
 func (m *Manager) removeLVM(ctx context.Context, path string) error {
 	l, err := m.lvInfo(ctx, path)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("remove %s: no such logical volume", path)
+	}
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
