@@ -447,8 +447,8 @@ func guestThin(t *testing.T) {
 // TestLVMEdges: a snapshot that went invalid while CMD ran fails the run
 // even though CMD exited 0 (a pipeline without pipefail hides the reader's
 // EIO); a create whose name another snapctl took meanwhile fails without
-// removing the other's snapshot; a snapshot left behind by a crashed run
-// is pointed out.
+// removing the other's snapshot; gc spares the snapshot of a run still
+// going; a snapshot left behind by a crashed run is pointed out.
 func TestLVMEdges(t *testing.T) {
 	if qemutest.InGuest() {
 		guestEdges(t)
@@ -490,6 +490,22 @@ func guestEdges(t *testing.T) {
 			t.Errorf("vg holds %s, want data and the other create's snapshot", got)
 		}
 		expect(t, 0, nil, "remove", strings.TrimSpace(out))
+		noSnapshotsLeft(t)
+	})
+
+	t.Run("gc spares a running run", func(t *testing.T) {
+		// The copy outlasts gc's --older-than: gc keeps its snapshot.
+		stderr, wait := startSnapctl("run", "--size", "4M", "/dev/vg/data", "--", "sh", "-c",
+			`touch /tmp/gcrun-started; while [ ! -e /tmp/gcrun-release ]; do sleep 0.1; done; blkcat -q "$SNAP" >/dev/null`)
+		waitFile(t, "/tmp/gcrun-started", time.Minute)
+		code, out, errOut := snapctl(t, "gc", "--older-than", "0s")
+		if want := regexp.MustCompile(`^snapctl: gc: kept /dev/vg/data_snapctl_\S+: snapctl run \(pid ` + strconv.Itoa(os.Getpid()) + `\) still uses it\n$`); code != 0 || out != "" || !want.MatchString(errOut) {
+			t.Errorf("gc during the run: exit %d, stdout %q, stderr %q; want 0, nothing removed, %s", code, out, errOut, want)
+		}
+		os.WriteFile("/tmp/gcrun-release", nil, 0o644)
+		if code := wait(); code != 0 {
+			t.Errorf("run: exit %d, stderr %q", code, stderr)
+		}
 		noSnapshotsLeft(t)
 	})
 

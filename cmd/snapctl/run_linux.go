@@ -52,6 +52,8 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	if err != nil {
 		return err
 	}
+	// gc leaves the snapshot alone while this run goes on.
+	o.Owner = os.Getpid()
 	wo.Stderr = stderr
 	// run reacts to signals itself (below): the snapshot must outlive a
 	// cancelled ctx until CMD has stopped.

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -418,6 +420,65 @@ func TestRelativeDir(t *testing.T) {
 			}
 			if code, out, errOut := snapctl(t, "gc", "--backend", fb.backend, "--older-than", "0s"); code != 0 || !strings.HasPrefix(out, "removed "+mnt+"/snaps/") {
 				t.Errorf("gc: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+		})
+	}
+}
+
+// TestGCSparesRunning: gc, however short --older-than, leaves alone the
+// snapshot of a run that is still going (a backup longer than the cron
+// job's age), and removes it once that snapctl is gone without removing it.
+func TestGCSparesRunning(t *testing.T) {
+	for _, fb := range fileBackends {
+		t.Run(fb.backend, func(t *testing.T) {
+			_, img, _ := setup(t, fb.fs)
+			dir := t.TempDir()
+			started, release := filepath.Join(dir, "started"), filepath.Join(dir, "release")
+			cmd := exec.Command(testutil.Tool(t, "snapctl"), "run", "--backend", fb.backend, img, "--", "sh", "-c",
+				`touch `+started+`; while [ ! -e `+release+` ]; do sleep 0.05; done; cat "$SNAP" >/dev/null`)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 200; i++ {
+				if _, err := os.Stat(started); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			snaps := listPaths(t, fb.backend)
+			code, out, errOut := snapctl(t, "gc", "--backend", fb.backend, "--older-than", "0s")
+			if want := "snapctl: gc: kept " + strings.Join(snaps, "") + ": snapctl run (pid " + fmt.Sprint(cmd.Process.Pid) + ") still uses it\n"; code != 0 || out != "" || errOut != want || len(snaps) != 1 {
+				t.Errorf("gc during the run: exit %d, stdout %q, stderr %q; want 0, nothing removed, %q", code, out, errOut, want)
+			}
+			os.WriteFile(release, nil, 0o644)
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("run: exit %d, stderr %q", code, stderr.String())
+			}
+
+			// A run killed with SIGKILL leaves its snapshot: gc takes it.
+			os.Remove(started)
+			cmd = exec.Command(testutil.Tool(t, "snapctl"), "run", "--backend", fb.backend, img, "--", "sh", "-c",
+				`echo $$ > `+started+`.tmp; mv `+started+`.tmp `+started+`; sleep 60`)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var pid []byte
+			for i := 0; i < 200 && len(pid) == 0; i++ {
+				time.Sleep(50 * time.Millisecond)
+				pid, _ = os.ReadFile(started)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			// CMD leads its own process group, which outlives snapctl.
+			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+				syscall.Kill(-n, syscall.SIGKILL)
+			}
+			snaps = listPaths(t, fb.backend)
+			if code, out, errOut := snapctl(t, "gc", "--backend", fb.backend, "--older-than", "0s"); code != 0 || len(snaps) != 1 || out != "removed "+snaps[0]+"\n" {
+				t.Errorf("gc after the run died: exit %d, stdout %q, stderr %q; want %v removed", code, out, errOut, snaps)
 			}
 		})
 	}

@@ -194,6 +194,12 @@ func (m *Manager) createFile(ctx context.Context, origin string, b Backend, o Op
 		return nil, fmt.Errorf("snapshot %s: %w", dest, ErrExists)
 	}
 	s := &Snapshot{Origin: origin, Backend: b, Fill: -1}
+	if o.Owner > 0 {
+		if s.OwnerStart, err = procStart(o.Owner); err != nil {
+			return nil, fmt.Errorf("owner: %w", err)
+		}
+		s.Owner = o.Owner
+	}
 	snap, err := m.instant(ctx, origin, o, []string{dir, m.stateDir()}, func() (*Snapshot, error) {
 		s.Created = m.timeNow().UTC()
 		if b == Btrfs {

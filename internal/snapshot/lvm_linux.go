@@ -18,6 +18,10 @@ import (
 // lvmTag marks the logical volumes snapctl made.
 const lvmTag = "snapctl"
 
+// ownerTagPrefix starts the tag snapctl_owner_PID_START of a snapshot that
+// a snapctl run uses (Snapshot.Owner, Snapshot.OwnerStart).
+const ownerTagPrefix = "snapctl_owner_"
+
 // lvFields are the lvs columns snapctl reads, by name, from the JSON report.
 const lvFields = "lv_name,vg_name,lv_path,lv_attr,segtype,origin,pool_lv,lv_tags,lv_time,lv_size,snap_percent,data_percent,metadata_percent,lv_snapshot_invalid,lv_kernel_major,lv_kernel_minor,vg_free,vg_size,vg_extent_size"
 
@@ -174,6 +178,13 @@ func (l lv) toSnapshot(pools map[string]float64) Snapshot {
 	if s.Path == "" {
 		s.Path = "/dev/" + l.VG + "/" + l.Name
 	}
+	for _, t := range strings.Split(l.Tags, ",") {
+		if rest, ok := strings.CutPrefix(t, ownerTagPrefix); ok {
+			pid, start, _ := strings.Cut(rest, "_")
+			s.Owner, _ = strconv.Atoi(pid)
+			s.OwnerStart, _ = strconv.ParseUint(start, 10, 64)
+		}
+	}
 	if s.Backend == LVM {
 		s.Size = num(l.Size)
 		s.Fill = pct(l.SnapPct)
@@ -313,6 +324,13 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 		}
 	}
 	args := []string{"--snapshot", "--addtag", lvmTag}
+	if o.Owner > 0 {
+		start, err := procStart(o.Owner)
+		if err != nil {
+			return nil, fmt.Errorf("owner: %w", err)
+		}
+		args = append(args, "--addtag", fmt.Sprintf("%s%d_%d", ownerTagPrefix, o.Owner, start))
+	}
 	switch b {
 	case LVM:
 		sz, want, err := cowSize(o.Size, l)
