@@ -417,7 +417,8 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 	}
 	var same []Snapshot
 	for _, s := range prior {
-		if s.Origin == l.VG+"/"+l.Name {
+		// One a live snapctl run uses is no leftover.
+		if s.Origin == l.VG+"/"+l.Name && !s.ownerAlive() {
 			same = append(same, s)
 		}
 	}
