@@ -36,6 +36,23 @@ const usageText = `usage:
   snapctl gc --older-than D [--backend B]  remove stale snapshots (cron)
   snapctl --help | --version
 
+Options of create and run:
+  --backend B     lvm, lvm-thin, btrfs or reflink (default: from ORIGIN)
+  --size S        COW snapshot size: 100%FREE (default), N%ORIGIN, N%, 512M
+  --name N        snapshot name (default NAME_snapctl_TIME)
+  --dir D         btrfs, reflink: where the snapshot goes (default .snapctl/
+                  at the root of ORIGIN's filesystem)
+  --freeze MP     freeze the filesystem at MP for the instant of the snapshot
+  --pre CMD       sh -c CMD before the snapshot (e.g. pause a service)
+  --post CMD      sh -c CMD after it, always, even when something failed
+Options of run only:
+  --interval D    how often to poll the snapshot's fill (default 2s)
+  --warn PCT      warn at this fill (default 80)
+  --max-fill PCT  stop CMD at this fill (default 95)
+  --extend        grow the snapshot (thin: its pool) while the VG has room
+  --grace D       from the signal to CMD's group to SIGKILL (default 10s)
+remove: --timeout D retries a busy device for D (default 15s).
+
 ORIGIN: an LVM logical volume (/dev/vg/lv or vg/lv), a file or directory on
 btrfs, or an image file on XFS or btrfs (reflink).
 
@@ -144,7 +161,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	m := newManager(stderr)
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usageText)
+		io.WriteString(stdout, usageText)
 		return nil
 	case "--version", "version":
 		fmt.Fprintln(stdout, buildinfo.Line("snapctl"))
@@ -175,7 +192,7 @@ func flagSet(name string) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usageText)
+			io.WriteString(stdout, usageText)
 			return err
 		}
 		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "snapctl "), err)

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,6 +109,34 @@ func TestUsage(t *testing.T) {
 	code, out, errOut := snapctl(t, "--version")
 	if code != 0 || errOut != "" || !strings.HasPrefix(out, "snapctl ") || strings.Count(out, "\n") != 1 {
 		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestHelpListsOptions: --help names every option of every command, and
+// each one it names is accepted by its command.
+func TestHelpListsOptions(t *testing.T) {
+	_, help, _ := snapctl(t, "--help")
+	fs := flag.NewFlagSet("create", flag.ContinueOnError)
+	addCreateFlags(fs, &createFlags{})
+	var opts [][]string // command, option, value
+	fs.VisitAll(func(f *flag.Flag) {
+		opts = append(opts, []string{"create", "--" + f.Name, "x"}, []string{"run", "--" + f.Name, "x"})
+	})
+	opts = append(opts, [][]string{
+		{"run", "--interval", "1s"}, {"run", "--warn", "50"}, {"run", "--max-fill", "90"},
+		{"run", "--extend"}, {"run", "--grace", "1s"},
+		{"list", "--backend", "btrfs"}, {"list", "--json"}, {"remove", "--timeout", "1s"},
+		{"gc", "--older-than", "1h"}, {"gc", "--backend", "btrfs"},
+	}...)
+	for _, o := range opts {
+		if !regexp.MustCompile(`(^|\s|\[)` + regexp.QuoteMeta(o[1]) + `\b`).MatchString(help) {
+			t.Errorf("--help does not list %s %s", o[0], o[1])
+		}
+		// The parser takes the option and stops at the bogus flag after it.
+		_, _, errOut := snapctl(t, append(o, "--bogus-end")...)
+		if !strings.Contains(errOut, "flag provided but not defined: -bogus-end\n") {
+			t.Errorf("snapctl %q --bogus-end: stderr %q, want only --bogus-end refused", o, errOut)
+		}
 	}
 }
 
