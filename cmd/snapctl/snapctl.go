@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -117,11 +118,11 @@ func exitCode(err error, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "snapctl: %v\n", ee.err)
+			printError(stderr, ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "snapctl: %v\n", err)
+	printError(stderr, err)
 	var ue *usageError
 	switch {
 	case errors.As(err, &ue):
@@ -131,6 +132,12 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	return exitFailure
+}
+
+// printError prints err as snapctl's message; joined errors (remove and gc
+// of several snapshots) give one such line each.
+func printError(stderr io.Writer, err error) {
+	fmt.Fprintf(stderr, "snapctl: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nsnapctl: "))
 }
 
 func newManager(stderr io.Writer) *snapshot.Manager {
@@ -188,7 +195,7 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 			io.WriteString(stdout, usageText)
 			return err
 		}
-		return usagef("%s: %v", fs.Name(), err)
+		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "snapctl "), err)
 	}
 	return nil
 }
@@ -209,10 +216,18 @@ func addCreateFlags(fs *flag.FlagSet, c *createFlags) {
 	fs.StringVar(&c.opts.Post, "post", "", "command after the snapshot")
 }
 
-func (c *createFlags) options() (snapshot.Options, error) {
+// options checks the flags of command cmd (create or run) as far as that
+// can be done without looking at ORIGIN.
+func (c *createFlags) options(cmd string) (snapshot.Options, error) {
 	b, err := snapshot.ParseBackend(c.backend)
 	if err != nil {
 		return c.opts, usagef("--backend: %v", err)
+	}
+	if err := snapshot.CheckSize(c.opts.Size); err != nil {
+		return c.opts, usagef("%s: %v", cmd, err)
+	}
+	if err := snapshot.CheckName(c.opts.Name); err != nil {
+		return c.opts, usagef("%s: %v", cmd, err)
 	}
 	c.opts.Backend = b
 	return c.opts, nil
@@ -228,7 +243,7 @@ func cmdCreate(ctx context.Context, m *snapshot.Manager, args []string, stdout, 
 	if fs.NArg() != 1 {
 		return usagef("create: want one ORIGIN, got %d arguments", fs.NArg())
 	}
-	o, err := cf.options()
+	o, err := cf.options("create")
 	if err != nil {
 		return err
 	}
