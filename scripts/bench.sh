@@ -11,10 +11,10 @@
 # Needs root for dropping caches and for loop devices; fio and fincore
 # (util-linux) are used when present.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 runs=5
 size_mib=4096
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench
+all="read pipe dropin device write cache rss pvcat frame"
 while getopts "n:s:d:" o; do
 	case $o in
 	n) runs=$OPTARG ;;
@@ -24,9 +24,20 @@ while getopts "n:s:d:" o; do
 	esac
 done
 shift $((OPTIND - 1))
-sections=${*:-read pipe dropin device write cache rss pvcat frame}
+sections=${*:-$all}
+# A misspelt section is refused before the build and the image, not
+# after minutes of the sections before it.
+for s in $sections; do
+	case " $all " in
+	*" $s "*) ;;
+	*) echo "unknown section $s (sections: $all)" >&2; exit 2 ;;
+	esac
+done
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd) # -d DIR is relative to where the script was started
+cd "$(dirname "$0")/.."
 export CGO_ENABLED=0
-mkdir -p bin "$dir"
+mkdir -p bin
 go build -o bin/ ./cmd/...
 B=$(pwd)/bin
 img=$dir/random.img

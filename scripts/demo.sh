@@ -3,11 +3,21 @@
 # ext4 filesystem, copies it through the pipeline the way a backup would go
 # over ssh, and proves both sides are identical. No root, no real disk.
 # Usage: scripts/demo.sh [WORKDIR]
+# The images (about 140 MB) go to WORKDIR and are kept there; without it, to
+# a temporary directory that is removed at the end, also on failure or Ctrl-C.
 set -euo pipefail
+if [ $# -ge 1 ]; then
+	mkdir -p "$1"
+	work=$(cd "$1" && pwd) # relative to where the demo was started
+	keep=yes
+else
+	work=$(mktemp -d "${TMPDIR:-/tmp}/blkpipe-demo.XXXXXX")
+	keep=no
+	trap 'rm -rf "$work"' EXIT
+fi
 cd "$(dirname "$0")/.."
 top=$(pwd)
-work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/blkpipe-demo.XXXXXX")}
-mkdir -p "$work" "$top/bin"
+mkdir -p "$top/bin"
 export CGO_ENABLED=0
 
 echo "== building blkcat, blkwrite, pvcat into bin/"
@@ -51,6 +61,7 @@ printf '  stream  %s bytes on the wire (lz4, zero blocks elided)\n' "$(blkcat -q
 awk -v s="$start" -v e="$end" -v n="$(stat -c %s "$src")" 'BEGIN { printf "  bytes   %d in %.2f s\n", n, e - s }'
 if [ "$a" = "$b" ]; then
 	echo "  OK: the copy is byte-identical to the source"
+	[ "$keep" = yes ] || echo "  (the images are removed now; scripts/demo.sh DIR keeps them in DIR)"
 else
 	echo "  FAILED: the copy differs from the source" >&2
 	exit 1

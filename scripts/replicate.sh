@@ -59,7 +59,8 @@
 set -euo pipefail
 
 me=replicate
-usage() { sed -n '/^# Usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; }
+# The comment block from "# Usage:" to its end, "2 usage or configuration error."
+usage() { sed -n '/^# Usage:/,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "$me: $*" >&2; exit 2; }
 
 SOURCE= HOST= TARGET= COMPRESS=lz4 RAW=no RATE= CONFIG_DIRS= SSH=ssh SSH_OPTS=
@@ -236,7 +237,16 @@ if [ -s "$tmp/status" ]; then
 		fi
 	done
 elif [ $rc -ne 0 ]; then
-	fail="snapctl exited $rc before the copy ran"
+	# No status: the pipeline never finished (snapctl failed before it,
+	# or a signal cut it short, snapctl then exiting 130).
+	who=snapctl
+	[ "$SNAPSHOT" = yes ] || who="the pipeline (bash)"
+	if [ -e "$tmp/blkcat.err" ]; then
+		fail="$who exited $rc during the copy"
+	else
+		fail="$who exited $rc before the copy ran"
+	fi
+	[ $rc -ne 130 ] || fail+=" (interrupted)"
 fi
 [ -n "$fail" ] || [ $rc -eq 0 ] || fail="snapctl exited $rc"
 digest=

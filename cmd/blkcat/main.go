@@ -30,12 +30,13 @@ Conventional options:
   --bs N        block size for reads and writes (dd's bs=)
   --offset N    start reading N bytes into SRC
   --length N    copy at most N bytes
-  -q            quiet: no statistics (status=none)
+  -q, --quiet   no statistics (status=none)
   --frame       write a framed stream: every block checksummed, zero blocks
                 sent as ZERO records, the SHA-256 of the source at the end;
                 blkwrite recognises it, writes it and verifies it
-  -z CODEC      --frame with compression on all cores: lz4, zstd (level 1)
-                or zstd:LEVEL (1 to 22)
+  -z, --compress CODEC
+                --frame with compression on all cores: lz4, zstd (level 1)
+                or zstd:LEVEL (1 to 22); none is --frame alone
   --sums[=BS]   write only SRC's block sums (an xxh3-64 digest per BS-byte
                 block, default 4K: 0.2 % of SRC) for --against on the other side;
                 a copy is kept in $BLKPIPE_STATE_DIR (default /var/lib/blkpipe)

@@ -14,7 +14,8 @@
 // made durable with fdatasync before blkwrite exits 0. An input of known size
 // that does not fit the device is refused before writing.
 //
-// Exit codes: 0 success, 1 failure, 2 usage, 130 interrupted.
+// Exit codes: 0 success, 1 failure, 2 usage, 3 refused by --allow,
+// 130 interrupted.
 package main
 
 import (
@@ -34,7 +35,7 @@ Conventional options:
   --bs N        block size for reads and writes (dd's bs=)
   --offset N    start writing N bytes into DST
   --length N    copy at most N bytes
-  -q            quiet: no statistics (status=none)
+  -q, --quiet   no statistics (status=none)
   --raw         copy the input as raw data even if it is a framed stream
   --framed      refuse input that is not a framed stream
   --assume-zeroed  a framed stream's ZERO runs are already zeros on DST (a

@@ -237,7 +237,21 @@ func parseArgs(args []string) (*config, error) {
 	var helpFlag, versionFlag bool
 	fs.BoolVar(&helpFlag, "help", false, "")
 	fs.BoolVar(&versionFlag, "version", false, "")
-	if err := fs.Parse(expand(args)); err != nil {
+	expanded := expand(args)
+	if err := fs.Parse(expanded); err != nil {
+		// An unsupported flag without its value ("pvcat -F") is refused by
+		// name too, not with flag's "flag needs an argument: -format".
+		for _, a := range expanded {
+			if a == "--" {
+				break
+			}
+			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			for _, short := range unsupportedFlags {
+				if strings.HasPrefix(a, "-") && name == shortFlags[short] {
+					return nil, usagef("-%c (--%s) is not supported by pvcat", short, name)
+				}
+			}
+		}
 		return nil, usageError{err}
 	}
 	if len(seen) > 0 {

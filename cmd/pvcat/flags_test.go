@@ -128,6 +128,11 @@ func TestParseArgs(t *testing.T) {
 		{"-R 123", "-R (--remote) is not supported by pvcat"},
 		{"-d 123:1", "-d (--watchfd) is not supported by pvcat"},
 		{"--format=%b", "-F (--format) is not supported by pvcat"},
+		// ... also without the value they take.
+		{"-F", "-F (--format) is not supported by pvcat"},
+		{"-q -A", "-A (--last-written) is not supported by pvcat"},
+		{"--remote", "-R (--remote) is not supported by pvcat"},
+		{"-pd", "-d (--watchfd) is not supported by pvcat"},
 		{"--stall -1", "--stall: invalid seconds -1"},
 		{"--json-fd -5", "--json-fd: invalid descriptor -5"},
 	}

@@ -146,7 +146,8 @@ func guestLVM(t *testing.T) {
 		sh(t, "lvcreate -q -y -l 100%FREE -n filler vg")
 		before = lvNames(t)
 		code, _, errOut := snapctl(t, "create", "/dev/vg/data")
-		if want := "snapctl: create /dev/vg/data: volume group vg has no free space for a COW snapshot of data: not enough free space in the volume group; free some, add a physical volume, or use a thin volume\n"; code != 1 || errOut != want {
+		if want := "snapctl: create /dev/vg/data: volume group vg has no free space for a COW snapshot of data: not enough free space in the volume group; free some, add a physical volume, or use a thin volume; " +
+			"snapctl's snapshot /dev/vg/taken (made "; code != 1 || !strings.HasPrefix(errOut, want) || !strings.HasSuffix(errOut, " ago) takes space in it: snapctl remove it if no copy reads it any more, and run snapctl gc --older-than D from cron\n") {
 			t.Errorf("full VG: exit %d, stderr %q; want 1, %q", code, errOut, want)
 		}
 		if after := lvNames(t); after != before {
@@ -440,5 +441,105 @@ func guestThin(t *testing.T) {
 			t.Errorf("gc printed %q, want removed %s", got, out)
 		}
 		noSnapshotsLeft(t)
+	})
+}
+
+// TestLVMEdges: a snapshot that went invalid while CMD ran fails the run
+// even though CMD exited 0 (a pipeline without pipefail hides the reader's
+// EIO); a create whose name another snapctl took meanwhile fails without
+// removing the other's snapshot; gc spares the snapshot of a run still
+// going; a snapshot left behind by a crashed run is pointed out.
+func TestLVMEdges(t *testing.T) {
+	if qemutest.InGuest() {
+		guestEdges(t)
+		return
+	}
+	qemutest.NeedQEMU(t)
+	qemutest.RunTest(t, qemutest.Config{
+		Disks: []string{diskWith(t, 64<<20, nil)},
+		Files: guestTools(t),
+	})
+}
+
+func guestEdges(t *testing.T) {
+	sh(t, "pvcreate -q -y /dev/vda && vgcreate -q vg /dev/vda && lvcreate -q -y -L 16M -n data vg")
+
+	t.Run("invalid, CMD exits 0", func(t *testing.T) {
+		// --interval 1h: the watcher polls once, at the start, and
+		// CMD lets it see the snapshot valid first. (Were the poll
+		// slower, the watcher would report the overflow itself: the
+		// test could then not fail, but it never fails wrongly.)
+		expect(t, 75, []string{"snapshot is invalid (it overflowed)", "retry with a bigger --size"},
+			"run", "--size", "4M", "--interval", "1h", "/dev/vg/data", "--", "sh", "-c",
+			`sleep 3; dd if=/dev/zero of=/dev/vg/data bs=1M count=8 conv=fsync 2>/dev/null; blkcat -q "$SNAP" | cat >/dev/null`)
+		noSnapshotsLeft(t)
+	})
+
+	t.Run("name taken meanwhile", func(t *testing.T) {
+		// The first create waits in --pre until the second has made
+		// the snapshot of the same name.
+		stderr, wait := startSnapctl("create", "--size", "4M", "--name", "race", "--pre",
+			"touch /tmp/race-pre; while [ ! -e /tmp/race-made ]; do sleep 0.1; done", "/dev/vg/data")
+		waitFile(t, "/tmp/race-pre", time.Minute)
+		out, _ := expect(t, 0, nil, "create", "--size", "4M", "--name", "race", "/dev/vg/data")
+		os.WriteFile("/tmp/race-made", nil, 0o644)
+		if code := wait(); code != 1 || stderr.String() != "snapctl: create /dev/vg/data: logical volume vg/race: name already exists\n" {
+			t.Errorf("create of a name taken meanwhile: exit %d, stderr %q", code, stderr)
+		}
+		if got := lvNames(t); got != "data race" {
+			t.Errorf("vg holds %s, want data and the other create's snapshot", got)
+		}
+		expect(t, 0, nil, "remove", strings.TrimSpace(out))
+		noSnapshotsLeft(t)
+	})
+
+	t.Run("gc spares a running run", func(t *testing.T) {
+		// The copy outlasts gc's --older-than: gc keeps its snapshot.
+		stderr, wait := startSnapctl("run", "--size", "4M", "/dev/vg/data", "--", "sh", "-c",
+			`touch /tmp/gcrun-started; while [ ! -e /tmp/gcrun-release ]; do sleep 0.1; done; blkcat -q "$SNAP" >/dev/null`)
+		waitFile(t, "/tmp/gcrun-started", time.Minute)
+		code, out, errOut := snapctl(t, "gc", "--older-than", "0s")
+		if want := regexp.MustCompile(`^snapctl: gc: kept /dev/vg/data_snapctl_\S+: snapctl run \(pid ` + strconv.Itoa(os.Getpid()) + `\) still uses it\n$`); code != 0 || out != "" || !want.MatchString(errOut) {
+			t.Errorf("gc during the run: exit %d, stdout %q, stderr %q; want 0, nothing removed, %s", code, out, errOut, want)
+		}
+		os.WriteFile("/tmp/gcrun-release", nil, 0o644)
+		if code := wait(); code != 0 {
+			t.Errorf("run: exit %d, stderr %q", code, stderr)
+		}
+		noSnapshotsLeft(t)
+	})
+
+	t.Run("remove missing", func(t *testing.T) {
+		// A snapshot, not an origin, is what is missing.
+		for _, p := range []string{"vg/nope", "novg/nope"} {
+			expect(t, 1, []string{"snapctl: remove " + p + ": no such logical volume\n"}, "remove", p)
+		}
+	})
+
+	t.Run("leftover", func(t *testing.T) {
+		// A run that died (kill -9, a crash) left its snapshot, which
+		// took the volume group's free space (--size 100%FREE; LVM
+		// caps that at the origin's size, so leave less free).
+		sh(t, "lvcreate -q -y -L 36M -n filler vg")
+		out, _ := expect(t, 0, nil, "create", "/dev/vg/data")
+		left := strings.TrimSpace(out)
+		code, _, errOut := snapctl(t, "run", "/dev/vg/data", "--", "true")
+		if want := regexp.MustCompile(`^snapctl: run: create /dev/vg/data: volume group vg has no free space for a COW snapshot of data: ` +
+			`not enough free space in the volume group; free some, add a physical volume, or use a thin volume; snapctl's snapshot ` + left + ` \(made \d+s ago\) takes space in it: ` +
+			`snapctl remove it if no copy reads it any more, and run snapctl gc --older-than D from cron\n$`); code != 125 || !want.MatchString(errOut) {
+			t.Errorf("run with a leftover holding the space: exit %d, stderr %q; want 125 and %s", code, errOut, want)
+		}
+		// With room left, the run works and says the leftover is there.
+		expect(t, 0, nil, "remove", left)
+		out, _ = expect(t, 0, nil, "create", "--size", "4M", "/dev/vg/data")
+		left = strings.TrimSpace(out)
+		_, errOut = expect(t, 0, nil, "run", "--size", "4M", "/dev/vg/data", "--", "true")
+		if want := regexp.MustCompile(`^snapctl: warning: an earlier snapshot of vg/data is still there: ` + left + ` \(made \d+s ago\); ` +
+			`until it is removed it takes space and slows every write to vg/data: snapctl remove it if no copy reads it any more, and run snapctl gc --older-than D from cron\n$`); !want.MatchString(errOut) {
+			t.Errorf("run with a leftover: stderr %q, want %s", errOut, want)
+		}
+		expect(t, 0, nil, "remove", left)
+		noSnapshotsLeft(t)
+		sh(t, "lvremove -q -y vg/filler")
 	})
 }

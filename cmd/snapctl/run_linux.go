@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // cmdRun is `snapctl run [options] ORIGIN -- CMD [ARG...]`.
@@ -36,6 +37,10 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	origin, argv := rest[0], rest[1:]
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]
+	} else if len(argv) > 0 && strings.HasPrefix(argv[0], "-") {
+		// flag stops at ORIGIN, so `run ORIGIN --size 8M -- CMD` would
+		// snapshot without the option and then run "--size" as CMD.
+		return usagef("run: %q after ORIGIN: options go before ORIGIN, CMD after --", argv[0])
 	}
 	if len(argv) == 0 {
 		return usagef("run: missing CMD after ORIGIN --")
@@ -43,10 +48,12 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	if wo.Interval <= 0 || wo.Warn <= 0 || wo.MaxFill <= 0 || wo.MaxFill > 100 || wo.Warn > wo.MaxFill {
 		return usagef("run: want --interval > 0 and 0 < --warn <= --max-fill <= 100")
 	}
-	o, err := cf.options()
+	o, err := cf.options("run")
 	if err != nil {
 		return err
 	}
+	// gc leaves the snapshot alone while this run goes on.
+	o.Owner = os.Getpid()
 	wo.Stderr = stderr
 	// run reacts to signals itself (below): the snapshot must outlive a
 	// cancelled ctx until CMD has stopped.
@@ -54,8 +61,16 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 
 	// Catch the signals before the snapshot exists, so that none of them
 	// can end snapctl between create and remove.
+	// A signal snapctl was started with ignored (nohup, a background
+	// job of a script) stays ignored, for CMD too, which inherits it.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	var caught []os.Signal
+	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(s) {
+			caught = append(caught, s)
+		}
+	}
+	signal.Notify(sigs, caught...) // never none: Go catches SIGTERM even if inherited ignored
 	defer signal.Stop(sigs)
 
 	snap, err := m.Create(ctx, origin, o)
@@ -85,7 +100,15 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stderr
 	// Its own process group, so that a pipeline under sh -c is stopped whole.
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	tty := foregroundTerminal()
+	if tty != nil {
+		defer tty.close()
+		c.SysProcAttr.Foreground, c.SysProcAttr.Ctty = true, tty.fd()
+	}
 	if err := c.Start(); err != nil {
+		if tty != nil {
+			tty.reclaim(-1)
+		}
 		code := exitCannotExec
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			code = exitCmdNotFound
@@ -93,7 +116,18 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 		return remove(&exitError{code, fmt.Errorf("run: %w", err)})
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- c.Wait() }()
+	go func() {
+		if tty != nil {
+			tty.follow(c.Process.Pid)
+		}
+		err := c.Wait()
+		if tty != nil {
+			// Before snapctl writes to it (stty tostop would stop a
+			// background writer).
+			tty.reclaim(c.Process.Pid)
+		}
+		waited <- err
+	}()
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -106,13 +140,13 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 		status = cmdStatus(c.ProcessState)
 		stopWatch()
 		<-watched
-		if status != nil {
-			// A failure of CMD that comes from the snapshot
-			// overflowing (reads returning EIO) is reported as
-			// such, not as CMD's generic failure.
-			if st, err := m.Status(rctx, *snap); err == nil && st.Invalid {
-				status = overflow(fmt.Errorf("snapshot %s/%s: %w", st.VG, st.LV, snapshot.ErrInvalid))
-			}
+		// A snapshot that overflowed since the last poll is reported
+		// as such, not as CMD's generic failure (its reads returned
+		// EIO), and also when CMD exited 0: a pipeline without
+		// pipefail or dd conv=noerror hides the failed read, and the
+		// copy is incomplete all the same.
+		if st, err := m.Status(rctx, *snap); err == nil && st.Invalid {
+			status = overflow(fmt.Errorf("snapshot %s/%s: %w", st.VG, st.LV, snapshot.ErrInvalid))
 		}
 	case sig := <-sigs:
 		stopWatch()
@@ -153,7 +187,7 @@ func cmdStatus(ps *os.ProcessState) error {
 	case ps.Success():
 		return nil
 	case ok && ws.Signaled():
-		return &exitError{128 + int(ws.Signal()), fmt.Errorf("run: CMD killed by %v", ws.Signal())}
+		return &exitError{128 + int(ws.Signal()), fmt.Errorf("run: CMD killed by signal %d (%s)", ws.Signal(), unix.SignalName(ws.Signal()))}
 	}
 	return &exitError{ps.ExitCode(), nil}
 }
@@ -163,6 +197,9 @@ func cmdStatus(ps *os.ProcessState) error {
 func stopGroup(c *exec.Cmd, sig syscall.Signal, grace time.Duration, waited <-chan error, sigs <-chan os.Signal) {
 	pgid := c.Process.Pid
 	syscall.Kill(-pgid, sig)
+	// A group stopped from the terminal (^Z) gets the signal only once
+	// continued.
+	syscall.Kill(-pgid, syscall.SIGCONT)
 	if sig != syscall.SIGTERM {
 		// sh ignores SIGINT while it waits for a foreground child; a
 		// SIGTERM behind it makes sure the group goes.

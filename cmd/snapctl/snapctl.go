@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,6 +35,23 @@ const usageText = `usage:
   snapctl run [options] ORIGIN -- CMD [ARG...]
   snapctl gc --older-than D [--backend B]  remove stale snapshots (cron)
   snapctl --help | --version
+
+Options of create and run:
+  --backend B     lvm, lvm-thin, btrfs or reflink (default: from ORIGIN)
+  --size S        COW snapshot size: 100%FREE (default), N%ORIGIN, N%, 512M
+  --name N        snapshot name (default NAME_snapctl_TIME)
+  --dir D         btrfs, reflink: where the snapshot goes (default .snapctl/
+                  at the root of ORIGIN's filesystem)
+  --freeze MP     freeze the filesystem at MP for the instant of the snapshot
+  --pre CMD       sh -c CMD before the snapshot (e.g. pause a service)
+  --post CMD      sh -c CMD after it, always, even when something failed
+Options of run only:
+  --interval D    how often to poll the snapshot's fill (default 2s)
+  --warn PCT      warn at this fill (default 80)
+  --max-fill PCT  stop CMD at this fill (default 95)
+  --extend        grow the snapshot (thin: its pool) while the VG has room
+  --grace D       from the signal to CMD's group to SIGKILL (default 10s)
+remove: --timeout D retries a busy device for D (default 15s).
 
 ORIGIN: an LVM logical volume (/dev/vg/lv or vg/lv), a file or directory on
 btrfs, or an image file on XFS or btrfs (reflink).
@@ -100,11 +118,11 @@ func exitCode(err error, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "snapctl: %v\n", ee.err)
+			printError(stderr, ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "snapctl: %v\n", err)
+	printError(stderr, err)
 	var ue *usageError
 	switch {
 	case errors.As(err, &ue):
@@ -114,6 +132,12 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	return exitFailure
+}
+
+// printError prints err as snapctl's message; joined errors (remove and gc
+// of several snapshots) give one such line each.
+func printError(stderr io.Writer, err error) {
+	fmt.Fprintf(stderr, "snapctl: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nsnapctl: "))
 }
 
 func newManager(stderr io.Writer) *snapshot.Manager {
@@ -137,7 +161,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	m := newManager(stderr)
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usageText)
+		io.WriteString(stdout, usageText)
 		return nil
 	case "--version", "version":
 		fmt.Fprintln(stdout, buildinfo.Line("snapctl"))
@@ -168,10 +192,10 @@ func flagSet(name string) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usageText)
+			io.WriteString(stdout, usageText)
 			return err
 		}
-		return usagef("%s: %v", fs.Name(), err)
+		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "snapctl "), err)
 	}
 	return nil
 }
@@ -192,10 +216,18 @@ func addCreateFlags(fs *flag.FlagSet, c *createFlags) {
 	fs.StringVar(&c.opts.Post, "post", "", "command after the snapshot")
 }
 
-func (c *createFlags) options() (snapshot.Options, error) {
+// options checks the flags of command cmd (create or run) as far as that
+// can be done without looking at ORIGIN.
+func (c *createFlags) options(cmd string) (snapshot.Options, error) {
 	b, err := snapshot.ParseBackend(c.backend)
 	if err != nil {
 		return c.opts, usagef("--backend: %v", err)
+	}
+	if err := snapshot.CheckSize(c.opts.Size); err != nil {
+		return c.opts, usagef("%s: %v", cmd, err)
+	}
+	if err := snapshot.CheckName(c.opts.Name); err != nil {
+		return c.opts, usagef("%s: %v", cmd, err)
 	}
 	c.opts.Backend = b
 	return c.opts, nil
@@ -211,7 +243,7 @@ func cmdCreate(ctx context.Context, m *snapshot.Manager, args []string, stdout, 
 	if fs.NArg() != 1 {
 		return usagef("create: want one ORIGIN, got %d arguments", fs.NArg())
 	}
-	o, err := cf.options()
+	o, err := cf.options("create")
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,11 +78,19 @@ func TestUsage(t *testing.T) {
 		{"no command", nil, 2, "snapctl: missing command\n"},
 		{"unknown command", []string{"frobnicate"}, 2, `snapctl: unknown command "frobnicate"`},
 		{"create without origin", []string{"create"}, 2, "create: want one ORIGIN, got 0 arguments"},
-		{"bad flag", []string{"create", "--bogus", "x"}, 2, "flag provided but not defined: -bogus"},
+		{"bad flag", []string{"create", "--bogus", "x"}, 2, "snapctl: create: flag provided but not defined: -bogus\n"},
+		{"bad value", []string{"run", "--warn", "abc", "/x", "--", "true"}, 2, `snapctl: run: invalid value "abc" for flag -warn: parse error` + "\n"},
 		{"bad backend", []string{"create", "--backend", "zfs", "x"}, 2, `unknown backend "zfs"`},
+		// Options wrong whatever ORIGIN is are usage errors too.
+		{"bad size", []string{"create", "--size", "lots", "/x"}, 2, `snapctl: create: --size "lots": want N%FREE, N%ORIGIN, N% or a size like 512M` + "\n"},
+		{"bad name", []string{"run", "--name", "a/b", "/x", "--", "true"}, 2, `snapctl: run: --name "a/b": a name, not a path` + "\n"},
 		{"gc without age", []string{"gc"}, 2, "gc: --older-than is required"},
 		{"remove nothing", []string{"remove"}, 2, "remove: want at least one SNAP"},
 		{"run without cmd", []string{"run", "/x", "--"}, 2, "run: missing CMD"},
+		// An option after ORIGIN is not taken for CMD (which would run
+		// "--name" on a snapshot made without the option).
+		{"run option after origin", []string{"run", "/x", "--name", "n", "--", "true"}, 2, `snapctl: run: "--name" after ORIGIN: options go before ORIGIN, CMD after --` + "\n"},
+		{"run flag after origin", []string{"run", "/x", "-size=8M", "true"}, 2, `snapctl: run: "-size=8M" after ORIGIN`},
 		{"run bad fill", []string{"run", "--warn", "99", "/x", "--", "true"}, 2, "--warn <= --max-fill"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,6 +109,34 @@ func TestUsage(t *testing.T) {
 	code, out, errOut := snapctl(t, "--version")
 	if code != 0 || errOut != "" || !strings.HasPrefix(out, "snapctl ") || strings.Count(out, "\n") != 1 {
 		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestHelpListsOptions: --help names every option of every command, and
+// each one it names is accepted by its command.
+func TestHelpListsOptions(t *testing.T) {
+	_, help, _ := snapctl(t, "--help")
+	fs := flag.NewFlagSet("create", flag.ContinueOnError)
+	addCreateFlags(fs, &createFlags{})
+	var opts [][]string // command, option, value
+	fs.VisitAll(func(f *flag.Flag) {
+		opts = append(opts, []string{"create", "--" + f.Name, "x"}, []string{"run", "--" + f.Name, "x"})
+	})
+	opts = append(opts, [][]string{
+		{"run", "--interval", "1s"}, {"run", "--warn", "50"}, {"run", "--max-fill", "90"},
+		{"run", "--extend"}, {"run", "--grace", "1s"},
+		{"list", "--backend", "btrfs"}, {"list", "--json"}, {"remove", "--timeout", "1s"},
+		{"gc", "--older-than", "1h"}, {"gc", "--backend", "btrfs"},
+	}...)
+	for _, o := range opts {
+		if !regexp.MustCompile(`(^|\s|\[)` + regexp.QuoteMeta(o[1]) + `\b`).MatchString(help) {
+			t.Errorf("--help does not list %s %s", o[0], o[1])
+		}
+		// The parser takes the option and stops at the bogus flag after it.
+		_, _, errOut := snapctl(t, append(o, "--bogus-end")...)
+		if !strings.Contains(errOut, "flag provided but not defined: -bogus-end\n") {
+			t.Errorf("snapctl %q --bogus-end: stderr %q, want only --bogus-end refused", o, errOut)
+		}
 	}
 }
 
@@ -177,7 +217,7 @@ func testFileRun(t *testing.T, backend, fs string) {
 	})
 	t.Run("command killed", func(t *testing.T) {
 		code, _, errOut := snapctl(t, "run", img, "--", "sh", "-c", "kill -KILL $$")
-		if code != 128+9 || !strings.Contains(errOut, "CMD killed by killed") {
+		if code != 128+9 || errOut != "snapctl: run: CMD killed by signal 9 (SIGKILL)\n" {
 			t.Fatalf("exit %d, stderr %q; want 137", code, errOut)
 		}
 		noSnapshots(t)
@@ -269,13 +309,19 @@ func TestCreateErrorsCLI(t *testing.T) {
 		{"name exists", []string{"create", "--name", "taken", img}, "snapctl: create " + img + ": snapshot " + mnt + "/.snapctl/taken: name already exists\n"},
 		{"no reflink", []string{"create", ext4img}, "snapctl: create " + ext4img + ": clone " + ext4img + ": filesystem does not support reflink"},
 		{"freeze own filesystem", []string{"create", "--freeze", mnt, img}, "snapctl: create " + img + ": --freeze " + mnt + ": the snapshot itself is written to that filesystem (" + mnt + "/.snapctl); freezing it would hang\n"},
+		// Not "does not support reflink": XFS does, --dir is wrong.
+		{"dir elsewhere", []string{"create", "--dir", ext4 + "/snaps", img}, "snapctl: create " + img + ": clone " + img + " into " + ext4 + "/snaps: " +
+			"not on the same filesystem (--dir must be on the filesystem of the origin)"},
 		{"size on reflink", []string{"create", "--size", "1G", img}, "snapctl: create " + img + ": --size does not apply to backend reflink"},
 		{"remove foreign", []string{"remove", img}, "snapctl: remove " + img + ": not a snapshot made by snapctl\n"},
+		// One line per failed SNAP, each a snapctl message.
+		{"remove two foreign", []string{"remove", img, ext4img}, "snapctl: remove " + img + ": not a snapshot made by snapctl\n" +
+			"snapctl: remove " + ext4img + ": not a snapshot made by snapctl\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tree(t, mnt, ext4, os.Getenv("SNAPCTL_STATE_DIR"))
 			code, out, errOut := snapctl(t, tc.args...)
-			if code != 1 || out != "" || !strings.HasPrefix(errOut, tc.msg) || strings.Count(errOut, "\n") != 1 {
+			if code != 1 || out != "" || !strings.HasPrefix(errOut, tc.msg) || strings.Count(errOut, "\n") != max(1, strings.Count(tc.msg, "\n")) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one line starting %q", code, out, errOut, tc.msg)
 			}
 			if after := tree(t, mnt, ext4, os.Getenv("SNAPCTL_STATE_DIR")); after != before {
@@ -348,5 +394,122 @@ func TestNotRoot(t *testing.T) {
 	}
 	if after := tree(t, mnt); after != before {
 		t.Errorf("files changed:\n%s\n%s", before, after)
+	}
+}
+
+// TestRunNohup: signals snapctl was started with ignored (nohup, a
+// background job of a script) stay ignored, for snapctl and CMD alike: a
+// SIGHUP from the closed login session must not stop the copy.
+func TestRunNohup(t *testing.T) {
+	_, img, _ := setup(t, "xfs")
+	started := filepath.Join(t.TempDir(), "started")
+	cmd := exec.Command("sh", "-c", `trap "" HUP INT; exec "$0" run "$1" -- sh -c "touch $2; sleep 1; echo CMD done"`,
+		testutil.Tool(t, "snapctl"), img, started)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 || stdout.String() != "CMD done\n" || stderr.Len() != 0 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0, CMD done, quiet", code, stdout.String(), stderr.String())
+	}
+	if got := listPaths(t, "reflink"); len(got) != 0 {
+		t.Errorf("snapshots left behind: %v", got)
+	}
+
+}
+
+// TestRelativeDir: a relative --dir (and ORIGIN) still gives the snapshot
+// an absolute path, which run removes afterwards and list shows usable
+// from any directory (cron's gc runs in /).
+func TestRelativeDir(t *testing.T) {
+	for _, fb := range fileBackends {
+		t.Run(fb.backend, func(t *testing.T) {
+			mnt, _, _ := setup(t, fb.fs)
+			t.Chdir(mnt)
+			code, _, errOut := snapctl(t, "run", "--backend", fb.backend, "--dir", "snaps", "disk.img", "--", "sh", "-c", `case "$SNAP" in /*) ;; *) exit 9;; esac`)
+			if code != 0 || errOut != "" {
+				t.Errorf("run: exit %d, stderr %q; want 0, quiet", code, errOut)
+			}
+			code, out, errOut := snapctl(t, "create", "--backend", fb.backend, "--dir", "snaps", "disk.img")
+			if snap := strings.TrimSpace(out); code != 0 || !strings.HasPrefix(snap, mnt+"/snaps/") {
+				t.Fatalf("create: exit %d, stdout %q, stderr %q; want a path in %s/snaps", code, out, errOut, mnt)
+			}
+			t.Chdir("/")
+			if got := listPaths(t, fb.backend); len(got) != 1 || !strings.HasPrefix(got[0], mnt+"/snaps/") {
+				t.Fatalf("list shows %v", got)
+			}
+			if code, out, errOut := snapctl(t, "gc", "--backend", fb.backend, "--older-than", "0s"); code != 0 || !strings.HasPrefix(out, "removed "+mnt+"/snaps/") {
+				t.Errorf("gc: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+		})
+	}
+}
+
+// TestGCSparesRunning: gc, however short --older-than, leaves alone the
+// snapshot of a run that is still going (a backup longer than the cron
+// job's age), and removes it once that snapctl is gone without removing it.
+func TestGCSparesRunning(t *testing.T) {
+	for _, fb := range fileBackends {
+		t.Run(fb.backend, func(t *testing.T) {
+			_, img, _ := setup(t, fb.fs)
+			dir := t.TempDir()
+			started, release := filepath.Join(dir, "started"), filepath.Join(dir, "release")
+			cmd := exec.Command(testutil.Tool(t, "snapctl"), "run", "--backend", fb.backend, img, "--", "sh", "-c",
+				`touch `+started+`; while [ ! -e `+release+` ]; do sleep 0.05; done; cat "$SNAP" >/dev/null`)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 200; i++ {
+				if _, err := os.Stat(started); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			snaps := listPaths(t, fb.backend)
+			code, out, errOut := snapctl(t, "gc", "--backend", fb.backend, "--older-than", "0s")
+			if want := "snapctl: gc: kept " + strings.Join(snaps, "") + ": snapctl run (pid " + fmt.Sprint(cmd.Process.Pid) + ") still uses it\n"; code != 0 || out != "" || errOut != want || len(snaps) != 1 {
+				t.Errorf("gc during the run: exit %d, stdout %q, stderr %q; want 0, nothing removed, %q", code, out, errOut, want)
+			}
+			os.WriteFile(release, nil, 0o644)
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("run: exit %d, stderr %q", code, stderr.String())
+			}
+
+			// A run killed with SIGKILL leaves its snapshot: gc takes it.
+			os.Remove(started)
+			cmd = exec.Command(testutil.Tool(t, "snapctl"), "run", "--backend", fb.backend, img, "--", "sh", "-c",
+				`echo $$ > `+started+`.tmp; mv `+started+`.tmp `+started+`; sleep 60`)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var pid []byte
+			for i := 0; i < 200 && len(pid) == 0; i++ {
+				time.Sleep(50 * time.Millisecond)
+				pid, _ = os.ReadFile(started)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			// CMD leads its own process group, which outlives snapctl.
+			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+				syscall.Kill(-n, syscall.SIGKILL)
+			}
+			snaps = listPaths(t, fb.backend)
+			if code, out, errOut := snapctl(t, "gc", "--backend", fb.backend, "--older-than", "0s"); code != 0 || len(snaps) != 1 || out != "removed "+snaps[0]+"\n" {
+				t.Errorf("gc after the run died: exit %d, stdout %q, stderr %q; want %v removed", code, out, errOut, snaps)
+			}
+		})
 	}
 }

@@ -257,8 +257,18 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 					opt.Sums, err = parseSumsBS(val)
 				case "against":
 					opt.Against, err = needVal()
+					if err == nil && opt.Against == "" {
+						err = &usageError{"--against needs SUMS: a file, or - for standard input"}
+					}
 				case "resume":
+					// An empty token is what "$(ssh backup blkwrite
+					// --resume-point DST)" gives when there is nothing to
+					// resume: refuse it, or blkcat would send a raw,
+					// unverified copy where a framed one was asked for.
 					opt.Resume, err = needVal()
+					if err == nil && opt.Resume == "" {
+						err = &usageError{"invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)"}
+					}
 				}
 				if err != nil {
 					return nil, err

@@ -516,6 +516,11 @@ func TestDeltaUsage(t *testing.T) {
 		{blkcat, []string{"--against", "x"}, "blkcat: --sums, --against and --resume need SRC to be a device or file (not standard input)"},
 		{blkcat, []string{"--sums", "skip=1", "/dev/null"}, "blkcat: --sums, --against and --resume read all of SRC: skip=, count=, seek= and conv=sync do not apply"},
 		{blkcat, []string{"--resume", "nope", "/dev/null"}, "blkcat: invalid --resume token 'nope': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point"},
+		// "$(ssh backup blkwrite --resume-point DST)" with nothing to
+		// resume: not a plain raw copy.
+		{blkcat, []string{"--resume", "", "/dev/null"}, "blkcat: invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)"},
+		{blkcat, []string{"--resume=", "/dev/null"}, "blkcat: invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)"},
+		{blkcat, []string{"--against", "", "/dev/null"}, "blkcat: --against needs SUMS: a file, or - for standard input"},
 		{blkwrite, []string{"--sums", "x"}, "blkwrite: unknown option '--sums' (see --help)"},
 		{blkcat, []string{"--resume-point", "x"}, "blkcat: unknown option '--resume-point' (see --help)"},
 		{blkwrite, []string{"--resume-point"}, "blkwrite: --resume-point needs the target (blkwrite --resume-point DST)"},

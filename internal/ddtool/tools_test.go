@@ -342,3 +342,34 @@ func TestWriteGuard(t *testing.T) {
 		}
 	})
 }
+
+// TestHelpListsOptions: every option the tools accept is in their --help,
+// and every option listed there is accepted (OPTION [VALUE] --help exits 0,
+// as the parser reaches --help only past an option it knows).
+func TestHelpListsOptions(t *testing.T) {
+	for _, tc := range []struct {
+		tool string
+		opts [][]string // the option, and a value when it takes one
+	}{
+		{"blkcat", [][]string{{"--bs", "4K"}, {"--offset", "1"}, {"--length", "1"}, {"-q"}, {"--quiet"},
+			{"--frame"}, {"-z", "lz4"}, {"-z", "none"}, {"--compress", "lz4"}, {"--sums"}, {"--against", "x"},
+			{"--resume", "x"}, {"-h"}, {"--help"}, {"--version"}}},
+		{"blkwrite", [][]string{{"--bs", "4K"}, {"--offset", "1"}, {"--length", "1"}, {"-q"}, {"--quiet"},
+			{"--raw"}, {"--framed"}, {"--assume-zeroed"}, {"--no-verify"}, {"--resume-point"},
+			{"-h"}, {"--help"}, {"--version"}}},
+	} {
+		bin := testutil.Tool(t, tc.tool)
+		help, _, _ := run(t, nil, bin, "--help")
+		if tc.tool == "blkcat" && !strings.Contains(help, "; none is --frame alone") {
+			t.Errorf("blkcat --help does not say -z takes none")
+		}
+		for _, o := range tc.opts {
+			if !regexp.MustCompile(`(?m)^  (-[a-z], )?` + regexp.QuoteMeta(o[0]) + `\b`).MatchString(help) {
+				t.Errorf("%s --help does not list %s", tc.tool, o[0])
+			}
+			if _, stderr, code := run(t, nil, bin, append(o, "--help")...); code != 0 {
+				t.Errorf("%s %q --help: exit %d, stderr %q", tc.tool, o, code, stderr)
+			}
+		}
+	}
+}

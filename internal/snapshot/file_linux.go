@@ -117,7 +117,13 @@ func subvolumeOf(path string) (string, error) {
 // missing; made tells it was.
 func snapDir(origin string, o Options) (dir string, made bool, err error) {
 	dir = o.Dir
-	if dir == "" {
+	if dir != "" {
+		// Absolute, as the snapshot's path and its state are: Remove
+		// and cron's gc run from other directories.
+		if dir, err = filepath.Abs(dir); err != nil {
+			return "", false, err
+		}
+	} else {
 		mp, err := mountPoint(origin)
 		if err != nil {
 			return "", false, fmt.Errorf("find the filesystem of %s: %w", origin, err)
@@ -180,14 +186,20 @@ func (m *Manager) createFile(ctx context.Context, origin string, b Backend, o Op
 			name = fmt.Sprintf("%s_%d", defaultName(base, m.timeNow()), i)
 		}
 	}
-	if strings.ContainsRune(name, '/') || name == "." || name == ".." {
-		return nil, fmt.Errorf("bad snapshot name %q", name)
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	dest := filepath.Join(dir, name)
 	if exists(dest) {
 		return nil, fmt.Errorf("snapshot %s: %w", dest, ErrExists)
 	}
 	s := &Snapshot{Origin: origin, Backend: b, Fill: -1}
+	if o.Owner > 0 {
+		if s.OwnerStart, err = procStart(o.Owner); err != nil {
+			return nil, fmt.Errorf("owner: %w", err)
+		}
+		s.Owner = o.Owner
+	}
 	snap, err := m.instant(ctx, origin, o, []string{dir, m.stateDir()}, func() (*Snapshot, error) {
 		s.Created = m.timeNow().UTC()
 		if b == Btrfs {
@@ -255,7 +267,12 @@ func reflink(dest, origin string, perm os.FileMode) (err error) {
 		}
 	}()
 	if err := blockdev.Clone(dst, src); err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTTY) {
+		if errors.Is(err, unix.EXDEV) {
+			// The filesystem may well clone: the clone is just not
+			// on it.
+			return fmt.Errorf("clone %s into %s: not on the same filesystem (--dir must be on the filesystem of the origin): %w", origin, filepath.Dir(dest), err)
+		}
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOTTY) {
 			return fmt.Errorf("clone %s: %w (%v); use XFS made with reflink=1, or btrfs", origin, ErrNoReflink, err)
 		}
 		return fmt.Errorf("clone %s: %w", origin, err)
@@ -357,6 +374,9 @@ func (m *Manager) listFile(b Backend) ([]Snapshot, error) {
 }
 
 // pruneState drops state entries whose snapshot is gone (removed by hand).
+// One whose directory is missing too is kept: its filesystem may just not
+// be mounted now, and without the entry the snapshot would be neither
+// listed nor removable once it is back.
 func (m *Manager) pruneState() {
 	states, _ := m.readStates()
 	for _, s := range states {
@@ -364,7 +384,7 @@ func (m *Manager) pruneState() {
 		if s.Subvolume != "" {
 			target = s.Subvolume
 		}
-		if !exists(target) {
+		if !exists(target) && exists(filepath.Dir(target)) {
 			os.Remove(m.stateFile(s.Path))
 		}
 	}

@@ -257,6 +257,33 @@ func TestGC(t *testing.T) {
 	}
 }
 
+// TestGCUnmounted: GC while the filesystem of a snapshot is not mounted
+// (an external disk, a mount that failed at boot) keeps its state, so the
+// snapshot is listed and removable once the filesystem is back.
+func TestGCUnmounted(t *testing.T) {
+	m := newTestManager(t)
+	mnt := mountXFS(t)
+	origin := filepath.Join(mnt, "vm.img")
+	image(t, origin, 4096)
+	ctx := context.Background()
+	s, err := m.Create(ctx, origin, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := strings.TrimSpace(testutil.Run(t, "findmnt", "-n", "-o", "SOURCE", mnt))
+	testutil.Run(t, "umount", mnt)
+	if removed, err := m.GC(ctx, time.Hour, ListOptions{Backend: Reflink}); err != nil || len(removed) != 0 {
+		t.Fatalf("GC: removed %v, %v", removed, err)
+	}
+	testutil.Run(t, "mount", dev, mnt)
+	if all, err := m.List(ctx, ListOptions{Backend: Reflink}); err != nil || len(all) != 1 || all[0].Path != s.Path {
+		t.Errorf("List after the remount: %+v, %v; want %s", all, err, s.Path)
+	}
+	if err := m.Remove(ctx, s.Path); err != nil {
+		t.Errorf("Remove after the remount: %v", err)
+	}
+}
+
 func TestFreezeAndHooks(t *testing.T) {
 	m := newTestManager(t)
 	testutil.NeedCmd(t, "mkfs.ext4")

@@ -18,6 +18,10 @@ import (
 // lvmTag marks the logical volumes snapctl made.
 const lvmTag = "snapctl"
 
+// ownerTagPrefix starts the tag snapctl_owner_PID_START of a snapshot that
+// a snapctl run uses (Snapshot.Owner, Snapshot.OwnerStart).
+const ownerTagPrefix = "snapctl_owner_"
+
 // lvFields are the lvs columns snapctl reads, by name, from the JSON report.
 const lvFields = "lv_name,vg_name,lv_path,lv_attr,segtype,origin,pool_lv,lv_tags,lv_time,lv_size,snap_percent,data_percent,metadata_percent,lv_snapshot_invalid,lv_kernel_major,lv_kernel_minor,vg_free,vg_size,vg_extent_size"
 
@@ -174,6 +178,13 @@ func (l lv) toSnapshot(pools map[string]float64) Snapshot {
 	if s.Path == "" {
 		s.Path = "/dev/" + l.VG + "/" + l.Name
 	}
+	for _, t := range strings.Split(l.Tags, ",") {
+		if rest, ok := strings.CutPrefix(t, ownerTagPrefix); ok {
+			pid, start, _ := strings.Cut(rest, "_")
+			s.Owner, _ = strconv.Atoi(pid)
+			s.OwnerStart, _ = strconv.ParseUint(start, 10, 64)
+		}
+	}
 	if s.Backend == LVM {
 		s.Size = num(l.Size)
 		s.Fill = pct(l.SnapPct)
@@ -230,6 +241,16 @@ func (m *Manager) Status(ctx context.Context, s Snapshot) (Snapshot, error) {
 		pools[l.VG+"/"+l.Pool] = p.poolFill()
 	}
 	return l.toSnapshot(pools), nil
+}
+
+// CheckSize returns the error Create would give for Options.Size, whatever
+// the origin: it checks the syntax ("" is the default).
+func CheckSize(size string) error {
+	if size == "" {
+		return nil
+	}
+	_, _, err := cowSize(size, lv{})
+	return err
 }
 
 var sizeRE = regexp.MustCompile(`^([0-9]+)%(FREE|ORIGIN|VG)?$`)
@@ -290,7 +311,26 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 	if l.Segtype == "thin-pool" || strings.HasPrefix(l.Segtype, "cache") || l.Segtype == "vdo-pool" {
 		return nil, fmt.Errorf("%s/%s is a %s, not a volume with data: %w", l.VG, l.Name, l.Segtype, ErrUnsupported)
 	}
+	// snapctl's snapshots already in the volume group: most likely left
+	// by a run that was killed or crashed. They cost space and slow every
+	// write to their origin, so the user hears of them. Best effort: a
+	// failed lvs here only loses the hint.
+	var prior []Snapshot
+	if all, err := m.listLVM(ctx); err == nil {
+		for _, s := range all {
+			if s.VG == l.VG {
+				prior = append(prior, s)
+			}
+		}
+	}
 	args := []string{"--snapshot", "--addtag", lvmTag}
+	if o.Owner > 0 {
+		start, err := procStart(o.Owner)
+		if err != nil {
+			return nil, fmt.Errorf("owner: %w", err)
+		}
+		args = append(args, "--addtag", fmt.Sprintf("%s%d_%d", ownerTagPrefix, o.Owner, start))
+	}
 	switch b {
 	case LVM:
 		sz, want, err := cowSize(o.Size, l)
@@ -298,13 +338,22 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 			return nil, err
 		}
 		free := num(l.VGFree)
-		if free == 0 {
-			return nil, fmt.Errorf("volume group %s has no free space for a COW snapshot of %s: %w; free some, add a physical volume, or use a thin volume",
-				l.VG, l.Name, ErrNoSpace)
-		}
-		if want > free {
-			return nil, fmt.Errorf("volume group %s has %s free, a COW snapshot of %s needs %s: %w; use a smaller --size, add a physical volume, or use a thin volume",
-				l.VG, humanize.IBytes(free), l.Name, humanize.IBytes(want), ErrNoSpace)
+		if free == 0 || want > free {
+			hint := "use a smaller --size, add a physical volume, or use a thin volume"
+			if free == 0 {
+				hint = "free some, add a physical volume, or use a thin volume"
+			}
+			if len(prior) == 1 {
+				hint += fmt.Sprintf("; snapctl's snapshot %s takes space in it: %s", m.leftoverList(prior), leftoverHint(prior))
+			} else if len(prior) > 1 {
+				hint += fmt.Sprintf("; snapctl's snapshots %s take space in it: %s", m.leftoverList(prior), leftoverHint(prior))
+			}
+			if free == 0 {
+				return nil, fmt.Errorf("volume group %s has no free space for a COW snapshot of %s: %w; %s",
+					l.VG, l.Name, ErrNoSpace, hint)
+			}
+			return nil, fmt.Errorf("volume group %s has %s free, a COW snapshot of %s needs %s: %w; %s",
+				l.VG, humanize.IBytes(free), l.Name, humanize.IBytes(want), ErrNoSpace, hint)
 		}
 		args = append(args, sz...)
 	case LVMThin:
@@ -329,12 +378,23 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 		return nil, fmt.Errorf("logical volume %s/%s: %w", l.VG, name, ErrExists)
 	}
 	args = append(args, "--name", name, l.VG+"/"+l.Name)
+	// made tells that lvcreate ran and did not fail for the name being
+	// taken: only then can a volume of that name be this call's own.
+	made := false
 	snap, err := m.instant(ctx, origin, o, []string{"/etc/lvm"}, func() (*Snapshot, error) {
 		// Never kill lvm midway through a metadata update: the commands
 		// that change something run to their end even if ctx is done.
 		if _, err := command(context.WithoutCancel(ctx), "lvcreate", args...); err != nil {
+			var ce *cmdError
+			if errors.As(err, &ce) && strings.Contains(ce.Stderr, "already exists") {
+				// Taken since the check above (another snapctl
+				// run, a --pre hook): not ours to remove.
+				return nil, fmt.Errorf("logical volume %s/%s: %w", l.VG, name, ErrExists)
+			}
+			made = true
 			return nil, fmt.Errorf("create snapshot of %s/%s: %w", l.VG, l.Name, err)
 		}
+		made = true
 		s, err := m.Status(ctx, Snapshot{Backend: b, VG: l.VG, LV: name})
 		if err != nil {
 			return nil, err
@@ -345,6 +405,9 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 		// Leave nothing behind: lvcreate may have made the volume before
 		// failing, or a hook failed after it.
 		rctx := context.WithoutCancel(ctx)
+		if !made {
+			return nil, err
+		}
 		if nl, lerr := m.lvInfo(rctx, l.VG+"/"+name); lerr == nil && nl.hasTag(lvmTag) {
 			if rerr := m.removeLVM(rctx, l.VG+"/"+name); rerr != nil {
 				err = errors.Join(err, rerr)
@@ -352,7 +415,39 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 		}
 		return nil, err
 	}
+	var same []Snapshot
+	for _, s := range prior {
+		// One a live snapctl run uses is no leftover.
+		if s.Origin == l.VG+"/"+l.Name && !s.ownerAlive() {
+			same = append(same, s)
+		}
+	}
+	if len(same) == 1 {
+		fmt.Fprintf(m.stderr(), "snapctl: warning: an earlier snapshot of %s/%s is still there: %s; until it is removed it takes space and slows every write to %s/%s: %s\n",
+			l.VG, l.Name, m.leftoverList(same), l.VG, l.Name, leftoverHint(same))
+	} else if len(same) > 1 {
+		fmt.Fprintf(m.stderr(), "snapctl: warning: earlier snapshots of %s/%s are still there: %s; until they are removed they take space and slow every write to %s/%s: %s\n",
+			l.VG, l.Name, m.leftoverList(same), l.VG, l.Name, leftoverHint(same))
+	}
 	return snap, nil
+}
+
+// leftoverList names snapshots with their age: "/dev/vg/x (made 5s ago)".
+func (m *Manager) leftoverList(ss []Snapshot) string {
+	var parts []string
+	for _, s := range ss {
+		parts = append(parts, fmt.Sprintf("%s (made %v ago)", s.Path, m.timeNow().Sub(s.Created).Round(time.Second)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// leftoverHint says how to be rid of snapctl's snapshots ss.
+func leftoverHint(ss []Snapshot) string {
+	it := "it"
+	if len(ss) > 1 {
+		it = "them"
+	}
+	return fmt.Sprintf("snapctl remove %s if no copy reads %s any more, and run snapctl gc --older-than D from cron", it, it)
 }
 
 func (m *Manager) lvExists(ctx context.Context, vg, name string) bool {
@@ -362,6 +457,9 @@ func (m *Manager) lvExists(ctx context.Context, vg, name string) bool {
 
 func (m *Manager) removeLVM(ctx context.Context, path string) error {
 	l, err := m.lvInfo(ctx, path)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("remove %s: no such logical volume", path)
+	}
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}

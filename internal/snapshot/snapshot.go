@@ -22,11 +22,14 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -72,7 +75,7 @@ var (
 	// snapshot of the requested size. Nothing was changed.
 	ErrNoSpace = errors.New("not enough free space in the volume group")
 	// ErrNoReflink: the filesystem of the origin cannot clone files
-	// (FICLONE failed with EOPNOTSUPP, EINVAL or EXDEV). Nothing was left
+	// (FICLONE failed with EOPNOTSUPP, EINVAL or ENOTTY). Nothing was left
 	// behind.
 	ErrNoReflink = errors.New("filesystem does not support reflink")
 	// ErrIsSnapshot: the origin is itself a snapshot. Nothing was changed.
@@ -114,6 +117,37 @@ type Snapshot struct {
 	Fill float64 `json:"fill"`
 	// Invalid tells that a COW snapshot overflowed: reads return EIO.
 	Invalid bool `json:"invalid,omitempty"`
+	// Owner is the process that uses the snapshot and removes it when
+	// done (snapctl run), 0 if none; OwnerStart is its start time (clock
+	// ticks after boot), which tells it from a later process of that pid.
+	Owner      int    `json:"owner,omitempty"`
+	OwnerStart uint64 `json:"owner_start,omitempty"`
+}
+
+// ownerAlive reports whether the snapshot's owner still runs.
+func (s Snapshot) ownerAlive() bool {
+	if s.Owner <= 0 {
+		return false
+	}
+	start, err := procStart(s.Owner)
+	return err == nil && start == s.OwnerStart
+}
+
+// procStart returns the start time of process pid in clock ticks after
+// boot (field 22 of /proc/PID/stat).
+func procStart(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold
+	// anything: count the fields after its closing one.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // Options tune Create. The zero value picks everything from the origin.
@@ -137,6 +171,10 @@ type Options struct {
 	// the thaw whenever Pre ran, even when something failed. Both see
 	// SNAPCTL_ORIGIN; Post also SNAP when the snapshot exists.
 	Pre, Post string
+	// Owner is the pid of the process that uses the snapshot and removes
+	// it when done (snapctl run); GC leaves the snapshot alone while that
+	// process runs. 0: none, GC goes by age alone.
+	Owner int
 }
 
 // Manager makes and tracks snapshots. The zero value uses the defaults;
@@ -193,6 +231,15 @@ func needRoot() error {
 
 // nameInfix marks the names of snapctl's snapshots.
 const nameInfix = "_snapctl_"
+
+// CheckName returns the error Create gives for Options.Name if name cannot
+// name a snapshot whatever the backend ("" is the default name).
+func CheckName(name string) error {
+	if strings.ContainsRune(name, '/') || name == "." || name == ".." {
+		return fmt.Errorf("--name %q: a name, not a path", name)
+	}
+	return nil
+}
 
 // defaultName is <base>_snapctl_<UTC time to the second>.
 func defaultName(base string, t time.Time) string {
@@ -341,8 +388,9 @@ func (m *Manager) Remove(ctx context.Context, path string) error {
 	return m.removeLVM(ctx, path)
 }
 
-// GC removes snapctl's snapshots created more than olderThan ago and
-// returns those it removed. It goes on after a failed removal and returns
+// GC removes snapctl's snapshots created more than olderThan ago, except
+// those whose Owner still runs (it says so on Stderr), and returns those it
+// removed. It goes on after a failed removal and returns
 // the errors joined.
 func (m *Manager) GC(ctx context.Context, olderThan time.Duration, o ListOptions) ([]Snapshot, error) {
 	m.pruneState()
@@ -355,6 +403,11 @@ func (m *Manager) GC(ctx context.Context, olderThan time.Duration, o ListOptions
 	var errs []error
 	for _, s := range all {
 		if !s.Created.Before(cut) {
+			continue
+		}
+		if s.ownerAlive() {
+			// A long copy, not a crash's leftover: its run removes it.
+			fmt.Fprintf(m.stderr(), "snapctl: gc: kept %s: snapctl run (pid %d) still uses it\n", s.Path, s.Owner)
 			continue
 		}
 		if err := m.Remove(ctx, s.Path); err != nil {

@@ -1,6 +1,7 @@
 package sshtest_test
 
 import (
+	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,5 +253,87 @@ func TestReplicateDryRun(t *testing.T) {
 				t.Errorf("rsync without a config dir:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestReplicateHelp: --help prints the whole usage comment, down to the
+// last exit status.
+func TestReplicateHelp(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "sed")
+	script := filepath.Join(testutil.ModuleRoot(t), "scripts", "replicate.sh")
+	out, err := exec.Command(script, "--help").Output()
+	if err != nil || !strings.HasPrefix(string(out), "Usage: replicate.sh ") ||
+		!strings.HasSuffix(string(out), "\n2 usage or configuration error.\n") {
+		t.Fatalf("replicate.sh --help: %v, output:\n%s", err, out)
+	}
+}
+
+// TestReplicateInterrupted: Ctrl-C (SIGINT to the process group) during a
+// copy under snapctl removes the snapshot and replicate's temp dir, and the
+// summary says the copy was interrupted, not that it never ran. ssh is a
+// local stand-in that runs the remote command with sh -c.
+func TestReplicateInterrupted(t *testing.T) {
+	testutil.NeedRoot(t)
+	testutil.NeedCmd(t, "bash", "mkfs.btrfs", "mount", "umount")
+	if !has(t, "snapctl") || !has(t, "pvcat") {
+		testutil.Skip(t, "snapctl and pvcat not on this branch yet")
+	}
+	needFrame(t)
+	dir := tools(t)
+	script := filepath.Join(testutil.ModuleRoot(t), "scripts", "replicate.sh")
+	work := t.TempDir()
+	fakeSSH := filepath.Join(work, "ssh")
+	// ssh [-o OPT]... HOST CMD: drop the options and the host.
+	body := "#!/bin/sh\nwhile [ \"${1#-}\" != \"$1\" ]; do case $1 in -[oi]) shift 2 ;; *) shift ;; esac; done\nshift\nexec sh -c \"$*\"\n"
+	if err := os.WriteFile(fakeSSH, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mnt := t.TempDir()
+	fsdev, _ := testutil.LoopImage(t, 256<<20)
+	testutil.Run(t, "mkfs.btrfs", "-q", fsdev)
+	testutil.Run(t, "mount", fsdev, mnt)
+	t.Cleanup(func() { testutil.Run(t, "umount", mnt) })
+	origin := filepath.Join(mnt, "data.img")
+	data := make([]byte, 64<<20)
+	rand.Read(data) // incompressible: at --rate 4M the copy takes 16 s
+	if err := os.WriteFile(origin, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	env := append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "TMPDIR="+tmp,
+		"SNAPCTL_STATE_DIR="+filepath.Join(work, "snapstate"), "BLKPIPE_STATE_DIR="+filepath.Join(work, "blkstate"))
+	dst := filepath.Join(work, "copy.img")
+	cmd := exec.Command(script, "--ssh", fakeSSH, "--rate", "4M", origin, "backup", dst)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	// Interrupt once some of the copy has landed.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if fi, err := os.Stat(dst); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing landed in 30 s\n%s%s", stdout.String(), stderr.String())
+		}
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	code := sshtest.ExitCode(cmd.Wait())
+	re := regexp.MustCompile(`^replicate: FAILED ` + regexp.QuoteMeta(origin+" -> backup:"+dst) +
+		` after [0-9.]+ s( \([0-9]+ bytes read\))?: snapctl exited 130 during the copy \(interrupted\)\n$`)
+	if code != 1 || !re.MatchString(stdout.String()) {
+		t.Fatalf("exit %d, stdout %q; want exit 1 and a line matching %s\nstderr:\n%s", code, stdout.String(), re, stderr.String())
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "replicate.*")); len(left) != 0 {
+		t.Errorf("replicate left %v", left)
+	}
+	l := exec.Command(filepath.Join(dir, "snapctl"), "list")
+	l.Env = env
+	if out, err := l.CombinedOutput(); err != nil || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Errorf("snapctl list after the interrupt: %v\n%s", err, out)
 	}
 }
