@@ -393,7 +393,7 @@ func TestFileSystemFull(t *testing.T) {
 func TestSumsSidecarOnSIGPIPE(t *testing.T) {
 	testutil.NeedCmd(t, "bash", "head")
 	state := t.TempDir()
-	img := testutil.SparseFile(t, 2<<30) // 4 MiB of sums: more than a pipe holds
+	img := testutil.SparseFile(t, 1<<30) // 2 MiB of sums: more than a pipe holds
 	env := []string{"BLKPIPE_STATE_DIR=" + state}
 	for i := 0; i < 2; i++ {
 		_, stderr, code := sh(t, env, "$BC -q --sums "+img+" | head -c 1000 >/dev/null; echo ${PIPESTATUS[0]} >&2")
@@ -514,8 +514,8 @@ func TestSourceShrinks(t *testing.T) {
 		sourceShrinks(t, src, "--frame", "frame: source size mismatch: source ended at ", " bytes, declared 67108864\n")
 	})
 	t.Run("sums", func(t *testing.T) {
-		src := testutil.SparseFile(t, 2<<30) // 4 MiB of sums, more than a pipe holds
-		sourceShrinks(t, src, "--sums", "source size mismatch: ", " bytes fed, 2147483648 declared\n")
+		src := testutil.SparseFile(t, 1<<30) // 2 MiB of sums, more than a pipe holds
+		sourceShrinks(t, src, "--sums", "source size mismatch: ", " bytes fed, 1073741824 declared\n")
 	})
 }
 
