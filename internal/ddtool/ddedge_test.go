@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/blkpipe/blkpipe/internal/testutil"
 )
@@ -242,4 +246,68 @@ func TestPartialReadWarningQuiet(t *testing.T) {
 			t.Errorf("%q: dd printed the warning %q times, blkcat %q", status, dd, ours)
 		}
 	}
+}
+
+// TestSIGINTLikeDD: SIGINT to a script's process group (Ctrl-C) while dd
+// waits for input makes dd print its statistics and die of the signal, so
+// bash stops the script too. The tools printed "interrupted" and exited
+// 130, and bash went on with the script's next command.
+func TestSIGINTLikeDD(t *testing.T) {
+	testutil.NeedCmd(t, "dd", "bash")
+	tools := map[string]string{"dd": "dd", "blkcat": testutil.Tool(t, "blkcat"), "blkwrite": testutil.Tool(t, "blkwrite")}
+	type outcome struct{ stdout, stderr, status string }
+	results := map[string]outcome{}
+	for _, prog := range []string{"dd", "blkcat", "blkwrite"} {
+		cmd := exec.Command("bash", "-c", `"$P" bs=1000 >/dev/null; echo next`)
+		cmd.Env = append(os.Environ(), "P="+tools[prog], "LC_ALL=C")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+		if _, err := stdin.Write(bytes.Repeat([]byte("x"), 5000)); err != nil {
+			t.Fatal(err)
+		}
+		child := waitChild(t, cmd.Process.Pid)
+		waitReadStdin(t, child)
+		time.Sleep(100 * time.Millisecond) // the 5000 bytes read are written
+		waitReadStdin(t, child)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		code := exitCode(t, cmd)
+		stdin.Close()
+		results[prog] = outcome{stdout.String(), mask(stderr.String(), prog), strconv.Itoa(code)}
+	}
+	want := results["dd"]
+	if want.stdout != "" || want.status != "130" {
+		t.Fatalf("dd's script went on (%q) or ended %s", want.stdout, want.status)
+	}
+	for _, prog := range []string{"blkcat", "blkwrite"} {
+		if got := results[prog]; got != want {
+			t.Errorf("%s: script printed %q, ended %s, stderr:\n%s\ndd: %q, %s, stderr:\n%s",
+				prog, got.stdout, got.status, got.stderr, want.stdout, want.status, want.stderr)
+		}
+	}
+}
+
+// waitChild returns the pid of process pid's first child.
+func waitChild(t *testing.T, pid int) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				return n
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("process %d started no child", pid)
+	return 0
 }

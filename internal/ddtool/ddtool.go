@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -111,6 +112,15 @@ func Main(p Profile, args []string) int {
 	usr1 := make(chan os.Signal, 16)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	err := Run(p, args, os.Stdin, os.Stdout, os.Stderr, usr1)
+	if interruptSignal(err) == os.Interrupt {
+		// dd prints its statistics on SIGINT (Run did) and then dies of
+		// the signal, so that a shell running it stops too: bash goes
+		// on with a script whose child exited 130, but not with one
+		// whose child SIGINT killed. Run has restored the default
+		// action.
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+		time.Sleep(time.Second) // the signal is asynchronous
+	}
 	if err != nil && err != flagHelp && err != flagVersion && !IsReported(err) {
 		// dd prints the warnings of the operands it parsed before the
 		// one it refuses ("bs=0x5": the zero multiplier, then "invalid
@@ -346,7 +356,7 @@ func ParseArgs(p Profile, args []string) (*Options, error) {
 
 // Run is the whole tool with its real world passed in: arguments, standard
 // streams, and a channel of SIGUSR1 notifications.
-func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr1 <-chan os.Signal) error {
+func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr1 <-chan os.Signal) (err error) {
 	if p.Restrictable {
 		var allows, rest []string
 		for i := 0; i < len(args); i++ {
@@ -387,8 +397,15 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		return printResumePoint(opt, stdout)
 	}
 
-	ctx, stop := signalContext()
+	ctx, stop, caught := signalContext()
 	defer stop()
+	defer func() {
+		if errors.Is(err, ErrInterrupted) {
+			if s := caught(); s != nil {
+				err = &interruptedError{sig: s, err: err}
+			}
+		}
+	}()
 
 	level := map[ddargs.Status]progress.Level{
 		ddargs.StatusDefault:  progress.LevelDefault,
@@ -555,15 +572,61 @@ func reportOnSignal(rep *progress.DD, usr1 <-chan os.Signal) func() {
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM unless the signal was
-// ignored when the tool started (as dd checks SIG_IGN).
-func signalContext() (context.Context, context.CancelFunc) {
+// ignored when the tool started (as dd checks SIG_IGN). caught returns the
+// signal that cancelled it, or nil. stop restores the signals' default
+// action.
+func signalContext() (ctx context.Context, stop func(), caught func() os.Signal) {
 	var sigs []os.Signal
 	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
 		if !signal.Ignored(s) {
 			sigs = append(sigs, s)
 		}
 	}
-	return signal.NotifyContext(context.Background(), sigs...)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	if len(sigs) > 0 {
+		signal.Notify(ch, sigs...)
+	}
+	var got atomic.Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case s := <-ch:
+			got.Store(s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	stop = func() {
+		signal.Stop(ch)
+		cancel()
+		<-done
+	}
+	caught = func() os.Signal {
+		s, _ := got.Load().(os.Signal)
+		return s
+	}
+	return ctx, stop, caught
+}
+
+// interruptedError is ErrInterrupted with the signal that caused it.
+type interruptedError struct {
+	sig os.Signal
+	err error
+}
+
+func (e *interruptedError) Error() string { return e.err.Error() }
+func (e *interruptedError) Unwrap() error { return e.err }
+
+// interruptSignal returns the signal that interrupted the run err ended,
+// or nil.
+func interruptSignal(err error) os.Signal {
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		return ie.sig
+	}
+	return nil
 }
 
 // params resolves dd operands into the engine's parameters.
