@@ -1,8 +1,10 @@
 package ddtool_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,4 +312,78 @@ func waitChild(t *testing.T, pid int) int {
 	}
 	t.Fatalf("process %d started no child", pid)
 	return 0
+}
+
+// TestWaitForFirstByteLikeDD: while the input has not sent a byte, dd's
+// clock runs and SIGUSR1 reports "0+0 records in"; the final report's
+// time counts the wait. blkwrite (which looks at the first bytes for a
+// framed stream's header) printed nothing on SIGUSR1 until data came and
+// started its clock then ("3 bytes copied, 0.0008 s" after a 1.5 s wait).
+func TestWaitForFirstByteLikeDD(t *testing.T) {
+	testutil.NeedCmd(t, "dd")
+	tools := map[string]string{"dd": "dd", "blkcat": testutil.Tool(t, "blkcat"), "blkwrite": testutil.Tool(t, "blkwrite")}
+	const wait = 400 * time.Millisecond
+	secondsRE := regexp.MustCompile(`copied, ([0-9.]+) s,`)
+	for _, prog := range []string{"dd", "blkcat", "blkwrite"} {
+		t.Run(prog, func(t *testing.T) {
+			cmd := exec.Command(tools[prog])
+			cmd.Env = append(os.Environ(), "LC_ALL=C")
+			cmd.Stdout = io.Discard
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			started := time.Now()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			waitReadStdin(t, cmd.Process.Pid)
+			cmd.Process.Signal(syscall.SIGUSR1)
+			lines := make(chan string, 16)
+			go func() {
+				sc := bufio.NewScanner(stderr)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			var report []string
+			for len(report) < 3 {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("stderr ended after %q", report)
+					}
+					report = append(report, l)
+				case <-time.After(10 * time.Second):
+					t.Fatalf("no report on SIGUSR1 before the first byte; got %q", report)
+				}
+			}
+			if report[0] != "0+0 records in" || report[1] != "0+0 records out" || !strings.HasPrefix(report[2], "0 bytes copied, ") {
+				t.Errorf("SIGUSR1 report %q", report)
+			}
+			time.Sleep(wait - time.Since(started))
+			io.WriteString(stdin, "abc")
+			stdin.Close()
+			var final []string
+			for l := range lines {
+				final = append(final, l)
+			}
+			if code := exitCode(t, cmd); code != 0 || len(final) != 3 || final[0] != "0+1 records in" {
+				t.Fatalf("exit %d, final report %q", code, final)
+			}
+			m := secondsRE.FindStringSubmatch(final[2])
+			if m == nil {
+				t.Fatalf("no time in %q", final[2])
+			}
+			if s, _ := strconv.ParseFloat(m[1], 64); s < (wait - 100*time.Millisecond).Seconds() {
+				t.Errorf("%q: the %v waited for the first byte is not counted", final[2], wait)
+			}
+		})
+	}
 }

@@ -423,12 +423,19 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		return err
 	}
 	defer in.F.Close()
+	var start time.Time // of dd's clock, when not after opening the output
 	if p.Receiver {
+		// Waiting for the first bytes is part of dd's copy: its clock
+		// runs and SIGUSR1 reports "0+0 records in" meanwhile.
+		start = time.Now()
+		rep.Restart(start)
+		stopReports := reportOnSignal(rep, usr1)
 		var framed, empty, cut bool
 		err := interruptible(ctx, func() (err error) {
 			framed, empty, cut, err = detectFramed(in)
 			return err
 		})
+		stopReports()
 		if err == ErrInterrupted {
 			rep.Report(time.Now())
 			return err
@@ -500,7 +507,10 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 
 	defer reportOnSignal(rep, usr1)()
 
-	rep.Restart(time.Now())
+	if start.IsZero() {
+		start = time.Now()
+	}
+	rep.Restart(start)
 	result := make(chan error, 1)
 	go func() {
 		if snd != nil {
