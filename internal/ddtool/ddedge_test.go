@@ -387,3 +387,66 @@ func TestWaitForFirstByteLikeDD(t *testing.T) {
 		})
 	}
 }
+
+// TestStdioFlagsLikeDD: iflag=/oflag= on standard input or output, which
+// dd does not open, are set with fcntl: oflag=append on "1<>file" appends
+// (the tools wrote over the file's start), and iflag=nonblock on an empty
+// pipe fails with EAGAIN (the tools waited for data).
+func TestStdioFlagsLikeDD(t *testing.T) {
+	testutil.NeedCmd(t, "dd")
+	tools := map[string]string{"dd": "dd", "blkcat": testutil.Tool(t, "blkcat"), "blkwrite": testutil.Tool(t, "blkwrite")}
+	for _, tc := range []struct {
+		name string
+		args []string
+		pipe bool // standard input is an empty pipe whose writer stays open
+	}{
+		{name: "append", args: []string{"oflag=append", "conv=notrunc"}},
+		{name: "append-warning", args: []string{"oflag=append", "bs=100"}},
+		{name: "nonblock", args: []string{"iflag=nonblock"}, pipe: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in")
+			writeFile(t, in, bytes.Repeat([]byte("input "), 200))
+			results := map[string]result{}
+			for _, prog := range []string{"dd", "blkcat", "blkwrite"} {
+				out := filepath.Join(dir, "out")
+				writeFile(t, out, bytes.Repeat([]byte("old "), 500))
+				stdout, err := os.OpenFile(out, os.O_RDWR, 0) // 1<>out
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(tools[prog], tc.args...)
+				cmd.Env = append(os.Environ(), "LC_ALL=C")
+				var stderr bytes.Buffer
+				cmd.Stdout, cmd.Stderr = stdout, &stderr
+				if tc.pipe {
+					r, w, err := os.Pipe()
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer r.Close()
+					defer w.Close()
+					cmd.Stdin = r
+				} else {
+					f, err := os.Open(in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer f.Close()
+					cmd.Stdin = f
+				}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				code := exitCode(t, cmd)
+				stdout.Close()
+				results[prog] = result{out: mustRead(t, out), stderr: stderr.String(), code: code}
+			}
+			want := results["dd"]
+			for _, prog := range []string{"blkcat", "blkwrite"} {
+				compareToDD(t, prog, results[prog], want, mask)
+			}
+		})
+	}
+}

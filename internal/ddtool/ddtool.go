@@ -674,11 +674,51 @@ func openFlags(f ddargs.Flags) int {
 	return fl
 }
 
+// setFdFlags is dd's set_fd_flags: the iflag=/oflag= flags of standard
+// input or output, which dd does not open, are added with fcntl F_SETFL,
+// where Linux honours O_APPEND, O_NOATIME and O_NONBLOCK (and O_DIRECT,
+// which blkpipe leaves to its own aligned I/O). So oflag=append appends
+// to a file on "1<>file", and iflag=nonblock makes a read of an empty pipe
+// fail with EAGAIN, as dd's does.
+func setFdFlags(f *os.File, fl ddargs.Flags, name string) error {
+	add := 0
+	for _, m := range []struct {
+		on   bool
+		flag int
+	}{{fl.Append, unix.O_APPEND}, {fl.NoATime, unix.O_NOATIME}, {fl.NonBlock, unix.O_NONBLOCK}} {
+		if m.on {
+			add |= m.flag
+		}
+	}
+	if add == 0 {
+		return nil
+	}
+	rc, err := f.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(fd uintptr) {
+			var old int
+			if old, err = unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil && old|add != old {
+				_, err = unix.FcntlInt(fd, unix.F_SETFL, old|add)
+			}
+		})
+		if err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return &ddcopy.Error{Msg: "setting flags for " + ddcopy.Quote(name), Err: err}
+	}
+	return nil
+}
+
 // openInput opens if= (or takes standard input) and finds out what it is.
 func openInput(p Profile, o *ddargs.Operands, stdin *os.File, rep *progress.DD) (*ddcopy.Input, error) {
 	in := &ddcopy.Input{Name: "standard input", Size: -1, Nocache: o.IFlag.Nocache}
 	if o.If == "" {
 		in.F = stdin
+		if err := setFdFlags(stdin, o.IFlag, in.Name); err != nil {
+			return nil, err
+		}
 	} else {
 		in.Name = o.If
 		flag := os.O_RDONLY | openFlags(o.IFlag)
@@ -741,6 +781,9 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 	out := &ddcopy.Output{Name: "standard output", Nocache: o.OFlag.Nocache, UserDirect: o.OFlag.Direct}
 	if o.Of == "" {
 		out.F = stdout
+		if err := setFdFlags(stdout, o.OFlag, out.Name); err != nil {
+			return nil, err
+		}
 		if pipeio.IsPipe(out.F) {
 			pipeio.Grow(out.F, pipeio.DefaultPipeSize)
 		}
