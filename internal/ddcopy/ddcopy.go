@@ -384,7 +384,7 @@ func (c *Copier) skipInput() (int64, error) {
 		if records == 0 {
 			size = int(tail)
 		}
-		n, err := c.readOnce(buf[:size])
+		n, err := c.readOnce(buf[:size], 0)
 		if err != nil && err != io.EOF {
 			return 0, &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}
 		}
@@ -445,12 +445,13 @@ func (c *Copier) seekOutput() error {
 	return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: lseekErr}
 }
 
-// readOnce reads once (or, with iflag=fullblock, until p is full or the
-// input ends), treating the EINVAL that O_DIRECT gives at an unaligned end
+// readOnce reads once (or, with iflag=fullblock, until p is full, the
+// input ends, or a short read completes a record: have bytes of the
+// current record came before p), treating the EINVAL that O_DIRECT gives at an unaligned end
 // of file as the end of input, as dd does: only after a short read. Any
 // other EINVAL (an unaligned size) is an error, as in dd; taking it for
 // the end copied nothing and exited 0.
-func (c *Copier) readOnce(p []byte) (int, error) {
+func (c *Copier) readOnce(p []byte, have int) (int, error) {
 	total := 0
 	read := func(p []byte) (int, error) { return readFile(c.In.F, p) }
 	if c.In.R != nil {
@@ -467,6 +468,11 @@ func (c *Copier) readOnce(p []byte) (int, error) {
 		}
 		c.lastShort = n < len(p)-(total-n)
 		if n == 0 || !c.P.Fullblock {
+			break
+		}
+		if c.lastShort && have+total >= c.ibs {
+			// The input has no more for now and a record is whole:
+			// pass it on, as dd writes each record once it is read.
 			break
 		}
 	}
@@ -544,6 +550,9 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 		carry      []byte
 		carryRecs  []run
 		carryNotes []note
+		// pend bytes at the end of carry begin a record that
+		// iflag=fullblock has not completed yet: not counted, not sent.
+		pend int
 	)
 	unit := 1
 	if c.P.Reblock && (c.direct > 0 || c.P.Sparse) {
@@ -563,8 +572,8 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 		case <-ctx.Done():
 			return
 		}
-		ch := &chunk{buf: buf, off: off - int64(len(carry)), done: make(chan struct{})}
-		pos := copy(buf, carry)
+		ch := &chunk{buf: buf, off: off - int64(len(carry)-pend), done: make(chan struct{})}
+		pos := copy(buf, carry) - pend
 		ch.recs = append(ch.recs, carryRecs...)
 		ch.notes = append(ch.notes, carryNotes...)
 		carry, carryRecs, carryNotes = nil, nil, nil
@@ -587,11 +596,20 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 			if req == 0 {
 				break // chunk full
 			}
-			n, err := c.readOnce(buf[pos : pos+req])
+			n, err := c.readOnce(buf[pos+pend:pos+req], pend)
 			if recs == 0 {
 				tailDone = true
 			}
-			if n > 0 {
+			short, raw := n+pend < req, n
+			if n > 0 || pend > 0 {
+				n += pend
+				pend = 0
+				if c.P.Fullblock && err == nil && short && n%c.ibs != 0 && n > c.ibs {
+					// Whole records go on now; the rest waits for
+					// the rest of its record.
+					pend = n % c.ibs
+					n -= pend
+				}
 				ddSize := c.ibs // the size of dd's read here
 				if recs == 0 {
 					ddSize = req
@@ -618,7 +636,7 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 					records++
 				}
 			}
-			if err == io.EOF || (err == nil && n == 0) {
+			if err == io.EOF || (err == nil && raw == 0) {
 				ch.eof = true
 				end = true
 				break
@@ -634,6 +652,9 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 				end = true
 				break
 			}
+			if pend > 0 {
+				break // the chunk goes on; the pending bytes are carried
+			}
 			if n < req && c.P.Reblock {
 				// The input is slower than we are: pass on what we have.
 				break
@@ -642,17 +663,20 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 			}
 		}
 		ch.n = pos
+		if pend > 0 && unit == 1 {
+			carry = append([]byte(nil), buf[pos:pos+pend]...)
+		}
 		if !end && unit > 1 {
 			keep := pos / unit * unit
 			if keep == 0 && pos < c.chunk-c.ibs {
 				// Not a whole unit yet: keep reading into this chunk.
-				carry = append([]byte(nil), buf[:pos]...)
+				carry = append([]byte(nil), buf[:pos+pend]...)
 				carryRecs, carryNotes = ch.recs, ch.notes
 				free <- buf
 				off -= 0
 				continue
 			}
-			carry = append(carry[:0], buf[keep:pos]...)
+			carry = append(carry[:0], buf[keep:pos+pend]...)
 			split := ch.off + int64(keep)
 			i := len(ch.recs)
 			for i > 0 && ch.recs[i-1].off >= split {

@@ -450,3 +450,67 @@ func TestStdioFlagsLikeDD(t *testing.T) {
 		})
 	}
 }
+
+// TestFullblockPassesRecordsOn: with iflag=fullblock, dd writes each
+// record as soon as it has read it whole, while the input pauses in the
+// middle of the next one. The tools held the records they had until their
+// buffer filled or the input ended, so a live stream stalled.
+func TestFullblockPassesRecordsOn(t *testing.T) {
+	testutil.NeedCmd(t, "dd")
+	tools := map[string]string{"dd": "dd", "blkcat": testutil.Tool(t, "blkcat"), "blkwrite": testutil.Tool(t, "blkwrite")}
+	first := bytes.Repeat([]byte("0123456789"), 10000) // then a pause, then "rest"
+	for _, tc := range []struct {
+		ops   string
+		early int // bytes dd writes before the pause ends
+	}{
+		{"bs=100000 iflag=fullblock", 100000},
+		{"bs=33333 iflag=fullblock", 99999},
+		{"bs=33333 iflag=fullblock conv=sync", 99999},
+		{"ibs=33333 obs=7777 iflag=fullblock", 99999 / 7777 * 7777},
+	} {
+		t.Run(tc.ops, func(t *testing.T) {
+			var want result
+			for _, prog := range []string{"dd", "blkcat", "blkwrite"} {
+				cmd := exec.Command(tools[prog], strings.Fields(tc.ops)...)
+				cmd.Env = append(os.Environ(), "LC_ALL=C")
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				stdin, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				stdout, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+				if _, err := stdin.Write(first); err != nil {
+					t.Fatal(err)
+				}
+				early := make([]byte, tc.early)
+				got := make(chan error, 1)
+				go func() { _, err := io.ReadFull(stdout, early); got <- err }()
+				select {
+				case err := <-got:
+					if err != nil {
+						t.Fatalf("%s: %v", prog, err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s wrote fewer than the %d bytes of the records it had read whole while the input paused", prog, tc.early)
+				}
+				io.WriteString(stdin, "rest")
+				stdin.Close()
+				rest, _ := io.ReadAll(stdout)
+				res := result{out: append(early, rest...), code: exitCode(t, cmd), stderr: stderr.String()}
+				if prog == "dd" {
+					want = res
+					continue
+				}
+				compareToDD(t, prog, res, want, mask)
+			}
+		})
+	}
+}
