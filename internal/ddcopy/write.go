@@ -52,7 +52,12 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 			c.R.C.OutFull.Store(written / int64(c.obs))
 		}
 		c.R.C.Bytes.Store(written)
-		c.R.Tick(time.Now())
+		if ch.n > 0 || !ch.eof {
+			// dd prints status=progress before each read; the read
+			// that finds the end of the input is its last, so the
+			// end itself draws no line.
+			c.R.Tick(time.Now())
+		}
 		if ch.buf != nil && !lent {
 			free <- ch.buf
 		}

@@ -514,3 +514,36 @@ func TestFullblockPassesRecordsOn(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressAtEndOfInput: dd draws its status=progress line before each
+// read, so an input that ends more than a second after its last data ends
+// the copy without a progress line. The tools drew one on the end itself.
+func TestProgressAtEndOfInput(t *testing.T) {
+	testutil.NeedCmd(t, "dd")
+	tools := map[string]string{"dd": "dd", "blkcat": testutil.Tool(t, "blkcat"), "blkwrite": testutil.Tool(t, "blkwrite")}
+	var want result
+	for _, prog := range []string{"dd", "blkcat", "blkwrite"} {
+		cmd := exec.Command(tools[prog], "status=progress")
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		stdin.Write(bytes.Repeat([]byte("x"), 1000))
+		time.Sleep(1200 * time.Millisecond) // past the first second
+		stdin.Close()
+		code := exitCode(t, cmd)
+		res := result{out: stdout.Bytes(), code: code, stderr: stderr.String()}
+		if prog == "dd" {
+			want = res
+			continue
+		}
+		compareToDD(t, prog, res, want, mask)
+	}
+}
