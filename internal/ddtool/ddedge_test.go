@@ -48,6 +48,15 @@ var edgeCases = []edgeCase{
 	{diffCase: diffCase{name: "skip-device-to-end", ops: "if=DEV skip=2048", in: inDevice, size: 1 << 20}},
 	{diffCase: diffCase{name: "skip-char-device-1E", ops: "if=/dev/zero skip=1E count=1", wantErr: true}},
 	{diffCase: diffCase{name: "skip-char-device", ops: "if=/dev/zero skip=5 count=3"}},
+	// blkwrite's look for a framed stream's header read 64 KiB: a short
+	// first record of a larger ibs, or of one that does not divide it
+	// ("2+1 records in" for bs=1M count=3), and skip= read and
+	// discarded what dd seeks over on /dev/zero.
+	{diffCase: diffCase{name: "char-device-bs-1M", ops: "if=/dev/zero bs=1M count=3"}},
+	{diffCase: diffCase{name: "char-device-bs-1000", ops: "if=/dev/zero bs=1000 count=100"}},
+	{diffCase: diffCase{name: "urandom-bs-1M", ops: "if=/dev/urandom bs=1M count=3 of=/dev/null"}},
+	{diffCase: diffCase{name: "char-device-skip-bs-1M", ops: "if=/dev/zero bs=1M skip=3 count=1"}},
+	{diffCase: diffCase{name: "pipe-bs-1M-count", ops: "bs=1M count=1", in: inPipe, size: 30000}},
 
 	// seek=: the same on the output; blkwrite leaves a device it cannot
 	// seek in to dd's error rather than its own size check.

@@ -432,7 +432,7 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		stopReports := reportOnSignal(rep, usr1)
 		var framed, empty, cut bool
 		err := interruptible(ctx, func() (err error) {
-			framed, empty, cut, err = detectFramed(in)
+			framed, empty, cut, err = detectFramed(in, int(ops.IBS))
 			return err
 		})
 		stopReports()

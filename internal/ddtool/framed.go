@@ -61,8 +61,13 @@ func streamSize(c *ddcopy.Copier) int64 {
 // would see: a seekable input is peeked with pread; from a stream
 // blkwrite reads once (more only while the bytes so far could still be
 // the magic), and the copy then gets exactly those bytes as its first
-// read.
-func detectFramed(in *ddcopy.Input) (framed, empty, cut bool, err error) {
+// read. That read asks for what dd's first read would (ibs bytes, at
+// least the magic's length, at most 64 MiB), so the records it makes are
+// dd's: a read of 64 KiB made a short record of a larger ibs from
+// /dev/urandom ("2+1 records in" for bs=1M count=3). A character device
+// that can seek (/dev/zero) is read and seeked back instead, so that
+// skip= still seeks on it as dd's does.
+func detectFramed(in *ddcopy.Input, ibs int) (framed, empty, cut bool, err error) {
 	if in.Seekable && in.Size >= 0 {
 		cur, err := in.F.Seek(0, io.SeekCurrent)
 		if err != nil {
@@ -78,9 +83,19 @@ func detectFramed(in *ddcopy.Input) (framed, empty, cut bool, err error) {
 		return len(got) >= len(frame.Magic) && string(got[:len(frame.Magic)]) == frame.Magic, len(got) == 0 && err == io.EOF,
 			err == io.EOF && isMagicCut(got), nil
 	}
-	buf := make([]byte, 64<<10)
+	size := (len(frame.Magic) + ibs - 1) / ibs * ibs
+	if size > 64<<20 {
+		size = 64 << 20
+	}
+	buf := make([]byte, size)
 	n := 0
 	var rerr error
+	var back int64 = -1
+	if fi, err := in.F.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		if cur, err := in.F.Seek(0, io.SeekCurrent); err == nil {
+			back = cur
+		}
+	}
 	for {
 		m, err := in.F.Read(buf[n:])
 		n += m
@@ -92,8 +107,11 @@ func detectFramed(in *ddcopy.Input) (framed, empty, cut bool, err error) {
 			break
 		}
 	}
-	pr := &prefixReader{pre: buf[:n], err: rerr, r: in.F}
-	in.R = pr
+	if back < 0 || rerr != nil && rerr != io.EOF {
+		in.R = &prefixReader{pre: buf[:n], err: rerr, r: in.F}
+	} else if _, err := in.F.Seek(back, io.SeekStart); err != nil {
+		in.R = &prefixReader{pre: buf[:n], err: rerr, r: in.F}
+	}
 	return n >= len(frame.Magic) && string(buf[:len(frame.Magic)]) == frame.Magic, n == 0 && rerr == io.EOF,
 		rerr == io.EOF && isMagicCut(buf[:n]), nil
 }
