@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // edgeCase is a differential case (see TestDifferentialDD) at the edges dd
@@ -547,6 +548,41 @@ func TestProgressAtEndOfInput(t *testing.T) {
 		stdin.Write(bytes.Repeat([]byte("x"), 1000))
 		time.Sleep(1200 * time.Millisecond) // past the first second
 		stdin.Close()
+		code := exitCode(t, cmd)
+		res := result{out: stdout.Bytes(), code: code, stderr: stderr.String()}
+		if prog == "dd" {
+			want = res
+			continue
+		}
+		compareToDD(t, prog, res, want, mask)
+	}
+}
+
+// TestNonblockFIFOLikeDD: if=FIFO iflag=nonblock with a writer that has
+// written nothing fails at once with EAGAIN in dd (a script drains a FIFO
+// this way); the tools waited for data or for the writer to go.
+func TestNonblockFIFOLikeDD(t *testing.T) {
+	testutil.NeedCmd(t, "dd")
+	tools := map[string]string{"dd": "dd", "blkcat": testutil.Tool(t, "blkcat"), "blkwrite": testutil.Tool(t, "blkwrite")}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := os.OpenFile(fifo, os.O_RDWR, 0) // a writer that stays silent
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	var want result
+	for _, prog := range []string{"dd", "blkcat", "blkwrite"} {
+		cmd := exec.Command(tools[prog], "if="+fifo, "iflag=nonblock")
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		code := exitCode(t, cmd)
 		res := result{out: stdout.Bytes(), code: code, stderr: stderr.String()}
 		if prog == "dd" {

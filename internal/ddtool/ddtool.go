@@ -674,6 +674,29 @@ func openFlags(f ddargs.Flags) int {
 	return fl
 }
 
+// openNonblock opens path with O_NONBLOCK, as dd does for iflag=nonblock,
+// so that a read of a FIFO or terminal with nothing to read fails with
+// EAGAIN as dd's does ("error reading 'fifo': Resource temporarily
+// unavailable"). os.OpenFile hands such a file to Go's poller, whose reads
+// wait for data instead; a descriptor that is blocking when os.NewFile
+// sees it stays out of the poller, so O_NONBLOCK is turned back on after.
+func openNonblock(path string, flag int) (*os.File, error) {
+	fd, err := unix.Open(path, flag|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
+	}
+	return f, nil
+}
+
 // setFdFlags is dd's set_fd_flags: the iflag=/oflag= flags of standard
 // input or output, which dd does not open, are added with fcntl F_SETFL,
 // where Linux honours O_APPEND, O_NOATIME and O_NONBLOCK (and O_DIRECT,
@@ -723,7 +746,9 @@ func openInput(p Profile, o *ddargs.Operands, stdin *os.File, rep *progress.DD) 
 		in.Name = o.If
 		flag := os.O_RDONLY | openFlags(o.IFlag)
 		var err error
-		if o.IFlag.Direct || p.ReadDirect {
+		if fi, serr := os.Stat(o.If); o.IFlag.NonBlock && serr == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeCharDevice|os.ModeSocket) != 0 {
+			in.F, err = openNonblock(o.If, flag)
+		} else if o.IFlag.Direct || p.ReadDirect {
 			in.F, in.Direct, err = blockdev.OpenDirect(o.If, flag, 0)
 			in.UserDirect = o.IFlag.Direct
 			if err == nil && !in.Direct && o.IFlag.Direct {
