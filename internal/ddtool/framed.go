@@ -343,6 +343,9 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 		if !ops.Conv.Nocreat && full {
 			// A delta or resumed stream needs the target it continues.
 			flag |= os.O_CREATE
+			if err := refuseNewDevFile(ops.Of); err != nil {
+				return nil, err
+			}
 		}
 		if ops.Conv.Excl {
 			flag |= os.O_EXCL
