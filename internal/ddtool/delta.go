@@ -179,6 +179,11 @@ func newDeltaSender(ctx context.Context, opt *Options, c *ddcopy.Copier, stdin *
 	if err == ErrInterrupted {
 		return nil, err
 	}
+	if errors.Is(err, sums.ErrVersion) {
+		// `ssh backup blkcat --sums DEV | blkcat --against -`: the
+		// backup host runs another build.
+		return nil, fmt.Errorf("block sums %s: %w: the blkcat --sums that wrote them and this blkcat are different blkpipe versions (see their --version); install the same version on both hosts", ddcopy.Quote(name), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("block sums %s: %w", ddcopy.Quote(name), err)
 	}

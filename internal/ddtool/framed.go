@@ -160,6 +160,11 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		rep.Report(time.Now())
 		return err
 	}
+	if errors.Is(err, frame.ErrVersion) {
+		// The stream came from another build, typically over ssh from a
+		// host upgraded before this one: say which tools to line up.
+		return fmt.Errorf("%s: %w: blkcat on the sending side and this blkwrite are different blkpipe versions (see their --version); install the same version on both hosts", ddcopy.Quote(in.Name), err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", ddcopy.Quote(in.Name), err)
 	}
