@@ -337,3 +337,59 @@ func TestReplicateInterrupted(t *testing.T) {
 		t.Errorf("snapctl list after the interrupt: %v\n%s", err, out)
 	}
 }
+
+// TestReplicateBadSettings: a --rate pvcat cannot parse, or a zstd level
+// blkcat refuses, is a configuration error (exit 2, the tool's reason),
+// found before any snapshot or connection; it was a failed stage (exit 1)
+// after the snapshot was made and an empty stream sent to the backup host.
+func TestReplicateBadSettings(t *testing.T) {
+	testutil.NeedCmd(t, "bash")
+	dir := tools(t)
+	if !has(t, "pvcat") {
+		testutil.Skip(t, "feature pvcat not on this branch yet")
+	}
+	needFrame(t)
+	script := filepath.Join(testutil.ModuleRoot(t), "scripts", "replicate.sh")
+	// ssh is a stand-in that records being run: it must not be.
+	work := t.TempDir()
+	ran := filepath.Join(work, "ssh-ran")
+	fakeSSH := filepath.Join(work, "ssh")
+	if err := os.WriteFile(fakeSSH, []byte("#!/bin/sh\ntouch "+ran+"\ncat >/dev/null\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(work, "src.img")
+	if err := os.WriteFile(src, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"rate", []string{"--rate", "50X"}, `replicate: invalid --rate '50X' (-L: invalid rate "50X")` + "\n"},
+		{"zstd level", []string{"--compress", "zstd:99"}, `replicate: invalid --compress 'zstd:99' (invalid -z value 'zstd:99': codec "zstd:99": zstd level must be 1 to 22)` + "\n"},
+	} {
+		for _, dry := range []bool{false, true} {
+			name := tc.name
+			args := append([]string{"--ssh", fakeSSH, "--no-snapshot"}, tc.args...)
+			if dry {
+				name += "/dry-run"
+				args = append(args, "-n")
+			}
+			t.Run(name, func(t *testing.T) {
+				cmd := exec.Command(script, append(args, src, "backup", "/srv/copy.img")...)
+				cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "TMPDIR="+work)
+				var stdout, stderr strings.Builder
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				code := sshtest.ExitCode(cmd.Run())
+				if code != 2 || stdout.String() != "" || stderr.String() != tc.want {
+					t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, %q", code, stdout.String(), stderr.String(), tc.want)
+				}
+				if _, err := os.Stat(ran); err == nil {
+					t.Errorf("ssh ran")
+					os.Remove(ran)
+				}
+			})
+		}
+	}
+}
