@@ -214,15 +214,21 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		err = t.finish(end)
 	}
 	if err != nil {
+		digestErr := errors.Is(err, frame.ErrDigest)
+		if !digestErr {
+			// Before any message: a stream cut by a dropped connection
+			// leaves stderr dead too (see record).
+			rs.record(t)
+		}
 		rep.Diagnose(err.Error())
 		if t.touched.Load() {
 			rep.Diagnose(incomplete(t.written, t.name))
 		}
-		if errors.Is(err, frame.ErrDigest) {
+		if digestErr {
 			explainDigest(h, t.name, base.explain(t.name), rep)
 			rs.done() // the target is not the source: nothing to resume
 		} else {
-			rs.save(t)
+			rs.announce()
 		}
 		rep.Report(time.Now())
 		return &errReported{err}
