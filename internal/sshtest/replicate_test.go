@@ -2,6 +2,7 @@ package sshtest_test
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,6 +152,27 @@ func TestReplicateScript(t *testing.T) {
 		}
 		if !strings.Contains(r.Stderr, "replicate:   blkwrite: failed to open '"+missing+"'") {
 			t.Fatalf("stderr does not show blkwrite's error:\n%s", r.Stderr)
+		}
+	})
+
+	// The backup volume not active (or its name mistyped): blkwrite used
+	// to write the copy into a new file in /dev, in RAM, and the run
+	// reported it verified.
+	t.Run("target missing in /dev", func(t *testing.T) {
+		needFrame(t)
+		missing := fmt.Sprintf("/dev/blkpipe-test-%d-missing", os.Getpid())
+		t.Cleanup(func() { os.Remove(missing) })
+		r := run(t, "--no-snapshot", src, "backup", missing)
+		re := regexp.MustCompile(`^replicate: FAILED ` + regexp.QuoteMeta(src+" -> backup:"+missing) +
+			` after [0-9.]+ s( \([0-9]+ bytes read\))?: (blkcat exited (1|141), )?ssh/blkwrite exited 1\n$`)
+		if r.Code != 1 || !re.MatchString(r.Stdout) {
+			t.Fatalf("exit %d, stdout %q, want exit 1 and a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
+		}
+		if want := "replicate:   blkwrite: '" + missing + "' does not exist (is the volume active? is the name right?); blkwrite does not create files in /dev\n"; !strings.Contains(r.Stderr, want) {
+			t.Fatalf("stderr lacks %q:\n%s", want, r.Stderr)
+		}
+		if _, err := os.Lstat(missing); err == nil {
+			t.Fatalf("%s was created", missing)
 		}
 	})
 
