@@ -278,8 +278,14 @@ func (r *resumer) announce() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.off && r.saved > 0 {
-		r.rep.Diagnose(fmt.Sprintf("resume point saved at byte %d of %d: blkcat --resume \"$(blkwrite --resume-point %s)\" SRC | blkwrite %s",
-			r.saved, r.tok.Size, r.target, r.target))
+		how := fmt.Sprintf("blkcat --resume \"$(blkwrite --resume-point %s)\" SRC | blkwrite %s", r.target, r.target)
+		if os.Getenv("SSH_CONNECTION") != "" {
+			// Run by sshd (`blkcat ... | ssh HOST blkwrite DST`): this
+			// line is read on the sending host, where the command
+			// without ssh would look for the point, and write, there.
+			how = fmt.Sprintf("blkcat --resume \"$(ssh HOST blkwrite --resume-point %s)\" SRC | ssh HOST blkwrite %s", r.target, r.target)
+		}
+		r.rep.Diagnose(fmt.Sprintf("resume point saved at byte %d of %d: %s", r.saved, r.tok.Size, how))
 	}
 }
 

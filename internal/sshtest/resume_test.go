@@ -117,3 +117,35 @@ func waitSame(t *testing.T, src, image string, off int64, n int) {
 		}
 	}
 }
+
+// TestResumeHintOverSSH: when the sender of `blkcat --frame SRC | ssh
+// backup blkwrite DST` fails mid-stream, the remote blkwrite's hint comes
+// back to the sending host, where it is run: it must go through ssh (run
+// there as printed before, it looked for the resume point on the sending
+// host and would write that host's DST), and it works as printed.
+func TestResumeHintOverSSH(t *testing.T) {
+	testutil.NeedRoot(t)
+	needFrame(t)
+	dir := tools(t)
+	const size = 8 << 20
+	src := testutil.LoopDevice(t, sshtest.RandomImage(t, size, 8))
+	dst, _ := testutil.LoopImage(t, size)
+	lab := sshtest.New(t, dir, []string{"backup"})
+	remote := "BLKPIPE_STATE_DIR=" + t.TempDir()
+	cut := 64 + 2*(32+1<<20) + 1000 // the sender dies in the 3rd record
+	r := lab.Run(lab.Client, `blkcat -q --frame "$SRC" | head -c $CUT | $SSH backup "$REMOTE blkwrite -q '$DST'"`, time.Minute,
+		"SRC="+src, "DST="+dst, "CUT="+fmt.Sprint(cut), "REMOTE="+remote)
+	want := fmt.Sprintf(`blkwrite: resume point saved at byte %d of %d: blkcat --resume "$(ssh HOST blkwrite --resume-point %s)" SRC | ssh HOST blkwrite %s`+"\n",
+		2<<20, size, dst, dst)
+	if r.Code != 1 || !strings.HasSuffix(r.Stderr, want) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1, ending %q", r.Code, r.Stderr, want)
+	}
+	// The hint as printed, with HOST and SRC filled in; ssh carries the
+	// state directory as the test's remote environment.
+	hint := strings.TrimSuffix(want[strings.Index(want, "blkcat --resume"):], "\n")
+	hint = strings.NewReplacer("ssh HOST blkwrite", `$SSH backup $REMOTE blkwrite`, " SRC ", ` "$SRC" `).Replace(hint)
+	r = lab.Run(lab.Client, hint, time.Minute, "SRC="+src, "REMOTE="+remote)
+	if m := verifiedLine.FindStringSubmatch(r.Stderr); r.Code != 0 || m == nil || m[1] != sshtest.SHA256(t, src) {
+		t.Fatalf("%s: exit %d, not verified:\n%s", hint, r.Code, r.Stderr)
+	}
+}
