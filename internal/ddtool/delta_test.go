@@ -423,6 +423,7 @@ func TestDeltaReject(t *testing.T) {
 		{"reordered", string(swapped), "blkcat: block sums 'standard input': block-sums checksum mismatch: stream CRC-32C "},
 		{"smaller target", smaller, fmt.Sprintf("blkcat: source is larger than the target: '%s' is %d bytes, the block sums 'standard input' are of a 1048576-byte target; nothing was sent", srcPath, size)},
 		{"not sums", "hello", "blkcat: block sums 'standard input': not a block-sums stream (bad magic)"},
+		{"empty", "", "blkcat: block sums 'standard input' are empty (did blkcat --sums on the other side fail?); nothing was sent\n"},
 		{"newer version", string(newer), "blkcat: block sums 'standard input': unsupported block-sums version 2 (this blkpipe reads 1): the blkcat --sums that wrote them and this blkcat are different blkpipe versions (see their --version); install the same version on both hosts\n"},
 	} {
 		t.Run("sums "+tc.name, func(t *testing.T) {
