@@ -3,7 +3,9 @@ package ddtool_test
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/testutil"
@@ -43,5 +45,35 @@ func TestDeltaAssumeZeroedRefused(t *testing.T) {
 	// Without it, the same stream lands.
 	if _, stderr, code := run(t, []byte(delta), blkwrite, "-q", dst); code != 0 || !bytes.Equal(mustRead(t, dst), src) {
 		t.Errorf("delta: exit %d, %q, target holds the source: %v", code, stderr, bytes.Equal(mustRead(t, dst), src))
+	}
+}
+
+// TestDeltaDropsResumePoint: a delta that lands on a target with an
+// interrupted full copy's resume point makes that point stale (the target
+// no longer holds what it vouches for). blkwrite --resume-point used to
+// print it after the delta verified, and the next night's "resume if
+// there is a point" sent the rest of the device, then failed its digest.
+func TestDeltaDropsResumePoint(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "head", "truncate")
+	dir := t.TempDir()
+	const size = 8 << 20
+	srcPath, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	writeFile(t, srcPath, randomBytes(size, 32))
+	env := []string{"BLKPIPE_RESUME_EVERY=1ms"}
+	if _, stderr, code := sh(t, env, fmt.Sprintf("$BC -q --frame %s | head -c 5000000 | $BW -q %s", srcPath, dst)); code != 1 {
+		t.Fatalf("cut copy: exit %d: %s", code, stderr)
+	}
+	if readState(dst) <= 0 {
+		t.Fatal("the cut copy recorded no resume point")
+	}
+	_, stderr, code := sh(t, env, fmt.Sprintf("truncate -s %d %s && $BC -q --sums %s | $BC -q --against - %s | $BW -q %s", size, dst, dst, srcPath, dst))
+	if code != 0 || !bytes.Equal(mustRead(t, dst), mustRead(t, srcPath)) {
+		t.Fatalf("delta: exit %d: %s", code, stderr)
+	}
+	out, stderr, code := sh(t, nil, "$BW --resume-point "+dst)
+	want := fmt.Sprintf("blkwrite: no interrupted copy to resume on '%s' (no %s)\n", dst,
+		filepath.Join(os.Getenv("BLKPIPE_STATE_DIR"), strings.ReplaceAll(dst, "/", "%2F")+".resume"))
+	if code != 1 || out != "" || stderr != want {
+		t.Errorf("--resume-point after a verified delta: exit %d, stdout %q, stderr %q, want exit 1, %q", code, out, stderr, want)
 	}
 }

@@ -188,6 +188,8 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	defer t.f.Close()
 	if !t.seekable {
 		rs = nil // of=/dev/null or a pipe: nothing to resume onto
+	} else if h.Delta() {
+		t.dropState = ops.Of
 	}
 	base.set(t.f, openSidecar(opt.Ops.Of, h))
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
@@ -322,6 +324,10 @@ type target struct {
 	pos      int64 // for unseekable targets: bytes written so far
 	zeros    []byte
 	resume   *resumer // records progress for resume; nil when off
+	// dropState is the target whose resume state a delta stream drops
+	// when it first changes it: the state vouches for bytes the delta
+	// replaces, and a delta records none of its own.
+	dropState string
 }
 
 // openTarget opens of= (or standard output) for a stream with header h,
@@ -439,6 +445,12 @@ func lockTarget(f *os.File) error {
 func (t *target) touch() error {
 	if err := t.resume.dropStale(); err != nil {
 		return err
+	}
+	if t.dropState != "" {
+		if err := os.Remove(statePath(t.dropState)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove stale resume state: %w", err)
+		}
+		t.dropState = ""
 	}
 	if t.trunc {
 		t.trunc = false
