@@ -77,3 +77,50 @@ func TestDeltaDropsResumePoint(t *testing.T) {
 		t.Errorf("--resume-point after a verified delta: exit %d, stdout %q, stderr %q, want exit 1, %q", code, out, stderr, want)
 	}
 }
+
+// TestDeltaFirstBlockAnyBlockSize: blkwrite reads a delta's left-out
+// blocks in 1 MiB pieces; a block that a piece boundary cuts (every block
+// of --sums=2M, some of --sums=1536) was never compared with the sums
+// sidecar, so a stale target's first differing block went unnamed, or a
+// later block was named as the first.
+func TestDeltaFirstBlockAnyBlockSize(t *testing.T) {
+	blkcat := testutil.Tool(t, "blkcat")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name    string
+		bs      int
+		size    int
+		changed []int // target bytes changed after the sums
+		first   int   // block to name
+	}{
+		{"2M", 2 << 20, 8 << 20, []int{2<<20 + 100}, 1},
+		// Block 682 straddles 1 MiB; block 1000 does not.
+		{"1536", 1536, 3 << 20, []int{682*1536 + 700, 1000*1536 + 3}, 682},
+		{"4K", 4096, 3 << 20, []int{300*4096 + 9, 600 * 4096}, 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := randomBytes(tc.size, uint64(tc.bs))
+			src := append([]byte(nil), base...)
+			src[tc.size-1] ^= 1 // the delta carries the last block
+			srcPath, dst, sumsPath := filepath.Join(dir, "src"), filepath.Join(dir, "dst"), filepath.Join(dir, "sums")
+			writeFile(t, srcPath, src)
+			writeFile(t, dst, base)
+			sums, _, code := run(t, nil, blkcat, "-q", fmt.Sprintf("--sums=%d", tc.bs), dst)
+			if code != 0 {
+				t.Fatal("--sums failed")
+			}
+			writeFile(t, sumsPath, []byte(sums))
+			stale := append([]byte(nil), base...)
+			for _, off := range tc.changed {
+				stale[off] ^= 0x40
+			}
+			writeFile(t, dst, stale)
+			_, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --against %s %s | $BW -q %s", sumsPath, srcPath, dst))
+			first := fmt.Sprintf("blkwrite: first differing block: block %d (bytes %d to %d) of '%s' is not what its sums said\n",
+				tc.first, tc.first*tc.bs, (tc.first+1)*tc.bs-1, dst)
+			if code != 1 || !strings.Contains(stderr, "source digest mismatch") || !strings.Contains(stderr, first) {
+				t.Errorf("exit %d, stderr %q, want it to name block %d", code, stderr, tc.first)
+			}
+		})
+	}
+}
