@@ -124,3 +124,30 @@ func TestDeltaFirstBlockAnyBlockSize(t *testing.T) {
 		})
 	}
 }
+
+// TestDeltaCutSaysRunAgain: a delta cut short leaves a target that is
+// neither yesterday's copy nor today's, and has no resume point (a delta
+// records none). blkwrite said only "do not use the target"; it now says
+// how to finish, and doing so verifies.
+func TestDeltaCutSaysRunAgain(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "head")
+	dir := t.TempDir()
+	const size = 4 << 20
+	base := randomBytes(size, 33)
+	src := append([]byte(nil), base...)
+	for blk := 0; blk < size/4096; blk += 10 {
+		src[blk*4096] ^= 1
+	}
+	srcPath, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	writeFile(t, srcPath, src)
+	writeFile(t, dst, base)
+	pipeline := fmt.Sprintf("$BC -q --sums %s | $BC -q --against - %s | head -c %%d | $BW -q %s", dst, srcPath, dst)
+	_, stderr, code := sh(t, nil, fmt.Sprintf(pipeline, 200000))
+	want := fmt.Sprintf("blkwrite: a delta cannot be resumed: run it again, with new sums of '%s', to finish the copy\n", dst)
+	if code != 1 || !strings.Contains(stderr, "do not use the target") || !strings.HasSuffix(stderr, want) {
+		t.Errorf("cut delta: exit %d, stderr %q, want it to end with %q", code, stderr, want)
+	}
+	if _, stderr, code := sh(t, nil, fmt.Sprintf(pipeline, 1<<30)); code != 0 || !bytes.Equal(mustRead(t, dst), src) {
+		t.Errorf("delta run again: exit %d, %q", code, stderr)
+	}
+}

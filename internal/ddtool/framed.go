@@ -212,6 +212,9 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		// have landed (the counter lags it by at most that record).
 		if t.touched.Load() {
 			rep.Diagnose(incomplete(rep.C.Bytes.Load(), t.name))
+			if h.Delta() {
+				rep.Diagnose(deltaAgain(t.name))
+			}
 		}
 		rs.save(t)
 		rep.Report(time.Now())
@@ -229,6 +232,9 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 			explainDigest(h, t.name, base.explain(t.name), rep)
 			rs.done() // the target is not the source: nothing to resume
 		} else {
+			if h.Delta() && t.touched.Load() {
+				rep.Diagnose(deltaAgain(t.name))
+			}
 			rs.save(t)
 		}
 		rep.Report(time.Now())
@@ -249,6 +255,13 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 // changed the target did not finish.
 func incomplete(landed int64, name string) string {
 	return fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", landed, ddcopy.Quote(name))
+}
+
+// deltaAgain is what blkwrite says after a delta that changed the target
+// failed: a delta records no resume point, but running it again sends
+// what is still missing.
+func deltaAgain(name string) string {
+	return fmt.Sprintf("a delta cannot be resumed: run it again, with new sums of %s, to finish the copy", ddcopy.Quote(name))
 }
 
 // lazyReaderAt reads the target once it is open, so the stream's header
