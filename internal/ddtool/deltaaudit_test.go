@@ -151,3 +151,50 @@ func TestDeltaCutSaysRunAgain(t *testing.T) {
 		t.Errorf("delta run again: exit %d, %q", code, stderr)
 	}
 }
+
+// TestDeltaFirstBlockLivePipeline: in the nightly pipeline blkcat --sums
+// of the target is still running when blkwrite starts, so the sidecar
+// under its final name is the night before's, taken before that night's
+// delta. blkwrite compared tonight's left-out blocks with it and named a
+// block the previous delta had changed, not the one that changed after
+// tonight's sums; it now follows the sidecar being written.
+func TestDeltaFirstBlockLivePipeline(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "head", "truncate", "dd", "sleep")
+	dir := t.TempDir()
+	// 128 MiB, mostly holes, summed in 512-byte blocks: 2 MiB of sums,
+	// more than the gate below lets through plus the pipe and the
+	// writer's buffer hold, so blkcat --sums is still running.
+	const size = 128 << 20
+	tgt, s1, s2 := filepath.Join(dir, "T"), filepath.Join(dir, "S1"), filepath.Join(dir, "S2")
+	poke := func(path string, off int64, what string) string {
+		return fmt.Sprintf("printf %s | dd of=%s bs=1 seek=%d conv=notrunc status=none\n", what, path, off)
+	}
+	script := fmt.Sprintf("truncate -s %d %s\n", size, tgt) +
+		fmt.Sprintf("cp --sparse=always %s %s\n", tgt, s1) + poke(s1, 10*4096, "N1") + // last night's change
+		fmt.Sprintf("cp --sparse=always %s %s\n", s1, s2) + poke(s2, 4096, "N2") + // tonight's, early: blkwrite starts
+		fmt.Sprintf("$BC -q --sums=512 %s | $BC -q --against - %s | $BW -q %s || exit 9\n", tgt, s1, tgt) +
+		fmt.Sprintf("cmp -s %s %s || exit 8\n", s1, tgt)
+	if _, stderr, code := sh(t, nil, script); code != 0 {
+		t.Fatalf("last night's delta: exit %d: %s", code, stderr)
+	}
+	gate := filepath.Join(dir, "go")
+	bwPID := filepath.Join(dir, "bw.pid")
+	tmp := filepath.Join(os.Getenv("BLKPIPE_STATE_DIR"), strings.ReplaceAll(tgt, "/", "%2F")+".sums.tmp")
+	// Tonight: the gate passes the sums of the first 18 MiB, then holds
+	// them until the target changed at 40 MiB, a block the --sums pass
+	// has read but blkcat --against has not reached.
+	script = fmt.Sprintf(`
+$BC -q --sums=512 %[1]s | { head -c 300000; until [ -e %[2]s ]; do sleep 0.01; done; cat; } | $BC -q --against - %[3]s |
+	{ echo $BASHPID > %[4]s; exec $BW -q %[1]s; } &
+n=0; until [ -s %[4]s ] && ls -l /proc/$(cat %[4]s)/fd 2>/dev/null | grep -q -e 'T.sums$' -e 'T.sums.tmp$'; do
+	n=$((n+1)); [ $n -lt 3000 ] || { touch %[2]s; echo 'blkwrite opened no sidecar' >&2; exit 7; }; sleep 0.01
+done
+[ -e %[5]s ] || { touch %[2]s; echo 'blkcat --sums finished too early' >&2; exit 6; }
+%[6]stouch %[2]s
+wait $!`, tgt, gate, s2, bwPID, tmp, poke(tgt, 40<<20, "TAMPER"))
+	_, stderr, code := sh(t, nil, script)
+	first := fmt.Sprintf("blkwrite: first differing block: block %d (bytes %d to %d) of '%s' is not what its sums said\n", 40<<20/512, 40<<20, 40<<20+511, tgt)
+	if code != 1 || !strings.Contains(stderr, "source digest mismatch") || !strings.Contains(stderr, first) {
+		t.Errorf("exit %d, stderr %q, want it to name block %d", code, stderr, 40<<20/512)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/frame"
@@ -110,16 +111,75 @@ func openSidecar(dev string, h frame.Header) *sidecarCheck {
 	if dev == "" || !h.Delta() {
 		return nil
 	}
-	f, err := os.Open(sidecarPath(dev))
-	if err != nil {
-		return nil
+	// In the nightly pipeline blkcat --sums of this target is still
+	// running: its sidecar is the temporary one, and the one under the
+	// final name is the night before's (taken before that night's delta).
+	path := sidecarPath(dev)
+	var r io.Reader
+	f := openLiveSidecar(path + ".tmp")
+	if f != nil {
+		r = &liveReader{f: f}
+	} else {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil
+		}
+		r = f
 	}
-	sr, err := sums.NewReader(f)
+	sr, err := sums.NewReader(r)
 	if err != nil || sr.Header().BlockSize != int(h.BlockSize) || sr.Header().Size < h.SourceSize {
 		f.Close()
 		return nil
 	}
 	return &sidecarCheck{f: f, sr: sr, bs: int64(h.BlockSize), size: sr.Header().Size, first: -1, h: xxh3.New(), pos: -1}
+}
+
+// openLiveSidecar opens the temporary sidecar if a blkcat --sums still
+// writes it (it holds the file's flock until it has renamed it), or
+// returns nil.
+func openLiveSidecar(path string) *os.File {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	if !writerLive(f) {
+		f.Close()
+		return nil
+	}
+	return f
+}
+
+// writerLive reports whether another process holds f's flock: the
+// blkcat --sums writing it. It takes no lock (a probe taken is let go),
+// so the next --sums run of the device can take the file over.
+func writerLive(f *os.File) bool {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return false
+	}
+	return err == unix.EWOULDBLOCK
+}
+
+// liveReader reads a sidecar that blkcat --sums is still writing. The
+// digests a delta's left-out blocks need are there already (blkcat --sums
+// writes each piece to the sidecar before it sends it, and blkcat
+// --against has read it before it leaves a block out); at the file's
+// current end (a write seen half done) it waits a little while the
+// writer is alive.
+type liveReader struct{ f *os.File }
+
+func (r *liveReader) Read(p []byte) (int, error) {
+	for i := 0; ; i++ {
+		n, err := r.f.Read(p)
+		if n > 0 || err != io.EOF {
+			return n, err
+		}
+		if i == 100 || !writerLive(r.f) {
+			return r.f.Read(p) // what it wrote before it let go
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // check looks at target bytes p read at off (a gap: not written by the
