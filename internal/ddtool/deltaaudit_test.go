@@ -182,16 +182,19 @@ func TestDeltaFirstBlockLivePipeline(t *testing.T) {
 	tmp := filepath.Join(os.Getenv("BLKPIPE_STATE_DIR"), strings.ReplaceAll(tgt, "/", "%2F")+".sums.tmp")
 	// Tonight: the gate passes the sums of the first 18 MiB, then holds
 	// them until the target changed at 40 MiB, a block the --sums pass
-	// has read but blkcat --against has not reached.
+	// has read (its digest is in the temporary sidecar: the pass, still
+	// running, has not renamed it) but blkcat --against has not reached.
 	script = fmt.Sprintf(`
 $BC -q --sums=512 %[1]s | { head -c 300000; until [ -e %[2]s ]; do sleep 0.01; done; cat; } | $BC -q --against - %[3]s |
 	{ echo $BASHPID > %[4]s; exec $BW -q %[1]s; } &
 n=0; until [ -s %[4]s ] && ls -l /proc/$(cat %[4]s)/fd 2>/dev/null | grep -q -e 'T.sums$' -e 'T.sums.tmp$'; do
 	n=$((n+1)); [ $n -lt 3000 ] || { touch %[2]s; echo 'blkwrite opened no sidecar' >&2; exit 7; }; sleep 0.01
 done
-[ -e %[5]s ] || { touch %[2]s; echo 'blkcat --sums finished too early' >&2; exit 6; }
+n=0; until [ $(stat -c %%s %[5]s 2>/dev/null || echo 0) -ge %[7]d ]; do
+	n=$((n+1)); [ $n -lt 3000 ] || { touch %[2]s; echo 'blkcat --sums never summed the block' >&2; exit 6; }; sleep 0.01
+done
 %[6]stouch %[2]s
-wait $!`, tgt, gate, s2, bwPID, tmp, poke(tgt, 40<<20, "TAMPER"))
+wait $!`, tgt, gate, s2, bwPID, tmp, poke(tgt, 40<<20, "TAMPER"), 40+8*(40<<20/512+1))
 	_, stderr, code := sh(t, nil, script)
 	first := fmt.Sprintf("blkwrite: first differing block: block %d (bytes %d to %d) of '%s' is not what its sums said\n", 40<<20/512, 40<<20, 40<<20+511, tgt)
 	if code != 1 || !strings.Contains(stderr, "source digest mismatch") || !strings.Contains(stderr, first) {
