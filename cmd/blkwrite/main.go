@@ -39,7 +39,7 @@ Conventional options:
   --raw         copy the input as raw data even if it is a framed stream
   --framed      refuse input that is not a framed stream
   --assume-zeroed  a framed stream's ZERO runs are already zeros on DST (a
-                fresh thin volume): skip zeroing them
+                fresh thin volume): skip zeroing them; refused for a delta
   --no-verify   do not check the stream's whole-source SHA-256 (for a delta
                 or resumed stream blkwrite otherwise reads the blocks the
                 stream leaves out back from DST to check it)

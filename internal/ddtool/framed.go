@@ -171,6 +171,16 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	defer fr.Close()
 	h := fr.Header()
 	full := !h.Delta() && h.StartOffset == 0
+	if opt.AssumeZeroed && h.Delta() {
+		// A delta's target holds the previous copy: a ZERO record there
+		// replaces data, and skipping it would leave the old block while
+		// the digest, which counts the record as zeros, still verifies.
+		dst := "standard output"
+		if ops.Of != "" {
+			dst = ops.Of
+		}
+		return &usageError{fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddcopy.Quote(dst))}
+	}
 
 	rs, err := newResumer(opt, h, rep)
 	if err != nil {
@@ -183,6 +193,8 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	defer t.f.Close()
 	if !t.seekable {
 		rs = nil // of=/dev/null or a pipe: nothing to resume onto
+	} else if h.Delta() {
+		t.dropState = ops.Of
 	}
 	base.set(t.f, openSidecar(opt.Ops.Of, h))
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
@@ -205,6 +217,9 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		// have landed (the counter lags it by at most that record).
 		if t.touched.Load() {
 			rep.Diagnose(incomplete(rep.C.Bytes.Load(), t.name))
+			if h.Delta() {
+				rep.Diagnose(deltaAgain(t.name))
+			}
 		}
 		rs.save(t)
 		rep.Report(time.Now())
@@ -228,6 +243,9 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 			explainDigest(h, t.name, base.explain(t.name), rep)
 			rs.done() // the target is not the source: nothing to resume
 		} else {
+			if h.Delta() && t.touched.Load() {
+				rep.Diagnose(deltaAgain(t.name))
+			}
 			rs.announce()
 		}
 		rep.Report(time.Now())
@@ -248,6 +266,13 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 // changed the target did not finish.
 func incomplete(landed int64, name string) string {
 	return fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", landed, ddcopy.Quote(name))
+}
+
+// deltaAgain is what blkwrite says after a delta that changed the target
+// failed: a delta records no resume point, but running it again sends
+// what is still missing.
+func deltaAgain(name string) string {
+	return fmt.Sprintf("a delta cannot be resumed: run it again, with new sums of %s, to finish the copy", ddcopy.Quote(name))
 }
 
 // lazyReaderAt reads the target once it is open, so the stream's header
@@ -323,6 +348,10 @@ type target struct {
 	pos      int64 // for unseekable targets: bytes written so far
 	zeros    []byte
 	resume   *resumer // records progress for resume; nil when off
+	// dropState is the target whose resume state a delta stream drops
+	// when it first changes it: the state vouches for bytes the delta
+	// replaces, and a delta records none of its own.
+	dropState string
 }
 
 // openTarget opens of= (or standard output) for a stream with header h,
@@ -443,6 +472,12 @@ func lockTarget(f *os.File) error {
 func (t *target) touch() error {
 	if err := t.resume.dropStale(); err != nil {
 		return err
+	}
+	if t.dropState != "" {
+		if err := os.Remove(statePath(t.dropState)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove stale resume state: %w", err)
+		}
+		t.dropState = ""
 	}
 	if t.trunc {
 		t.trunc = false
