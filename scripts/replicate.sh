@@ -134,6 +134,12 @@ if [ "$RAW" != yes ]; then
 	lz4 | zstd | zstd:[0-9]*) blkcat+=(-z "$COMPRESS") ;;
 	*) die "invalid --compress '$COMPRESS' (lz4, zstd, zstd:LEVEL or none)" ;;
 	esac
+	# blkcat's own check of the level (zstd:1 to zstd:22), here rather
+	# than after the snapshot and the connection, where it failed the run
+	# as a stage (exit 1) with an empty stream sent.
+	if command -v blkcat >/dev/null && ! err=$(blkcat -q "${blkcat[@]:1}" /dev/null 2>&1 >/dev/null); then
+		die "invalid --compress '$COMPRESS' (${err#blkcat: })"
+	fi
 fi
 
 # ssh: the user's options first (for -o, ssh keeps the first value), then
@@ -152,6 +158,10 @@ remote=${remote% }
 pv=()
 if [ -n "$RATE" ]; then
 	command -v pvcat >/dev/null || [ "$DRY" = yes ] || die "--rate needs pvcat on PATH"
+	# pvcat's own parse of RATE, before the snapshot and the connection.
+	if command -v pvcat >/dev/null && ! err=$(pvcat -q -L "$RATE" </dev/null 2>&1 >/dev/null); then
+		die "invalid --rate '$RATE' (${err#pvcat: })"
+	fi
 	pv=(pvcat -q -L "$RATE")
 elif [ -t 2 ] && command -v pvcat >/dev/null; then
 	pv=(pvcat)

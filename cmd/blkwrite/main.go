@@ -39,7 +39,7 @@ Conventional options:
   --raw         copy the input as raw data even if it is a framed stream
   --framed      refuse input that is not a framed stream
   --assume-zeroed  a framed stream's ZERO runs are already zeros on DST (a
-                fresh thin volume): skip zeroing them
+                fresh thin volume): skip zeroing them; refused for a delta
   --no-verify   do not check the stream's whole-source SHA-256 (for a delta
                 or resumed stream blkwrite otherwise reads the blocks the
                 stream leaves out back from DST to check it)
@@ -58,7 +58,8 @@ written with O_DIRECT, and fdatasync'ed before a successful exit. A device
 smaller than an input of known size is refused before anything is written;
 from a pipe, running out of device stops with "target is smaller than the
 input" and the number of bytes that landed. A framed stream from a smaller
-source leaves the rest of a larger device as it was (blkwrite says so).
+source leaves the rest of a larger device as it was (blkwrite says so). A DST
+in /dev that does not exist is refused (dd would create a file there, in RAM).
 
 Resume: while writing a full framed stream to DST, blkwrite fdatasyncs it
 every 2 s and records how far it got in $BLKPIPE_STATE_DIR (default

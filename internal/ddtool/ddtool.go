@@ -818,6 +818,11 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 	flag := openFlags(o.OFlag)
 	if !o.Conv.Nocreat {
 		flag |= os.O_CREATE
+		if p.WriteGuard {
+			if err := refuseNewDevFile(o.Of); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if o.Conv.Excl {
 		flag |= os.O_EXCL

@@ -172,12 +172,24 @@ func newDeltaSender(ctx context.Context, opt *Options, c *ddcopy.Copier, stdin *
 		return nil, &ddcopy.Error{Msg: "failed to open block sums " + ddcopy.Quote(name), Err: err}
 	}
 	var sr *sums.Reader
+	in := &readSeen{r: f}
 	err = interruptible(ctx, func() (err error) {
-		sr, err = sums.NewReader(f) // from a stalled ssh, perhaps
+		sr, err = sums.NewReader(in) // from a stalled ssh, perhaps
 		return err
 	})
 	if err == ErrInterrupted {
 		return nil, err
+	}
+	if errors.Is(err, sums.ErrBadMagic) && !in.seen {
+		// `ssh backup blkcat --sums DEV | blkcat --against -` whose
+		// remote side failed (its reason is on stderr above): the sums
+		// are missing, not of another kind.
+		return nil, fmt.Errorf("block sums %s are empty (did blkcat --sums on the other side fail?); nothing was sent", ddcopy.Quote(name))
+	}
+	if errors.Is(err, sums.ErrVersion) {
+		// `ssh backup blkcat --sums DEV | blkcat --against -`: the
+		// backup host runs another build.
+		return nil, fmt.Errorf("block sums %s: %w: the blkcat --sums that wrote them and this blkcat are different blkpipe versions (see their --version); install the same version on both hosts", ddcopy.Quote(name), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("block sums %s: %w", ddcopy.Quote(name), err)
@@ -507,4 +519,18 @@ func (r *readAhead) close() {
 	if r.fadvise {
 		r.f.Close()
 	}
+}
+
+// readSeen is r, remembering whether a read ever returned a byte.
+type readSeen struct {
+	r    io.Reader
+	seen bool
+}
+
+func (s *readSeen) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.seen = true
+	}
+	return n, err
 }

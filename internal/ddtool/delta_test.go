@@ -413,6 +413,8 @@ func TestDeltaReject(t *testing.T) {
 	smallPath := filepath.Join(dir, "small")
 	writeFile(t, smallPath, base[:1<<20])
 	smaller, _, _ := run(t, nil, blkcat, "-q", "--sums", smallPath)
+	newer := append([]byte(nil), sums...)
+	newer[8] = 2 // the version, from a backup host running another build
 	for _, tc := range []struct {
 		name, sums, want string
 	}{
@@ -421,6 +423,8 @@ func TestDeltaReject(t *testing.T) {
 		{"reordered", string(swapped), "blkcat: block sums 'standard input': block-sums checksum mismatch: stream CRC-32C "},
 		{"smaller target", smaller, fmt.Sprintf("blkcat: source is larger than the target: '%s' is %d bytes, the block sums 'standard input' are of a 1048576-byte target; nothing was sent", srcPath, size)},
 		{"not sums", "hello", "blkcat: block sums 'standard input': not a block-sums stream (bad magic)"},
+		{"empty", "", "blkcat: block sums 'standard input' are empty (did blkcat --sums on the other side fail?); nothing was sent\n"},
+		{"newer version", string(newer), "blkcat: block sums 'standard input': unsupported block-sums version 2 (this blkpipe reads 1): the blkcat --sums that wrote them and this blkcat are different blkpipe versions (see their --version); install the same version on both hosts\n"},
 	} {
 		t.Run("sums "+tc.name, func(t *testing.T) {
 			writeFile(t, sumsPath, []byte(tc.sums))

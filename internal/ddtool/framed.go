@@ -178,12 +178,27 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		rep.Report(time.Now())
 		return err
 	}
+	if errors.Is(err, frame.ErrVersion) {
+		// The stream came from another build, typically over ssh from a
+		// host upgraded before this one: say which tools to line up.
+		return fmt.Errorf("%s: %w: blkcat on the sending side and this blkwrite are different blkpipe versions (see their --version); install the same version on both hosts", ddcopy.Quote(in.Name), err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", ddcopy.Quote(in.Name), err)
 	}
 	defer fr.Close()
 	h := fr.Header()
 	full := !h.Delta() && h.StartOffset == 0
+	if opt.AssumeZeroed && h.Delta() {
+		// A delta's target holds the previous copy: a ZERO record there
+		// replaces data, and skipping it would leave the old block while
+		// the digest, which counts the record as zeros, still verifies.
+		dst := "standard output"
+		if ops.Of != "" {
+			dst = ops.Of
+		}
+		return &usageError{fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddcopy.Quote(dst))}
+	}
 
 	rs, err := newResumer(opt, h, rep)
 	if err != nil {
@@ -196,6 +211,8 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	defer t.f.Close()
 	if !t.seekable {
 		rs = nil // of=/dev/null or a pipe: nothing to resume onto
+	} else if h.Delta() {
+		t.dropState = ops.Of
 	}
 	base.set(t.f, openSidecar(opt.Ops.Of, h))
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
@@ -218,6 +235,9 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		// have landed (the counter lags it by at most that record).
 		if t.touched.Load() {
 			rep.Diagnose(incomplete(rep.C.Bytes.Load(), t.name))
+			if h.Delta() {
+				rep.Diagnose(deltaAgain(t.name))
+			}
 		}
 		rs.save(t)
 		rep.Report(time.Now())
@@ -227,15 +247,24 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		err = t.finish(end)
 	}
 	if err != nil {
+		digestErr := errors.Is(err, frame.ErrDigest)
+		if !digestErr {
+			// Before any message: a stream cut by a dropped connection
+			// leaves stderr dead too (see record).
+			rs.record(t)
+		}
 		rep.Diagnose(err.Error())
 		if t.touched.Load() {
 			rep.Diagnose(incomplete(t.written, t.name))
 		}
-		if errors.Is(err, frame.ErrDigest) {
+		if digestErr {
 			explainDigest(h, t.name, base.explain(t.name), rep)
 			rs.done() // the target is not the source: nothing to resume
 		} else {
-			rs.save(t)
+			if h.Delta() && t.touched.Load() {
+				rep.Diagnose(deltaAgain(t.name))
+			}
+			rs.announce()
 		}
 		rep.Report(time.Now())
 		return &errReported{err}
@@ -255,6 +284,13 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 // changed the target did not finish.
 func incomplete(landed int64, name string) string {
 	return fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", landed, ddcopy.Quote(name))
+}
+
+// deltaAgain is what blkwrite says after a delta that changed the target
+// failed: a delta records no resume point, but running it again sends
+// what is still missing.
+func deltaAgain(name string) string {
+	return fmt.Sprintf("a delta cannot be resumed: run it again, with new sums of %s, to finish the copy", ddcopy.Quote(name))
 }
 
 // lazyReaderAt reads the target once it is open, so the stream's header
@@ -330,6 +366,10 @@ type target struct {
 	pos      int64 // for unseekable targets: bytes written so far
 	zeros    []byte
 	resume   *resumer // records progress for resume; nil when off
+	// dropState is the target whose resume state a delta stream drops
+	// when it first changes it: the state vouches for bytes the delta
+	// replaces, and a delta records none of its own.
+	dropState string
 }
 
 // openTarget opens of= (or standard output) for a stream with header h,
@@ -361,6 +401,9 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 		if !ops.Conv.Nocreat && full {
 			// A delta or resumed stream needs the target it continues.
 			flag |= os.O_CREATE
+			if err := refuseNewDevFile(ops.Of); err != nil {
+				return nil, err
+			}
 		}
 		if ops.Conv.Excl {
 			flag |= os.O_EXCL
@@ -447,6 +490,12 @@ func lockTarget(f *os.File) error {
 func (t *target) touch() error {
 	if err := t.resume.dropStale(); err != nil {
 		return err
+	}
+	if t.dropState != "" {
+		if err := os.Remove(statePath(t.dropState)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove stale resume state: %w", err)
+		}
+		t.dropState = ""
 	}
 	if t.trunc {
 		t.trunc = false

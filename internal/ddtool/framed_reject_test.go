@@ -305,6 +305,10 @@ type rejectCase struct {
 	brk    func(s *rawStream) string
 }
 
+// versionHint follows the frame package's version error: over ssh, a
+// stream of another version comes from another host's build.
+const versionHint = ": blkcat on the sending side and this blkwrite are different blkpipe versions (see their --version); install the same version on both hosts"
+
 func rejectCases(t *testing.T) []rejectCase {
 	const sq = "blkwrite: 'standard input': frame: "
 	return []rejectCase{
@@ -316,11 +320,11 @@ func rejectCases(t *testing.T) []rejectCase {
 		{name: "version 2", header: true, brk: func(s *rawStream) string {
 			le.PutUint16(s.hdr[hVersion:], 2)
 			s.sealHeader()
-			return sq + "unsupported format version 2 (this reader reads 1)"
+			return sq + "unsupported format version 2 (this reader reads 1)" + versionHint
 		}},
 		{name: "version 0 with a bad checksum too", header: true, brk: func(s *rawStream) string {
 			le.PutUint16(s.hdr[hVersion:], 0)
-			return sq + "unsupported format version 0 (this reader reads 1)"
+			return sq + "unsupported format version 0 (this reader reads 1)" + versionHint
 		}},
 		{name: "header checksum", header: true, brk: func(s *rawStream) string {
 			s.hdr[hSize] ^= 1
@@ -637,7 +641,7 @@ func TestFramedRejectRaw(t *testing.T) {
 	le.PutUint16(s.hdr[hVersion:], 2)
 	s.sealHeader()
 	_, stderr, code := run(t, s.bytes(), testutil.Tool(t, "blkwrite"), target)
-	if want := "blkwrite: 'standard input': frame: unsupported format version 2 (this reader reads 1)\n"; code != 1 || stderr != want {
+	if want := "blkwrite: 'standard input': frame: unsupported format version 2 (this reader reads 1)" + versionHint + "\n"; code != 1 || stderr != want {
 		t.Errorf("version 2 without --framed: exit %d, stderr %q; want 1, %q", code, stderr, want)
 	}
 }

@@ -252,15 +252,40 @@ func (r *resumer) advance(t *target, pos int64) error {
 // save makes the progress so far durable and records it (after a failure
 // or an interrupt), and tells the user how to carry on.
 func (r *resumer) save(t *target) {
+	r.record(t)
+	r.announce()
+}
+
+// record makes the progress so far durable and records it, without a
+// word: after a dropped connection, stderr is the dead ssh session's too,
+// and blkwrite's first message there ends it with SIGPIPE, so the point is
+// recorded before anything is said.
+func (r *resumer) record(t *target) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.saveLocked(t)
+}
+
+// announce tells the user where a resumed copy would start, if a point is
+// recorded.
+func (r *resumer) announce() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !r.off && r.saved > 0 {
-		r.rep.Diagnose(fmt.Sprintf("resume point saved at byte %d of %d: blkcat --resume \"$(blkwrite --resume-point %s)\" SRC | blkwrite %s",
-			r.saved, r.tok.Size, r.target, r.target))
+		how := fmt.Sprintf("blkcat --resume \"$(blkwrite --resume-point %s)\" SRC | blkwrite %s", r.target, r.target)
+		if os.Getenv("SSH_CONNECTION") != "" {
+			// Run by sshd (`blkcat ... | ssh HOST blkwrite DST`): this
+			// line is read on the sending host, where the command
+			// without ssh would look for the point, and write, there.
+			how = fmt.Sprintf("blkcat --resume \"$(ssh HOST blkwrite --resume-point %s)\" SRC | ssh HOST blkwrite %s", r.target, r.target)
+		}
+		r.rep.Diagnose(fmt.Sprintf("resume point saved at byte %d of %d: %s", r.saved, r.tok.Size, how))
 	}
 }
 

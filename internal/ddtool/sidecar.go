@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/sums"
+	"github.com/zeebo/xxh3"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,6 +98,11 @@ type sidecarCheck struct {
 	size  int64 // bytes the sums cover: the last block may be short
 	next  int64 // index of the next digest sr returns
 	first int64 // first block that differs from its sums, -1 if none yet
+	// A block cut by the end of a read (the Reader reads gaps in 1 MiB
+	// pieces; a 2 MiB block always spans two) is hashed across reads:
+	// h holds its bytes from its start to pos, or pos is -1.
+	h   *xxh3.Hasher
+	pos int64
 }
 
 // openSidecar returns a check for a delta stream onto dev, or nil when
@@ -104,43 +111,127 @@ func openSidecar(dev string, h frame.Header) *sidecarCheck {
 	if dev == "" || !h.Delta() {
 		return nil
 	}
-	f, err := os.Open(sidecarPath(dev))
-	if err != nil {
-		return nil
+	// In the nightly pipeline blkcat --sums of this target is still
+	// running: its sidecar is the temporary one, and the one under the
+	// final name is the night before's (taken before that night's delta).
+	path := sidecarPath(dev)
+	var r io.Reader
+	f := openLiveSidecar(path + ".tmp")
+	if f != nil {
+		r = &liveReader{f: f}
+	} else {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil
+		}
+		r = f
 	}
-	sr, err := sums.NewReader(f)
+	sr, err := sums.NewReader(r)
 	if err != nil || sr.Header().BlockSize != int(h.BlockSize) || sr.Header().Size < h.SourceSize {
 		f.Close()
 		return nil
 	}
-	return &sidecarCheck{f: f, sr: sr, bs: int64(h.BlockSize), size: sr.Header().Size, first: -1}
+	return &sidecarCheck{f: f, sr: sr, bs: int64(h.BlockSize), size: sr.Header().Size, first: -1, h: xxh3.New(), pos: -1}
+}
+
+// openLiveSidecar opens the temporary sidecar if a blkcat --sums still
+// writes it (it holds the file's flock until it has renamed it), or
+// returns nil.
+func openLiveSidecar(path string) *os.File {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	if !writerLive(f) {
+		f.Close()
+		return nil
+	}
+	return f
+}
+
+// writerLive reports whether another process holds f's flock: the
+// blkcat --sums writing it. It takes no lock (a probe taken is let go),
+// so the next --sums run of the device can take the file over.
+func writerLive(f *os.File) bool {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return false
+	}
+	return err == unix.EWOULDBLOCK
+}
+
+// liveReader reads a sidecar that blkcat --sums is still writing. The
+// digests a delta's left-out blocks need are there already (blkcat --sums
+// writes each piece to the sidecar before it sends it, and blkcat
+// --against has read it before it leaves a block out); at the file's
+// current end (a write seen half done) it waits a little while the
+// writer is alive.
+type liveReader struct{ f *os.File }
+
+func (r *liveReader) Read(p []byte) (int, error) {
+	for i := 0; ; i++ {
+		n, err := r.f.Read(p)
+		if n > 0 || err != io.EOF {
+			return n, err
+		}
+		if i == 100 || !writerLive(r.f) {
+			return r.f.Read(p) // what it wrote before it let go
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // check looks at target bytes p read at off (a gap: not written by the
-// stream). A nil check does nothing.
+// stream). Reads come in increasing offsets; a block is checked once all
+// of its bytes were seen in reads that follow each other. A nil check
+// does nothing.
 func (s *sidecarCheck) check(p []byte, off int64) {
-	if s == nil || s.first >= 0 || s.sr == nil {
+	if s == nil {
 		return
 	}
-	end := off + int64(len(p))
-	for i := (off + s.bs - 1) / s.bs; min((i+1)*s.bs, s.size) <= end && i*s.bs < s.size; i++ {
-		for s.next < i {
-			if _, err := s.sr.Next(); err != nil {
-				s.sr = nil
-				return
+	for len(p) > 0 && off < s.size && s.first < 0 && s.sr != nil {
+		i := off / s.bs
+		start, end := i*s.bs, min((i+1)*s.bs, s.size)
+		n := min(int64(len(p)), end-off)
+		switch {
+		case off == start && n == end-start:
+			s.compare(i, sums.Sum(p[:n]))
+			s.pos = -1
+		case off == start || off == s.pos:
+			if off == start {
+				s.h.Reset()
 			}
-			s.next++
+			s.h.Write(p[:n])
+			s.pos = off + n
+			if s.pos == end {
+				s.compare(i, s.h.Sum64())
+				s.pos = -1
+			}
+		default:
+			s.pos = -1 // the block's start was not seen: leave it
 		}
-		v, err := s.sr.Next()
-		if err != nil {
+		p, off = p[n:], off+n
+	}
+}
+
+// compare compares block i's digest v with its sums.
+func (s *sidecarCheck) compare(i int64, v uint64) {
+	for s.next < i {
+		if _, err := s.sr.Next(); err != nil {
 			s.sr = nil
 			return
 		}
 		s.next++
-		if sums.Sum(p[i*s.bs-off:min((i+1)*s.bs, s.size)-off]) != v {
-			s.first = i
-			return
-		}
+	}
+	want, err := s.sr.Next()
+	if err != nil {
+		s.sr = nil
+		return
+	}
+	s.next++
+	if v != want {
+		s.first = i
 	}
 }
 

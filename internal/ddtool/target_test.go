@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/testutil"
@@ -203,4 +204,49 @@ func TestSenderFailureNoEnd(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 	untouchedFrom(t, target, 0, 4096)
+}
+
+// TestNoNewFileInDev: a target in /dev that does not exist (a backup
+// volume not active after a reboot, a mistyped name) is refused, raw or
+// framed, bare or of=, and no file is made there: dd would write the whole
+// copy into devtmpfs, in RAM, and exit 0, and replicate.sh would report
+// the copy verified.
+func TestNoNewFileInDev(t *testing.T) {
+	testutil.NeedRoot(t)
+	blkwrite := testutil.Tool(t, "blkwrite")
+	dst := fmt.Sprintf("/dev/blkpipe-test-%d-missing", os.Getpid())
+	t.Cleanup(func() { os.Remove(dst) })
+	raw := rejectSource()
+	framed := makeStream(t, raw, "--frame")
+	want := "blkwrite: '" + dst + "' does not exist (is the volume active? is the name right?); blkwrite does not create files in /dev\n"
+	for _, tc := range []struct {
+		name  string
+		input []byte
+		args  []string
+	}{
+		{"raw", raw, []string{"-q", dst}},
+		{"raw of=", raw, []string{"status=none", "of=" + dst}},
+		{"framed", framed, []string{"-q", dst}},
+		{"framed of=", framed, []string{"status=none", "of=" + dst}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := run(t, tc.input, blkwrite, tc.args...)
+			_, err := os.Lstat(dst)
+			os.Remove(dst)
+			if code != 1 || stderr != want || err == nil {
+				t.Errorf("exit %d, stderr %q, %s exists: %v; want exit 1, %q, and no file", code, stderr, dst, err == nil, want)
+			}
+		})
+	}
+	// /dev/shm is a file system of its own, where files belong.
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		var shm, dev syscall.Stat_t
+		if syscall.Stat("/dev/shm", &shm) == nil && syscall.Stat("/dev", &dev) == nil && shm.Dev != dev.Dev {
+			f := fmt.Sprintf("/dev/shm/blkpipe-test-%d", os.Getpid())
+			t.Cleanup(func() { os.Remove(f) })
+			if _, stderr, code := run(t, raw, blkwrite, "-q", f); code != 0 {
+				t.Errorf("new file in /dev/shm: exit %d, stderr %q", code, stderr)
+			}
+		}
+	}
 }

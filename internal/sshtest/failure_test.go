@@ -278,7 +278,7 @@ func TestForcedCommand(t *testing.T) {
 // substitution, as users write it, and gets two identical copies.
 func TestFanOut(t *testing.T) {
 	testutil.NeedRoot(t)
-	testutil.NeedCmd(t, "mkfs.ext4")
+	testutil.NeedCmd(t, "mkfs.ext4", "blkdiscard")
 	dir := tools(t)
 	const size = 64 << 20
 	img := sshtest.Ext4Image(t, size, sshtest.MixedTree(t, 32<<20))
@@ -297,9 +297,10 @@ func TestFanOut(t *testing.T) {
 	// must not be tee's stdout: ssh sets O_NONBLOCK on its stdout, which
 	// would then be the pipe tee writes to hostc through, and tee fails
 	// with "Resource temporarily unavailable" (seen in this test).
-	r := lab.Run(lab.Client,
-		`blkcat $FLAGS "$SRC" | tee >($SSH hostb blkwrite "$DB" >/dev/null 2>"$ERRB"; echo $? >"$RCB") | $SSH hostc blkwrite "$DC"`,
-		2*time.Minute, "FLAGS="+flags, "SRC="+src, "DB="+dstB, "DC="+dstC, "RCB="+rcB, "ERRB="+filepath.Join(tmp, "err-b"))
+	// tee -p: see "hostb fails" below.
+	const fanout = `blkcat $FLAGS "$SRC" | tee -p >($SSH hostb "$CMDB" >/dev/null 2>"$ERRB"; echo $? >"$RCB") | $SSH hostc blkwrite "$DC"`
+	r := lab.Run(lab.Client, fanout, 2*time.Minute, "FLAGS="+flags, "SRC="+src, "CMDB=blkwrite "+dstB, "DC="+dstC,
+		"RCB="+rcB, "ERRB="+filepath.Join(tmp, "err-b"))
 	if r.Code != 0 {
 		t.Fatalf("pipeline to hostc: exit %d\n%s", r.Code, r.Stderr)
 	}
@@ -321,4 +322,24 @@ func TestFanOut(t *testing.T) {
 			}
 		}
 	}
+
+	// hostb's receiver goes away after 1 MiB (its connection dropped):
+	// hostc's copy must go on. Plain tee died of SIGPIPE then and cut
+	// hostc's copy short; tee -p (--output-error=warn-nopipe) drops the
+	// dead output and keeps writing the other.
+	t.Run("hostb fails", func(t *testing.T) {
+		testutil.Run(t, "blkdiscard", "-f", dstC)
+		rcB := filepath.Join(t.TempDir(), "rc-b")
+		r := lab.Run(lab.Client, fanout, 2*time.Minute, "FLAGS="+flags, "SRC="+src, "CMDB=head -c 1M >/dev/null; exit 1", "DC="+dstC,
+			"RCB="+rcB, "ERRB=/dev/null")
+		if r.Code != 0 {
+			t.Fatalf("pipeline to hostc: exit %d after hostb failed\n%s", r.Code, r.Stderr)
+		}
+		if rc := waitFile(t, rcB, "\n"); rc != "1\n" {
+			t.Fatalf("hostb: exit %s, want 1", rc)
+		}
+		if got := sshtest.SHA256(t, dstC); got != want {
+			t.Fatalf("%s: sha256 %s, source %s", dstC, got, want)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package sshtest_test
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,6 +152,27 @@ func TestReplicateScript(t *testing.T) {
 		}
 		if !strings.Contains(r.Stderr, "replicate:   blkwrite: failed to open '"+missing+"'") {
 			t.Fatalf("stderr does not show blkwrite's error:\n%s", r.Stderr)
+		}
+	})
+
+	// The backup volume not active (or its name mistyped): blkwrite used
+	// to write the copy into a new file in /dev, in RAM, and the run
+	// reported it verified.
+	t.Run("target missing in /dev", func(t *testing.T) {
+		needFrame(t)
+		missing := fmt.Sprintf("/dev/blkpipe-test-%d-missing", os.Getpid())
+		t.Cleanup(func() { os.Remove(missing) })
+		r := run(t, "--no-snapshot", src, "backup", missing)
+		re := regexp.MustCompile(`^replicate: FAILED ` + regexp.QuoteMeta(src+" -> backup:"+missing) +
+			` after [0-9.]+ s( \([0-9]+ bytes read\))?: (blkcat exited (1|141), )?ssh/blkwrite exited 1\n$`)
+		if r.Code != 1 || !re.MatchString(r.Stdout) {
+			t.Fatalf("exit %d, stdout %q, want exit 1 and a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
+		}
+		if want := "replicate:   blkwrite: '" + missing + "' does not exist (is the volume active? is the name right?); blkwrite does not create files in /dev\n"; !strings.Contains(r.Stderr, want) {
+			t.Fatalf("stderr lacks %q:\n%s", want, r.Stderr)
+		}
+		if _, err := os.Lstat(missing); err == nil {
+			t.Fatalf("%s was created", missing)
 		}
 	})
 
@@ -335,5 +357,61 @@ func TestReplicateInterrupted(t *testing.T) {
 	l.Env = env
 	if out, err := l.CombinedOutput(); err != nil || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
 		t.Errorf("snapctl list after the interrupt: %v\n%s", err, out)
+	}
+}
+
+// TestReplicateBadSettings: a --rate pvcat cannot parse, or a zstd level
+// blkcat refuses, is a configuration error (exit 2, the tool's reason),
+// found before any snapshot or connection; it was a failed stage (exit 1)
+// after the snapshot was made and an empty stream sent to the backup host.
+func TestReplicateBadSettings(t *testing.T) {
+	testutil.NeedCmd(t, "bash")
+	dir := tools(t)
+	if !has(t, "pvcat") {
+		testutil.Skip(t, "feature pvcat not on this branch yet")
+	}
+	needFrame(t)
+	script := filepath.Join(testutil.ModuleRoot(t), "scripts", "replicate.sh")
+	// ssh is a stand-in that records being run: it must not be.
+	work := t.TempDir()
+	ran := filepath.Join(work, "ssh-ran")
+	fakeSSH := filepath.Join(work, "ssh")
+	if err := os.WriteFile(fakeSSH, []byte("#!/bin/sh\ntouch "+ran+"\ncat >/dev/null\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(work, "src.img")
+	if err := os.WriteFile(src, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"rate", []string{"--rate", "50X"}, `replicate: invalid --rate '50X' (-L: invalid rate "50X")` + "\n"},
+		{"zstd level", []string{"--compress", "zstd:99"}, `replicate: invalid --compress 'zstd:99' (invalid -z value 'zstd:99': codec "zstd:99": zstd level must be 1 to 22)` + "\n"},
+	} {
+		for _, dry := range []bool{false, true} {
+			name := tc.name
+			args := append([]string{"--ssh", fakeSSH, "--no-snapshot"}, tc.args...)
+			if dry {
+				name += "/dry-run"
+				args = append(args, "-n")
+			}
+			t.Run(name, func(t *testing.T) {
+				cmd := exec.Command(script, append(args, src, "backup", "/srv/copy.img")...)
+				cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "TMPDIR="+work)
+				var stdout, stderr strings.Builder
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				code := sshtest.ExitCode(cmd.Run())
+				if code != 2 || stdout.String() != "" || stderr.String() != tc.want {
+					t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, %q", code, stdout.String(), stderr.String(), tc.want)
+				}
+				if _, err := os.Stat(ran); err == nil {
+					t.Errorf("ssh ran")
+					os.Remove(ran)
+				}
+			})
+		}
 	}
 }

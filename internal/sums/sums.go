@@ -214,7 +214,10 @@ func NewReader(r io.Reader) (*Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	b := make([]byte, HeaderLen)
 	if n, err := io.ReadFull(br, b); err != nil {
-		if n >= len(Magic) && string(b[:len(Magic)]) == Magic || err != io.EOF && err != io.ErrUnexpectedEOF {
+		if err != io.EOF && err != io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("read block-sums header: %w", err)
+		}
+		if n >= len(Magic) && string(b[:len(Magic)]) == Magic {
 			return nil, fmt.Errorf("%w: header: %v", ErrTruncated, err)
 		}
 		return nil, ErrBadMagic

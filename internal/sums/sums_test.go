@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+	"testing/iotest"
 
 	"github.com/blkpipe/blkpipe/internal/sums"
 )
@@ -164,5 +165,16 @@ func BenchmarkWrite(b *testing.B) {
 		if err := w.Close(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestReadErrorNotTruncated: a read error in the header (--against given
+// a directory, an I/O error) is reported as that error, not as a
+// truncated stream.
+func TestReadErrorNotTruncated(t *testing.T) {
+	boom := errors.New("is a directory")
+	_, err := sums.NewReader(io.MultiReader(bytes.NewReader([]byte(sums.Magic[:3])), iotest.ErrReader(boom)))
+	if !errors.Is(err, boom) || errors.Is(err, sums.ErrTruncated) || err.Error() != "read block-sums header: is a directory" {
+		t.Errorf("got %v", err)
 	}
 }
