@@ -550,6 +550,10 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 		carry      []byte
 		carryRecs  []run
 		carryNotes []note
+		// held is a buffer read on into at the next round, whose first
+		// bytes are carry (no copy); spare is a carry's old array, to
+		// take the next carry without allocating.
+		held, spare []byte
 		// pend bytes at the end of carry begin a record that
 		// iflag=fullblock has not completed yet: not counted, not sent.
 		pend int
@@ -567,13 +571,24 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 	}
 	for {
 		var buf []byte
-		select {
-		case buf = <-free:
-		case <-ctx.Done():
-			return
+		if held != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			buf, held = held, nil
+		} else {
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			copy(buf, carry)
+			if carry != nil {
+				spare = carry[:0]
+			}
 		}
 		ch := &chunk{buf: buf, off: off - int64(len(carry)-pend), done: make(chan struct{})}
-		pos := copy(buf, carry) - pend
+		pos := len(carry) - pend
 		ch.recs = append(ch.recs, carryRecs...)
 		ch.notes = append(ch.notes, carryNotes...)
 		carry, carryRecs, carryNotes = nil, nil, nil
@@ -655,28 +670,25 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 			if pend > 0 {
 				break // the chunk goes on; the pending bytes are carried
 			}
-			if n < req && c.P.Reblock {
+			if n < req {
 				// The input is slower than we are: pass on what we have.
-				break
-			} else if n < req {
 				break
 			}
 		}
 		ch.n = pos
 		if pend > 0 && unit == 1 {
-			carry = append([]byte(nil), buf[pos:pos+pend]...)
+			carry = append(spare, buf[pos:pos+pend]...)
 		}
 		if !end && unit > 1 {
 			keep := pos / unit * unit
 			if keep == 0 && pos < c.chunk-c.ibs {
-				// Not a whole unit yet: keep reading into this chunk.
-				carry = append([]byte(nil), buf[:pos+pend]...)
+				// Not a whole unit yet: keep reading into this chunk,
+				// in place.
+				held, carry = buf, buf[:pos+pend]
 				carryRecs, carryNotes = ch.recs, ch.notes
-				free <- buf
-				off -= 0
 				continue
 			}
-			carry = append(carry[:0], buf[keep:pos+pend]...)
+			carry = append(spare, buf[keep:pos+pend]...)
 			split := ch.off + int64(keep)
 			i := len(ch.recs)
 			for i > 0 && ch.recs[i-1].off >= split {
