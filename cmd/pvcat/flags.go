@@ -245,10 +245,13 @@ func parseArgs(args []string) (*config, error) {
 			if a == "--" {
 				break
 			}
+			if !strings.HasPrefix(a, "-") {
+				continue
+			}
 			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			for _, short := range unsupportedFlags {
-				if strings.HasPrefix(a, "-") && name == shortFlags[short] {
-					return nil, usagef("-%c (--%s) is not supported by pvcat", short, name)
+			if f := fs.Lookup(name); f != nil {
+				if r, ok := f.Value.(refused); ok {
+					return nil, usagef("-%c (--%s) is not supported by pvcat", r.short, name)
 				}
 			}
 		}

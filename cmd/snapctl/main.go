@@ -44,14 +44,22 @@ func main() {
 	// SIGINT and SIGTERM cancel ctx (unless ignored, as under nohup):
 	// create, remove and gc finish what LVM is doing, undo a half-made
 	// snapshot and exit 130. run handles the signals itself.
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
+	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// stopSignals returns the signals snapctl reacts to: SIGINT, SIGTERM and
+// SIGHUP, less those it was started with ignored (nohup, a background job
+// of a script), which stay ignored. Never none: Go catches SIGTERM even if
+// inherited ignored.
+func stopSignals() []os.Signal {
 	var sigs []os.Signal
 	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		if !signal.Ignored(s) {
 			sigs = append(sigs, s)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
-	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
-	stop()
-	os.Exit(code)
+	return sigs
 }

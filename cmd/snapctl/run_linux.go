@@ -64,13 +64,7 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	// A signal snapctl was started with ignored (nohup, a background
 	// job of a script) stays ignored, for CMD too, which inherits it.
 	sigs := make(chan os.Signal, 4)
-	var caught []os.Signal
-	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
-		if !signal.Ignored(s) {
-			caught = append(caught, s)
-		}
-	}
-	signal.Notify(sigs, caught...) // never none: Go catches SIGTERM even if inherited ignored
+	signal.Notify(sigs, stopSignals()...)
 	defer signal.Stop(sigs)
 
 	snap, err := m.Create(ctx, origin, o)
