@@ -27,6 +27,11 @@ while getopts "n:s:p:d:" o; do
 	*) echo "usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2 ;;
 	esac
 done
+shift $((OPTIND - 1))
+if [ $# -gt 0 ]; then
+	echo "$0: unexpected argument '$1'; usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2
+	exit 2
+fi
 export CGO_ENABLED=0
 mkdir -p bin "$dir"
 go build -o bin/ ./cmd/blkcat ./cmd/blkwrite
