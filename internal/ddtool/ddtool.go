@@ -894,7 +894,8 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 // to (beyond an off_t, or past the end of the device) are left to the
 // copy, which fails on them with dd's "cannot skip" or "cannot seek".
 func guardSize(c *ddcopy.Copier) error {
-	if !c.In.Seekable || c.In.Size < 0 {
+	in := streamSize(c)
+	if in < 0 {
 		return nil
 	}
 	isBlock, err := blockdev.IsBlockDevice(c.Out.F)
@@ -904,17 +905,6 @@ func guardSize(c *ddcopy.Copier) error {
 	devSize, err := blockdev.Size(c.Out.F)
 	if err != nil {
 		return nil
-	}
-	skip, ok := c.P.SkipOffset()
-	if !ok {
-		return nil
-	}
-	in := max(c.In.Size-skip, 0)
-	if limit := c.P.CountLimit(); limit >= 0 {
-		in = min(in, limit)
-	}
-	if ibs := int64(c.P.IBS); c.P.Sync && in%ibs != 0 {
-		in += ibs - in%ibs
 	}
 	start, ok := c.P.SeekOffset()
 	if !ok || start > devSize {
