@@ -474,14 +474,11 @@ func lockTarget(f *os.File) error {
 	}); err != nil {
 		return nil
 	}
-	switch {
-	case lerr == unix.EWOULDBLOCK:
+	if lerr == unix.EWOULDBLOCK {
 		return fmt.Errorf("%s is being written by another blkwrite (flock); nothing was written", ddcopy.Quote(f.Name()))
-	case lerr != nil:
-		// A file system without flock (some network ones): go on
-		// unlocked, as dd would.
-		return nil
 	}
+	// Any other error is a file system without flock (some network
+	// ones): go on unlocked, as dd would.
 	return nil
 }
 
