@@ -453,12 +453,8 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		if cut && !opt.Raw && (opt.BareTarget || opt.Framed) {
 			// The same for a sender that died in its first write: the
 			// few bytes are a framed stream's start, not data.
-			dst := "standard output"
-			if ops.Of != "" {
-				dst = ops.Of
-			}
 			return fmt.Errorf("%s ends inside a framed stream's header (did the sender fail?): %s was left as it was; --raw copies it as data",
-				ddcopy.Quote(in.Name), ddcopy.Quote(dst))
+				ddcopy.Quote(in.Name), ddcopy.Quote(outputName(ops)))
 		}
 		framed = framed && !opt.Raw
 		if opt.Framed && !framed {
@@ -546,6 +542,14 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	rep.Report(time.Now())
 	return err
+}
+
+// outputName is how messages name the target: of=, or standard output.
+func outputName(ops *ddargs.Operands) string {
+	if ops.Of == "" {
+		return "standard output"
+	}
+	return ops.Of
 }
 
 // interruptible runs f, which reads the input before anything is written,

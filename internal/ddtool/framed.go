@@ -193,11 +193,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		// A delta's target holds the previous copy: a ZERO record there
 		// replaces data, and skipping it would leave the old block while
 		// the digest, which counts the record as zeros, still verifies.
-		dst := "standard output"
-		if ops.Of != "" {
-			dst = ops.Of
-		}
-		return &usageError{fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddcopy.Quote(dst))}
+		return &usageError{fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddcopy.Quote(outputName(ops)))}
 	}
 
 	rs, err := newResumer(opt, h, rep)
