@@ -453,12 +453,8 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		if cut && !opt.Raw && (opt.BareTarget || opt.Framed) {
 			// The same for a sender that died in its first write: the
 			// few bytes are a framed stream's start, not data.
-			dst := "standard output"
-			if ops.Of != "" {
-				dst = ops.Of
-			}
 			return fmt.Errorf("%s ends inside a framed stream's header (did the sender fail?): %s was left as it was; --raw copies it as data",
-				ddcopy.Quote(in.Name), ddcopy.Quote(dst))
+				ddcopy.Quote(in.Name), ddcopy.Quote(outputName(ops)))
 		}
 		framed = framed && !opt.Raw
 		if opt.Framed && !framed {
@@ -546,6 +542,14 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	rep.Report(time.Now())
 	return err
+}
+
+// outputName is how messages name the target: of=, or standard output.
+func outputName(ops *ddargs.Operands) string {
+	if ops.Of == "" {
+		return "standard output"
+	}
+	return ops.Of
 }
 
 // interruptible runs f, which reads the input before anything is written,
@@ -894,7 +898,8 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 // to (beyond an off_t, or past the end of the device) are left to the
 // copy, which fails on them with dd's "cannot skip" or "cannot seek".
 func guardSize(c *ddcopy.Copier) error {
-	if !c.In.Seekable || c.In.Size < 0 {
+	in := streamSize(c)
+	if in < 0 {
 		return nil
 	}
 	isBlock, err := blockdev.IsBlockDevice(c.Out.F)
@@ -904,17 +909,6 @@ func guardSize(c *ddcopy.Copier) error {
 	devSize, err := blockdev.Size(c.Out.F)
 	if err != nil {
 		return nil
-	}
-	skip, ok := c.P.SkipOffset()
-	if !ok {
-		return nil
-	}
-	in := max(c.In.Size-skip, 0)
-	if limit := c.P.CountLimit(); limit >= 0 {
-		in = min(in, limit)
-	}
-	if ibs := int64(c.P.IBS); c.P.Sync && in%ibs != 0 {
-		in += ibs - in%ibs
 	}
 	start, ok := c.P.SeekOffset()
 	if !ok || start > devSize {

@@ -193,11 +193,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		// A delta's target holds the previous copy: a ZERO record there
 		// replaces data, and skipping it would leave the old block while
 		// the digest, which counts the record as zeros, still verifies.
-		dst := "standard output"
-		if ops.Of != "" {
-			dst = ops.Of
-		}
-		return &usageError{fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddcopy.Quote(dst))}
+		return &usageError{fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddcopy.Quote(outputName(ops)))}
 	}
 
 	rs, err := newResumer(opt, h, rep)
@@ -474,14 +470,11 @@ func lockTarget(f *os.File) error {
 	}); err != nil {
 		return nil
 	}
-	switch {
-	case lerr == unix.EWOULDBLOCK:
+	if lerr == unix.EWOULDBLOCK {
 		return fmt.Errorf("%s is being written by another blkwrite (flock); nothing was written", ddcopy.Quote(f.Name()))
-	case lerr != nil:
-		// A file system without flock (some network ones): go on
-		// unlocked, as dd would.
-		return nil
 	}
+	// Any other error is a file system without flock (some network
+	// ones): go on unlocked, as dd would.
 	return nil
 }
 

@@ -185,28 +185,24 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 }
 
 // begin is called once the target is open and checked, before anything is
-// written: a resume stream is refused unless t still holds what the recorded point vouches
-// for (the same sample of blocks as when it was recorded), so that a
-// target replaced, shortened or rewritten since the interruption is not
-// written to and found wrong only at the end.
+// written: a resume stream is refused unless t still holds what the
+// recorded point vouches for (the same sample of blocks as when it was
+// recorded), so that a target replaced, shortened or rewritten since the
+// interruption is not written to and found wrong only at the end. A state
+// from before the sample is left to END's digest. A nil resumer does
+// nothing.
 func (r *resumer) begin(t *target) error {
-	if r == nil {
+	if r == nil || r.tok.Offset <= 0 || !r.recorded.HasSample {
 		return nil
 	}
-	if r.tok.Offset > 0 {
-		if !r.recorded.HasSample {
-			return nil // a state from before the sample: END's digest checks it
-		}
-		got, err := prefixSample(t.f, r.recorded.Offset)
-		switch {
-		case err != nil:
-			return fmt.Errorf("resume stream refused: %s no longer holds the %d bytes the interrupted copy wrote (%v; replaced or shortened since?): make a full copy; nothing was written",
-				ddcopy.Quote(r.target), r.recorded.Offset, err)
-		case got != r.recorded.Sample:
-			return fmt.Errorf("resume stream refused: %s changed since the interrupted copy (sampled blocks of its first %d bytes differ; replaced or written since?): make a full copy; nothing was written",
-				ddcopy.Quote(r.target), r.recorded.Offset)
-		}
-		return nil
+	got, err := prefixSample(t.f, r.recorded.Offset)
+	switch {
+	case err != nil:
+		return fmt.Errorf("resume stream refused: %s no longer holds the %d bytes the interrupted copy wrote (%v; replaced or shortened since?): make a full copy; nothing was written",
+			ddcopy.Quote(r.target), r.recorded.Offset, err)
+	case got != r.recorded.Sample:
+		return fmt.Errorf("resume stream refused: %s changed since the interrupted copy (sampled blocks of its first %d bytes differ; replaced or written since?): make a full copy; nothing was written",
+			ddcopy.Quote(r.target), r.recorded.Offset)
 	}
 	return nil
 }
