@@ -83,7 +83,7 @@ func TestReplicateScript(t *testing.T) {
 			}
 			sync := ""
 			if i == 0 {
-				args = append([]string{"--config-dir", cfg}, args...)
+				args = append([]string{"--config-dir", cfg, "--config-delete"}, args...)
 				sync = ", synced " + cfg
 			}
 			r := run(t, args...)
@@ -96,8 +96,9 @@ func TestReplicateScript(t *testing.T) {
 				t.Fatalf("target sha256 %s, source %s", got, want)
 			}
 			if i == 0 {
-				// rsync -a --delete: the backup host's copy is the
-				// client's directory, the stale file gone.
+				// --config-delete, rsync -a --delete: the backup
+				// host's copy is the client's directory, the stale
+				// file gone.
 				if got, want := sshtest.TreeDigests(t, remoteCfg), sshtest.TreeDigests(t, cfg); !equalMaps(got, want) {
 					t.Fatalf("backup's config dir %v, client's %v", got, want)
 				}
@@ -246,18 +247,24 @@ func TestReplicateDryRun(t *testing.T) {
 		{"config", []string{"-c", conf}, []string{
 			"snapctl run --freeze /srv /dev/vg0/data -- bash -c 'set -o pipefail\nsrc=$SNAP\n",
 			`blkcat -z lz4 "$src" 2>`,
-			"| pvcat -q -L 80M  | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\\ /dev/vg1/data 2>",
+			`| pvcat -q -L 80M --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\ /dev/vg1/data 2>`,
 		}},
-		{"overrides", []string{"--compress=zstd:5", "--no-snapshot", "--rate", "1G", "--config", conf, "--config-dir", "/etc/backuppc", "--blkwrite", "/opt/bin/blkwrite"}, []string{
+		{"overrides", []string{"--compress=zstd:5", "--no-snapshot", "--rate", "1G", "--config", conf, "--config-dir", "/etc/backuppc", "--config-delete", "--blkwrite", "/opt/bin/blkwrite"}, []string{
 			"bash -c 'set -o pipefail\nsrc=/dev/vg0/data\n",
 			`blkcat -z zstd:5 "$src" 2>`,
-			"| pvcat -q -L 1G  | ssh -i /root/.ssh/blkpipe_ed25519",
+			`| pvcat -q -L 1G --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519`,
 			"root@backup.example.net /opt/bin/blkwrite\\ /dev/vg1/data 2>",
 			"rsync -a --delete -e ssh\\ -i\\ /root/.ssh/blkpipe_ed25519\\ -o\\ BatchMode=yes",
 			" /etc/backuppc/ root@backup.example.net:/etc/backuppc/\n",
 		}},
+		// rsync --delete only with --config-delete.
+		{"config-dir", []string{"--no-snapshot", "--config-dir", "/etc/backuppc/", "/dev/sdb", "backup", "/srv/sdb.img"}, []string{
+			"\nrsync -a -e ssh\\ -o\\ BatchMode=yes",
+			" /etc/backuppc/ backup:/etc/backuppc/\n",
+		}},
 		{"raw", []string{"--raw", "--no-snapshot", "/dev/sdb", "backup", "/srv/sdb.img"}, []string{
-			"src=/dev/sdb\nblkcat \"$src\" 2>",
+			"src=/dev/sdb\n",
+			`blkcat "$src" 2>"$d/blkcat.err" |`,
 			" backup blkwrite\\ /srv/sdb.img 2>",
 		}},
 	} {
@@ -273,6 +280,9 @@ func TestReplicateDryRun(t *testing.T) {
 			}
 			if tc.name == "config" && strings.Contains(string(out), "rsync") {
 				t.Errorf("rsync without a config dir:\n%s", out)
+			}
+			if tc.name == "config-dir" && strings.Contains(string(out), "--delete") {
+				t.Errorf("rsync --delete without --config-delete:\n%s", out)
 			}
 		})
 	}
