@@ -4,7 +4,8 @@
 #   blkcat --sums DST | blkcat --against - SRC | blkwrite DST
 # and compared with reading both sides once (the floor: the delta pipeline
 # must read both) and with a full blkcat | blkwrite copy and a framed one.
-# Bytes: what crossed the "network" (sums + delta stream) vs changed bytes.
+# Bytes: what crossed the "network" (sums + delta stream) vs changed bytes;
+# CPU: user+sys seconds of all the delta pipeline's processes.
 #
 # Reading both sides and the delta run RUNS times, alternating, and the
 # medians are compared (the target is refreshed from the changed image and
@@ -32,6 +33,7 @@ if [ $# -gt 0 ]; then
 	echo "$0: unexpected argument '$1'; usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2
 	exit 2
 fi
+. scripts/bench-lib.sh
 export CGO_ENABLED=0
 mkdir -p bin "$dir"
 go build -o bin/ ./cmd/blkcat ./cmd/blkwrite
@@ -39,9 +41,9 @@ B=$(pwd)/bin
 export BLKPIPE_STATE_DIR=$dir/state
 bytes=$((size_mib << 20))
 src=$dir/src.img dst=$dir/dst.img old=$dir/old.img full=$dir/full.img
-trap 'rm -f "$src" "$dst" "$old" "$full" "$dir/sums.bin" "$dir/delta.bin" "$dir/err"' EXIT
+trap 'rm -f "$src" "$dst" "$old" "$full" "$dir/sums.bin" "$dir/delta.bin" "$dir/time" "$dir/time.err"' EXIT
 
-echo "making a ${size_mib} MiB random image and a copy with ${pct} % of its 4 KiB blocks changed"
+echo "making a ${size_mib} MiB random image and a copy with ${pct} % of its 4 KiB blocks changed" >&2
 head -c "$bytes" /dev/urandom >"$dst"
 cp "$dst" "$src"
 cp "$dst" "$old"
@@ -61,51 +63,67 @@ sync
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 now() { date +%s.%N; }
+
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+# timeit CMD: the wall seconds of CMD, after dropping the caches; its CPU
+# seconds (user+sys, the whole pipeline) are left in $dir/time.
 timeit() {
 	local s e
 	drop_caches
 	s=$(now)
-	bash -o pipefail -c "$1" >/dev/null 2>"$dir/err" || { echo "FAILED: $1" >&2; cat "$dir/err" >&2; return 1; }
+	cputime "$dir/time" "$1" || return 1
 	e=$(now)
 	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
 }
 
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 # delta FROM [BLKWRITE FLAGS]: refresh the target from FROM.
 delta() {
 	local from=$1
 	shift
 	timeit "$B/blkcat -q --sums $dst | tee $dir/sums.bin | $B/blkcat -q --against - $from | tee $dir/delta.bin | $B/blkwrite -q $* $dst"
 }
-tr=() td=() tnv=()
+tr=() td=() tnv=() cd=() cnv=()
 for ((i = 0; i < runs; i++)); do
 	tr+=("$(timeit "$B/blkcat -q $src >/dev/null & $B/blkcat -q $dst >/dev/null; wait")")
 	td+=("$(delta "$src")")
+	cd+=("$(cat "$dir/time")")
 	cmp "$src" "$dst" || { echo "FAILED: target differs after the delta" >&2; exit 1; }
 	# The same with the target's bytes left unhashed: the receiver's
 	# SHA-256 pass is what a two-host pipeline runs on the other
 	# machine's cores. It takes the target back to the original.
 	tnv+=("$(delta "$old" --no-verify)")
+	cnv+=("$(cat "$dir/time")")
 done
 cmp "$old" "$dst" || { echo "FAILED: target differs after the delta" >&2; exit 1; }
 t_read=$(printf '%s\n' "${tr[@]}" | median)
 t_delta=$(printf '%s\n' "${td[@]}" | median)
 t_noverify=$(printf '%s\n' "${tnv[@]}" | median)
+c_delta=$(printf '%s\n' "${cd[@]}" | median)
+c_noverify=$(printf '%s\n' "${cnv[@]}" | median)
 t_full=$(timeit "$B/blkcat -q $src | $B/blkwrite -q $full")
 t_frame=$(timeit "$B/blkcat -q --frame $src | $B/blkwrite -q $full")
 sums=$(wc -c <"$dir/sums.bin")
 delta=$(wc -c <"$dir/delta.bin")
 rm -f "$dir/sums.bin" "$dir/delta.bin"
 
-awk -v size="$bytes" -v ch="$changed" -v sums="$sums" -v delta="$delta" \
-	-v tr="$t_read" -v td="$t_delta" -v tf="$t_full" -v tfr="$t_frame" -v tnv="$t_noverify" -v runs="$runs" 'BEGIN {
-	printf "image %d MiB, changed %d bytes (%.2f %%), medians of %d runs\n", size / 1048576, ch, 100 * ch / size, runs
-	printf "time: read both sides %.2f s, delta pipeline %.2f s, full copy %.2f s, framed full copy %.2f s\n", tr, td, tf, tfr
-	printf "delta / read both      %.2f×  (goal ≤ 1.2×)\n", td / tr
-	printf "  receiver --no-verify %.2f×  (%.2f s: without the second SHA-256 pass on this host)\n", tnv / tr, tnv
-	printf "delta / full copy      %.2f×\n", td / tf
-	printf "delta / framed copy    %.2f×\n", td / tfr
-	printf "delta stream / changed %.3f×  (goal ≤ 1.1×)\n", delta / ch
-	printf "sums / image           %.3f %%  (goal ≤ 0.5 %%)\n", 100 * sums / size
-	printf "wire (sums + delta) / changed %.3f×\n", (sums + delta) / ch
-}'
+# say FORMAT EXPR...: one figure line, its numbers computed by awk.
+say() {
+	local f=$1 e
+	shift
+	e=$(IFS=,; echo "$*")
+	tag 2
+	awk -v size="$bytes" -v ch="$changed" -v sums="$sums" -v delta="$delta" -v runs="$runs" \
+		-v tr="$t_read" -v td="$t_delta" -v tf="$t_full" -v tfr="$t_frame" -v tnv="$t_noverify" \
+		-v cd="$c_delta" -v cnv="$c_noverify" "BEGIN { printf \"$f\\n\", $e }"
+}
+say "image %d MiB, changed %d bytes (%.2f %%), medians of %d runs" "size / 1048576" ch "100 * ch / size" runs
+say "time: read both sides %.2f s, delta pipeline %.2f s, full copy %.2f s, framed full copy %.2f s" tr td tf tfr
+say "cpu (user+sys, all processes): delta pipeline %.2f s, with receiver --no-verify %.2f s" cd cnv
+say "delta / read both      %.2f×  (goal ≤ 1.2×)" "td / tr"
+say "  receiver --no-verify %.2f×  (%.2f s: without the second SHA-256 pass on this host)" "tnv / tr" tnv
+say "delta / full copy      %.2f×" "td / tf"
+say "delta / framed copy    %.2f×" "td / tfr"
+say "delta stream / changed %.3f×  (goal ≤ 1.1×)" "delta / ch"
+say "sums / image           %.3f %%  (goal ≤ 0.5 %%)" "100 * sums / size"
+say "wire (sums + delta) / changed %.3f×" "(sums + delta) / ch"

@@ -1,26 +1,46 @@
 #!/usr/bin/env bash
 # blkpipe benchmarks: runs each tool and its anchor (dd, fio, pv, lz4, zstd)
 # side by side in one run, alternating A B A B, and prints the median wall
-# time of each and the throughput ratio (B's time / A's time: above 1 means
-# blkpipe is faster). Ratios are what to trust on a shared machine.
+# time and CPU seconds (user+sys of the whole pipeline) of each, and two
+# ratios: "ratio" is the anchor's time over blkpipe's (above 1: blkpipe is
+# faster), "cpu" blkpipe's CPU seconds over the anchor's (below 1: blkpipe
+# uses less). Ratios are what to trust on a shared machine.
 #
-# Usage: scripts/bench.sh [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]
-# Sections: read pipe dropin device write cache rss pvcat frame (default: all).
+# Usage: scripts/bench.sh [--report | --update-doc] [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]
+# Sections: read aio pipe dropin device write cache rss pvcat digest frame
+# delta ssh (default: all). pvcat, delta and ssh run scripts/bench-pvcat.sh,
+# scripts/bench-delta.sh and scripts/bench-ssh.sh at the same size.
 # frame builds MIXED, an ext4 image of SIZE about half full of ordinary files
 # (text, copies of binaries, random data, zeros), with mkfs.ext4 -d.
 # Needs root for dropping caches and for loop devices; fio and fincore
 # (util-linux) are used when present.
+#
+# --report prints Markdown for docs/PERFORMANCE.md: the command, date,
+# machine and commit, then every figure line prefixed with the script line
+# that printed it and its section. --update-doc does the same and puts the
+# report between the bench-report markers of docs/PERFORMANCE.md.
 set -euo pipefail
 runs=5
 size_mib=4096
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench
-all="read pipe dropin device write cache rss pvcat frame"
+all="read aio pipe dropin device write cache rss pvcat digest frame delta ssh"
+usage="usage: $0 [--report | --update-doc] [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]"
+report=0 update_doc=0 args=()
+for a in "$@"; do
+	case $a in
+	--report) report=1 ;;
+	--update-doc) update_doc=1 ;;
+	--*) echo "$usage" >&2; exit 2 ;;
+	*) args+=("$a") ;;
+	esac
+done
+set -- ${args[@]+"${args[@]}"}
 while getopts "n:s:d:" o; do
 	case $o in
 	n) runs=$OPTARG ;;
 	s) size_mib=$OPTARG ;;
 	d) dir=$OPTARG ;;
-	*) echo "usage: $0 [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]" >&2; exit 2 ;;
+	*) echo "$usage" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -33,17 +53,35 @@ for s in $sections; do
 	*) echo "unknown section $s (sections: $all)" >&2; exit 2 ;;
 	esac
 done
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$update_doc" = 1 ]; then
+	# The report is made whole first; the document changes only if it was.
+	doc=$root/docs/PERFORMANCE.md
+	new=$(mktemp)
+	trap 'rm -f "$new" "$new.md"' EXIT
+	"$0" --report ${args[@]+"${args[@]}"} >"$new"
+	awk -v r="$new" '
+		/^<!-- bench-report:begin/ { print; while ((getline l < r) > 0) print l; skip = 1; found = 1; next }
+		/^<!-- bench-report:end/ { skip = 0 }
+		!skip { print }
+		END { if (!found) exit 1 }' "$doc" >"$new.md" || { echo "$doc has no bench-report markers" >&2; exit 1; }
+	cat "$new.md" >"$doc"
+	echo "updated $doc" >&2
+	exit 0
+fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd) # -d DIR is relative to where the script was started
-cd "$(dirname "$0")/.."
+cd "$root"
+. scripts/bench-lib.sh
 export CGO_ENABLED=0
 mkdir -p bin
 go build -o bin/ ./cmd/...
 B=$(pwd)/bin
 img=$dir/random.img
 out=$dir/out.img
+tf=$dir/time
 if [ "$(stat -c %s "$img" 2>/dev/null || echo 0)" != $((size_mib << 20)) ]; then
-	echo "making a ${size_mib} MiB image of random data: $img"
+	echo "making a ${size_mib} MiB image of random data: $img" >&2
 	head -c $((size_mib << 20)) /dev/urandom >"$img"
 fi
 bytes=$((size_mib << 20))
@@ -51,43 +89,89 @@ bytes=$((size_mib << 20))
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 now() { date +%s.%N; }
 
-# timeit CMD...: runs CMD with bash, prints wall seconds.
+# timeit CMD: runs CMD with bash, prints wall and CPU seconds.
 timeit() {
 	local s e
 	s=$(now)
-	bash -c "$1" >/dev/null 2>&1 || { echo "FAILED: $1" >&2; return 1; }
+	cputime "$tf" "$1" || return 1
 	e=$(now)
-	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.4f\n", e - s }'
+	awk -v s="$s" -v e="$e" -v c="$(cat "$tf")" 'BEGIN { printf "%.4f %.3f\n", e - s, c }'
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 # ratio NAME GOAL PREP A B: alternates A and B (PREP before each run) and
-# prints medians, MB/s of the image and B/A.
+# prints the medians of wall time (with MB/s of the image) and of CPU
+# seconds, the anchor's time over blkpipe's and blkpipe's CPU over the
+# anchor's.
 ratio() {
-	local name=$1 goal=$2 prep=$3 a=$4 b=$5 ta=() tb=() i
+	local name=$1 goal=$2 prep=$3 a=$4 b=$5 ta=() tb=() ca=() cb=() i t
 	for ((i = 0; i < runs; i++)); do
 		eval "$prep"
-		ta+=("$(timeit "$a")")
+		t=$(timeit "$a")
+		ta+=("${t% *}") ca+=("${t#* }")
 		eval "$prep"
-		tb+=("$(timeit "$b")")
+		t=$(timeit "$b")
+		tb+=("${t% *}") cb+=("${t#* }")
 	done
-	local ma mb
+	local ma mb pa pb
 	ma=$(printf '%s\n' "${ta[@]}" | median)
 	mb=$(printf '%s\n' "${tb[@]}" | median)
+	pa=$(printf '%s\n' "${ca[@]}" | median)
+	pb=$(printf '%s\n' "${cb[@]}" | median)
 	last_a=$ma last_b=$mb
-	awk -v n="$name" -v g="$goal" -v a="$ma" -v b="$mb" -v by="$bytes" 'BEGIN {
-		printf "%-34s blkpipe %7.3f s (%6.0f MB/s)  anchor %7.3f s (%6.0f MB/s)  ratio %.2fx  goal %s\n",
-			n, a, by / a / 1e6, b, by / b / 1e6, b / a, g }'
+	tag 2
+	awk -v n="$name" -v g="$goal" -v a="$ma" -v b="$mb" -v pa="$pa" -v pb="$pb" -v by="$bytes" 'BEGIN {
+		# An anchor that used no measurable CPU (dd with O_DIRECT) has no cpu ratio.
+		c = pb >= 0.01 ? sprintf("%.2fx", pa / pb) : "n/a"
+		printf "%-34s blkpipe %7.3f s (%5.0f MB/s, cpu %6.2f s)  anchor %7.3f s (%5.0f MB/s, cpu %6.2f s)  ratio %.2fx  cpu %s  goal %s\n",
+			n, a, by / a / 1e6, pa, b, by / b / 1e6, pb, b / a, c, g }'
 }
 
+# rss LABEL GOAL CMD: CMD's peak RSS (/usr/bin/time -v in CMD, before the
+# measured tool; another tool may feed it through a pipe).
+rss() {
+	local kb
+	kb=$( { bash -o pipefail -c "$3" >/dev/null; } 2>&1 | awk -F: '/Maximum resident/ { gsub(/ /, "", $2); print $2 }')
+	tag 2
+	echo "$1: peak RSS $((kb / 1024)) MiB (goal $2)"
+}
+
+# sha256_speed: openssl speed's SHA-256 rate (SHA-NI when the CPU has it)
+# on cache-hot 1 MiB buffers, in bytes per second, measured once.
+sha256_bps=
+sha256_speed() {
+	[ -n "$sha256_bps" ] || sha256_bps=$(openssl speed -seconds 2 -bytes 1048576 -evp sha256 2>/dev/null | awk '/^sha256/ { print $2 * 1000 }')
+	echo "$sha256_bps"
+}
+
+# header: the run's command, date, machine and commit, as Markdown.
+header() {
+	local src disk rev dirty=""
+	src=$(findmnt -no SOURCE -T "$dir" 2>/dev/null || echo "?")
+	disk=$(lsblk -ndo PKNAME "$src" 2>/dev/null | head -1)
+	[ -n "$disk" ] || disk=$(basename "$src")
+	disk=$(lsblk -dno NAME,MODEL,SIZE,ROTA "/dev/$disk" 2>/dev/null | awk '{ r = $NF ? "rotational" : "non-rotational"; $NF = ""; print $0 r }' || echo "$src")
+	rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	[ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || dirty=" (with uncommitted changes)"
+	echo "| run | |"
+	echo "| --- | --- |"
+	echo "| command | \`scripts/bench.sh --report -n $runs -s $size_mib $sections\` |"
+	echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+	echo "| machine | $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), $(systemd-detect-virt 2>/dev/null || echo "virtualization unknown") |"
+	echo "| disk | $dir on $src ($disk) |"
+	echo "| commit | \`$rev\`$dirty |"
+	echo "| load average | $(cut -d' ' -f1-3 /proc/loadavg) at the start |"
+	echo "| tools | $(dd --version | head -1), $(pv --version 2>/dev/null | head -1 | cut -d' ' -f1-2), lz4 $(lz4 -V 2>/dev/null | grep -o 'v[0-9.]*' | head -1), zstd $(zstd -V 2>/dev/null | grep -o 'v[0-9.]*' | head -1), $(fio --version 2>/dev/null || echo no fio), $(openssl version | cut -d' ' -f1-2), $(b3sum --version 2>/dev/null || echo no b3sum) |"
+	echo
+}
 
 # make_mixed IMG: an ext4 image of size_mib MiB about half full of the kind
 # of files a real volume holds, so compression ratios mean something.
 make_mixed() {
 	local img=$1 tree=$dir/mixed-tree budget=$((size_mib << 19)) i=0
 	[ "$(stat -c %s "$img" 2>/dev/null || echo 0)" = "$bytes" ] && return
-	echo "making a ${size_mib} MiB ext4 image about half full of files: $img"
+	echo "making a ${size_mib} MiB ext4 image about half full of files: $img" >&2
 	rm -rf "$tree" "$img"
 	mkdir -p "$tree"
 	head -c $((budget / 10)) /dev/urandom >"$tree/random.bin"
@@ -117,11 +201,17 @@ cratio() {
 	local a b
 	a=$(bash -c "$2" | wc -c)
 	b=$(bash -c "$3" | wc -c)
+	tag 2
 	awk -v n="$1" -v a="$a" -v b="$b" -v by="$bytes" 'BEGIN {
 		printf "%-34s blkpipe %6.2f%% of input  anchor %6.2f%%  size blkpipe/anchor %.3f  goal within 2%%\n", n, 100 * a / by, 100 * b / by, a / b }'
 }
 
+if [ "$report" = 1 ]; then
+	header
+	echo '```text'
+fi
 for s in $sections; do
+	[ "$report" = 0 ] || export BLKPIPE_BENCH_SECTION=$s
 	case $s in
 	read)
 		echo "== read: O_DIRECT reader vs dd and fio (cold for every run)"
@@ -132,6 +222,11 @@ for s in $sections; do
 				"$B/blkcat -q $img >/dev/null" \
 				"fio --name=r --filename=$img --rw=read --direct=1 --bs=1M --iodepth=16 --ioengine=io_uring --output=/dev/null || fio --name=r --filename=$img --rw=read --direct=1 --bs=1M --iodepth=16 --ioengine=libaio --output=/dev/null"
 		fi
+		;;
+	aio)
+		echo "== aio: O_DIRECT reads through native AIO vs a goroutine per pread (BLKPIPE_AIO=0), cold"
+		ratio "blkcat IMG >/dev/null vs BLKPIPE_AIO=0" "report" drop_caches \
+			"$B/blkcat -q $img >/dev/null" "BLKPIPE_AIO=0 $B/blkcat -q $img >/dev/null"
 		;;
 	pipe)
 		echo "== pipe: blkcat | blkwrite into a file vs dd | dd"
@@ -172,6 +267,7 @@ for s in $sections; do
 			drop_caches
 			dd if="$img" of=/dev/null bs=1M status=none
 			c2=$(fincore -b -n -o RES "$img" | tr -d ' ')
+			tag
 			awk -v a="$c1" -v b="$c2" -v n="$bytes" 'BEGIN {
 				printf "blkcat leaves %.2f%% of the image cached (goal <= 1%%); dd without iflag=direct leaves %.2f%%\n", 100 * a / n, 100 * b / n }'
 			drop_caches
@@ -179,17 +275,37 @@ for s in $sections; do
 		;;
 	rss)
 		echo "== peak RSS at default settings (/usr/bin/time -v)"
-		for t in "blkcat -q $img" "blkcat if=$img of=/dev/null status=none"; do
-			kb=$( { /usr/bin/time -v "$B"/$t >/dev/null; } 2>&1 | awk -F: '/Maximum resident/ { gsub(/ /, "", $2); print $2 }')
-			echo "$t: peak RSS $((kb / 1024)) MiB (goal <= 64 MiB)"
-		done
-		kb=$( { "$B/blkcat" -q "$img" | /usr/bin/time -v "$B/blkwrite" -q "$out" >/dev/null; } 2>&1 | awk -F: '/Maximum resident/ { gsub(/ /, "", $2); print $2 }')
-		echo "blkwrite OUT < pipe: peak RSS $((kb / 1024)) MiB (goal <= 64 MiB)"
+		rss "blkcat IMG" "<= 64 MiB" "/usr/bin/time -v $B/blkcat -q $img"
+		rss "blkcat if=IMG of=/dev/null" "<= 64 MiB" "/usr/bin/time -v $B/blkcat if=$img of=/dev/null status=none"
+		rss "blkwrite OUT < pipe" "<= 64 MiB" "$B/blkcat -q $img | /usr/bin/time -v $B/blkwrite -q $out"
+		rss "blkcat -z zstd IMG, GOMAXPROCS=8" "<= 64 MiB" "GOMAXPROCS=8 /usr/bin/time -v $B/blkcat -q -z zstd $img"
+		rss "blkcat -z zstd:10 IMG" "report" "/usr/bin/time -v $B/blkcat -q -z zstd:10 $img"
 		rm -f "$out"
 		;;
 	pvcat)
 		echo "== pvcat: against pv and cat|cat|cat (scripts/bench-pvcat.sh)"
 		scripts/bench-pvcat.sh "$((size_mib < 2048 ? size_mib : 2048))" "$runs"
+		;;
+	digest)
+		echo "== digest: the speed of the whole-stream digest, one core"
+		# SHA-256's speed is stated here once; docs/PERFORMANCE.md cites
+		# this line. openssl speed hashes cache-hot buffers, so it is an
+		# upper bound for data just read from a disk.
+		if command -v openssl >/dev/null; then
+			tag; awk -v s="$(sha256_speed)" 'BEGIN { printf "SHA-256, openssl speed (1 MiB buffers, cache-hot): %.0f MB/s on one core\n", s / 1e6 }'
+		fi
+		if command -v b3sum >/dev/null; then
+			cat "$img" >/dev/null
+			t=$(timeit "b3sum --num-threads 1 $img")
+			tag; awk -v t="${t% *}" -v by="$bytes" 'BEGIN { printf "BLAKE3, b3sum --num-threads 1 (the image, cache-hot): %.0f MB/s\n", by / t / 1e6 }'
+		fi
+		# blkcat's own digest choice, once blkcat has --digest.
+		if "$B/blkcat" --help 2>&1 | grep -q -- '--digest'; then
+			ratio "blkcat --frame --digest=blake3 vs sha256" "report" drop_caches \
+				"$B/blkcat -q --frame --digest=blake3 $img >/dev/null" "$B/blkcat -q --frame --digest=sha256 $img >/dev/null"
+		else
+			echo "(blkcat has no --digest yet: no digest comparison)"
+		fi
 		;;
 	frame)
 		echo "== frame: blkcat --frame / -z and blkwrite's framed receiver vs lz4 and zstd"
@@ -199,16 +315,13 @@ for s in $sections; do
 			"$B/blkcat -q --frame $img >/dev/null" "$B/blkcat -q $img >/dev/null"
 		# The ceiling: the SHA-256 of the whole source is one serial pass,
 		# so a disk that reads faster than one core hashes caps --frame at
-		# the hash's speed. openssl speed (SHA-NI) is the yardstick; it
-		# hashes cache-hot data, and data just read from the disk hashes
-		# slower, so the ceiling it gives is an upper bound. The second
-		# row is the plain way to prove a copy: read, then one SHA-256.
+		# the hash's speed (section digest prints it). The second row is
+		# the plain way to prove a copy: read, then one SHA-256.
 		if command -v openssl >/dev/null; then
-			openssl speed -seconds 2 -bytes 1048576 -evp sha256 2>/dev/null |
-				awk -v by="$bytes" -v f="$last_a" -v p="$last_b" '/^sha256/ {
-					sha = $2 * 1000
-					printf "  SHA-256 of cache-hot data (openssl speed) %.0f MB/s, the disk read %.0f MB/s: --frame reaches %.0f %% of that hash, ceiling ratio at most %.2fx\n",
-						sha / 1e6, by / p / 1e6, 100 * by / f / sha, (sha < by / p ? sha / (by / p) : 1) }'
+			tag
+			awk -v by="$bytes" -v f="$last_a" -v p="$last_b" -v sha="$(sha256_speed)" 'BEGIN {
+				printf "  the disk read %.0f MB/s; --frame reaches %.0f %% of openssl'"'"'s SHA-256 speed, so its ratio can be at most %.2fx\n",
+					by / p / 1e6, 100 * by / f / sha, (sha < by / p ? sha / (by / p) : 1) }'
 			ratio "blkcat --frame RANDOM vs blkcat | openssl sha256" "report" drop_caches \
 				"$B/blkcat -q --frame $img >/dev/null" "$B/blkcat -q $img | openssl dgst -sha256 >/dev/null"
 		fi
@@ -233,6 +346,35 @@ for s in $sections; do
 			"$B/blkwrite -q $out <$dir/mixed.zst.blkp" "zstd -q -d -c $dir/mixed.zst >$out && sync -d $out"
 		rm -f "$out" "$dir"/mixed.lz4* "$dir"/mixed.zst*
 		;;
+	delta)
+		echo "== delta: refreshing an image with 1 % of its blocks changed (scripts/bench-delta.sh)"
+		scripts/bench-delta.sh -n "$runs" -s "$size_mib" -d "$dir/delta"
+		;;
+	ssh)
+		if [ "$(id -u)" = 0 ]; then
+			echo "== ssh: copies through ssh between two network namespaces (scripts/bench-ssh.sh)"
+			# The figures come from the Go test behind the script: tag
+			# each with the line of bench_test.go that prints it.
+			go=internal/testenv/sshtest/bench_test.go
+			scripts/bench-ssh.sh "$size_mib" | awk -v go="$go" -v s="$s" -v rep="$report" \
+				-v l1="$(grep -n '"ssh login:' "$go" | cut -d: -f1)" \
+				-v l2="$(grep -n '"ssh ceiling (zeros' "$go" | cut -d: -f1)" \
+				-v l3="$(grep -n 'm.name, rates\[i\]' "$go" | cut -d: -f1)" '
+				/^ssh login:/ { on = 1 }
+				/^(--- |PASS|ok |FAIL)/ { on = 0 }
+				!on || /^ *$/ { next }
+				{ l = /^ssh login/ ? l1 : /^ *ssh ceiling \(zeros/ ? l2 : /MB\/s/ ? l3 : ""
+				  if (rep && l != "") printf "%-26s %-6s ", go ":" l, s
+				  print }'
+		else
+			echo "== ssh: skipped (needs root for network namespaces)"
+		fi
+		;;
 	*) echo "unknown section $s" >&2; exit 2 ;;
 	esac
 done
+if [ "$report" = 1 ]; then
+	echo '```'
+	echo
+	echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+fi

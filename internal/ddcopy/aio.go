@@ -8,11 +8,10 @@ import (
 )
 
 // aioReader keeps readParallel's O_DIRECT chunk reads in flight with
-// Linux native AIO: one goroutine submits, one collects, and no thread
-// blocks per read. Against a goroutine per pread it took 0.44x the CPU
-// and 0.84x the wall time reading a 4 GiB image here (8 alternating
-// pairs), most of the saving being thread wake-ups, which are dear in a
-// VM. A read that does not come back whole (an error, a short read at
+// Linux native AIO. One goroutine submits, one collects, and no thread
+// blocks per read, which saves the thread wake-ups a goroutine per pread
+// costs (dear in a VM; scripts/bench.sh section aio compares the two).
+// A read that does not come back whole (an error, a short read at
 // an end the size did not foresee) is done again by preadChunk, which
 // handles errors record by record as dd does. BLKPIPE_AIO=0 turns it off.
 type aioReader struct {
