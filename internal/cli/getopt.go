@@ -25,7 +25,8 @@ const (
 // Option is one option of a Parser. Short is its letter (0: none), Long
 // its name without dashes ("": none). Set is called for each occurrence,
 // in command-line order, with the value ("" for a NoArg option). An error
-// from Set becomes "invalid argument 'VALUE' for '--opt': ERR", unless it
+// from Set becomes "invalid argument 'VALUE' for '--opt': ERR", wrapping
+// ERR (as the option was typed: "-L", "--rate-limit"), unless it
 // is a usage error already (errors.Is ErrUsage), ErrHelp or ErrVersion,
 // which pass unchanged.
 type Option struct {
@@ -197,7 +198,7 @@ func set(o *Option, shown, val string) error {
 		return err
 	}
 	if o.Arg == NoArg {
-		return Usagef("option '%s': %v", shown, err)
+		return Usagef("option '%s': %w", shown, err)
 	}
-	return Usagef("invalid argument '%s' for '%s': %v", val, shown, err)
+	return Usagef("invalid argument '%s' for '%s': %w", val, shown, err)
 }
