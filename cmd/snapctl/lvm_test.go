@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
 	"github.com/blkpipe/blkpipe/internal/snapshot"
+	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
