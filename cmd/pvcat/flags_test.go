@@ -2,39 +2,15 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
+	"time"
 
-func TestExpand(t *testing.T) {
-	tests := []struct {
-		in, want string
-	}{
-		{"-pterb", "--progress --timer --eta --rate --bytes"},
-		{"-s 700G", "--size 700G"},
-		{"-s700G -q", "--size 700G --quiet"},
-		{"-nL1M -i 0.5", "--numeric --rate-limit 1M --interval 0.5"},
-		{"-nS -s 5", "--numeric --stop-at-size --size 5"},
-		{"-fN name", "--force --name name"},
-		{"--size=3 --json -json-fd 3", "--size=3 --json -json-fd 3"},
-		{"-px", "--progress -x"},
-		{"-- -p", "-- -p"},
-		{"-s", "--size"},
-		{"-Vw80 -H 5", "--version --width 80 --height 5"},
-		{"-D1.5 -P /run/p", "--delay-start 1.5 --pidfile /run/p"},
-		{"-pF%b -0l -A5", "--progress --format %b --null --line-mode --last-written 5"},
-	}
-	for _, tt := range tests {
-		got := strings.Join(expand(strings.Fields(tt.in)), " ")
-		if got != tt.want {
-			t.Errorf("expand(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
+	"github.com/blkpipe/blkpipe/internal/cli"
+)
 
 func TestParseSize(t *testing.T) {
 	tests := []struct {
@@ -74,23 +50,30 @@ func TestParseArgs(t *testing.T) {
 		args string
 		want config
 	}{
-		{"", config{fields: def, interval: 1, jsonFD: -1}},
-		{"-s 700G", config{size: 700 << 30, sizeSet: true, fields: def, interval: 1, jsonFD: -1}},
-		{"-s @" + img, config{size: 12345, sizeSet: true, fields: def, interval: 1, jsonFD: -1}},
-		{"-n", config{numeric: true, interval: 1, jsonFD: -1}},
-		{"-ntb -i 0.5", config{numeric: true, fields: progressFields{timer: true, bytes: true}, interval: 0.5, jsonFD: -1}},
+		{"", config{fields: def, interval: time.Second, jsonFD: -1}},
+		{"-s 700G", config{size: 700 << 30, sizeSet: true, fields: def, interval: time.Second, jsonFD: -1}},
+		{"-s @" + img, config{size: 12345, sizeSet: true, fields: def, interval: time.Second, jsonFD: -1}},
+		{"-n", config{numeric: true, interval: time.Second, jsonFD: -1}},
+		{"-ntb -i 0.5", config{numeric: true, fields: progressFields{timer: true, bytes: true}, interval: 500 * time.Millisecond, jsonFD: -1}},
 		{"-aI -qfSWC -N x -L 1M -B 64K", config{fields: progressFields{average: true, fineta: true},
 			quiet: true, force: true, stopAt: true, wait: true, noSplice: true, name: "x",
-			rateLimit: 1 << 20, bufSize: 64 << 10, interval: 1, jsonFD: -1}},
-		{"--json-fd 3 --stall 2.5", config{fields: def, interval: 1, json: true, jsonFD: 3, stall: 2.5}},
-		{"-w 120 -H 40 -D 2.5 -P /run/pvcat.pid", config{fields: def, interval: 1, jsonFD: -1,
-			width: 120, height: 40, delay: 2.5, pidfile: "/run/pvcat.pid"}},
-		{"-w 0 -w 1k -H 9999999", config{fields: def, interval: 1, jsonFD: -1, width: 1024, height: 999999}},
+			rateLimit: 1 << 20, bufSize: 64 << 10, interval: time.Second, jsonFD: -1}},
+		{"--json-fd 3 --stall 2.5", config{fields: def, interval: time.Second, json: true, jsonFD: 3, stall: 2500 * time.Millisecond}},
+		{"-w 120 -H 40 -D 2.5 -P /run/pvcat.pid", config{fields: def, interval: time.Second, jsonFD: -1,
+			width: 120, height: 40, delay: 2500 * time.Millisecond, pidfile: "/run/pvcat.pid"}},
+		{"-w 0 -w 1k -H 9999999", config{fields: def, interval: time.Second, jsonFD: -1, width: 1024, height: 999999}},
 		// pv 1.6.20 takes -i 0 and draws about every 0.1 s; pvcat's
 		// shortest interval is 0.1 s. pv reads a decimal comma too.
-		{"-i 0", config{fields: def, interval: 0.1, jsonFD: -1}},
-		{"-i 0.02", config{fields: def, interval: 0.1, jsonFD: -1}},
-		{"-i 0,5 -D 1,5", config{fields: def, interval: 0.5, delay: 1.5, jsonFD: -1}},
+		{"-i 0", config{fields: def, interval: 100 * time.Millisecond, jsonFD: -1}},
+		{"-i 0.02", config{fields: def, interval: 100 * time.Millisecond, jsonFD: -1}},
+		{"-i 0,5 -D 1,5", config{fields: def, interval: 500 * time.Millisecond, delay: 1500 * time.Millisecond, jsonFD: -1}},
+		// Durations everywhere a time is asked for.
+		{"--stall 5m -i 250ms -D 1d", config{fields: def, interval: 250 * time.Millisecond, delay: 24 * time.Hour, stall: 5 * time.Minute, jsonFD: -1}},
+		// getopt's bundles, as pv users type them.
+		{"-pterb", config{fields: def, interval: time.Second, jsonFD: -1}},
+		{"-nL1M -s700G", config{numeric: true, rateLimit: 1 << 20, size: 700 << 30, sizeSet: true, interval: time.Second, jsonFD: -1}},
+		{"-fN name --size=3", config{force: true, name: "name", size: 3, sizeSet: true, fields: def, interval: time.Second, jsonFD: -1}},
+		{"-json -json-fd=3", config{fields: def, interval: time.Second, json: true, jsonFD: 3}},
 	}
 	for _, tt := range tests {
 		got, err := parseArgs(strings.Fields(tt.args))
@@ -103,20 +86,26 @@ func TestParseArgs(t *testing.T) {
 		}
 	}
 	bad := []struct{ args, msg string }{
-		{"-x", "flag provided but not defined: -x"},
-		{"--bogus", "flag provided but not defined: -bogus"},
-		{"file", `unexpected operand "file": pvcat reads stdin only (pvcat < FILE)`},
-		{"-s 12Q", `-s: invalid size "12Q"`},
-		{"-s @/nonexistent", "-s: open /nonexistent: no such file or directory"},
-		{"-s @/dev/null", "-s: /dev/null: neither a regular file nor a block device"},
-		{"-L 0", `-L: invalid rate "0"`},
-		{"-B 0", `-B: invalid buffer size "0" (1 byte to 1 GiB)`},
-		{"-i -1", "-i: invalid interval -1 (want seconds >= 0)"},
-		{"-i x", `invalid value "x" for flag -interval: parse error`},
-		{"-D x", `invalid value "x" for flag -delay-start: parse error`},
-		{"-D -2", "-D: invalid delay -2 (want seconds >= 0)"},
-		{"-w x", `-w: invalid width "x"`},
-		{"-H -3", `-H: invalid height "-3"`},
+		{"-x", "unknown option '-x'"},
+		{"-px", "unknown option '-x'"},
+		{"--bogus", "unknown option '--bogus'"},
+		{"-s", "option '-s' requires an argument"},
+		{"--stall", "option '--stall' requires an argument"},
+		{"-q --json=1", "option '--json' doesn't allow an argument"},
+		{"file", "unexpected operand 'file': pvcat reads stdin only (pvcat < FILE)"},
+		{"-s 12Q", "invalid argument '12Q' for '-s': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b"},
+		{"-s @/nonexistent", "invalid argument '@/nonexistent' for '-s': open /nonexistent: no such file or directory"},
+		{"-s @/dev/null", "invalid argument '@/dev/null' for '-s': /dev/null: neither a regular file nor a block device"},
+		{"-L 0", "invalid argument '0' for '-L': want a rate above 0"},
+		{"-B 0", "invalid argument '0' for '-B': want 1 byte to 1 GiB"},
+		{"--buffer-size=2G", "invalid argument '2G' for '--buffer-size': want 1 byte to 1 GiB"},
+		{"-i -1", "invalid argument '-1' for '-i': want seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d12h)"},
+		{"-i x", "invalid argument 'x' for '-i': want seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d12h)"},
+		{"-i 12d", "invalid argument '12d' for '-i': want at most 277h46m40s"},
+		{"-D x", "invalid argument 'x' for '-D': want seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d12h)"},
+		{"-w x", "invalid argument 'x' for '-w': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b"},
+		{"-H -3", "invalid argument '-3' for '-H': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b"},
+		{"-P ''", ""}, // replaced below: an empty argument
 		// pv 1.6.20's options pvcat lacks: one line naming the flag.
 		{"-F %b", "-F (--format) is not supported by pvcat"},
 		{"-pA5", "-A (--last-written) is not supported by pvcat"},
@@ -133,25 +122,30 @@ func TestParseArgs(t *testing.T) {
 		{"-q -A", "-A (--last-written) is not supported by pvcat"},
 		{"--remote", "-R (--remote) is not supported by pvcat"},
 		{"-pd", "-d (--watchfd) is not supported by pvcat"},
-		{"--stall -1", "--stall: invalid seconds -1"},
-		{"--json-fd -5", "--json-fd: invalid descriptor -5"},
+		{"--stall -1", "invalid argument '-1' for '--stall': want seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d12h)"},
+		{"--json-fd -5", "invalid argument '-5' for '--json-fd': want a descriptor number"},
 	}
 	for _, tt := range bad {
-		_, err := parseArgs(strings.Fields(tt.args))
-		var ue usageError
-		if !errors.As(err, &ue) || err.Error() != tt.msg {
+		args := strings.Fields(tt.args)
+		if tt.args == "-P ''" {
+			args, tt.msg = []string{"-P", ""}, "invalid argument '' for '-P': empty file name"
+		}
+		_, err := parseArgs(args)
+		if !errors.Is(err, cli.ErrUsage) || err.Error() != tt.msg {
 			t.Errorf("parseArgs(%q) = %v, want usage error %q", tt.args, err, tt.msg)
 		}
 		if exitCode(err) != 2 {
 			t.Errorf("parseArgs(%q): exit code %d, want 2", tt.args, exitCode(err))
 		}
 	}
-	if _, err := parseArgs([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
-		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"-qh"}} {
+		if _, err := parseArgs(args); !errors.Is(err, cli.ErrHelp) {
+			t.Errorf("%v: %v, want cli.ErrHelp", args, err)
+		}
 	}
 	for _, args := range [][]string{{"-V"}, {"--version"}, {"-qV"}} {
-		if _, err := parseArgs(args); !errors.Is(err, errVersion) || exitCode(err) != 0 {
-			t.Errorf("%v: %v, want errVersion and exit 0", args, err)
+		if _, err := parseArgs(args); !errors.Is(err, cli.ErrVersion) {
+			t.Errorf("%v: %v, want cli.ErrVersion", args, err)
 		}
 	}
 	// Blanks inside one argument, as a shell passes -s "1 M".

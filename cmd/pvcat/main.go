@@ -26,7 +26,8 @@
 //	--json    a JSON record per interval and at the end (stderr or --json-fd N)
 //	--stall SEC  fail (exit 1) when no byte moved for SEC seconds
 //
-// pv's -F -T -A -l -0 -c -E -R -d are refused with a usage error.
+// SEC is seconds (2, 0.5) or a duration (250ms, 5m, 1d). pv's -F -T -A -l
+// -0 -c -E -R -d are refused with a usage error.
 //
 // Between pipes pvcat moves data with splice(2) and raises both pipes to
 // 1 MiB; SIGUSR1 prints GNU dd's bytes line to stderr at any time.
@@ -38,11 +39,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/blkpipe/blkpipe/internal/cli"
 )
 
 func main() {
@@ -57,38 +58,26 @@ func main() {
 	// only loses the display, as for pv.
 	signal.Ignore(syscall.SIGPIPE)
 
-	ctx := context.Background()
-	var stop []os.Signal
-	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		if !signal.Ignored(s) { // nohup'd or backgrounded by a shell: keep ignoring
-			stop = append(stop, s)
-		}
-	}
-	if len(stop) > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = signal.NotifyContext(ctx, stop...)
-		defer cancel()
-	}
-
+	// SIGINT and SIGTERM end the copy (exit 130); nohup'd or started in
+	// the background by a shell, they stay ignored.
+	ctx, stop := cli.SignalContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, usr1)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pvcat: %v\n", err)
-	}
+	stop()
+	cli.PrintError(os.Stderr, "pvcat", err)
 	os.Exit(exitCode(err))
 }
 
 // exitCode maps run's error to pvcat's exit status; the table is in the
 // usage text.
 func exitCode(err error) int {
-	var ue usageError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp), errors.Is(err, errVersion):
-		return 0
-	case errors.As(err, &ue):
-		return 2
+	case err == nil:
+		return cli.ExitOK
+	case errors.Is(err, cli.ErrUsage):
+		return cli.ExitUsage
 	case errors.Is(err, errInterrupted):
-		return 130
+		return cli.ExitInterrupted
 	default:
-		return 1
+		return cli.ExitFailure
 	}
 }

@@ -606,22 +606,34 @@ func TestExitCodes(t *testing.T) {
 		cmd.Stderr = &stderr
 		return exitStatus(t, cmd.Run()), stderr.String()
 	}
-	if code, msg := run(nil, io.Discard, "-k"); code != 2 || msg != "pvcat: flag provided but not defined: -k\n" {
-		t.Errorf("unknown flag: exit %d, %q", code, msg)
-	}
-	if code, msg := run(nil, io.Discard, "-S"); code != 2 || !strings.HasPrefix(msg, "pvcat: -S needs a size") {
-		t.Errorf("-S without a size: exit %d, %q", code, msg)
+	try := "Try 'pvcat --help' for more information.\n"
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"unknown option", []string{"--bogus"}, 2, "pvcat: unknown option '--bogus'\n" + try},
+		{"unknown short option", []string{"-qk"}, 2, "pvcat: unknown option '-k'\n" + try},
+		{"missing value", []string{"-q", "--stall"}, 2, "pvcat: option '--stall' requires an argument\n" + try},
+		{"bad value", []string{"-L", "x"}, 2, "pvcat: invalid argument 'x' for '-L': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b\n" + try},
+		{"unsupported", []string{"-F", "%b"}, 2, "pvcat: -F (--format) is not supported by pvcat\n" + try},
+		{"operand", []string{"img"}, 2, "pvcat: unexpected operand 'img': pvcat reads stdin only (pvcat < FILE)\n" + try},
+		{"-S without size", []string{"-S"}, 2, "pvcat: -S needs a size: -s SIZE, or stdin a regular file or block device\n" + try},
+	} {
+		if code, msg := run(nil, io.Discard, tc.args...); code != tc.code || msg != tc.msg {
+			t.Errorf("%s: exit %d, stderr %q; want %d, %q", tc.name, code, msg, tc.code, tc.msg)
+		}
 	}
 	var help bytes.Buffer
-	if code, msg := run(nil, &help, "--help"); code != 0 || msg != "" || !strings.Contains(help.String(), "Exit status:") {
+	if code, msg := run(nil, &help, "--help"); code != 0 || msg != "" || !strings.Contains(help.String(), "Exit status:\n  0    done") {
 		t.Errorf("--help: exit %d, stderr %q, stdout %q", code, msg, help.String())
 	}
-	var version bytes.Buffer
-	if code, msg := run(nil, &version, "-V"); code != 0 || msg != "" || !regexp.MustCompile(`^pvcat \S.*\n$`).MatchString(version.String()) {
-		t.Errorf("-V: exit %d, stderr %q, stdout %q; want 0 and one version line", code, msg, version.String())
-	}
-	if code, msg := run(nil, io.Discard, "-F", "%b"); code != 2 || msg != "pvcat: -F (--format) is not supported by pvcat\n" {
-		t.Errorf("-F: exit %d, %q", code, msg)
+	for _, arg := range []string{"-V", "--version", "-qV"} {
+		var version bytes.Buffer
+		if code, msg := run(nil, &version, arg); code != 0 || msg != "" || !regexp.MustCompile(`^pvcat \S.*\n$`).MatchString(version.String()) {
+			t.Errorf("%s: exit %d, stderr %q, stdout %q; want 0 and one version line", arg, code, msg, version.String())
+		}
 	}
 	d, err := os.Open(dir)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,14 +11,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/buildinfo"
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/pipeio"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"golang.org/x/sys/unix"
 )
 
 // errInterrupted is returned when SIGINT or SIGTERM stopped the copy.
-var errInterrupted = errors.New("interrupted")
+var errInterrupted = cli.ErrInterrupted
 
 // stallError says no byte moved for the --stall time.
 type stallError struct {
@@ -40,12 +39,7 @@ func (e stallError) Error() string {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, usr1 <-chan os.Signal) error {
 	start := time.Now()
 	cfg, err := parseArgs(args)
-	if errors.Is(err, flag.ErrHelp) {
-		_, err = io.WriteString(stdout, help)
-		return err
-	}
-	if errors.Is(err, errVersion) {
-		_, err = fmt.Fprintln(stdout, buildinfo.Line("pvcat"))
+	if done, err := cli.HelpOrVersion(err, stdout, "pvcat", help); done {
 		return err
 	}
 	if err != nil {
@@ -58,18 +52,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	if cfg.stopAt && size <= 0 {
-		return usagef("-S needs a size: -s SIZE, or stdin a regular file or block device")
+		return cli.Usagef("-S needs a size: -s SIZE, or stdin a regular file or block device")
 	}
 	var jsonW io.Writer
 	if cfg.json {
 		jsonW = stderr
 		if cfg.jsonFD >= 0 {
 			if cfg.jsonFD == 0 || cfg.jsonFD == 1 {
-				return usagef("--json-fd %d: stdin and stdout carry the data", cfg.jsonFD)
+				return cli.Usagef("invalid argument '%d' for '--json-fd': stdin and stdout carry the data", cfg.jsonFD)
 			}
 			var st unix.Stat_t
 			if err := unix.Fstat(cfg.jsonFD, &st); err != nil {
-				return usagef("--json-fd %d: %v", cfg.jsonFD, err)
+				return cli.Usagef("invalid argument '%d' for '--json-fd': %w", cfg.jsonFD, err)
 			}
 			jsonW = os.NewFile(uintptr(cfg.jsonFD), fmt.Sprintf("fd %d", cfg.jsonFD))
 		}
@@ -125,7 +119,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	var tick, stallTick <-chan time.Time
 	var ticker *time.Ticker
-	interval := cfg.intervalDuration()
+	interval := cfg.interval
 	if d.active() {
 		// As pv: the first update after -D when it is longer than the
 		// interval, then one per interval. (JSON records too: -D holds
@@ -134,7 +128,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		defer ticker.Stop()
 		tick = ticker.C
 	}
-	stallAfter := time.Duration(cfg.stall * float64(time.Second))
+	stallAfter := cfg.stall
 	lastMoved, lastMoveAt := int64(0), start
 	if stallAfter > 0 {
 		t := time.NewTicker(min(max(stallAfter/10, time.Millisecond), 250*time.Millisecond))
@@ -207,7 +201,7 @@ type display struct {
 
 func newDisplay(cfg *config, stderr, jsonW io.Writer, size int64, start time.Time) *display {
 	d := &display{stderr: stderr, jsonW: jsonW, size: size, name: cfg.name, start: start, started: !cfg.wait,
-		fixedWidth: cfg.width, delay: cfg.delayDuration()}
+		fixedWidth: cfg.width, delay: cfg.delay}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		d.tty = f
 	}

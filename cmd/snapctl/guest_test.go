@@ -252,7 +252,7 @@ func startSnapctl(args ...string) (stderr *testutil.SyncBuffer, wait func() int)
 	done := make(chan int, 1)
 	go func() {
 		var stdout bytes.Buffer
-		done <- exitCode(run(context.Background(), args, strings.NewReader(""), &stdout, stderr), stderr)
+		done <- exitCode(run(context.Background(), args, os.Getenv, strings.NewReader(""), &stdout, stderr), stderr)
 	}()
 	return stderr, func() int { return <-done }
 }

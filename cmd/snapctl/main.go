@@ -9,6 +9,7 @@
 //	snapctl remove [--timeout D] SNAP...
 //	snapctl run [options] ORIGIN -- CMD [ARG...]
 //	snapctl gc --older-than D [--backend B]
+//	snapctl -h|--help | -V|--version
 //
 // ORIGIN is an LVM logical volume (/dev/vg/lv or vg/lv), or a file or
 // directory on btrfs, or an image file on XFS/btrfs (reflink). run creates
@@ -27,39 +28,33 @@
 //	--post CMD     sh -c CMD after it, always, even on failure
 //
 // Options of run only: --interval D (2s), --warn PCT (80), --max-fill PCT
-// (95), --extend, --grace D (10s).
+// (95), --extend, --grace D (10s). D is seconds (2, 0.5) or a duration
+// (250ms, 5m, 1h30m, 1d, 1d12h).
 //
-// The state of btrfs and reflink snapshots is kept in $SNAPCTL_STATE_DIR
-// (default /var/lib/snapctl).
+// The state of btrfs and reflink snapshots is kept in
+// $BLKPIPE_STATE_DIR/snapctl, else $SNAPCTL_STATE_DIR, else
+// /var/lib/snapctl if it exists (an install from before), else
+// /var/lib/blkpipe/snapctl.
 package main
 
 import (
 	"context"
 	"os"
-	"os/signal"
 	"syscall"
+
+	"github.com/blkpipe/blkpipe/internal/cli"
 )
 
+// stopSignals are the signals snapctl reacts to, less those it was started
+// with ignored (nohup, a background job of a script), which stay ignored.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
 func main() {
-	// SIGINT and SIGTERM cancel ctx (unless ignored, as under nohup):
-	// create, remove and gc finish what LVM is doing, undo a half-made
-	// snapshot and exit 130. run handles the signals itself.
-	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
-	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
+	// The stop signals cancel ctx: create, remove and gc finish what LVM
+	// is doing, undo a half-made snapshot and exit 130. run handles the
+	// signals itself.
+	ctx, stop := cli.SignalContext(context.Background(), stopSignals...)
+	code := exitCode(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr), os.Stderr)
 	stop()
 	os.Exit(code)
-}
-
-// stopSignals returns the signals snapctl reacts to: SIGINT, SIGTERM and
-// SIGHUP, less those it was started with ignored (nohup, a background job
-// of a script), which stay ignored. Never none: Go catches SIGTERM even if
-// inherited ignored.
-func stopSignals() []os.Signal {
-	var sigs []os.Signal
-	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
-		if !signal.Ignored(s) {
-			sigs = append(sigs, s)
-		}
-	}
-	return sigs
 }

@@ -12,43 +12,43 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/snapshot"
 	"golang.org/x/sys/unix"
 )
 
 // cmdRun is `snapctl run [options] ORIGIN -- CMD [ARG...]`.
 func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flagSet("run")
 	var cf createFlags
-	addCreateFlags(fs, &cf)
-	var wo snapshot.WatchOptions
-	fs.DurationVar(&wo.Interval, "interval", 2*time.Second, "how often to poll the fill")
-	fs.Float64Var(&wo.Warn, "warn", 80, "warn at this fill %")
-	fs.Float64Var(&wo.MaxFill, "max-fill", 95, "stop CMD at this fill %")
-	fs.BoolVar(&wo.Extend, "extend", false, "grow the snapshot while the VG has room")
-	grace := fs.Duration("grace", 10*time.Second, "time between SIGTERM and SIGKILL to CMD")
-	if err := parse(fs, args, stdout); err != nil {
+	wo := snapshot.WatchOptions{Interval: 2 * time.Second, Warn: 80, MaxFill: 95}
+	grace := 10 * time.Second
+	rest, err := parse(args, append(cf.options(),
+		cli.Duration(0, "interval", &wo.Interval),
+		cli.Float(0, "warn", &wo.Warn),
+		cli.Float(0, "max-fill", &wo.MaxFill),
+		cli.Bool(0, "extend", &wo.Extend),
+		cli.Duration(0, "grace", &grace))...)
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
 	if len(rest) < 1 {
-		return usagef("run: want ORIGIN -- CMD [ARG...]")
+		return cli.Usagef("run: want ORIGIN -- CMD [ARG...]")
 	}
 	origin, argv := rest[0], rest[1:]
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]
 	} else if len(argv) > 0 && strings.HasPrefix(argv[0], "-") {
-		// flag stops at ORIGIN, so `run ORIGIN --size 8M -- CMD` would
+		// Options end at ORIGIN, so `run ORIGIN --size 8M -- CMD` would
 		// snapshot without the option and then run "--size" as CMD.
-		return usagef("run: %q after ORIGIN: options go before ORIGIN, CMD after --", argv[0])
+		return cli.Usagef("run: %q after ORIGIN: options go before ORIGIN, CMD after --", argv[0])
 	}
 	if len(argv) == 0 {
-		return usagef("run: missing CMD after ORIGIN --")
+		return cli.Usagef("run: missing CMD after ORIGIN --")
 	}
 	if wo.Interval <= 0 || wo.Warn <= 0 || wo.MaxFill <= 0 || wo.MaxFill > 100 || wo.Warn > wo.MaxFill {
-		return usagef("run: want --interval > 0 and 0 < --warn <= --max-fill <= 100")
+		return cli.Usagef("run: want --interval > 0 and 0 < --warn <= --max-fill <= 100")
 	}
-	o, err := cf.options("run")
+	o, err := cf.check("run")
 	if err != nil {
 		return err
 	}
@@ -63,8 +63,11 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	// can end snapctl between create and remove.
 	// A signal snapctl was started with ignored (nohup, a background
 	// job of a script) stays ignored, for CMD too, which inherits it.
+	// (signal.Notify with no signal would relay every one.)
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, stopSignals()...)
+	if catch := cli.Catchable(stopSignals...); len(catch) > 0 {
+		signal.Notify(sigs, catch...)
+	}
 	defer signal.Stop(sigs)
 
 	snap, err := m.Create(ctx, origin, o)
@@ -144,12 +147,12 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 		}
 	case sig := <-sigs:
 		stopWatch()
-		stopGroup(c, sig.(syscall.Signal), *grace, waited, sigs)
+		stopGroup(c, sig.(syscall.Signal), grace, waited, sigs)
 		<-watched
 		status = &exitError{exitInterrupted, fmt.Errorf("run: interrupted by %v: stopped CMD and removed the snapshot", sig)}
 	case werr := <-watched:
 		// Watch returns only on overflow while wctx is live.
-		stopGroup(c, syscall.SIGTERM, *grace, waited, sigs)
+		stopGroup(c, syscall.SIGTERM, grace, waited, sigs)
 		status = overflow(werr)
 	}
 	return remove(status)

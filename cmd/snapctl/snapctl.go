@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,29 +11,29 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/buildinfo"
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/snapshot"
 )
 
-// Exit codes; the table is printed by usage.
+// Exit codes, from the table all tools share (cli.ExitHelp prints it).
 const (
-	exitOK          = 0
-	exitFailure     = 1
-	exitUsage       = 2
-	exitOverflow    = 75 // EX_TEMPFAIL: the snapshot filled up or went invalid
-	exitRunFailed   = 125
-	exitCannotExec  = 126
-	exitCmdNotFound = 127
-	exitInterrupted = 130
+	exitOK          = cli.ExitOK
+	exitFailure     = cli.ExitFailure
+	exitUsage       = cli.ExitUsage
+	exitOverflow    = cli.ExitOverflow // EX_TEMPFAIL: the snapshot filled up or went invalid
+	exitRunFailed   = cli.ExitRunFailed
+	exitCannotExec  = cli.ExitCannotExec
+	exitCmdNotFound = cli.ExitNotFound
+	exitInterrupted = cli.ExitInterrupted
 )
 
-const usageText = `usage:
+var usageText = `usage:
   snapctl create [options] ORIGIN          print the snapshot's path
   snapctl list [--backend B] [--json]      snapshots made by snapctl, age, fill
   snapctl remove [--timeout D] SNAP...
   snapctl run [options] ORIGIN -- CMD [ARG...]
   snapctl gc --older-than D [--backend B]  remove stale snapshots (cron)
-  snapctl --help | --version
+  snapctl -h|--help | -V|--version
 
 Options of create and run:
   --backend B     lvm, lvm-thin, btrfs or reflink (default: from ORIGIN)
@@ -52,6 +51,7 @@ Options of run only:
   --extend        grow the snapshot (thin: its pool) while the VG has room
   --grace D       from the signal to CMD's group to SIGKILL (default 10s)
 remove: --timeout D retries a busy device for D (default 15s).
+D is seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d, 7d, 1d12h).
 
 ORIGIN: an LVM logical volume (/dev/vg/lv or vg/lv), a file or directory on
 btrfs, or an image file on XFS or btrfs (reflink).
@@ -67,29 +67,12 @@ process group, removes the snapshot and exits 75.
 A COW snapshot keeps the old copy of every block written to the origin; when
 that space is full the kernel invalidates it and every read returns EIO.
 
-Exit status:
-  0    success (run: CMD succeeded)
-  1    failure (create, list, remove, gc)
-  2    usage error
-  75   run: the snapshot filled past --max-fill or became invalid; CMD was
-       stopped and the snapshot removed: retry with a bigger --size or
-       --extend, a thin volume, or at a quieter time
-  125  run: snapctl failed (creating or removing the snapshot)
-  126  run: CMD could not be executed
-  127  run: CMD not found
-  130  interrupted (SIGINT, SIGTERM, SIGHUP); the snapshot was removed
-  N    run: CMD's own exit status; 128+N if CMD was killed by signal N
+Environment: the state of btrfs and reflink snapshots is kept in
+$BLKPIPE_STATE_DIR/snapctl if BLKPIPE_STATE_DIR is set, else in
+$SNAPCTL_STATE_DIR, else in /var/lib/snapctl if it exists (an install from
+before BLKPIPE_STATE_DIR), else in /var/lib/blkpipe/snapctl.
 
-Environment: SNAPCTL_STATE_DIR (default /var/lib/snapctl) keeps the state of
-btrfs and reflink snapshots.
-`
-
-// usageError is bad command-line input: exit 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+` + cli.ExitHelp("snapctl")
 
 // exitError carries an exit status; a nil err exits silently.
 type exitError struct {
@@ -112,21 +95,14 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil {
-			printError(stderr, ee.err)
-		}
+		cli.PrintError(stderr, "snapctl", ee.err)
 		return ee.code
 	}
-	printError(stderr, err)
-	var ue *usageError
+	cli.PrintError(stderr, "snapctl", err)
 	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "usage: snapctl create|list|remove|run|gc … (snapctl --help)")
+	case errors.Is(err, cli.ErrUsage):
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
@@ -134,18 +110,25 @@ func exitCode(err error, stderr io.Writer) int {
 	return exitFailure
 }
 
-// printError prints err as snapctl's message; joined errors (remove and gc
-// of several snapshots) give one such line each.
-func printError(stderr io.Writer, err error) {
-	fmt.Fprintf(stderr, "snapctl: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nsnapctl: "))
+// stateDir is where snapctl keeps the state of btrfs and reflink
+// snapshots; existing installs keep /var/lib/snapctl.
+var stateDir = cli.StateDir{Sub: "snapctl", OldVar: "SNAPCTL_STATE_DIR", OldDir: "/var/lib/snapctl"}
+
+func newManager(getenv func(string) string, stderr io.Writer) *snapshot.Manager {
+	isDir := func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && fi.IsDir()
+	}
+	return &snapshot.Manager{StateDir: stateDir.Path(getenv, isDir), Stderr: stderr}
 }
 
-func newManager(stderr io.Writer) *snapshot.Manager {
-	return &snapshot.Manager{StateDir: os.Getenv("SNAPCTL_STATE_DIR"), Stderr: stderr}
-}
-
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	err := dispatch(ctx, args, stdin, stdout, stderr)
+// run is snapctl without the process; getenv reads its environment
+// (os.Getenv in main).
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	if done, err := cli.HelpOrVersion(err, stdout, "snapctl", usageText); done {
+		return err
+	}
 	var ee *exitError
 	if err != nil && ctx.Err() != nil && !errors.As(err, &ee) {
 		// A signal cut the command short (lvs killed, a retry given up).
@@ -154,18 +137,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return err
 }
 
-func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("missing command")
+		return cli.Usagef("missing command")
 	}
-	m := newManager(stderr)
+	m := newManager(getenv, stderr)
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		io.WriteString(stdout, usageText)
-		return nil
-	case "--version", "version":
-		fmt.Fprintln(stdout, buildinfo.Line("snapctl"))
-		return nil
+		return cli.ErrHelp
+	case "-V", "-version", "--version", "version":
+		return cli.ErrVersion
 	case "create":
 		return cmdCreate(ctx, m, args[1:], stdout, stderr)
 	case "list", "ls":
@@ -177,111 +158,99 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "run":
 		return cmdRun(ctx, m, args[1:], stdin, stdout, stderr)
 	}
-	return usagef("unknown command %q", args[0])
-}
-
-// flagSet returns a FlagSet that prints the usage text on -h and reports
-// errors through usageError.
-func flagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("snapctl "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			io.WriteString(stdout, usageText)
-			return err
-		}
-		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "snapctl "), err)
+	if strings.HasPrefix(args[0], "-") {
+		return cli.Usagef("unknown option '%s'", args[0])
 	}
-	return nil
+	return cli.Usagef("unknown command '%s'", args[0])
 }
 
-// createFlags are shared by create and run.
+// parse parses a command's options, up to the first operand (ORIGIN, SNAP):
+// what follows is left alone, for run's CMD.
+func parse(args []string, opts ...cli.Option) ([]string, error) {
+	p := cli.Parser{Options: opts, InOrder: true}
+	return p.Parse(args)
+}
+
+// createFlags are the options shared by create and run.
 type createFlags struct {
-	backend string
-	opts    snapshot.Options
+	opts snapshot.Options
 }
 
-func addCreateFlags(fs *flag.FlagSet, c *createFlags) {
-	fs.StringVar(&c.backend, "backend", "", "lvm, lvm-thin, btrfs or reflink")
-	fs.StringVar(&c.opts.Size, "size", "", "COW snapshot size")
-	fs.StringVar(&c.opts.Name, "name", "", "snapshot name")
-	fs.StringVar(&c.opts.Dir, "dir", "", "directory for btrfs/reflink snapshots")
-	fs.StringVar(&c.opts.Freeze, "freeze", "", "mountpoint to freeze for the snapshot")
-	fs.StringVar(&c.opts.Pre, "pre", "", "command before the snapshot")
-	fs.StringVar(&c.opts.Post, "post", "", "command after the snapshot")
-}
-
-// options checks the flags of command cmd (create or run) as far as that
-// can be done without looking at ORIGIN.
-func (c *createFlags) options(cmd string) (snapshot.Options, error) {
-	b, err := snapshot.ParseBackend(c.backend)
-	if err != nil {
-		return c.opts, usagef("--backend: %v", err)
+// options returns the options of create and run.
+func (c *createFlags) options() []cli.Option {
+	return []cli.Option{
+		cli.Func(0, "backend", func(v string) (err error) { c.opts.Backend, err = snapshot.ParseBackend(v); return err }),
+		cli.String(0, "size", &c.opts.Size),
+		cli.String(0, "name", &c.opts.Name),
+		cli.String(0, "dir", &c.opts.Dir),
+		cli.String(0, "freeze", &c.opts.Freeze),
+		cli.String(0, "pre", &c.opts.Pre),
+		cli.String(0, "post", &c.opts.Post),
 	}
+}
+
+// check checks the options of command cmd (create or run) as far as that
+// can be done without looking at ORIGIN.
+func (c *createFlags) check(cmd string) (snapshot.Options, error) {
 	if err := snapshot.CheckSize(c.opts.Size); err != nil {
-		return c.opts, usagef("%s: %v", cmd, err)
+		return c.opts, cli.Usagef("%s: %w", cmd, err)
 	}
 	if err := snapshot.CheckName(c.opts.Name); err != nil {
-		return c.opts, usagef("%s: %v", cmd, err)
+		return c.opts, cli.Usagef("%s: %w", cmd, err)
 	}
-	c.opts.Backend = b
 	return c.opts, nil
 }
 
 func cmdCreate(ctx context.Context, m *snapshot.Manager, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("create")
 	var cf createFlags
-	addCreateFlags(fs, &cf)
-	if err := parse(fs, args, stdout); err != nil {
+	operands, err := parse(args, cf.options()...)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("create: want one ORIGIN, got %d arguments", fs.NArg())
+	if len(operands) != 1 {
+		return cli.Usagef("create: want one ORIGIN, got %d arguments", len(operands))
 	}
-	o, err := cf.options("create")
+	origin := operands[0]
+	o, err := cf.check("create")
 	if err != nil {
 		return err
 	}
 	// The snapshot is made even if a signal comes meanwhile (a half-made
 	// one would be worse); then it is removed again.
-	s, err := m.Create(context.WithoutCancel(ctx), fs.Arg(0), o)
+	s, err := m.Create(context.WithoutCancel(ctx), origin, o)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", fs.Arg(0), err)
+		return fmt.Errorf("create %s: %w", origin, err)
 	}
 	if ctx.Err() != nil {
 		if err := m.Remove(context.WithoutCancel(ctx), s.Path); err != nil {
-			return fmt.Errorf("create %s: interrupted, and removing %s failed: %w", fs.Arg(0), s.Path, err)
+			return fmt.Errorf("create %s: interrupted, and removing %s failed: %w", origin, s.Path, err)
 		}
-		return &exitError{exitInterrupted, fmt.Errorf("create %s: interrupted; the snapshot was removed", fs.Arg(0))}
+		return &exitError{exitInterrupted, fmt.Errorf("create %s: interrupted; the snapshot was removed", origin)}
 	}
 	fmt.Fprintln(stdout, s.Path)
 	return nil
 }
 
+// backendOption is --backend of list and gc.
+func backendOption(lo *snapshot.ListOptions) cli.Option {
+	return cli.Func(0, "backend", func(v string) (err error) { lo.Backend, err = snapshot.ParseBackend(v); return err })
+}
+
 func cmdList(ctx context.Context, m *snapshot.Manager, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("list")
-	backend := fs.String("backend", "", "list only this backend")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args, stdout); err != nil {
+	var lo snapshot.ListOptions
+	var asJSON bool
+	operands, err := parse(args, backendOption(&lo), cli.Bool(0, "json", &asJSON))
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		return usagef("list: unexpected argument %q", fs.Arg(0))
+	if len(operands) != 0 {
+		return cli.Usagef("list: unexpected argument %q", operands[0])
 	}
-	b, err := snapshot.ParseBackend(*backend)
-	if err != nil {
-		return usagef("--backend: %v", err)
-	}
-	all, err := m.List(ctx, snapshot.ListOptions{Backend: b})
+	all, err := m.List(ctx, lo)
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
-	if *asJSON {
+	if asJSON {
 		if all == nil {
 			all = []snapshot.Snapshot{}
 		}
@@ -318,17 +287,16 @@ func fill(s snapshot.Snapshot) string {
 }
 
 func cmdRemove(ctx context.Context, m *snapshot.Manager, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("remove")
-	timeout := fs.Duration("timeout", 15*time.Second, "how long to retry a busy device")
-	if err := parse(fs, args, stdout); err != nil {
+	m.RemoveTimeout = 15 * time.Second
+	snaps, err := parse(args, cli.Duration(0, "timeout", &m.RemoveTimeout))
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		return usagef("remove: want at least one SNAP")
+	if len(snaps) == 0 {
+		return cli.Usagef("remove: want at least one SNAP")
 	}
-	m.RemoveTimeout = *timeout
 	var errs []error
-	for _, p := range fs.Args() {
+	for _, p := range snaps {
 		if err := m.Remove(ctx, p); err != nil {
 			errs = append(errs, err)
 		}
@@ -337,23 +305,19 @@ func cmdRemove(ctx context.Context, m *snapshot.Manager, args []string, stdout, 
 }
 
 func cmdGC(ctx context.Context, m *snapshot.Manager, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("gc")
-	older := fs.Duration("older-than", -1, "remove snapshots older than this")
-	backend := fs.String("backend", "", "only this backend")
-	if err := parse(fs, args, stdout); err != nil {
+	older := time.Duration(-1)
+	var lo snapshot.ListOptions
+	operands, err := parse(args, cli.Duration(0, "older-than", &older), backendOption(&lo))
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		return usagef("gc: unexpected argument %q", fs.Arg(0))
+	if len(operands) != 0 {
+		return cli.Usagef("gc: unexpected argument %q", operands[0])
 	}
-	if *older < 0 {
-		return usagef("gc: --older-than is required (e.g. 6h)")
+	if older < 0 {
+		return cli.Usagef("gc: --older-than is required (e.g. 6h, 1d)")
 	}
-	b, err := snapshot.ParseBackend(*backend)
-	if err != nil {
-		return usagef("--backend: %v", err)
-	}
-	removed, err := m.GC(ctx, *older, snapshot.ListOptions{Backend: b})
+	removed, err := m.GC(ctx, older, lo)
 	for _, s := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", s.Path)
 	}

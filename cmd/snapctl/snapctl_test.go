@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
@@ -23,7 +23,7 @@ import (
 func snapctl(tb testing.TB, args ...string) (int, string, string) {
 	tb.Helper()
 	var stdout, stderr bytes.Buffer
-	code := exitCode(run(context.Background(), args, strings.NewReader(""), &stdout, &stderr), &stderr)
+	code := exitCode(run(context.Background(), args, os.Getenv, strings.NewReader(""), &stdout, &stderr), &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -33,6 +33,7 @@ func setup(tb testing.TB, fs string) (mnt, img string, data []byte) {
 	tb.Helper()
 	testutil.NeedRoot(tb)
 	tb.Setenv("SNAPCTL_STATE_DIR", filepath.Join(tb.TempDir(), "state"))
+	tb.Setenv("BLKPIPE_STATE_DIR", "") // it would win
 	switch fs {
 	case "btrfs":
 		testutil.NeedCmd(tb, "btrfs")
@@ -69,46 +70,71 @@ func listPaths(tb testing.TB, backend string) []string {
 }
 
 func TestUsage(t *testing.T) {
+	try := "Try 'snapctl --help' for more information.\n"
 	for _, tc := range []struct {
 		name string
 		args []string
 		code int
 		msg  string
 	}{
-		{"no command", nil, 2, "snapctl: missing command\n"},
-		{"unknown command", []string{"frobnicate"}, 2, `snapctl: unknown command "frobnicate"`},
-		{"create without origin", []string{"create"}, 2, "create: want one ORIGIN, got 0 arguments"},
-		{"bad flag", []string{"create", "--bogus", "x"}, 2, "snapctl: create: flag provided but not defined: -bogus\n"},
-		{"bad value", []string{"run", "--warn", "abc", "/x", "--", "true"}, 2, `snapctl: run: invalid value "abc" for flag -warn: parse error` + "\n"},
-		{"bad backend", []string{"create", "--backend", "zfs", "x"}, 2, `unknown backend "zfs"`},
+		{"no command", nil, 2, "snapctl: missing command\n" + try},
+		{"unknown command", []string{"frobnicate"}, 2, "snapctl: unknown command 'frobnicate'\n" + try},
+		{"unknown option", []string{"--bogus"}, 2, "snapctl: unknown option '--bogus'\n" + try},
+		{"create without origin", []string{"create"}, 2, "snapctl: create: want one ORIGIN, got 0 arguments\n" + try},
+		{"bad option", []string{"create", "--bogus", "x"}, 2, "snapctl: unknown option '--bogus'\n" + try},
+		{"missing value", []string{"gc", "--older-than"}, 2, "snapctl: option '--older-than' requires an argument\n" + try},
+		{"bad value", []string{"run", "--warn", "abc", "/x", "--", "true"}, 2, "snapctl: invalid argument 'abc' for '--warn': not a number\n" + try},
+		{"bad duration", []string{"gc", "--older-than", "6x"}, 2, "snapctl: invalid argument '6x' for '--older-than': want seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d12h)\n" + try},
+		{"flag with a value", []string{"run", "--extend=yes", "/x", "--", "true"}, 2, "snapctl: option '--extend' doesn't allow an argument\n" + try},
+		{"bad backend", []string{"create", "--backend", "zfs", "x"}, 2, `snapctl: invalid argument 'zfs' for '--backend': unknown backend "zfs" (want lvm, lvm-thin, btrfs or reflink)` + "\n" + try},
 		// Options wrong whatever ORIGIN is are usage errors too.
-		{"bad size", []string{"create", "--size", "lots", "/x"}, 2, `snapctl: create: --size "lots": want N%FREE, N%ORIGIN, N% or a size like 512M` + "\n"},
-		{"bad name", []string{"run", "--name", "a/b", "/x", "--", "true"}, 2, `snapctl: run: --name "a/b": a name, not a path` + "\n"},
-		{"gc without age", []string{"gc"}, 2, "gc: --older-than is required"},
-		{"remove nothing", []string{"remove"}, 2, "remove: want at least one SNAP"},
-		{"run without cmd", []string{"run", "/x", "--"}, 2, "run: missing CMD"},
+		{"bad size", []string{"create", "--size", "lots", "/x"}, 2, `snapctl: create: --size "lots": want N%FREE, N%ORIGIN, N% or a size like 512M` + "\n" + try},
+		{"bad name", []string{"run", "--name", "a/b", "/x", "--", "true"}, 2, `snapctl: run: --name "a/b": a name, not a path` + "\n" + try},
+		{"gc without age", []string{"gc"}, 2, "snapctl: gc: --older-than is required (e.g. 6h, 1d)\n" + try},
+		{"remove nothing", []string{"remove"}, 2, "snapctl: remove: want at least one SNAP\n" + try},
+		{"run without cmd", []string{"run", "/x", "--"}, 2, "snapctl: run: missing CMD after ORIGIN --\n" + try},
 		// An option after ORIGIN is not taken for CMD (which would run
 		// "--name" on a snapshot made without the option).
-		{"run option after origin", []string{"run", "/x", "--name", "n", "--", "true"}, 2, `snapctl: run: "--name" after ORIGIN: options go before ORIGIN, CMD after --` + "\n"},
-		{"run flag after origin", []string{"run", "/x", "-size=8M", "true"}, 2, `snapctl: run: "-size=8M" after ORIGIN`},
-		{"run bad fill", []string{"run", "--warn", "99", "/x", "--", "true"}, 2, "--warn <= --max-fill"},
+		{"run option after origin", []string{"run", "/x", "--name", "n", "--", "true"}, 2, `snapctl: run: "--name" after ORIGIN: options go before ORIGIN, CMD after --` + "\n" + try},
+		{"run flag after origin", []string{"run", "/x", "-size=8M", "true"}, 2, `snapctl: run: "-size=8M" after ORIGIN: options go before ORIGIN, CMD after --` + "\n" + try},
+		{"run bad fill", []string{"run", "--warn", "99", "/x", "--", "true"}, 2, "snapctl: run: want --interval > 0 and 0 < --warn <= --max-fill <= 100\n" + try},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := snapctl(t, tc.args...)
-			if code != tc.code || !strings.Contains(errOut, tc.msg) || out != "" {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stderr containing %q", code, out, errOut, tc.code, tc.msg)
+			if code != tc.code || errOut != tc.msg || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stderr %q", code, out, errOut, tc.code, tc.msg)
 			}
 		})
 	}
-	code, out, _ := snapctl(t, "--help")
-	for _, want := range []string{"  75   run: the snapshot filled", "  125  run: snapctl failed", "  130  interrupted"} {
-		if code != 0 || !strings.Contains(out, want) {
-			t.Errorf("--help (exit %d) lacks %q", code, want)
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"create", "-h"}, {"run", "--help"}} {
+		code, out, errOut := snapctl(t, args...)
+		for _, want := range []string{"Exit status:\n", "  75   run: the snapshot filled", "  125  run: snapctl failed", "  130  interrupted", "BLKPIPE_STATE_DIR"} {
+			if code != 0 || errOut != "" || !strings.Contains(out, want) {
+				t.Errorf("%q (exit %d, stderr %q) lacks %q", args, code, errOut, want)
+			}
 		}
 	}
-	code, out, errOut := snapctl(t, "--version")
-	if code != 0 || errOut != "" || !strings.HasPrefix(out, "snapctl ") || strings.Count(out, "\n") != 1 {
-		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out, errOut)
+	for _, args := range [][]string{{"--version"}, {"-V"}, {"version"}, {"gc", "-V"}} {
+		code, out, errOut := snapctl(t, args...)
+		if code != 0 || errOut != "" || !regexp.MustCompile(`^snapctl \S.*\n$`).MatchString(out) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0 and one version line", args, code, out, errOut)
+		}
+	}
+}
+
+// TestDurations: every duration option takes plain seconds, Go's
+// durations and days; the parser takes the option and stops at the bogus
+// option after it.
+func TestDurations(t *testing.T) {
+	for _, o := range [][]string{
+		{"run", "--interval", "2"}, {"run", "--interval", "0.5"}, {"run", "--grace", "1m"},
+		{"remove", "--timeout", "30"}, {"gc", "--older-than", "1d"}, {"gc", "--older-than", "7d"},
+		{"gc", "--older-than", "1d12h"}, {"gc", "--older-than=90m"},
+	} {
+		code, _, errOut := snapctl(t, append(o, "--bogus-end")...)
+		if code != 2 || errOut != "snapctl: unknown option '--bogus-end'\nTry 'snapctl --help' for more information.\n" {
+			t.Errorf("snapctl %q --bogus-end: exit %d, stderr %q, want only --bogus-end refused", o, code, errOut)
+		}
 	}
 }
 
@@ -116,12 +142,14 @@ func TestUsage(t *testing.T) {
 // each one it names is accepted by its command.
 func TestHelpListsOptions(t *testing.T) {
 	_, help, _ := snapctl(t, "--help")
-	fs := flag.NewFlagSet("create", flag.ContinueOnError)
-	addCreateFlags(fs, &createFlags{})
 	var opts [][]string // command, option, value
-	fs.VisitAll(func(f *flag.Flag) {
-		opts = append(opts, []string{"create", "--" + f.Name, "x"}, []string{"run", "--" + f.Name, "x"})
-	})
+	for _, o := range (&createFlags{}).options() {
+		v := "x"
+		if o.Long == "backend" {
+			v = "btrfs"
+		}
+		opts = append(opts, []string{"create", "--" + o.Long, v}, []string{"run", "--" + o.Long, v})
+	}
 	opts = append(opts, [][]string{
 		{"run", "--interval", "1s"}, {"run", "--warn", "50"}, {"run", "--max-fill", "90"},
 		{"run", "--extend"}, {"run", "--grace", "1s"},
@@ -132,9 +160,9 @@ func TestHelpListsOptions(t *testing.T) {
 		if !regexp.MustCompile(`(^|\s|\[)` + regexp.QuoteMeta(o[1]) + `\b`).MatchString(help) {
 			t.Errorf("--help does not list %s %s", o[0], o[1])
 		}
-		// The parser takes the option and stops at the bogus flag after it.
+		// The parser takes the option and stops at the bogus option after it.
 		_, _, errOut := snapctl(t, append(o, "--bogus-end")...)
-		if !strings.Contains(errOut, "flag provided but not defined: -bogus-end\n") {
+		if !strings.Contains(errOut, "unknown option '--bogus-end'\n") {
 			t.Errorf("snapctl %q --bogus-end: stderr %q, want only --bogus-end refused", o, errOut)
 		}
 	}
@@ -332,16 +360,28 @@ func TestCreateErrorsCLI(t *testing.T) {
 }
 
 // TestReflinkCreateInterrupted: a SIGINT while create works (here from the
-// --pre hook) lets the snapshot be made, then removes it: exit 130.
+// --pre hook) lets the snapshot be made, then removes it: exit 130. The
+// hook signals this process, where cli.SignalContext catches it as in
+// snapctl's main, and waits until the context is cancelled, so that no
+// sleep decides the order.
 func TestReflinkCreateInterrupted(t *testing.T) {
 	mnt, img, _ := setup(t, "xfs")
-	cmd := exec.Command(testutil.Tool(t, "snapctl"), "create", "--pre", "kill -INT $PPID; sleep 0.5", img)
+	fifo := filepath.Join(t.TempDir(), "cancelled")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := cli.SignalContext(context.Background(), syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		os.WriteFile(fifo, nil, 0) // blocks until the hook opens the FIFO
+	}()
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != 130 || stdout.Len() != 0 ||
+	code := exitCode(run(ctx, []string{"create", "--pre", "kill -INT $PPID; cat " + fifo + " >/dev/null", img},
+		os.Getenv, strings.NewReader(""), &stdout, &stderr), &stderr)
+	if code != 130 || stdout.Len() != 0 || cli.Caught(ctx) != syscall.SIGINT ||
 		stderr.String() != "snapctl: create "+img+": interrupted; the snapshot was removed\n" {
-		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+		t.Errorf("exit %d, stdout %q, stderr %q, caught %v", code, stdout.String(), stderr.String(), cli.Caught(ctx))
 	}
 	if ents, _ := os.ReadDir(filepath.Join(mnt, ".snapctl")); len(ents) != 0 {
 		t.Errorf("left in .snapctl: %v", ents)
@@ -511,5 +551,26 @@ func TestGCSparesRunning(t *testing.T) {
 				t.Errorf("gc after the run died: exit %d, stdout %q, stderr %q; want %v removed", code, out, errOut, snaps)
 			}
 		})
+	}
+}
+
+// TestStateDir: BLKPIPE_STATE_DIR wins, SNAPCTL_STATE_DIR keeps working,
+// and an install without either keeps /var/lib/snapctl while it exists.
+func TestStateDir(t *testing.T) {
+	legacy := "/var/lib/blkpipe/snapctl"
+	if fi, err := os.Stat("/var/lib/snapctl"); err == nil && fi.IsDir() {
+		legacy = "/var/lib/snapctl"
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"BLKPIPE_STATE_DIR": "/srv/blkpipe", "SNAPCTL_STATE_DIR": "/old"}, "/srv/blkpipe/snapctl"},
+		{map[string]string{"SNAPCTL_STATE_DIR": "/old"}, "/old"},
+		{nil, legacy},
+	} {
+		if got := newManager(func(k string) string { return tc.env[k] }, nil).StateDir; got != tc.want {
+			t.Errorf("%v: state in %s, want %s", tc.env, got, tc.want)
+		}
 	}
 }

@@ -121,6 +121,11 @@ func TestRunTerminal(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatalf("snapctl still running 20 s after CMD got its input; terminal shows %q", out.String())
 			}
+			// CMD's last line may still be on its way through the
+			// terminal when snapctl has exited.
+			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "got hello") && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(out.String(), "got hello") {
 				t.Errorf("exit %d, terminal shows %q; want 0 and got hello", code, out.String())
 			}
