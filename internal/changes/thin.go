@@ -56,7 +56,11 @@ type ThinDelta struct {
 // overflow, tokens over 4 KiB. Over 4Mi ranges in either list the error
 // matches ErrNoChangeList. Both lists come back normalised.
 func ParseThinDelta(r io.Reader) (*ThinDelta, error) {
-	p := thinParser{d: xml.NewDecoder(&tokenLimiter{r: r})}
+	return parseThinDelta(r, maxThinRanges)
+}
+
+func parseThinDelta(r io.Reader, maxRanges int) (*ThinDelta, error) {
+	p := thinParser{d: xml.NewDecoder(&tokenLimiter{r: r}), maxRanges: maxRanges}
 	if err := p.run(); err != nil {
 		return nil, fmt.Errorf("parse thin_delta output: %w", err)
 	}
@@ -64,13 +68,14 @@ func ParseThinDelta(r io.Reader) (*ThinDelta, error) {
 }
 
 type thinParser struct {
-	d     *xml.Decoder
-	td    ThinDelta
-	stack []string // open elements
-	sb    bool     // superblock seen
-	diff  bool     // diff seen
-	done  bool     // superblock closed
-	next  uint64   // end of the last range, in blocks
+	d         *xml.Decoder
+	td        ThinDelta
+	stack     []string // open elements
+	sb        bool     // superblock seen
+	diff      bool     // diff seen
+	done      bool     // superblock closed
+	next      uint64   // end of the last range, in blocks
+	maxRanges int
 	// kindAttrs: the open kind element had begin/length (plain form), so
 	// it may not hold range children.
 	kindAttrs bool
@@ -201,8 +206,8 @@ func (p *thinParser) rangeOf(kind string, t xml.StartElement) error {
 		return nil
 	}
 	*l = l.Append(r)
-	if len(*l) > maxThinRanges {
-		return fmt.Errorf("%w: more than %d separate ranges", ErrNoChangeList, maxThinRanges)
+	if len(*l) > p.maxRanges {
+		return fmt.Errorf("%w: more than %d separate ranges", ErrNoChangeList, p.maxRanges)
 	}
 	return nil
 }
