@@ -63,7 +63,7 @@ func seq(from, n uint64) []uint64 {
 	return s
 }
 
-func TestParseCOW(t *testing.T) {
+func TestCowParse(t *testing.T) {
 	const C = 4096 // 8 sectors: 256 exceptions per area
 	for _, tc := range []struct {
 		name  string
@@ -95,7 +95,7 @@ func TestParseCOW(t *testing.T) {
 	}
 }
 
-func TestParseCOWRejects(t *testing.T) {
+func TestCowParseRejects(t *testing.T) {
 	good := goodStore(8, 1, 2, 3)
 	with := func(f func(*cowStore)) []byte {
 		s := good
@@ -152,7 +152,7 @@ func (r failingReader) ReadAt(p []byte, off int64) (int, error) {
 	return copy(p, r.b[off:]), nil
 }
 
-func TestParseCOWReadError(t *testing.T) {
+func TestCowParseReadError(t *testing.T) {
 	eio := errors.New("input/output error")
 	b := goodStore(8, 1).bytes()
 	_, err := ParseCOW(failingReader{b, 4096, eio})
@@ -161,10 +161,10 @@ func TestParseCOWReadError(t *testing.T) {
 	}
 }
 
-// FuzzParseCOW feeds arbitrary stores to the parser: it must not panic,
+// FuzzCowParse feeds arbitrary stores to the parser: it must not panic,
 // and what it accepts must be whole, normalised chunks. The seeds are
 // stores built to the kernel's layout.
-func FuzzParseCOW(f *testing.F) {
+func FuzzCowParse(f *testing.F) {
 	f.Add(goodStore(1, 3, 1, 2).bytes())
 	f.Add(goodStore(1, seq(0, 33)...).bytes())
 	f.Add(goodStore(2, 9, 0).bytes())

@@ -140,7 +140,7 @@ func compareFiles(tb testing.TB, prev, next string) (List, error) {
 	return Compare(mustOpen(tb, prev), mustOpen(tb, next))
 }
 
-func TestCompareReflink(t *testing.T) {
+func TestChangesReflink(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		mkfs string
@@ -205,7 +205,7 @@ func TestCompareReflink(t *testing.T) {
 	}
 }
 
-func TestCompareBtrfsSnapshots(t *testing.T) {
+func TestChangesBtrfsSnapshots(t *testing.T) {
 	testutil.NeedCmd(t, "btrfs")
 	mnt := testutil.MountFS(t, 256<<20, "mkfs.btrfs", "-q")
 	vol := filepath.Join(mnt, "vol")

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestNormalize(t *testing.T) {
+func TestRangeNormalize(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   []Range
@@ -92,7 +92,7 @@ func TestRangeCovers(t *testing.T) {
 	}
 }
 
-func TestListBytes(t *testing.T) {
+func TestRangeBytes(t *testing.T) {
 	if got := (List{{0, 10}, {20, 5}}).Bytes(); got != 15 {
 		t.Fatalf("Bytes = %d, want 15", got)
 	}
@@ -111,9 +111,9 @@ func checkNormal(tb testing.TB, l List) {
 	}
 }
 
-// FuzzNormalize checks Normalize and Align against a bitmap of a small
+// FuzzRangeNormalize checks Normalize and Align against a bitmap of a small
 // address space: the result is normalised and covers exactly the input.
-func FuzzNormalize(f *testing.F) {
+func FuzzRangeNormalize(f *testing.F) {
 	f.Add([]byte{0, 10, 5, 0, 20, 5, 8, 10}, uint8(8), uint16(100))
 	f.Add([]byte{255, 1, 0, 0, 3, 3, 250, 10}, uint8(1), uint16(300))
 	f.Fuzz(func(t *testing.T, data []byte, unit8 uint8, size16 uint16) {
