@@ -3,7 +3,6 @@ package changes
 import (
 	"bytes"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,124 +14,15 @@ import (
 
 const imageSize = 64 << 20
 
-// writeImage creates path holding size pseudo-random bytes, written back to
-// disk.
-func writeImage(tb testing.TB, path string, size int, seed uint64) {
-	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	r := rand.New(rand.NewPCG(seed, seed))
-	buf := make([]byte, 1<<20)
-	for off := 0; off < size; off += len(buf) {
-		fillRandom(r, buf)
-		if _, err := f.WriteAt(buf, int64(off)); err != nil {
+// punch punches the 64 KiB at 40 MiB of f.
+func punch(tb testing.TB) func(*os.File) Range {
+	return func(f *os.File) Range {
+		r := Range{40 << 20, 64 << 10}
+		if err := blockdev.PunchHole(f, r.Off, r.Len); err != nil {
 			tb.Fatal(err)
 		}
+		return r
 	}
-	if err := f.Sync(); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-func fillRandom(r *rand.Rand, p []byte) {
-	for i := range p {
-		p[i] = byte(r.Uint32())
-	}
-}
-
-// dirty writes to path what a night of use might: 40 random 4 KiB blocks
-// and a 1 MiB run, and punches a 64 KiB hole, all at known offsets, then
-// syncs. It returns how many distinct 4 KiB blocks it touched.
-func dirty(tb testing.TB, path string, seed uint64) int {
-	tb.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	r := rand.New(rand.NewPCG(seed, ^seed))
-	touched := map[int64]bool{}
-	block := make([]byte, 4096)
-	for range 40 {
-		b := r.Int64N(imageSize / 4096)
-		fillRandom(r, block)
-		if _, err := f.WriteAt(block, b*4096); err != nil {
-			tb.Fatal(err)
-		}
-		touched[b] = true
-	}
-	run := make([]byte, 1<<20)
-	fillRandom(r, run)
-	const runOff = 17<<20 + 8192 // not aligned to 64 KiB or 1 MiB
-	if _, err := f.WriteAt(run, runOff); err != nil {
-		tb.Fatal(err)
-	}
-	for b := int64(runOff / 4096); b < (runOff+1<<20)/4096; b++ {
-		touched[b] = true
-	}
-	const holeOff = 40 << 20
-	if err := blockdev.PunchHole(f, holeOff, 64<<10); err != nil {
-		tb.Fatal(err)
-	}
-	for b := int64(holeOff / 4096); b < (holeOff+64<<10)/4096; b++ {
-		touched[b] = true
-	}
-	if err := f.Sync(); err != nil {
-		tb.Fatal(err)
-	}
-	return len(touched)
-}
-
-// checkChanges compares prev and next block by block: every 4 KiB block
-// that differs must be in l, and l may hold at most 20 % more than the
-// touched blocks.
-func checkChanges(tb testing.TB, l List, prev, next string, touched int) {
-	tb.Helper()
-	checkNormal(tb, l)
-	a, err := os.ReadFile(prev)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := os.ReadFile(next)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if len(a) != len(b) {
-		tb.Fatalf("%s has %d bytes, %s %d", prev, len(a), next, len(b))
-	}
-	differ := 0
-	for off := 0; off < len(a); off += 4096 {
-		if bytes.Equal(a[off:off+4096], b[off:off+4096]) {
-			continue
-		}
-		differ++
-		if !l.Covers(Range{int64(off), 4096}) {
-			tb.Errorf("block at %d differs but the change list misses it", off)
-		}
-	}
-	if differ != touched {
-		tb.Errorf("%d blocks differ, want the %d touched", differ, touched)
-	}
-	if limit := int64(touched) * 4096 * 12 / 10; l.Bytes() > limit {
-		tb.Errorf("change list holds %d bytes in %d ranges, more than %d (%d blocks touched)", l.Bytes(), len(l), limit, touched)
-	}
-	if l.Bytes()%4096 != 0 {
-		tb.Errorf("change list holds %d bytes, not whole 4 KiB blocks: %v", l.Bytes(), l)
-	}
-	tb.Logf("%d blocks differ; change list: %d ranges, %d bytes", differ, len(l), l.Bytes())
-}
-
-func mustOpen(tb testing.TB, path string) *os.File {
-	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { f.Close() })
-	return f
 }
 
 func compareFiles(tb testing.TB, prev, next string) (List, error) {
@@ -154,7 +44,7 @@ func TestChangesReflink(t *testing.T) {
 			testutil.NeedCmd(t, "cp")
 			mnt := testutil.MountFS(t, tc.size, tc.mkfs, tc.args...)
 			prev, next := filepath.Join(mnt, "prev.img"), filepath.Join(mnt, "next.img")
-			writeImage(t, prev, imageSize, 1)
+			writeRandom(t, prev, os.O_CREATE, imageSize, 1)
 			testutil.Run(t, "cp", "--reflink=always", prev, next)
 
 			l, err := compareFiles(t, prev, next)
@@ -165,12 +55,12 @@ func TestChangesReflink(t *testing.T) {
 				t.Fatalf("a fresh clone differs from its source in %v", l)
 			}
 
-			touched := dirty(t, next, 2)
+			touched := dirty(t, next, imageSize, 2, punch(t))
 			l, err = compareFiles(t, prev, next)
 			if err != nil {
 				t.Fatalf("Compare: %v", err)
 			}
-			checkChanges(t, l, prev, next, touched)
+			checkBlocks(t, readAll(t, prev), readAll(t, next), l, nil, touched, 4096)
 
 			// Growing next lists the new tail.
 			if err := os.Truncate(next, imageSize+1<<20); err != nil {
@@ -211,10 +101,10 @@ func TestChangesBtrfsSnapshots(t *testing.T) {
 	vol := filepath.Join(mnt, "vol")
 	testutil.Run(t, "btrfs", "-q", "subvolume", "create", vol)
 	img := filepath.Join(vol, "disk.img")
-	writeImage(t, img, imageSize, 3)
+	writeRandom(t, img, os.O_CREATE, imageSize, 3)
 	s1, s2 := filepath.Join(mnt, "s1"), filepath.Join(mnt, "s2")
 	testutil.Run(t, "btrfs", "-q", "subvolume", "snapshot", "-r", vol, s1)
-	touched := dirty(t, img, 4)
+	touched := dirty(t, img, imageSize, 4, punch(t))
 	testutil.Run(t, "btrfs", "-q", "subvolume", "snapshot", "-r", vol, s2)
 	t.Cleanup(func() {
 		for _, s := range []string{s1, s2, vol} {
@@ -226,7 +116,7 @@ func TestChangesBtrfsSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Compare: %v", err)
 	}
-	checkChanges(t, l, prev, next, touched)
+	checkBlocks(t, readAll(t, prev), readAll(t, next), l, nil, touched, 4096)
 }
 
 func TestCompareNoChangeList(t *testing.T) {
