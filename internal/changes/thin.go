@@ -156,9 +156,13 @@ func (p *thinParser) start(t xml.StartElement) error {
 			return err
 		}
 	case isThinKind(name) && parent == "diff":
+		// The plain form's kinds carry the range; the verbose form's hold
+		// <range> children and no attributes. Either attribute alone is
+		// a plain range missing the other, never a container.
 		_, hasBegin := attr(t, "begin")
-		p.kindAttrs = hasBegin
-		if hasBegin {
+		_, hasLength := attr(t, "length")
+		p.kindAttrs = hasBegin || hasLength
+		if p.kindAttrs {
 			return p.rangeOf(name, t)
 		}
 	case name == "range" && isThinKind(parent) && !p.kindAttrs:

@@ -89,6 +89,7 @@ func TestParseThinDeltaRejects(t *testing.T) {
 		{"odd block size", strings.Replace(thinHead, `"128"`, `"100"`, 1) + thinTail, "data_block_size 100"},
 		{"huge block size", strings.Replace(thinHead, `"128"`, `"4194304"`, 1) + thinTail, "data_block_size"},
 		{"no length", thinHead + `<different begin="1"/>` + thinTail, "no length"},
+		{"no begin", thinHead + `<right_only length="5"/>` + thinTail, "no begin"},
 		{"negative", thinHead + `<different begin="-1" length="1"/>` + thinTail, "not a decimal"},
 		{"hex", thinHead + `<different begin="0x10" length="1"/>` + thinTail, "not a decimal"},
 		{"overflow", thinHead + `<right_only begin="18446744073709551615" length="1"/>` + thinTail, "8 EiB"},
