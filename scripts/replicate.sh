@@ -194,6 +194,7 @@ if [ -n "$RATE" ]; then
 	command -v pvcat >/dev/null || [ "$DRY" = yes ] || die "--rate needs pvcat on PATH"
 	# pvcat's own parse of RATE, before the snapshot and the connection.
 	if command -v pvcat >/dev/null && ! err=$(pvcat -q -L "$RATE" </dev/null 2>&1 >/dev/null); then
+		err=${err%%$'\n'*}
 		die "invalid --rate '$RATE' (${err#pvcat: })"
 	fi
 fi

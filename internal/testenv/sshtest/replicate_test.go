@@ -398,7 +398,7 @@ func TestReplicateBadSettings(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"rate", []string{"--rate", "50X"}, `replicate: invalid --rate '50X' (-L: invalid rate "50X")` + "\n"},
+		{"rate", []string{"--rate", "50X"}, `replicate: invalid --rate '50X' (invalid argument '50X' for '-L': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b)` + "\n"},
 		{"zstd level", []string{"--compress", "zstd:99"}, `replicate: invalid --compress 'zstd:99' (invalid -z value 'zstd:99': codec "zstd:99": zstd level must be 1 to 22)` + "\n"},
 	} {
 		for _, dry := range []bool{false, true} {
