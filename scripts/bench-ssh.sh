@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-ssh.sh: how fast each way of copying a disk image goes through real
 # ssh between two network namespaces joined by a veth pair (the harness of
-# internal/sshtest), once with the veth shaped to 1 Gbit/s (tc tbf) and once
+# internal/testenv/sshtest), once with the veth shaped to 1 Gbit/s (tc tbf) and once
 # unshaped. One run of each; prints the source data rate (MB/s of the image,
 # not of the stream) and its ratio to the limit: the link's 125 MB/s when
 # shaped, or the ssh ceiling when that is lower, and always when unshaped.
@@ -19,4 +19,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=0 BLKPIPE_SSH_BENCH=1 BLKPIPE_SSH_BENCH_MIB=${1:-1024}
-exec go test -v -count=1 -timeout 60m -run '^TestSSHBench$' ./internal/sshtest/
+exec go test -v -count=1 -timeout 60m -run '^TestSSHBench$' ./internal/testenv/sshtest/

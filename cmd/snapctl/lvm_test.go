@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/qemutest"
+	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
 	"github.com/blkpipe/blkpipe/internal/snapshot"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
-// The LVM tests boot a QEMU guest (internal/qemutest) and run there: LVM
+// The LVM tests boot a QEMU guest (internal/testenv/qemutest) and run there: LVM
 // is never touched on the host. Disks of TestLVM, in guest order:
 const (
 	diskPV     = "/dev/vda" // the volume group vg

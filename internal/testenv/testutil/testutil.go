@@ -170,7 +170,7 @@ func ModuleRoot(tb testing.TB) string {
 	if !ok {
 		tb.Fatal("cannot locate testutil source")
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }
 
 // FirstDiff returns the offset of the first byte where a and b differ (the
