@@ -425,9 +425,7 @@ func tail(s string) string {
 // within 3 % of the asked rate. (Timing from the first byte leaves process
 // start-up, slow on a loaded machine, out of the limiter's account.)
 func TestRateLimitAccuracy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes 10 s")
-	}
+	testutil.NeedLong(t, "takes 10 s")
 	const rate = 2 << 20 // -L 2M, 5 s worth
 	bin := testutil.Tool(t, "pvcat")
 	p := filepath.Join(t.TempDir(), "in")

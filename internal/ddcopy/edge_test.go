@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/progress"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // These tests drive the engine as the tools do, through the exported
@@ -227,7 +228,7 @@ func TestAppendSparse(t *testing.T) {
 // block or a bs= write (dd_copy).
 func TestWriteErrorWording(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full")
+		testutil.Skip(t, "no /dev/full")
 	}
 	f513 := tempFile(t, "f513", randomBytes(513, 4))
 	for _, tc := range []struct {

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,9 +32,7 @@ func waitReadStdin(t *testing.T, pid int) {
 // (x86-64's) and first argument.
 func waitSyscall(t *testing.T, pid int, prefix string) {
 	t.Helper()
-	if runtime.GOARCH != "amd64" {
-		t.Skip("waits for x86-64 system call numbers in /proc/PID/task/*/syscall")
-	}
+	testutil.NeedArch(t, "amd64", "waits for x86-64 system call numbers in /proc/PID/task/*/syscall")
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/syscall")
