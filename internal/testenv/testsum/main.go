@@ -49,9 +49,9 @@ type skip struct{ pkg, test, reason string }
 
 // summary accumulates the results of one run.
 type summary struct {
-	out                    io.Writer
+	out                     io.Writer
 	passed, failed, skipped int
-	skips                  []skip
+	skips                   []skip
 	// top holds, per package and top-level test, every output line of the
 	// test and its subtests in order, printed if the test fails.
 	top map[string][]string
