@@ -11,6 +11,7 @@ import (
 
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // These tests drive the engine as the tools do, through the exported
@@ -257,7 +258,14 @@ func TestWriteErrorWording(t *testing.T) {
 				go func() {
 					for _, p := range tc.pipe {
 						w.Write(p)
-						time.Sleep(50 * time.Millisecond)
+						// The next piece goes in once the copy has read
+						// this one (the pipe is empty: FIONREAD, alias
+						// TIOCINQ), so it comes in a later read.
+						for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+							if n, err := unix.IoctlGetInt(int(w.Fd()), unix.TIOCINQ); err != nil || n == 0 {
+								break
+							}
+						}
 					}
 					w.Close()
 				}()
