@@ -13,9 +13,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 var specCRC = crc32.MakeTable(0x82F63B78) // CRC-32C, reflected
@@ -146,39 +147,29 @@ func TestSpecCRC(t *testing.T) {
 // TestSpecGolden decodes every golden stream with the independent reader,
 // and testdata/small.blkp also against the Example of docs/FORMAT.md.
 func TestSpecGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.blkp"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden streams: %v", err)
-	}
-	for _, p := range files {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := specDecode(b)
-			if err != nil {
-				t.Fatalf("%s breaks docs/FORMAT.md: %v", p, err)
-			}
-			if filepath.Base(p) != "small.blkp" {
-				return
-			}
-			src := append(append([]byte("blkpipe\n"), make([]byte, 1024)...), "end\n"...)
-			id, _ := hex.DecodeString("b10c919e0102030405060708090a0b0c")
-			switch {
-			case len(b) != 764:
-				t.Errorf("%d bytes, the Example says 764", len(b))
-			case !bytes.Equal(s.source, src):
-				t.Errorf("source %q, the Example's is blkpipe\\n, 1024 zero bytes, end\\n", s.source)
-			case s.blockSize != 512 || s.codec != 0 || s.sourceSize != 1036 || !bytes.Equal(s.streamID[:], id):
-				t.Errorf("block size %d codec %d source size %d stream id %x", s.blockSize, s.codec, s.sourceSize, s.streamID)
-			case !bytes.Equal(b[0x3c:0x40], []byte{0x98, 0x40, 0x25, 0xf1}):
-				t.Errorf("header_crc % x, the Example says 98 40 25 f1", b[0x3c:0x40])
-			case s.types != "DZDE" || fmt.Sprint(s.offsets) != fmt.Sprint([]int{0x40, 0x260, 0x280, 0x2ac}):
-				t.Errorf("records %q at %#x, the Example has DATA, ZERO, DATA, END at 0x40, 0x260, 0x280, 0x2ac", s.types, s.offsets)
-			case !bytes.HasPrefix([]byte(hex.EncodeToString(s.digest[:])), []byte("e7e604d7")) || hex.EncodeToString(s.digest[:])[62:] != "a4":
-				t.Errorf("END digest %x, the Example says e7e604d7…a4", s.digest)
-			}
-		})
-	}
+	testutil.EachFile(t, filepath.Join("testdata", "*.blkp"), func(t *testing.T, p string, b []byte) {
+		s, err := specDecode(b)
+		if err != nil {
+			t.Fatalf("%s breaks docs/FORMAT.md: %v", p, err)
+		}
+		if filepath.Base(p) != "small.blkp" {
+			return
+		}
+		src := append(append([]byte("blkpipe\n"), make([]byte, 1024)...), "end\n"...)
+		id, _ := hex.DecodeString("b10c919e0102030405060708090a0b0c")
+		switch {
+		case len(b) != 764:
+			t.Errorf("%d bytes, the Example says 764", len(b))
+		case !bytes.Equal(s.source, src):
+			t.Errorf("source %q, the Example's is blkpipe\\n, 1024 zero bytes, end\\n", s.source)
+		case s.blockSize != 512 || s.codec != 0 || s.sourceSize != 1036 || !bytes.Equal(s.streamID[:], id):
+			t.Errorf("block size %d codec %d source size %d stream id %x", s.blockSize, s.codec, s.sourceSize, s.streamID)
+		case !bytes.Equal(b[0x3c:0x40], []byte{0x98, 0x40, 0x25, 0xf1}):
+			t.Errorf("header_crc % x, the Example says 98 40 25 f1", b[0x3c:0x40])
+		case s.types != "DZDE" || fmt.Sprint(s.offsets) != fmt.Sprint([]int{0x40, 0x260, 0x280, 0x2ac}):
+			t.Errorf("records %q at %#x, the Example has DATA, ZERO, DATA, END at 0x40, 0x260, 0x280, 0x2ac", s.types, s.offsets)
+		case !bytes.HasPrefix([]byte(hex.EncodeToString(s.digest[:])), []byte("e7e604d7")) || hex.EncodeToString(s.digest[:])[62:] != "a4":
+			t.Errorf("END digest %x, the Example says e7e604d7…a4", s.digest)
+		}
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"github.com/zeebo/xxh3"
 )
 
@@ -60,38 +61,28 @@ func specSums(b []byte) (bs int64, size int64, digests []uint64, err error) {
 // each 512-byte block of its 1036-byte source (blkpipe\n, 1024 zero bytes,
 // end\n).
 func TestSpecGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.sums"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden sums: %v", err)
-	}
-	for _, p := range files {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
+	testutil.EachFile(t, filepath.Join("testdata", "*.sums"), func(t *testing.T, p string, b []byte) {
+		bs, size, digests, err := specSums(b)
+		if err != nil {
+			t.Fatalf("%s breaks docs/FORMAT.md: %v", p, err)
+		}
+		if filepath.Base(p) != "small.sums" {
+			return
+		}
+		if dump := formatExample(t); !bytes.Equal(b, dump) {
+			t.Errorf("small.sums differs from docs/FORMAT.md's dump:\n got %x\nwant %x", b, dump)
+		}
+		src := append(append([]byte("blkpipe\n"), make([]byte, 1024)...), "end\n"...)
+		if bs != 512 || size != int64(len(src)) || len(digests) != 3 {
+			t.Fatalf("block size %d, size %d, %d digests", bs, size, len(digests))
+		}
+		for i, d := range digests {
+			block := src[i*512 : min((i+1)*512, len(src))]
+			if want := xxh3.Hash(block); d != want {
+				t.Errorf("digest %d = %016x, XXH3-64 of the block is %016x", i, d, want)
 			}
-			bs, size, digests, err := specSums(b)
-			if err != nil {
-				t.Fatalf("%s breaks docs/FORMAT.md: %v", p, err)
-			}
-			if filepath.Base(p) != "small.sums" {
-				return
-			}
-			if dump := formatExample(t); !bytes.Equal(b, dump) {
-				t.Errorf("small.sums differs from docs/FORMAT.md's dump:\n got %x\nwant %x", b, dump)
-			}
-			src := append(append([]byte("blkpipe\n"), make([]byte, 1024)...), "end\n"...)
-			if bs != 512 || size != int64(len(src)) || len(digests) != 3 {
-				t.Fatalf("block size %d, size %d, %d digests", bs, size, len(digests))
-			}
-			for i, d := range digests {
-				block := src[i*512 : min((i+1)*512, len(src))]
-				if want := xxh3.Hash(block); d != want {
-					t.Errorf("digest %d = %016x, XXH3-64 of the block is %016x", i, d, want)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // dumpLine is a line of a hex dump in docs/FORMAT.md: "    0028  3e 44 ...".
