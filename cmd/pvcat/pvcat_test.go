@@ -425,9 +425,7 @@ func tail(s string) string {
 // within 3 % of the asked rate. (Timing from the first byte leaves process
 // start-up, slow on a loaded machine, out of the limiter's account.)
 func TestRateLimitAccuracy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes 10 s")
-	}
+	testutil.NeedLong(t, "takes 10 s")
 	const rate = 2 << 20 // -L 2M, 5 s worth
 	bin := testutil.Tool(t, "pvcat")
 	p := filepath.Join(t.TempDir(), "in")
@@ -653,6 +651,8 @@ func TestReaderGone(t *testing.T) {
 	tools := []string{testutil.Tool(t, "pvcat")}
 	if _, err := exec.LookPath("pv"); err == nil {
 		tools = append(tools, "pv")
+	} else {
+		testutil.Missing(t, "pv", "pv not on PATH: pvcat's behaviour is not checked against pv's")
 	}
 	img := filepath.Join(t.TempDir(), "img")
 	if err := os.WriteFile(img, make([]byte, 16<<20), 0o600); err != nil {

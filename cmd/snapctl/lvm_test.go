@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,7 +21,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
-// The LVM tests boot a QEMU guest (internal/qemutest) and run there: LVM
+// The LVM tests boot a QEMU guest (internal/testenv/qemutest) and run there: LVM
 // is never touched on the host. Disks of TestLVM, in guest order:
 const (
 	diskPV     = "/dev/vda" // the volume group vg
@@ -319,15 +321,47 @@ func guestLVM(t *testing.T) {
 		pid := strconv.Itoa(holder.Process.Pid)
 		expect(t, 1, []string{"snapctl: remove " + path + ": still in use after ", " tries in 1s: pid " + pid + " (sleep)\n"},
 			"remove", "--timeout", "1s", path)
-		// The holder lets go while remove retries: it succeeds.
+		// The holder lets go once remove has failed at least once
+		// (an lvremove that exited non-zero): remove retries and
+		// succeeds.
+		log := cmdLog(t, "lvremove")
 		go func() {
-			time.Sleep(1500 * time.Millisecond)
-			holder.Process.Kill()
-			holder.Wait()
+			defer holder.Wait()
+			defer holder.Process.Kill()
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if b, _ := os.ReadFile(log); regexp.MustCompile(`(?m)^[1-9]`).Match(b) {
+					return
+				}
+			}
+			t.Errorf("remove never tried lvremove while %s was held", path)
 		}()
 		expect(t, 0, nil, "remove", "--timeout", "30s", path)
+		if b, _ := os.ReadFile(log); !regexp.MustCompile(`(?ms)^[1-9].*^0 `).Match(b) {
+			t.Errorf("lvremove calls (status, arguments):\n%s\nwant a failed one, then one that succeeded", b)
+		}
 		noSnapshotsLeft(t)
 	})
+}
+
+// cmdLog puts a command name first on PATH, for the rest of the test,
+// that runs the real one and appends "STATUS ARGS" to the file it returns.
+func cmdLog(t *testing.T, name string) string {
+	t.Helper()
+	real, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, name+".log")
+	script := fmt.Sprintf("#!/bin/sh\n%s \"$@\"\nrc=$?\necho \"$rc $*\" >> %s\nexit $rc\n", real, log)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	return log
 }
 
 func errString(err error) string {
@@ -466,12 +500,17 @@ func guestEdges(t *testing.T) {
 
 	t.Run("invalid, CMD exits 0", func(t *testing.T) {
 		// --interval 1h: the watcher polls once, at the start, and
-		// CMD lets it see the snapshot valid first. (Were the poll
-		// slower, the watcher would report the overflow itself: the
-		// test could then not fail, but it never fails wrongly.)
+		// CMD overflows the snapshot only once that poll has seen it
+		// valid, so the overflow is found by run's check after CMD,
+		// not by the watcher. The poll is seen through an lvs on PATH
+		// that logs each call's status and arguments: the watcher's is
+		// the first lvs of the snapshot that succeeds (create's only
+		// asks whether the name is free).
+		log := cmdLog(t, "lvs")
 		expect(t, 75, []string{"snapshot is invalid (it overflowed)", "retry with a bigger --size"},
 			"run", "--size", "4M", "--interval", "1h", "/dev/vg/data", "--", "sh", "-c",
-			`sleep 3; dd if=/dev/zero of=/dev/vg/data bs=1M count=8 conv=fsync 2>/dev/null; blkcat -q "$SNAP" | cat >/dev/null`)
+			`n=0; until grep -q "^0 .* vg/${SNAP##*/}\$" `+log+`; do n=$((n+1)); [ $n -lt 600 ] || { echo the watcher never polled >&2; exit 9; }; sleep 0.1; done
+dd if=/dev/zero of=/dev/vg/data bs=1M count=8 conv=fsync 2>/dev/null; blkcat -q "$SNAP" | cat >/dev/null`)
 		noSnapshotsLeft(t)
 	})
 

@@ -443,21 +443,30 @@ func TestNotRoot(t *testing.T) {
 func TestRunNohup(t *testing.T) {
 	_, img, _ := setup(t, "xfs")
 	started := filepath.Join(t.TempDir(), "started")
-	cmd := exec.Command("sh", "-c", `trap "" HUP INT; exec "$0" run "$1" -- sh -c "touch $2; sleep 1; echo CMD done"`,
+	// CMD goes on once the test has sent its signals (it creates
+	// started.go), so they surely reach snapctl and CMD while CMD runs.
+	cmd := exec.Command("sh", "-c", `trap "" HUP INT; exec "$0" run "$1" -- sh -c "touch $2; n=0; until [ -e $2.go ]; do n=\$((n+1)); [ \$n -lt 600 ] || exit 9; sleep 0.05; done; echo CMD done"`,
 		testutil.Tool(t, "snapctl"), img, started)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 200; i++ {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if _, err := os.Stat(started); err == nil {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("CMD did not start within 10 s; stderr %q", stderr.String())
+		}
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
 	cmd.Process.Signal(syscall.SIGINT)
+	if err := os.WriteFile(started+".go", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 0 || stdout.String() != "CMD done\n" || stderr.Len() != 0 {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 0, CMD done, quiet", code, stdout.String(), stderr.String())

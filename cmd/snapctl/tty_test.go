@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,7 +72,7 @@ func TestRunTerminal(t *testing.T) {
 			// session on the terminal. The session is orphaned, so
 			// snapctl's own stop after ^Z is dropped by the kernel
 			// and it continues CMD at once.
-			cmd := exec.Command(testutil.Tool(t, "snapctl"), "run", img, "--", "sh", "-c", "touch "+started+"; read x; echo got $x")
+			cmd := exec.Command(testutil.Tool(t, "snapctl"), "run", img, "--", "sh", "-c", "echo $$ > "+started+".tmp; mv "+started+".tmp "+started+"; read x; echo got $x")
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 			var out ptyOutput
@@ -106,25 +107,40 @@ func TestRunTerminal(t *testing.T) {
 					<-done
 				}
 			})
-			for i := 0; i < 200; i++ {
-				if _, err := os.Stat(started); err == nil {
+			var pid int
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if b, err := os.ReadFile(started); err == nil {
+					pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 					break
 				}
-				time.Sleep(50 * time.Millisecond)
+				if time.Now().After(deadline) {
+					t.Fatalf("CMD did not start within 10 s; terminal shows %q", out.String())
+				}
 			}
 			for _, in := range tc.input {
-				time.Sleep(300 * time.Millisecond)
+				// Each keystroke goes to CMD once it reads the terminal
+				// (after ^Z: once the kernel has echoed it, so the input
+				// flush the signal character causes is behind us, and
+				// CMD, continued, reads again).
+				testutil.WaitReadStdin(t, pid)
 				master.WriteString(in)
+				if in == "\x1a" {
+					for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "^Z"); time.Sleep(20 * time.Millisecond) {
+						if time.Now().After(deadline) {
+							t.Fatalf("the terminal never echoed ^Z; it shows %q", out.String())
+						}
+					}
+				}
 			}
 			select {
 			case <-done:
 			case <-time.After(20 * time.Second):
 				t.Fatalf("snapctl still running 20 s after CMD got its input; terminal shows %q", out.String())
 			}
-			// CMD's last line may still be on its way through the
-			// terminal when snapctl has exited.
+			// The terminal's output may still be on its way to the
+			// reader goroutine when snapctl has exited.
 			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "got hello") && time.Now().Before(deadline); {
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(20 * time.Millisecond)
 			}
 			if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(out.String(), "got hello") {
 				t.Errorf("exit %d, terminal shows %q; want 0 and got hello", code, out.String())

@@ -3,10 +3,12 @@ package blockdev
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +26,7 @@ func TestAIO(t *testing.T) {
 	t.Logf("O_DIRECT: %v", direct)
 	a, err := NewAIO(8)
 	if err != nil {
-		t.Skipf("no native AIO here: %v", err)
+		testutil.Skip(t, fmt.Sprintf("no native AIO here: %v", err))
 	}
 	reads := []struct {
 		off  int64
@@ -79,7 +81,7 @@ func TestAIO(t *testing.T) {
 func TestAIOErrors(t *testing.T) {
 	a, err := NewAIO(2)
 	if err != nil {
-		t.Skipf("no native AIO here: %v", err)
+		testutil.Skip(t, fmt.Sprintf("no native AIO here: %v", err))
 	}
 	defer a.Close()
 	path := filepath.Join(t.TempDir(), "w")

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/progress"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // These tests drive the engine as the tools do, through the exported
@@ -227,7 +229,7 @@ func TestAppendSparse(t *testing.T) {
 // block or a bs= write (dd_copy).
 func TestWriteErrorWording(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full")
+		testutil.Skip(t, "no /dev/full")
 	}
 	f513 := tempFile(t, "f513", randomBytes(513, 4))
 	for _, tc := range []struct {
@@ -256,7 +258,14 @@ func TestWriteErrorWording(t *testing.T) {
 				go func() {
 					for _, p := range tc.pipe {
 						w.Write(p)
-						time.Sleep(50 * time.Millisecond)
+						// The next piece goes in once the copy has read
+						// this one (the pipe is empty: FIONREAD, alias
+						// TIOCINQ), so it comes in a later read.
+						for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+							if n, err := unix.IoctlGetInt(int(w.Fd()), unix.TIOCINQ); err != nil || n == 0 {
+								break
+							}
+						}
 					}
 					w.Close()
 				}()

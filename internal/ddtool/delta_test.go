@@ -259,6 +259,9 @@ func TestResume(t *testing.T) {
 	for readState(dst) < int64(half)-4<<20 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	if got := readState(dst); got < int64(half)-4<<20 {
+		t.Fatalf("blkwrite recorded %d bytes done after 30 s, want %d", got, int64(half)-4<<20)
+	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	stdin.Close()

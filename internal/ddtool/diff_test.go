@@ -185,6 +185,9 @@ func TestDifferentialDD(t *testing.T) {
 			if tc.in == inDevice || tc.outDev > 0 {
 				testutil.NeedRoot(t)
 			}
+			if strings.HasSuffix(tc.name, "-aio") || strings.Contains(tc.name, "-aio-") {
+				testutil.NeedAIO(t) // else blkcat reads with pread both times
+			}
 			for _, prog := range ddProgs {
 				if tc.outDev > 0 && prog == "blkwrite" {
 					continue // blkwrite guards devices; TestWriteGuard covers it

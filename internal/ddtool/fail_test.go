@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,7 +24,7 @@ import (
 // on its standard input, so a signal sent then finds it there.
 func waitReadStdin(t *testing.T, pid int) {
 	t.Helper()
-	waitSyscall(t, pid, "0 0x0 ") // syscall 0 (read) on fd 0
+	testutil.WaitReadStdin(t, pid)
 }
 
 // waitSyscall waits until a thread of process pid is in the system call
@@ -33,20 +32,7 @@ func waitReadStdin(t *testing.T, pid int) {
 // (x86-64's) and first argument.
 func waitSyscall(t *testing.T, pid int, prefix string) {
 	t.Helper()
-	if runtime.GOARCH != "amd64" {
-		t.Skip("waits for x86-64 system call numbers in /proc/PID/task/*/syscall")
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/syscall")
-		for _, task := range tasks {
-			if b, err := os.ReadFile(task); err == nil && strings.HasPrefix(string(b), prefix) {
-				return
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("process %d never was in the system call %q", pid, prefix)
+	testutil.WaitSyscall(t, pid, prefix)
 }
 
 // waitOpen waits until process pid has path open.

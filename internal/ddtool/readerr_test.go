@@ -62,6 +62,7 @@ func badDevice(t *testing.T) {
 }
 
 func guestReadErrors(t *testing.T) {
+	testutil.NeedAIO(t) // else both runs read with pread
 	badDevice(t)
 	data := randomBytes(errDisk, 'E')
 	synced := bytes.Clone(data)
@@ -129,6 +130,7 @@ func TestReadErrorsAgainstDD(t *testing.T) {
 }
 
 func guestReadErrorsAgainstDD(t *testing.T) {
+	testutil.NeedAIO(t) // else both blkcat runs read with pread
 	badDevice(t)
 	for _, ops := range []string{
 		"bs=4M",

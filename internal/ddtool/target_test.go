@@ -36,11 +36,19 @@ func TestTargetKeptOnBadFirstRecord(t *testing.T) {
 	untouchedFrom(t, target, 0, size)
 
 	s = good.clone()
-	s.recs[len(s.recs)-2].payload[0] ^= 1 // the last DATA record
+	bad := s.recs[len(s.recs)-2] // the last DATA record
+	bad.payload[0] ^= 1
 	target = patternFile(t, size)
 	_, stderr, code = run(t, s.bytes(), blkwrite, "-q", target)
 	if code != 1 || !strings.Contains(stderr, "blkwrite: the copy is incomplete: ") {
 		t.Errorf("damaged later record: exit %d, stderr %q; want the incomplete-copy warning", code, stderr)
+	}
+	// Every record before the damaged one is on the target, the damaged
+	// one is not, and nothing is left of the old file past the source.
+	got := mustRead(t, target)
+	if n := bad.offset(); int64(len(got)) > int64(len(data)) || int64(len(got)) < n || !bytes.Equal(got[:n], data[:n]) || len(got) > int(n) && bytes.Equal(got[n:], data[n:len(got)]) {
+		t.Errorf("damaged later record: target of %d bytes; want the source's first %d bytes (first difference at %d), not the damaged record, at most %d bytes",
+			len(got), n, testutil.FirstDiff(got[:min(int64(len(got)), n)], data[:min(int64(len(got)), n)]), len(data))
 	}
 }
 
@@ -139,6 +147,10 @@ func TestFramedTargets(t *testing.T) {
 		if code != 0 || strings.Contains(stderr, "note:") || !strings.HasPrefix(stderr, "blkwrite: verified sha256 ") {
 			t.Errorf("-q: exit %d, stderr %q", code, stderr)
 		}
+		if got := mustRead(t, target); !bytes.Equal(got[:len(data)], data) {
+			t.Error("-q: target does not start with the source")
+		}
+		untouchedFrom(t, target, int64(len(data)), size)
 	})
 }
 
@@ -246,6 +258,9 @@ func TestNoNewFileInDev(t *testing.T) {
 			t.Cleanup(func() { os.Remove(f) })
 			if _, stderr, code := run(t, raw, blkwrite, "-q", f); code != 0 {
 				t.Errorf("new file in /dev/shm: exit %d, stderr %q", code, stderr)
+			}
+			if got := mustRead(t, f); !bytes.Equal(got, raw) {
+				t.Errorf("new file in /dev/shm: %d bytes, first difference from the %d-byte source at %d", len(got), len(raw), testutil.FirstDiff(got, raw))
 			}
 		}
 	}

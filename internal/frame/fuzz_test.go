@@ -2,13 +2,19 @@ package frame
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/fuzz/FuzzDecode seed corpus")
@@ -36,9 +42,14 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 }
 
 // TestFuzzCorpus checks that the committed seed corpus holds fuzzSeeds
-// (go test -run FuzzCorpus -update rewrites it).
+// (go test -run FuzzCorpus -update rewrites it) and that each committed
+// seed decodes as its name says: a valid stream to its source, verified by
+// its digest; a truncated, bit-flipped, oversized or overlong one with the
+// error for that; and each crasher the fuzzer found (found-*) is rejected
+// with one of the package's errors, within fuzzOne's bounds.
 func TestFuzzCorpus(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzDecode")
+	data := append(mixed(20000), make([]byte, 5000)...) // fuzzSeeds' source
 	for name, b := range fuzzSeeds(t) {
 		p := filepath.Join(dir, name)
 		want := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
@@ -51,12 +62,89 @@ func TestFuzzCorpus(t *testing.T) {
 			}
 			continue
 		}
-		// Only presence is checked: a codec upgrade may change the
-		// compressed bytes, and the old seeds remain good seeds.
+		// The committed bytes, not fuzzSeeds', are decoded: a codec
+		// upgrade may change the compressed bytes, and the old seeds
+		// remain good seeds, so they must still decode as named.
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("seed missing (run go test -run FuzzCorpus -update): %v", err)
 		}
 	}
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no seeds in %s: %v", dir, err)
+	}
+	for _, p := range files {
+		name := filepath.Base(p)
+		t.Run(name, func(t *testing.T) {
+			seed := readSeed(t, p)
+			d, err := decode(seed)
+			switch kind, _, _ := strings.Cut(name, "-"); {
+			case name == "crafted-valid" || kind == "valid":
+				if err != nil {
+					t.Fatalf("a valid stream is rejected: %v", err)
+				}
+				src := data
+				if name == "crafted-valid" {
+					src = source
+				}
+				if !bytes.Equal(d.data, src) || !d.end.Verified || d.end.Digest != sha256.Sum256(src) {
+					t.Fatalf("decodes to %d bytes (first difference at %d), END verified %v", len(d.data), testutil.FirstDiff(d.data, src), d.end.Verified)
+				}
+			case name == "delta" || name == "delta-marks":
+				// A delta without its base cannot be verified, but its
+				// records and END must be accepted.
+				if err != nil {
+					t.Fatalf("a valid delta stream is rejected: %v", err)
+				}
+				if d.end.Verified || d.end.Digest != digest || d.hdr.Flags&FlagDelta == 0 {
+					t.Fatalf("END verified %v digest %x, DELTA %v", d.end.Verified, d.end.Digest, d.hdr.Flags&FlagDelta != 0)
+				}
+			case kind == "truncated":
+				wantErr(t, err, ErrTruncated)
+			case kind == "flipped":
+				// One flipped bit: a CRC catches it (or, in a compressed
+				// payload, the decoder may fail first).
+				wantErr(t, err, ErrHeaderChecksum, ErrChecksum, ErrCorrupt)
+			case name == "huge-stored":
+				wantErr(t, err, ErrTooLarge)
+			case name == "trailing":
+				wantErr(t, err, ErrTrailingData)
+			case kind == "found":
+				wantErr(t, err, ErrBadMagic, ErrVersion, ErrHeaderChecksum, ErrHeader, ErrTruncated,
+					ErrChecksum, ErrCorrupt, ErrTooLarge, ErrRange, ErrOrder, ErrDigest, ErrTrailingData)
+				fuzzOne(t, seed)
+			default:
+				t.Fatalf("seed %s: no expected outcome for this name; add one here", name)
+			}
+		})
+	}
+}
+
+// readSeed reads a file of Go's fuzz corpus format holding one []byte.
+func readSeed(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, ok := strings.CutPrefix(string(b), "go test fuzz v1\n[]byte(")
+	q, ok2 := strings.CutSuffix(q, ")\n")
+	s, err := strconv.Unquote(q)
+	if !ok || !ok2 || err != nil {
+		t.Fatalf("%s: not a one-[]byte fuzz corpus file: %v", p, err)
+	}
+	return []byte(s)
+}
+
+// wantErr fails t unless err is one of the wanted errors.
+func wantErr(t *testing.T, err error, want ...error) {
+	t.Helper()
+	for _, w := range want {
+		if errors.Is(err, w) {
+			return
+		}
+	}
+	t.Fatalf("error %v, want one of %v", err, want)
 }
 
 // FuzzDecode: the Reader never panics, returns only records within its

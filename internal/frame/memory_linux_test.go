@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // maxRSS is the memory budget of each side of blkcat | blkwrite at
@@ -21,9 +23,7 @@ const maxRSS = 64 << 20
 // with GOMAXPROCS=8 (the largest default concurrency), and checks each
 // side's peak RSS (VmHWM) against the budget.
 func TestMemoryBound(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moves 512 MiB")
-	}
+	testutil.NeedLong(t, "moves 512 MiB")
 	for _, codec := range []string{"none", "lz4", "zstd"} {
 		t.Run(codec, func(t *testing.T) {
 			child := func(mode string) *exec.Cmd {

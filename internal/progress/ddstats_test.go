@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 func TestHumanBytes(t *testing.T) {
@@ -87,9 +89,7 @@ func TestBytesLineForms(t *testing.T) {
 // TestBytesLineAgainstDD compares the size part of the bytes line with what
 // GNU dd prints for the same byte counts.
 func TestBytesLineAgainstDD(t *testing.T) {
-	if _, err := exec.LookPath("dd"); err != nil {
-		t.Skip("dd not on PATH")
-	}
+	testutil.NeedCmd(t, "dd")
 	rng := rand.New(rand.NewPCG(1, 2))
 	sizes := []int64{0, 1, 2, 511, 512, 999, 1000, 1023, 1024, 1050, 1051, 1150, 1151, 1536, 9949, 9950, 9999, 10000, 10240, 102400, 999999, 1000000, 1048575, 1048576, 10485760, 99999999}
 	for i := 0; i < 40; i++ {

@@ -286,7 +286,7 @@ func TestGCUnmounted(t *testing.T) {
 
 func TestFreezeAndHooks(t *testing.T) {
 	m := newTestManager(t)
-	testutil.NeedCmd(t, "mkfs.ext4")
+	testutil.NeedCmd(t, "mkfs.ext4", "dumpe2fs", "debugfs")
 	outer := mountXFS(t)
 	// A file-backed volume: an ext4 image on XFS, mounted through a loop
 	// device. Its filesystem is frozen while the image is cloned.
@@ -305,6 +305,19 @@ func TestFreezeAndHooks(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(inner, "data"), []byte("written before the snapshot"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	testutil.Run(t, "sync", "-f", filepath.Join(inner, "data"))
+	// Written just before the snapshot and not synced: it sits in ext4's
+	// page cache, not yet in the image, until the freeze flushes it.
+	const unsynced = "written just before the snapshot, not synced"
+	if err := os.WriteFile(filepath.Join(inner, "unsynced"), []byte(unsynced), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A mounted ext4 has needs_recovery set in its superblock; a frozen
+	// one has its journal flushed and the flag cleared, so a clone taken
+	// while frozen has it clear and one taken unfrozen has it set.
+	if !strings.Contains(superblockFeatures(t, dev), "needs_recovery") {
+		t.Fatal("the mounted volume lacks needs_recovery: the freeze check below would prove nothing")
+	}
 	log := filepath.Join(t.TempDir(), "log")
 	hooks := Options{
 		Freeze: inner,
@@ -321,8 +334,17 @@ func TestFreezeAndHooks(t *testing.T) {
 	}
 	// Thawed: a write goes through.
 	writeSoon(t, filepath.Join(inner, "after"))
-	// The clone holds a clean filesystem with the data (fsck -n passes).
+	// The clone was taken frozen: journal flushed, a clean filesystem
+	// (fsck -n passes) holding the data, the unsynced file included.
+	if f := superblockFeatures(t, s.Path); strings.Contains(f, "needs_recovery") {
+		t.Errorf("the clone's superblock has needs_recovery (%s): it was not taken frozen", f)
+	}
 	testutil.Run(t, "e2fsck", "-fn", s.Path)
+	for name, want := range map[string]string{"data": "written before the snapshot", "unsynced": unsynced} {
+		if got := testutil.Run(t, "debugfs", "-R", "cat /"+name, s.Path); got != want {
+			t.Errorf("the clone's /%s holds %q, want %q", name, got, want)
+		}
+	}
 
 	// On failure (the name is taken) the filesystem is thawed too and
 	// Post still runs.
@@ -353,6 +375,19 @@ func TestFreezeAndHooks(t *testing.T) {
 		t.Fatalf("Create freezing its own filesystem = %v", err)
 	}
 	writeSoon(t, filepath.Join(outer, "after"))
+}
+
+// superblockFeatures returns the "Filesystem features:" line dumpe2fs -h
+// prints for the ext4 filesystem on dev (a device or an image).
+func superblockFeatures(tb testing.TB, dev string) string {
+	tb.Helper()
+	for _, l := range strings.Split(testutil.Run(tb, "dumpe2fs", "-h", dev), "\n") {
+		if strings.HasPrefix(l, "Filesystem features:") {
+			return l
+		}
+	}
+	tb.Fatalf("dumpe2fs -h %s printed no features", dev)
+	return ""
 }
 
 // writeSoon fails the test if a write to path does not finish within 10 s

@@ -96,8 +96,11 @@ func NeedQEMU(tb testing.TB) {
 
 // RunTest boots a guest that runs the calling test (tb.Name(), as a
 // -test.run pattern) from the current test binary with -test.v, and fails
-// tb if the guest's run failed or qemu ended without reporting. extra
-// flags are added to the test binary's command line.
+// tb if the guest's run failed, ran no test, or qemu ended without
+// reporting. A skip in the guest is a skip on the host (a failure in CI):
+// the test itself skips with the guest's reason, or, for a skipped subtest,
+// a host subtest of the same name does. extra flags are added to the test
+// binary's command line.
 func RunTest(tb testing.TB, cfg Config, extra ...string) Result {
 	tb.Helper()
 	NeedQEMU(tb)
@@ -125,7 +128,63 @@ func RunTest(tb testing.TB, cfg Config, extra ...string) Result {
 		tb.Fatalf("test in the guest failed (status %d); console:\n%s", res.Status, res.Console)
 	}
 	tb.Logf("guest console:\n%s", res.Console)
+	if strings.Contains(res.Console, "testing: warning: no tests to run") {
+		tb.Fatalf("the guest ran no test matching %q", tb.Name())
+	}
+	for _, s := range guestSkips(res.Console) {
+		switch {
+		case s.name == tb.Name():
+			testutil.Skip(tb, "in the guest: "+s.reason)
+		case strings.HasPrefix(s.name, tb.Name()+"/"):
+			sub := strings.TrimPrefix(s.name, tb.Name()+"/")
+			if t, ok := tb.(*testing.T); ok {
+				t.Run(sub, func(t *testing.T) { testutil.Skip(t, "in the guest: "+s.reason) })
+			} else {
+				testutil.Skip(tb, "in the guest, "+sub+": "+s.reason)
+			}
+		}
+	}
 	return res
+}
+
+// skip is a test the guest skipped and the reason it logged.
+type skip struct{ name, reason string }
+
+var (
+	// testStart is go test -v's line when a test starts or resumes output.
+	testStart = regexp.MustCompile(`^=== (?:RUN|CONT|NAME|PAUSE)\s+(\S+)`)
+	// skipLine is go test -v's "--- SKIP: TestX/sub (0.00s)", indented
+	// for subtests.
+	skipLine = regexp.MustCompile(`^\s*--- SKIP: (\S+) \(`)
+	// logLine is a t.Log line: "    file_test.go:12: message".
+	logLine = regexp.MustCompile(`^\s+[\w.-]+\.go:\d+: (.*)$`)
+)
+
+// guestSkips returns the tests that go test -v output (the guest's
+// console) reports skipped, with the log lines each printed as its reason.
+func guestSkips(console string) []skip {
+	var skips []skip
+	logs := map[string][]string{}
+	current := ""
+	for _, l := range strings.Split(console, "\n") {
+		l = strings.TrimRight(l, "\r")
+		if m := testStart.FindStringSubmatch(l); m != nil {
+			current = m[1]
+			continue
+		}
+		if m := skipLine.FindStringSubmatch(l); m != nil {
+			reason := strings.Join(logs[m[1]], " ")
+			if reason == "" {
+				reason = "(no reason given)"
+			}
+			skips = append(skips, skip{m[1], reason})
+			continue
+		}
+		if m := logLine.FindStringSubmatch(l); m != nil && current != "" {
+			logs[current] = append(logs[current], m[1])
+		}
+	}
+	return skips
 }
 
 func timeoutOr(d time.Duration) time.Duration {

@@ -3,6 +3,7 @@ package qemutest
 import (
 	"bytes"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -68,5 +69,34 @@ func TestLVMGuestModuleOrder(t *testing.T) {
 		if !aok || !bok || a > b {
 			t.Errorf("modules.order %v: want %s before %s", mods, pair[0], pair[1])
 		}
+	}
+}
+
+// TestGuestSkips reads skips, with their reasons, out of a guest's console
+// (go test -v output between kernel messages) so the host can report them.
+func TestGuestSkips(t *testing.T) {
+	console := "[    1.2] virtio_blk virtio0: [vda] 16384 512-byte logical blocks\r\n" +
+		"=== RUN   TestLVM\r\n" +
+		"=== RUN   TestLVM/thin\r\n" +
+		"    lvm_test.go:40: needs thin_check on PATH\r\n" +
+		"    --- SKIP: TestLVM/thin (0.01s)\r\n" +
+		"=== RUN   TestLVM/plain\r\n" +
+		"    lvm_test.go:50: made vg/data\r\n" +
+		"--- PASS: TestLVM (0.50s)\r\n" +
+		"    --- PASS: TestLVM/plain (0.40s)\r\n" +
+		"=== RUN   TestAIO\r\n" +
+		"    aio_test.go:9: needs native AIO: io_setup: function not implemented\r\n" +
+		"--- SKIP: TestAIO (0.00s)\r\n" +
+		"=== RUN   TestQuiet\r\n" +
+		"--- SKIP: TestQuiet (0.00s)\r\n" +
+		"PASS\r\n"
+	got := guestSkips(console)
+	want := []skip{
+		{"TestLVM/thin", "needs thin_check on PATH"},
+		{"TestAIO", "needs native AIO: io_setup: function not implemented"},
+		{"TestQuiet", "(no reason given)"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("guestSkips = %q\nwant %q", got, want)
 	}
 }

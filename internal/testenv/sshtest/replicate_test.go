@@ -195,7 +195,7 @@ func TestReplicateScript(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitLanded(t, dstImage)
+		waitLanded(t, dstImage, 0)
 		syscall.Kill(ssh.PID, syscall.SIGKILL)
 		code := sshtest.ExitCode(cmd.Wait())
 		re := regexp.MustCompile(`^replicate: FAILED ` + regexp.QuoteMeta(src+" -> backup:"+dst) +

@@ -187,3 +187,23 @@ func FirstDiff(a, b []byte) int {
 	}
 	return min(len(a), len(b))
 }
+
+// EachFile runs f as a subtest, named by the file's base name, for every
+// file matching pattern (filepath.Glob), with its contents. It fails t if
+// nothing matches: a check of every golden file must not pass on none.
+func EachFile(t *testing.T, pattern string, f func(t *testing.T, path string, b []byte)) {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no file matches %s: %v", pattern, err)
+	}
+	for _, p := range files {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f(t, p, b)
+		})
+	}
+}
