@@ -14,6 +14,7 @@ package ddcopy
 import (
 	"context"
 	"errors"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"math"
 	"os"
@@ -325,7 +326,7 @@ func canMap(size int) bool {
 
 // memoryError is dd's message for a buffer it could not allocate.
 func memoryError(which string, size int) error {
-	return &Error{Msg: "memory exhausted by " + which + " buffer of size " + itoa(size) +
+	return &ddmsg.Error{Msg: "memory exhausted by " + which + " buffer of size " + itoa(size) +
 		" bytes (" + progress.HumanBytes(uint64(size), true) + ")"}
 }
 
@@ -366,7 +367,7 @@ func (c *Copier) skipInput() (int64, error) {
 	}
 	if !fits || c.In.R == nil {
 		if _, err := c.In.F.Seek(0, io.SeekEnd); err == nil {
-			return 0, &Error{Msg: QuoteF(c.In.Name) + ": cannot skip", Err: lseekErr}
+			return 0, &ddmsg.Error{Msg: ddmsg.QuoteF(c.In.Name) + ": cannot skip", Err: lseekErr}
 		}
 	}
 	// Not seekable: read and discard. Every read counts as one skipped
@@ -386,7 +387,7 @@ func (c *Copier) skipInput() (int64, error) {
 		}
 		n, err := c.readOnce(buf[:size], 0)
 		if err != nil && err != io.EOF {
-			return 0, &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}
+			return 0, &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: err}
 		}
 		if n == 0 {
 			break
@@ -409,7 +410,7 @@ func (c *Copier) skipInput() (int64, error) {
 // skipWarning is dd's note that the input ended before the skip did.
 func (c *Copier) skipWarning() {
 	if c.R.Level != progress.LevelNone {
-		c.R.Diagnose(QuoteF(c.In.Name) + ": cannot skip to specified offset")
+		c.R.Diagnose(ddmsg.QuoteF(c.In.Name) + ": cannot skip to specified offset")
 	}
 }
 
@@ -442,7 +443,7 @@ func (c *Copier) seekOutput() error {
 	}
 	// dd would then read the output to advance it, which fails on a pipe:
 	// it reports the lseek's error, or none when it made no lseek.
-	return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: lseekErr}
+	return &ddmsg.Error{Msg: ddmsg.QuoteF(c.Out.Name) + ": cannot seek", Err: lseekErr}
 }
 
 // readOnce reads once (or, with iflag=fullblock, until p is full, the
@@ -660,10 +661,10 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 				if c.P.Noerror {
 					// dd reports, prints its statistics, and goes on
 					// (pipes cannot seek past the bad part).
-					ch.notes = append(ch.notes, note{pos: pos, err: &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}})
+					ch.notes = append(ch.notes, note{pos: pos, err: &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: err}})
 					continue
 				}
-				ch.err = &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}
+				ch.err = &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: err}
 				end = true
 				break
 			}
@@ -873,7 +874,7 @@ func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
 			m, rerr = m+k, err
 		}
 		if rerr != nil {
-			e := &Error{Msg: "error reading " + Quote(c.In.Name), Err: rerr}
+			e := &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: rerr}
 			if !c.P.Noerror {
 				ch.err = e
 				return

@@ -2,8 +2,11 @@ package ddcopy
 
 import (
 	"context"
+	"errors"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
@@ -40,7 +43,7 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 			written += int64(w)
 			if err != nil {
 				c.accountFailure(ch, written)
-				e := error(&Error{Msg: c.writeErrorMsg(ch, written, queue, free) + Quote(c.Out.Name), Err: err})
+				e := error(&ddmsg.Error{Msg: c.writeErrorMsg(ch, written, queue, free) + ddmsg.Quote(c.Out.Name), Err: err})
 				if c.OnWriteError != nil {
 					e = c.OnWriteError(e, written)
 				}
@@ -309,7 +312,7 @@ func (c *Copier) finish() error {
 		off, serr := c.Out.F.Seek(0, io.SeekCurrent)
 		if fi, err := c.Out.F.Stat(); err == nil && serr == nil && fi.Mode().IsRegular() && fi.Size() < off {
 			if err := c.Out.F.Truncate(off); err != nil {
-				return &Error{Msg: "failed to truncate to " + strconv.FormatInt(off, 10) + " bytes in output file " + Quote(c.Out.Name), Err: err}
+				return &ddmsg.Error{Msg: "failed to truncate to " + strconv.FormatInt(off, 10) + " bytes in output file " + ddmsg.Quote(c.Out.Name), Err: err}
 			}
 		}
 	}
@@ -317,18 +320,22 @@ func (c *Copier) finish() error {
 	if c.P.Fdatasync || c.Out.Datasync {
 		if err := blockdev.Fdatasync(c.Out.F); err != nil {
 			if !isEINVALorENOSYS(err) {
-				return &Error{Msg: "fdatasync failed for " + Quote(c.Out.Name), Err: err}
+				return &ddmsg.Error{Msg: "fdatasync failed for " + ddmsg.Quote(c.Out.Name), Err: err}
 			}
 			fsync = fsync || c.P.Fdatasync
 		}
 	}
 	if fsync {
 		if err := c.Out.F.Sync(); err != nil {
-			return &Error{Msg: "fsync failed for " + Quote(c.Out.Name), Err: err}
+			return &ddmsg.Error{Msg: "fsync failed for " + ddmsg.Quote(c.Out.Name), Err: err}
 		}
 	}
 	if c.Out.Nocache {
 		blockdev.DropCache(c.Out.F, 0, 0)
 	}
 	return nil
+}
+
+func isEINVALorENOSYS(err error) bool {
+	return errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS)
 }

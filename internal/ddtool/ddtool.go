@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"os"
 	"os/signal"
@@ -441,24 +442,24 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 			return err
 		}
 		if err != nil { // never: read errors are left for the copy to report
-			return &ddcopy.Error{Msg: "error reading " + ddcopy.Quote(in.Name), Err: err}
+			return &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(in.Name), Err: err}
 		}
 		if empty && opt.BareTarget {
 			// `ssh host blkcat ... | blkwrite DST` whose sender failed
 			// before its first byte: dd would truncate a file and report
 			// success.
 			return fmt.Errorf("%s is empty (did the sender fail?): %s was left as it was; of=%s copies an empty input as dd does",
-				ddcopy.Quote(in.Name), ddcopy.Quote(ops.Of), ops.Of)
+				ddmsg.Quote(in.Name), ddmsg.Quote(ops.Of), ops.Of)
 		}
 		if cut && !opt.Raw && (opt.BareTarget || opt.Framed) {
 			// The same for a sender that died in its first write: the
 			// few bytes are a framed stream's start, not data.
 			return fmt.Errorf("%s ends inside a framed stream's header (did the sender fail?): %s was left as it was; --raw copies it as data",
-				ddcopy.Quote(in.Name), ddcopy.Quote(outputName(ops)))
+				ddmsg.Quote(in.Name), ddmsg.Quote(outputName(ops)))
 		}
 		framed = framed && !opt.Raw
 		if opt.Framed && !framed {
-			return fmt.Errorf("%s is not a framed stream (no blkpipe header); use --raw for raw data", ddcopy.Quote(in.Name))
+			return fmt.Errorf("%s is not a framed stream (no blkpipe header); use --raw for raw data", ddmsg.Quote(in.Name))
 		}
 		if framed {
 			return runFramed(ctx, p, opt, in, stdout, rep, usr1)
@@ -492,10 +493,10 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		c.OnWriteError = func(err error, written int64) error {
 			if fi, serr := out.F.Stat(); serr == nil && fi.Mode().IsRegular() && errors.Is(err, unix.ENOSPC) {
 				// A file grows: its file system is what ran out.
-				return fmt.Errorf("%w\n%s: the file system holding %s is full: %d bytes landed on it, the rest did not fit", err, p.Name, ddcopy.Quote(out.Name), written)
+				return fmt.Errorf("%w\n%s: the file system holding %s is full: %d bytes landed on it, the rest did not fit", err, p.Name, ddmsg.Quote(out.Name), written)
 			}
 			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
-				return fmt.Errorf("%w\n%s: target is smaller than the input: %d bytes landed on %s, the rest did not fit", err, p.Name, written, ddcopy.Quote(out.Name))
+				return fmt.Errorf("%w\n%s: target is smaller than the input: %d bytes landed on %s, the rest did not fit", err, p.Name, written, ddmsg.Quote(out.Name))
 			}
 			return err
 		}
@@ -535,7 +536,7 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 	}
 	if err == nil && out.F != stdout {
 		if cerr := out.F.Close(); cerr != nil {
-			err = &ddcopy.Error{Msg: "closing output file " + ddcopy.Quote(out.Name), Err: cerr}
+			err = &ddmsg.Error{Msg: "closing output file " + ddmsg.Quote(out.Name), Err: cerr}
 			rep.Diagnose(err.Error())
 			err = &errReported{err}
 		}
@@ -733,7 +734,7 @@ func setFdFlags(f *os.File, fl ddargs.Flags, name string) error {
 		}
 	}
 	if err != nil {
-		return &ddcopy.Error{Msg: "setting flags for " + ddcopy.Quote(name), Err: err}
+		return &ddmsg.Error{Msg: "setting flags for " + ddmsg.Quote(name), Err: err}
 	}
 	return nil
 }
@@ -756,18 +757,18 @@ func openInput(p Profile, o *ddargs.Operands, stdin *os.File, rep *progress.DD) 
 			in.F, in.Direct, err = blockdev.OpenDirect(o.If, flag, 0)
 			in.UserDirect = o.IFlag.Direct
 			if err == nil && !in.Direct && o.IFlag.Direct {
-				rep.Diagnose(fmt.Sprintf("warning: %s does not support O_DIRECT; reading through the page cache", ddcopy.Quote(o.If)))
+				rep.Diagnose(fmt.Sprintf("warning: %s does not support O_DIRECT; reading through the page cache", ddmsg.Quote(o.If)))
 			}
 		} else {
 			in.F, err = os.OpenFile(o.If, flag, 0)
 		}
 		if err != nil {
-			return nil, &ddcopy.Error{Msg: "failed to open " + ddcopy.Quote(o.If), Err: err}
+			return nil, &ddmsg.Error{Msg: "failed to open " + ddmsg.Quote(o.If), Err: err}
 		}
 	}
 	fi, err := in.F.Stat()
 	if err != nil {
-		return nil, &ddcopy.Error{Msg: "cannot fstat " + ddcopy.Quote(in.Name), Err: err}
+		return nil, &ddmsg.Error{Msg: "cannot fstat " + ddmsg.Quote(in.Name), Err: err}
 	}
 	// A regular file of size 0 may be a /proc or sysfs file whose size
 	// says nothing (dd's usable_st_size): read it as a stream.
@@ -871,7 +872,7 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 		if errors.Is(err, blockdev.ErrInUse) {
 			return nil, err
 		}
-		return nil, &ddcopy.Error{Msg: "failed to open " + ddcopy.Quote(o.Of), Err: err}
+		return nil, &ddmsg.Error{Msg: "failed to open " + ddmsg.Quote(o.Of), Err: err}
 	}
 	if seekRecords != 0 && !o.Conv.Notrunc {
 		// ddargs refused a seek= whose offset does not fit an off_t
@@ -880,7 +881,7 @@ func openOutput(p Profile, o *ddargs.Operands, stdout *os.File) (*ddcopy.Output,
 		if fi, err := out.F.Stat(); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
 			if err := out.F.Truncate(size); err != nil {
 				out.F.Close()
-				return nil, &ddcopy.Error{Msg: fmt.Sprintf("failed to truncate to %d bytes in output file %s", size, ddcopy.Quote(o.Of)), Err: err}
+				return nil, &ddmsg.Error{Msg: fmt.Sprintf("failed to truncate to %d bytes in output file %s", size, ddmsg.Quote(o.Of)), Err: err}
 			}
 		}
 	}
@@ -916,7 +917,7 @@ func guardSize(c *ddcopy.Copier) error {
 	}
 	if in > devSize-start {
 		return fmt.Errorf("target is smaller than the input: %s holds %d bytes, the input needs %d bytes from offset %d; nothing was written",
-			ddcopy.Quote(c.Out.Name), devSize, in, start)
+			ddmsg.Quote(c.Out.Name), devSize, in, start)
 	}
 	return nil
 }

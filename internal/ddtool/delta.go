@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"os"
 	"strconv"
@@ -110,9 +111,9 @@ func closeFrame(fw *frame.Writer, c *ddcopy.Copier) func(error) error {
 		if cerr := fw.Close(); errors.Is(cerr, frame.ErrSourceSize) {
 			// The stream was cut without END; the fault is SRC's, which
 			// grew or shrank while it was read (an image being replaced).
-			err = fmt.Errorf("%s changed size while it was read: %w", ddcopy.Quote(c.In.Name), cerr)
+			err = fmt.Errorf("%s changed size while it was read: %w", ddmsg.Quote(c.In.Name), cerr)
 		} else if cerr != nil {
-			err = &ddcopy.Error{Msg: "error writing " + ddcopy.Quote(c.Out.Name), Err: cerr}
+			err = &ddmsg.Error{Msg: "error writing " + ddmsg.Quote(c.Out.Name), Err: cerr}
 		}
 		return err
 	}
@@ -122,7 +123,7 @@ func closeFrame(fw *frame.Writer, c *ddcopy.Copier) func(error) error {
 func knownSize(c *ddcopy.Copier, what string) (int64, error) {
 	size := streamSize(c)
 	if size < 0 {
-		return 0, &usageError{fmt.Sprintf("%s needs SRC to be a device or file of known size; %s is not", what, ddcopy.Quote(c.In.Name))}
+		return 0, &usageError{fmt.Sprintf("%s needs SRC to be a device or file of known size; %s is not", what, ddmsg.Quote(c.In.Name))}
 	}
 	return size, nil
 }
@@ -147,9 +148,9 @@ func newSumsSender(opt *Options, c *ddcopy.Copier) (*sender, error) {
 	return &sender{sink: sw, finish: func(err error) error {
 		if cerr := sw.Close(); err == nil && errors.Is(cerr, sums.ErrSize) {
 			// No trailer was written; the fault is SRC's.
-			err = fmt.Errorf("%s changed size while it was read: %w", ddcopy.Quote(c.In.Name), cerr)
+			err = fmt.Errorf("%s changed size while it was read: %w", ddmsg.Quote(c.In.Name), cerr)
 		} else if err == nil && cerr != nil {
-			err = &ddcopy.Error{Msg: "error writing block sums to " + ddcopy.Quote(c.Out.Name), Err: cerr}
+			err = &ddmsg.Error{Msg: "error writing block sums to " + ddmsg.Quote(c.Out.Name), Err: cerr}
 		}
 		side.finish(err == nil)
 		return err
@@ -169,7 +170,7 @@ func newDeltaSender(ctx context.Context, opt *Options, c *ddcopy.Copier, stdin *
 	if name == "-" {
 		name, f = "standard input", stdin
 	} else if f, err = os.Open(name); err != nil {
-		return nil, &ddcopy.Error{Msg: "failed to open block sums " + ddcopy.Quote(name), Err: err}
+		return nil, &ddmsg.Error{Msg: "failed to open block sums " + ddmsg.Quote(name), Err: err}
 	}
 	var sr *sums.Reader
 	in := &readSeen{r: f}
@@ -184,22 +185,22 @@ func newDeltaSender(ctx context.Context, opt *Options, c *ddcopy.Copier, stdin *
 		// `ssh backup blkcat --sums DEV | blkcat --against -` whose
 		// remote side failed (its reason is on stderr above): the sums
 		// are missing, not of another kind.
-		return nil, fmt.Errorf("block sums %s are empty (did blkcat --sums on the other side fail?); nothing was sent", ddcopy.Quote(name))
+		return nil, fmt.Errorf("block sums %s are empty (did blkcat --sums on the other side fail?); nothing was sent", ddmsg.Quote(name))
 	}
 	if errors.Is(err, sums.ErrVersion) {
 		// `ssh backup blkcat --sums DEV | blkcat --against -`: the
 		// backup host runs another build.
-		return nil, fmt.Errorf("block sums %s: %w: the blkcat --sums that wrote them and this blkcat are different blkpipe versions (see their --version); install the same version on both hosts", ddcopy.Quote(name), err)
+		return nil, fmt.Errorf("block sums %s: %w: the blkcat --sums that wrote them and this blkcat are different blkpipe versions (see their --version); install the same version on both hosts", ddmsg.Quote(name), err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("block sums %s: %w", ddcopy.Quote(name), err)
+		return nil, fmt.Errorf("block sums %s: %w", ddmsg.Quote(name), err)
 	}
 	h := sr.Header()
 	if h.Size < size {
-		return nil, fmt.Errorf("source is larger than the target: %s is %d bytes, the block sums %s are of a %d-byte target; nothing was sent", ddcopy.Quote(c.In.Name), size, ddcopy.Quote(name), h.Size)
+		return nil, fmt.Errorf("source is larger than the target: %s is %d bytes, the block sums %s are of a %d-byte target; nothing was sent", ddmsg.Quote(c.In.Name), size, ddmsg.Quote(name), h.Size)
 	}
 	if h.Size > size {
-		c.R.Note(fmt.Sprintf("the target is %d bytes, larger than %s (%d bytes); its last %d bytes are left as they are", h.Size, ddcopy.Quote(c.In.Name), size, h.Size-size))
+		c.R.Note(fmt.Sprintf("the target is %d bytes, larger than %s (%d bytes); its last %d bytes are left as they are", h.Size, ddmsg.Quote(c.In.Name), size, h.Size-size))
 	}
 	d := &deltaFilter{name: name, size: size, batches: make(chan []uint64, 4), out: &failWriter{w: c.Out.F}}
 	go d.prefetch(sr)
@@ -270,9 +271,9 @@ func (d *deltaFilter) next() (uint64, error) {
 		b, ok := <-d.batches
 		if !ok {
 			if d.final == io.EOF {
-				return 0, fmt.Errorf("block sums %s: %w: fewer digests than the source has blocks", ddcopy.Quote(d.name), sums.ErrTruncated)
+				return 0, fmt.Errorf("block sums %s: %w: fewer digests than the source has blocks", ddmsg.Quote(d.name), sums.ErrTruncated)
 			}
-			return 0, fmt.Errorf("block sums %s: %w", ddcopy.Quote(d.name), d.final)
+			return 0, fmt.Errorf("block sums %s: %w", ddmsg.Quote(d.name), d.final)
 		}
 		d.cur = b
 	}
@@ -288,7 +289,7 @@ func (d *deltaFilter) drain() {
 	for range d.batches {
 	}
 	if d.final != io.EOF {
-		d.fail(fmt.Errorf("block sums %s: %w", ddcopy.Quote(d.name), d.final))
+		d.fail(fmt.Errorf("block sums %s: %w", ddmsg.Quote(d.name), d.final))
 	}
 }
 
@@ -356,16 +357,16 @@ func newResumeSender(ctx context.Context, opt *Options, c *ddcopy.Copier) (*send
 		return nil, err
 	}
 	if size != tok.Size {
-		return nil, fmt.Errorf("resume point is for a %d-byte source, %s is %d bytes: it belongs to another copy; nothing was sent", tok.Size, ddcopy.Quote(c.In.Name), size)
+		return nil, fmt.Errorf("resume point is for a %d-byte source, %s is %d bytes: it belongs to another copy; nothing was sent", tok.Size, ddmsg.Quote(c.In.Name), size)
 	}
 	if tok.HasSample {
 		got, err := prefixSample(c.In.F, tok.Offset)
 		if err != nil {
-			return nil, &ddcopy.Error{Msg: "error reading " + ddcopy.Quote(c.In.Name), Err: err}
+			return nil, &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: err}
 		}
 		if got != tok.Sample {
 			return nil, fmt.Errorf("resume point does not match %s: the target's first %d bytes are not this source's (sampled blocks differ; another source, or it changed since the interrupted copy): make a full copy; nothing was sent",
-				ddcopy.Quote(c.In.Name), tok.Offset)
+				ddmsg.Quote(c.In.Name), tok.Offset)
 		}
 	}
 	fw, err := frame.NewWriter(c.Out.F, frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
@@ -378,7 +379,7 @@ func newResumeSender(ctx context.Context, opt *Options, c *ddcopy.Copier) (*send
 		if err == ErrInterrupted {
 			return nil, err
 		}
-		return nil, &ddcopy.Error{Msg: "error reading " + ddcopy.Quote(c.In.Name), Err: err}
+		return nil, &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: err}
 	}
 	c.P.Skip, c.P.SkipTail = tok.Offset/int64(c.P.IBS), tok.Offset%int64(c.P.IBS)
 	c.R.Diagnose(fmt.Sprintf("resuming at byte %d of %d (%d bytes to send)", tok.Offset, size, size-tok.Offset))

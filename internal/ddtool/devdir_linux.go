@@ -3,12 +3,12 @@ package ddtool
 import (
 	"errors"
 	"fmt"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,5 +34,5 @@ func refuseNewDevFile(path string) error {
 		return nil
 	}
 	return fmt.Errorf("%s does not exist (is the volume active? is the name right?); blkwrite does not create files in /dev",
-		ddcopy.Quote(path))
+		ddmsg.Quote(path))
 }

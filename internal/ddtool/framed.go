@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"os"
 	"strings"
@@ -181,10 +182,10 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 	if errors.Is(err, frame.ErrVersion) {
 		// The stream came from another build, typically over ssh from a
 		// host upgraded before this one: say which tools to line up.
-		return fmt.Errorf("%s: %w: blkcat on the sending side and this blkwrite are different blkpipe versions (see their --version); install the same version on both hosts", ddcopy.Quote(in.Name), err)
+		return fmt.Errorf("%s: %w: blkcat on the sending side and this blkwrite are different blkpipe versions (see their --version); install the same version on both hosts", ddmsg.Quote(in.Name), err)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", ddcopy.Quote(in.Name), err)
+		return fmt.Errorf("%s: %w", ddmsg.Quote(in.Name), err)
 	}
 	defer fr.Close()
 	h := fr.Header()
@@ -193,7 +194,7 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 		// A delta's target holds the previous copy: a ZERO record there
 		// replaces data, and skipping it would leave the old block while
 		// the digest, which counts the record as zeros, still verifies.
-		return &usageError{fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddcopy.Quote(outputName(ops)))}
+		return &usageError{fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddmsg.Quote(outputName(ops)))}
 	}
 
 	rs, err := newResumer(opt, h, rep)
@@ -279,14 +280,14 @@ func runFramed(ctx context.Context, p Profile, opt *Options, in *ddcopy.Input, s
 // incomplete is the line blkwrite prints whenever a framed copy that
 // changed the target did not finish.
 func incomplete(landed int64, name string) string {
-	return fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", landed, ddcopy.Quote(name))
+	return fmt.Sprintf("the copy is incomplete: %d bytes landed on %s; do not use the target", landed, ddmsg.Quote(name))
 }
 
 // deltaAgain is what blkwrite says after a delta that changed the target
 // failed: a delta records no resume point, but running it again sends
 // what is still missing.
 func deltaAgain(name string) string {
-	return fmt.Sprintf("a delta cannot be resumed: run it again, with new sums of %s, to finish the copy", ddcopy.Quote(name))
+	return fmt.Sprintf("a delta cannot be resumed: run it again, with new sums of %s, to finish the copy", ddmsg.Quote(name))
 }
 
 // lazyReaderAt reads the target once it is open, so the stream's header
@@ -410,7 +411,7 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 		if errors.Is(err, blockdev.ErrInUse) {
 			return nil, err
 		}
-		return nil, &ddcopy.Error{Msg: "failed to open " + ddcopy.Quote(ops.Of), Err: err}
+		return nil, &ddmsg.Error{Msg: "failed to open " + ddmsg.Quote(ops.Of), Err: err}
 	}
 	t.seekable, t.isBlock = true, isBlock
 	if fi, err := t.f.Stat(); err == nil && !isBlock && !fi.Mode().IsRegular() {
@@ -432,7 +433,7 @@ func openTarget(p Profile, opt *Options, h frame.Header, full bool, stdout *os.F
 		}
 		if h.SourceSize >= 0 && size < h.SourceSize {
 			t.f.Close()
-			return nil, fmt.Errorf("target is smaller than the source: %s holds %d bytes, the stream's source is %d bytes; nothing was written", ddcopy.Quote(ops.Of), size, h.SourceSize)
+			return nil, fmt.Errorf("target is smaller than the source: %s holds %d bytes, the stream's source is %d bytes; nothing was written", ddmsg.Quote(ops.Of), size, h.SourceSize)
 		}
 		t.setDirect(h)
 		return t, nil
@@ -471,7 +472,7 @@ func lockTarget(f *os.File) error {
 		return nil
 	}
 	if lerr == unix.EWOULDBLOCK {
-		return fmt.Errorf("%s is being written by another blkwrite (flock); nothing was written", ddcopy.Quote(f.Name()))
+		return fmt.Errorf("%s is being written by another blkwrite (flock); nothing was written", ddmsg.Quote(f.Name()))
 	}
 	// Any other error is a file system without flock (some network
 	// ones): go on unlocked, as dd would.
@@ -493,7 +494,7 @@ func (t *target) touch() error {
 	if t.trunc {
 		t.trunc = false
 		if err := t.f.Truncate(0); err != nil {
-			return &ddcopy.Error{Msg: "failed to truncate output file " + ddcopy.Quote(t.name), Err: err}
+			return &ddmsg.Error{Msg: "failed to truncate output file " + ddmsg.Quote(t.name), Err: err}
 		}
 	}
 	t.touched.Store(true)
@@ -551,12 +552,12 @@ func (t *target) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) er
 func (t *target) writeErr(off int64, err error) error {
 	if t.seekable && !t.isBlock && errors.Is(err, unix.ENOSPC) {
 		// An image file grows: its file system is what ran out.
-		return fmt.Errorf("error writing %s at offset %d: %s (the file system holding it is full)", ddcopy.Quote(t.name), off, ddcopy.Strerror(err))
+		return fmt.Errorf("error writing %s at offset %d: %s (the file system holding it is full)", ddmsg.Quote(t.name), off, ddmsg.Strerror(err))
 	}
 	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
-		return fmt.Errorf("error writing %s at offset %d: %s (target is smaller than the input)", ddcopy.Quote(t.name), off, ddcopy.Strerror(err))
+		return fmt.Errorf("error writing %s at offset %d: %s (target is smaller than the input)", ddmsg.Quote(t.name), off, ddmsg.Strerror(err))
 	}
-	return &ddcopy.Error{Msg: fmt.Sprintf("error writing %s at offset %d", ddcopy.Quote(t.name), off), Err: err}
+	return &ddmsg.Error{Msg: fmt.Sprintf("error writing %s at offset %d", ddmsg.Quote(t.name), off), Err: err}
 }
 
 // writeAt writes p at source offset off, through an aligned buffer with
@@ -653,13 +654,13 @@ func (t *target) finish(end frame.Record) error {
 	if t.seekable && !t.isBlock {
 		if fi, err := t.f.Stat(); err == nil && fi.Mode().IsRegular() && (t.fresh && fi.Size() != end.Offset || fi.Size() < end.Offset) {
 			if err := t.f.Truncate(end.Offset); err != nil {
-				return &ddcopy.Error{Msg: "failed to set the size of " + ddcopy.Quote(t.name), Err: err}
+				return &ddmsg.Error{Msg: "failed to set the size of " + ddmsg.Quote(t.name), Err: err}
 			}
 		}
 	}
 	if t.seekable {
 		if err := blockdev.Fdatasync(t.f); err != nil && !errors.Is(err, unix.EINVAL) {
-			return &ddcopy.Error{Msg: "fdatasync failed for " + ddcopy.Quote(t.name), Err: err}
+			return &ddmsg.Error{Msg: "fdatasync failed for " + ddmsg.Quote(t.name), Err: err}
 		}
 	}
 	return nil

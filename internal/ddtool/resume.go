@@ -3,6 +3,7 @@ package ddtool
 import (
 	"errors"
 	"fmt"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
-	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"github.com/zeebo/xxh3"
@@ -111,7 +111,7 @@ func printResumePoint(opt *Options, stdout io.Writer) error {
 	}
 	t, err := loadState(opt.Ops.Of)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no interrupted copy to resume on %s (no %s)", ddcopy.Quote(opt.Ops.Of), statePath(opt.Ops.Of))
+		return fmt.Errorf("no interrupted copy to resume on %s (no %s)", ddmsg.Quote(opt.Ops.Of), statePath(opt.Ops.Of))
 	}
 	if err != nil {
 		return err
@@ -160,17 +160,17 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 	if resume {
 		st, err := loadState(target)
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("resume stream refused: no interrupted copy is recorded for %s", ddcopy.Quote(target))
+			return nil, fmt.Errorf("resume stream refused: no interrupted copy is recorded for %s", ddmsg.Quote(target))
 		}
 		if err != nil {
 			return nil, err
 		}
 		if st.ID != h.StreamID || st.Size != h.SourceSize {
 			return nil, fmt.Errorf("resume stream refused: it continues stream %x of a %d-byte source, but %s was interrupted in stream %x of a %d-byte source; nothing was written",
-				h.StreamID, h.SourceSize, ddcopy.Quote(target), st.ID, st.Size)
+				h.StreamID, h.SourceSize, ddmsg.Quote(target), st.ID, st.Size)
 		}
 		if h.StartOffset > st.Offset {
-			return nil, fmt.Errorf("resume stream refused: it starts at byte %d, but %s is only known good up to byte %d; nothing was written", h.StartOffset, ddcopy.Quote(target), st.Offset)
+			return nil, fmt.Errorf("resume stream refused: it starts at byte %d, but %s is only known good up to byte %d; nothing was written", h.StartOffset, ddmsg.Quote(target), st.Offset)
 		}
 		recorded = st
 	}
@@ -199,10 +199,10 @@ func (r *resumer) begin(t *target) error {
 	switch {
 	case err != nil:
 		return fmt.Errorf("resume stream refused: %s no longer holds the %d bytes the interrupted copy wrote (%v; replaced or shortened since?): make a full copy; nothing was written",
-			ddcopy.Quote(r.target), r.recorded.Offset, err)
+			ddmsg.Quote(r.target), r.recorded.Offset, err)
 	case got != r.recorded.Sample:
 		return fmt.Errorf("resume stream refused: %s changed since the interrupted copy (sampled blocks of its first %d bytes differ; replaced or written since?): make a full copy; nothing was written",
-			ddcopy.Quote(r.target), r.recorded.Offset)
+			ddmsg.Quote(r.target), r.recorded.Offset)
 	}
 	return nil
 }
@@ -306,7 +306,7 @@ func (r *resumer) saveLocked(t *target) {
 		// per open file, so the next fdatasync (here, or the final one
 		// before "verified") would succeed with the data lost: the
 		// copy must fail now.
-		r.syncErr = &ddcopy.Error{Msg: "fdatasync failed for " + ddcopy.Quote(t.name), Err: err}
+		r.syncErr = &ddmsg.Error{Msg: "fdatasync failed for " + ddmsg.Quote(t.name), Err: err}
 		return
 	}
 	r.tok.Sample, r.tok.HasSample = 0, false
@@ -340,7 +340,7 @@ func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) er
 	if h.SourceSize < 0 && !full {
 		// blkcat sends these only with a known size; one without could
 		// not be checked against the target before it is written.
-		return fmt.Errorf("a delta or resumed stream must declare its source size; this one does not (source size -1); nothing was written to %s", ddcopy.Quote(t.name))
+		return fmt.Errorf("a delta or resumed stream must declare its source size; this one does not (source size -1); nothing was written to %s", ddmsg.Quote(t.name))
 	}
 	if t.f == nil || !t.seekable || h.SourceSize < 0 {
 		return nil
@@ -362,12 +362,12 @@ func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) er
 			return nil // truncated to the source's size
 		}
 		if h.Delta() && size < h.SourceSize {
-			return fmt.Errorf("target is smaller than the source: %s holds %d bytes, the delta stream's source is %d bytes; nothing was written", ddcopy.Quote(t.name), size, h.SourceSize)
+			return fmt.Errorf("target is smaller than the source: %s holds %d bytes, the delta stream's source is %d bytes; nothing was written", ddmsg.Quote(t.name), size, h.SourceSize)
 		}
 	}
 	if size > h.SourceSize {
 		rep.Note(fmt.Sprintf("%s is %d bytes, larger than the source (%d bytes); its last %d bytes are left as they are",
-			ddcopy.Quote(t.name), size, h.SourceSize, size-h.SourceSize))
+			ddmsg.Quote(t.name), size, h.SourceSize, size-h.SourceSize))
 	}
 	return nil
 }
@@ -380,9 +380,9 @@ func explainDigest(h frame.Header, name, first string, rep *progress.DD) {
 	}
 	switch {
 	case h.Delta():
-		rep.Diagnose(fmt.Sprintf("the blocks the delta stream left out are not on %s as their sums said (did it change after blkcat --sums read it?): take the sums again, or make a full copy", ddcopy.Quote(name)))
+		rep.Diagnose(fmt.Sprintf("the blocks the delta stream left out are not on %s as their sums said (did it change after blkcat --sums read it?): take the sums again, or make a full copy", ddmsg.Quote(name)))
 	case h.StartOffset > 0:
-		rep.Diagnose(fmt.Sprintf("the first %d bytes of %s are not the source's (did it change since the interrupted copy?): make a full copy", h.StartOffset, ddcopy.Quote(name)))
+		rep.Diagnose(fmt.Sprintf("the first %d bytes of %s are not the source's (did it change since the interrupted copy?): make a full copy", h.StartOffset, ddmsg.Quote(name)))
 	}
 }
 

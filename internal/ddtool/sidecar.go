@@ -2,13 +2,13 @@ package ddtool
 
 import (
 	"fmt"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/sums"
 	"github.com/zeebo/xxh3"
@@ -241,7 +241,7 @@ func (s *sidecarCheck) explain(name string) string {
 		return ""
 	}
 	return fmt.Sprintf("first differing block: block %d (bytes %d to %d) of %s is not what its sums said",
-		s.first, s.first*s.bs, min((s.first+1)*s.bs, s.size)-1, ddcopy.Quote(name))
+		s.first, s.first*s.bs, min((s.first+1)*s.bs, s.size)-1, ddmsg.Quote(name))
 }
 
 func (s *sidecarCheck) close() {
