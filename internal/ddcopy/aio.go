@@ -1,7 +1,6 @@
 package ddcopy
 
 import (
-	"os"
 	"sync"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
@@ -9,12 +8,10 @@ import (
 
 // aioReader keeps readParallel's O_DIRECT chunk reads in flight with
 // Linux native AIO: one goroutine submits, one collects, and no thread
-// blocks per read. Against a goroutine per pread it took 0.44x the CPU
-// and 0.84x the wall time reading a 4 GiB image here (8 alternating
-// pairs), most of the saving being thread wake-ups, which are dear in a
-// VM. A read that does not come back whole (an error, a short read at
+// blocks per read, which saves the thread wake-ups a goroutine per pread
+// costs (dear in a VM). A read that does not come back whole (an error, a short read at
 // an end the size did not foresee) is done again by preadChunk, which
-// handles errors record by record as dd does. BLKPIPE_AIO=0 turns it off.
+// handles errors record by record as dd does. Copier.NoAIO turns it off.
 type aioReader struct {
 	c       *Copier
 	a       *blockdev.AIO
@@ -34,7 +31,7 @@ type aioRead struct {
 // startAIO returns an aioReader for c's input, or nil when the input is
 // not read with O_DIRECT or the kernel offers no AIO context.
 func (c *Copier) startAIO() *aioReader {
-	if !c.In.Direct || os.Getenv("BLKPIPE_AIO") == "0" {
+	if !c.In.Direct || c.NoAIO {
 		return nil
 	}
 	a, err := blockdev.NewAIO(c.Readers)

@@ -3,11 +3,12 @@ package ddcopy
 import (
 	"context"
 	"errors"
-	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/progress"
@@ -262,15 +263,12 @@ func (c *Copier) sparseBlocks(p []byte, recs []run, off int64) [][2]int {
 	return out
 }
 
-// write writes p at the output's current offset, turning O_DIRECT off for
-// a write it cannot do aligned (dd does this for its final short block and
-// then makes the output durable with fsync).
+// write writes p at the output's current offset; the target turns O_DIRECT
+// off for a write it cannot do aligned (dd does this for its final short
+// block and then makes the output durable with fsync).
 func (c *Copier) write(p []byte) (int, error) {
-	if c.direct > 0 && (len(p)%c.direct != 0 || !blockdev.IsAligned(p, c.direct)) {
-		c.directOff()
-	}
 	c.sparseSeek = false
-	n, err := c.Out.F.Write(p)
+	n, err := c.Out.Write(p)
 	at := c.outOff
 	c.outOff += int64(n)
 	if c.Out.Nocache && n > 0 {
@@ -289,17 +287,6 @@ func (c *Copier) write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *Copier) directOff() {
-	c.direct = 0
-	if c.Out.Direct {
-		blockdev.SetDirect(c.Out.F, false)
-		c.Out.Direct = false
-		if c.Out.UserDirect {
-			c.P.Fsync = true
-		}
-	}
-}
-
 // finish extends a file that ended in a sparse seek and makes the output
 // durable as asked (conv=fdatasync, conv=fsync, blkwrite's device sync).
 func (c *Copier) finish() error {
@@ -316,11 +303,11 @@ func (c *Copier) finish() error {
 			}
 		}
 	}
-	fsync := c.P.Fsync
+	fsync := c.P.Fsync || c.Out.Fsync
 	if c.P.Fdatasync || c.Out.Datasync {
-		if err := blockdev.Fdatasync(c.Out.F); err != nil {
+		if err := c.Out.Fdatasync(); err != nil {
 			if !isEINVALorENOSYS(err) {
-				return &ddmsg.Error{Msg: "fdatasync failed for " + ddmsg.Quote(c.Out.Name), Err: err}
+				return err
 			}
 			fsync = fsync || c.P.Fdatasync
 		}

@@ -1,117 +1,35 @@
-package ddtool
+package receive
 
 import (
 	"errors"
 	"fmt"
-	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
+	"github.com/blkpipe/blkpipe/internal/ddtool"
+	"github.com/blkpipe/blkpipe/internal/state"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/progress"
-	"github.com/zeebo/xxh3"
 	"golang.org/x/sys/unix"
 )
 
 // This file is blkwrite's side of resume: a small state file per target
 // recording, after an fdatasync, how far a framed copy durably got.
 
-// DefaultStateDir holds blkwrite's resume state unless $BLKPIPE_STATE_DIR.
-const DefaultStateDir = "/var/lib/blkpipe"
-
-// DefaultResumeEvery is how often blkwrite makes the target durable and
-// records progress, unless $BLKPIPE_RESUME_EVERY (a Go duration) says.
-const DefaultResumeEvery = 2 * time.Second
-
-const stateMagic = "blkpipe-resume 1"
-
-// statePath is the state file for target: its absolute path escaped into
-// one file name in the state directory.
-func statePath(target string) string {
-	dir := os.Getenv("BLKPIPE_STATE_DIR")
-	if dir == "" {
-		dir = DefaultStateDir
+// ResumePoint is blkwrite --resume-point DST: it prints the resume point
+// recorded in dir for target of.
+func ResumePoint(dir state.Dir, of string, stdout io.Writer) error {
+	if of == "" {
+		return ddtool.Usage("--resume-point needs the target (blkwrite --resume-point DST)")
 	}
-	abs, err := filepath.Abs(target)
-	if err != nil {
-		abs = target
-	}
-	var b strings.Builder
-	for i := 0; i < len(abs); i++ {
-		c := abs[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.' && i > 0, c == '-', c == '_':
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return filepath.Join(dir, b.String()+".resume")
-}
-
-// loadState reads target's resume state; it returns os.ErrNotExist when
-// there is none.
-func loadState(target string) (Token, error) {
-	b, err := os.ReadFile(statePath(target))
-	if err != nil {
-		return Token{}, err
-	}
-	line, ok := strings.CutPrefix(strings.TrimSpace(string(b)), stateMagic+" ")
-	if !ok {
-		return Token{}, fmt.Errorf("resume state %s is damaged", statePath(target))
-	}
-	t, err := ParseToken(line)
-	if err != nil {
-		return Token{}, fmt.Errorf("resume state %s is damaged: %v", statePath(target), err)
-	}
-	return t, nil
-}
-
-// writeState replaces target's state atomically: temp file, fsync, rename,
-// fsync of the directory.
-func writeState(target string, t Token) error {
-	path := statePath(target)
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".resume-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(stateMagic + " " + t.String() + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		if d, derr := os.Open(dir); derr == nil {
-			d.Sync()
-			d.Close()
-		}
-	}
-	return err
-}
-
-// printResumePoint is blkwrite --resume-point TARGET.
-func printResumePoint(opt *Options, stdout io.Writer) error {
-	if opt.Ops.Of == "" {
-		return &usageError{"--resume-point needs the target (blkwrite --resume-point DST)"}
-	}
-	t, err := loadState(opt.Ops.Of)
+	t, err := dir.Load(of)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no interrupted copy to resume on %s (no %s)", ddmsg.Quote(opt.Ops.Of), statePath(opt.Ops.Of))
+		return fmt.Errorf("no interrupted copy to resume on %s (no %s)", ddmsg.Quote(of), dir.Path(of))
 	}
 	if err != nil {
 		return err
@@ -122,14 +40,16 @@ func printResumePoint(opt *Options, stdout io.Writer) error {
 
 // resumer records a copy's progress in the target's state file.
 type resumer struct {
+	dir    state.Dir
 	target string
-	tok    Token
+	tok    state.Token
 	every  time.Duration
 	rep    *progress.DD
+	ssh    bool // run by sshd: the hint names ssh
 
 	// recorded is the state a resume stream continues: begin checks
 	// that the target still holds what it vouches for.
-	recorded Token
+	recorded state.Token
 
 	mu      sync.Mutex
 	last    time.Time
@@ -147,10 +67,10 @@ type resumer struct {
 // full stream starts over: its first change drops any old state
 // (dropStale). Delta streams and targets blkwrite cannot read back get no
 // state (nil).
-func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error) {
+func newResumer(opt Options, h frame.Header, rep *progress.DD) (*resumer, error) {
 	target := opt.Ops.Of
 	resume := h.StartOffset > 0
-	var recorded Token
+	var recorded state.Token
 	if target == "" || h.Delta() || h.SourceSize < 0 {
 		if resume {
 			return nil, errors.New("a resume stream needs of= a device or file")
@@ -158,7 +78,7 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 		return nil, nil
 	}
 	if resume {
-		st, err := loadState(target)
+		st, err := opt.State.Load(target)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("resume stream refused: no interrupted copy is recorded for %s", ddmsg.Quote(target))
 		}
@@ -174,14 +94,8 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 		}
 		recorded = st
 	}
-	every := DefaultResumeEvery
-	if v := os.Getenv("BLKPIPE_RESUME_EVERY"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			every = d
-		}
-	}
-	return &resumer{target: target, tok: Token{ID: h.StreamID, Offset: h.StartOffset, Size: h.SourceSize},
-		recorded: recorded, every: every, rep: rep, last: time.Now(), saved: h.StartOffset}, nil
+	return &resumer{dir: opt.State, target: target, tok: state.Token{ID: h.StreamID, Offset: h.StartOffset, Size: h.SourceSize},
+		recorded: recorded, every: opt.ResumeEvery, rep: rep, ssh: opt.SSH, last: time.Now(), saved: h.StartOffset}, nil
 }
 
 // begin is called once the target is open and checked, before anything is
@@ -191,11 +105,11 @@ func newResumer(opt *Options, h frame.Header, rep *progress.DD) (*resumer, error
 // interruption is not written to and found wrong only at the end. A state
 // from before the sample is left to END's digest. A nil resumer does
 // nothing.
-func (r *resumer) begin(t *target) error {
+func (r *resumer) begin(t *sink) error {
 	if r == nil || r.tok.Offset <= 0 || !r.recorded.HasSample {
 		return nil
 	}
-	got, err := prefixSample(t.f, r.recorded.Offset)
+	got, err := state.Sample(t.F, r.recorded.Offset)
 	switch {
 	case err != nil:
 		return fmt.Errorf("resume stream refused: %s no longer holds the %d bytes the interrupted copy wrote (%v; replaced or shortened since?): make a full copy; nothing was written",
@@ -222,7 +136,7 @@ func (r *resumer) dropStale() error {
 		return nil
 	}
 	r.dropped = true
-	if err := os.Remove(statePath(r.target)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := r.dir.Remove(r.target); err != nil {
 		return fmt.Errorf("remove stale resume state: %w", err)
 	}
 	return nil
@@ -232,7 +146,7 @@ func (r *resumer) dropStale() error {
 // seconds it makes that durable and records it. It returns the error of a
 // failed fdatasync, which must end the copy. A nil resumer does nothing.
 // This method is concurrency-safe.
-func (r *resumer) advance(t *target, pos int64) error {
+func (r *resumer) advance(t *sink, pos int64) error {
 	if r == nil {
 		return nil
 	}
@@ -247,7 +161,7 @@ func (r *resumer) advance(t *target, pos int64) error {
 
 // save makes the progress so far durable and records it (after a failure
 // or an interrupt), and tells the user how to carry on.
-func (r *resumer) save(t *target) {
+func (r *resumer) save(t *sink) {
 	r.record(t)
 	r.announce()
 }
@@ -256,7 +170,7 @@ func (r *resumer) save(t *target) {
 // word: after a dropped connection, stderr is the dead ssh session's too,
 // and blkwrite's first message there ends it with SIGPIPE, so the point is
 // recorded before anything is said.
-func (r *resumer) record(t *target) {
+func (r *resumer) record(t *sink) {
 	if r == nil {
 		return
 	}
@@ -275,7 +189,7 @@ func (r *resumer) announce() {
 	defer r.mu.Unlock()
 	if !r.off && r.saved > 0 {
 		how := fmt.Sprintf("blkcat --resume \"$(blkwrite --resume-point %s)\" SRC | blkwrite %s", r.target, r.target)
-		if os.Getenv("SSH_CONNECTION") != "" {
+		if r.ssh {
 			// Run by sshd (`blkcat ... | ssh HOST blkwrite DST`): this
 			// line is read on the sending host, where the command
 			// without ssh would look for the point, and write, there.
@@ -285,7 +199,7 @@ func (r *resumer) announce() {
 	}
 }
 
-func (r *resumer) saveLocked(t *target) {
+func (r *resumer) saveLocked(t *sink) {
 	r.last = time.Now()
 	if r.off || r.syncErr != nil || r.tok.Offset == r.saved {
 		return
@@ -293,27 +207,27 @@ func (r *resumer) saveLocked(t *target) {
 	// ZERO runs on a fresh file are holes that need not reach its end:
 	// give the file the length the state vouches for, so that a resumed
 	// stream can read it back.
-	if !t.isBlock {
-		if fi, err := t.f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < r.tok.Offset {
-			if err := t.f.Truncate(r.tok.Offset); err != nil {
+	if !t.IsBlock {
+		if fi, err := t.F.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < r.tok.Offset {
+			if err := t.F.Truncate(r.tok.Offset); err != nil {
 				return
 			}
 		}
 	}
-	if err := blockdev.Fdatasync(t.f); err != nil && !errors.Is(err, unix.EINVAL) {
+	if err := t.Fdatasync(); err != nil && !errors.Is(err, unix.EINVAL) {
 		// The data is not known durable: keep the old point, and
 		// record no later one. Linux reports a writeback error once
 		// per open file, so the next fdatasync (here, or the final one
 		// before "verified") would succeed with the data lost: the
 		// copy must fail now.
-		r.syncErr = &ddmsg.Error{Msg: "fdatasync failed for " + ddmsg.Quote(t.name), Err: err}
+		r.syncErr = err
 		return
 	}
 	r.tok.Sample, r.tok.HasSample = 0, false
-	if v, err := prefixSample(t.f, r.tok.Offset); err == nil {
+	if v, err := state.Sample(t.F, r.tok.Offset); err == nil {
 		r.tok.Sample, r.tok.HasSample = v, true
 	}
-	if err := writeState(r.target, r.tok); err != nil {
+	if err := r.dir.Save(r.target, r.tok); err != nil {
 		r.off = true
 		r.rep.Diagnose("warning: cannot record the resume point (set BLKPIPE_STATE_DIR?): " + err.Error())
 		return
@@ -329,31 +243,31 @@ func (r *resumer) done() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.off = true
-	os.Remove(statePath(r.target))
+	r.dir.Remove(r.target)
 }
 
 // checkDeltaTarget refuses, before anything is written, a delta stream
 // whose source is larger than a regular-file target (blocks the stream
 // leaves out would be missing), and notes a target larger than the source,
 // whose tail is left alone.
-func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) error {
+func checkDeltaTarget(t *sink, h frame.Header, full bool, rep *progress.DD) error {
 	if h.SourceSize < 0 && !full {
 		// blkcat sends these only with a known size; one without could
 		// not be checked against the target before it is written.
-		return fmt.Errorf("a delta or resumed stream must declare its source size; this one does not (source size -1); nothing was written to %s", ddmsg.Quote(t.name))
+		return fmt.Errorf("a delta or resumed stream must declare its source size; this one does not (source size -1); nothing was written to %s", ddmsg.Quote(t.Name))
 	}
-	if t.f == nil || !t.seekable || h.SourceSize < 0 {
+	if t.F == nil || !t.seekable || h.SourceSize < 0 {
 		return nil
 	}
 	var size int64
-	if t.isBlock {
-		s, err := blockdev.Size(t.f)
+	if t.IsBlock {
+		s, err := blockdev.Size(t.F)
 		if err != nil {
 			return nil
 		}
 		size = s
 	} else {
-		fi, err := t.f.Stat()
+		fi, err := t.F.Stat()
 		if err != nil || !fi.Mode().IsRegular() {
 			return nil
 		}
@@ -362,12 +276,12 @@ func checkDeltaTarget(t *target, h frame.Header, full bool, rep *progress.DD) er
 			return nil // truncated to the source's size
 		}
 		if h.Delta() && size < h.SourceSize {
-			return fmt.Errorf("target is smaller than the source: %s holds %d bytes, the delta stream's source is %d bytes; nothing was written", ddmsg.Quote(t.name), size, h.SourceSize)
+			return fmt.Errorf("target is smaller than the source: %s holds %d bytes, the delta stream's source is %d bytes; nothing was written", ddmsg.Quote(t.Name), size, h.SourceSize)
 		}
 	}
 	if size > h.SourceSize {
 		rep.Note(fmt.Sprintf("%s is %d bytes, larger than the source (%d bytes); its last %d bytes are left as they are",
-			ddmsg.Quote(t.name), size, h.SourceSize, size-h.SourceSize))
+			ddmsg.Quote(t.Name), size, h.SourceSize, size-h.SourceSize))
 	}
 	return nil
 }
@@ -384,43 +298,4 @@ func explainDigest(h frame.Header, name, first string, rep *progress.DD) {
 	case h.StartOffset > 0:
 		rep.Diagnose(fmt.Sprintf("the first %d bytes of %s are not the source's (did it change since the interrupted copy?): make a full copy", h.StartOffset, ddmsg.Quote(name)))
 	}
-}
-
-// sampleBlocks is how many 4 KiB blocks prefixSample reads.
-const sampleBlocks = 16
-
-// prefixSample is the XXH3-64 of sampleBlocks 4 KiB-aligned blocks spread
-// evenly over r's first n bytes, the first at 0 and none reaching past n
-// (fewer, or one short block, when n is small). blkwrite records it with a resume point from the target,
-// which holds the source up to n; blkcat --resume takes the same sample of
-// SRC and refuses, before sending anything, a resume point that another
-// source (of the same size) made. Reads are 4 KiB-aligned, so O_DIRECT
-// descriptors serve; 16 reads cost nothing next to a copy.
-func prefixSample(r io.ReaderAt, n int64) (uint64, error) {
-	h := xxh3.New()
-	buf := blockdev.AlignedBuffer(4096, 4096)
-	last := int64(-1)
-	for i := int64(0); i < sampleBlocks; i++ {
-		var off int64
-		if n > 4096 {
-			off = (n - 4096) / (sampleBlocks - 1) * i &^ 4095
-		}
-		if off == last {
-			continue
-		}
-		last = off
-		want := min(4096, n-off)
-		if want <= 0 {
-			break
-		}
-		k, err := r.ReadAt(buf, off)
-		if int64(k) < want {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, fmt.Errorf("sample %d bytes at offset %d: %w", want, off, err)
-		}
-		h.Write(buf[:want])
-	}
-	return h.Sum64(), nil
 }

@@ -1,4 +1,4 @@
-package ddtool
+package target
 
 import (
 	"errors"
