@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/buildinfo"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
@@ -21,16 +20,8 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(os.Getenv)
 	ops, opt, err := parse(args)
-	if err == ddtool.ErrHelp {
-		fmt.Fprint(stdout, usage)
-		return err
-	}
-	if err == ddtool.ErrVersion {
-		fmt.Fprintln(stdout, buildinfo.Line("blkcat"))
-		return err
-	}
 	if err != nil {
-		return err
+		return ddtool.Help(err, "blkcat", usage, stdout)
 	}
 
 	ctx, rep, end := ddtool.Begin("blkcat", ops, stderr)

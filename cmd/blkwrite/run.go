@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/buildinfo"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
@@ -32,16 +31,8 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 		return err
 	}
 	ops, opt, err := parse(args)
-	if err == ddtool.ErrHelp {
-		fmt.Fprint(stdout, usage)
-		return err
-	}
-	if err == ddtool.ErrVersion {
-		fmt.Fprintln(stdout, buildinfo.Line("blkwrite"))
-		return err
-	}
 	if err != nil {
-		return err
+		return ddtool.Help(err, "blkwrite", usage, stdout)
 	}
 	if opt.resumePoint {
 		return receive.ResumePoint(set.StateDir, ops.Of, stdout)

@@ -8,10 +8,12 @@ package ddtool
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/buildinfo"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 )
 
@@ -105,4 +107,16 @@ func Exit(name string, err error) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	}
 	return ExitCode(err)
+}
+
+// Help answers ErrHelp with usage and ErrVersion with the version line of
+// the tool name, on stdout; it returns err either way, for Exit.
+func Help(err error, name, usage string, stdout io.Writer) error {
+	switch err {
+	case ErrHelp:
+		fmt.Fprint(stdout, usage)
+	case ErrVersion:
+		fmt.Fprintln(stdout, buildinfo.Line(name))
+	}
+	return err
 }

@@ -226,10 +226,14 @@ func (t *Target) DirectOff() {
 // written with it.
 func (t *Target) direct(p []byte, off int64) []byte {
 	d := t.DirectUnit()
-	if d == 0 || len(p)%d == 0 && off%int64(d) == 0 && blockdev.IsAligned(p, d) {
+	if d == 0 {
 		return p
 	}
-	if len(p)%d == 0 && off%int64(d) == 0 && len(p) <= len(t.bounce) {
+	aligned := len(p)%d == 0 && (off < 0 || off%int64(d) == 0)
+	if aligned && blockdev.IsAligned(p, d) {
+		return p
+	}
+	if aligned && len(p) <= len(t.bounce) {
 		// Large heap buffers usually start on a page; copy only when not.
 		return t.bounce[:copy(t.bounce, p)]
 	}
