@@ -191,21 +191,13 @@ func OpenOutput(o *ddargs.Operands, stdout *os.File, guard bool, size int64) (*d
 		checkSize = func(devSize int64) error { return guardSize(Params(o), size, devSize, OutputName(o)) }
 	}
 	if o.Of == "" {
-		out := target.Stdout(stdout, o.OFlag.Nocache)
-		if err := setFdFlags(stdout, o.OFlag, out.Name); err != nil {
+		if err := setFdFlags(stdout, o.OFlag, "standard output"); err != nil {
 			return nil, err
 		}
-		if pipeio.IsPipe(out.F) {
-			pipeio.Grow(out.F, pipeio.DefaultPipeSize)
+		if pipeio.IsPipe(stdout) {
+			pipeio.Grow(stdout, pipeio.DefaultPipeSize)
 		}
-		if isBlock, err := blockdev.IsBlockDevice(stdout); guard && err == nil && isBlock {
-			if devSize, err := blockdev.Size(stdout); err == nil {
-				if err := checkSize(int64(devSize)); err != nil {
-					return nil, err
-				}
-			}
-		}
-		return out, nil
+		return target.Stdout(stdout, o.OFlag.Nocache, checkSize)
 	}
 	seekRecords, seekBytes := o.SeekSplit()
 	// blkwrite writes with O_DIRECT unasked, aligned from the offset it

@@ -46,7 +46,11 @@ func openSink(opt Options, h frame.Header, full bool, stdout *os.File) (*sink, e
 		if !full {
 			return nil, errNoReadBack
 		}
-		t := &sink{Target: target.Stdout(stdout, false), zeroed: opt.AssumeZeroed, state: opt.State}
+		tg, err := target.Stdout(stdout, false, nil)
+		if err != nil {
+			return nil, err
+		}
+		t := &sink{Target: tg, zeroed: opt.AssumeZeroed, state: opt.State}
 		t.seekable = t.Regular && !blockdev.IsAppend(stdout)
 		return t, nil
 	}

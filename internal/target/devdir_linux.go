@@ -3,11 +3,12 @@ package target
 import (
 	"errors"
 	"fmt"
-	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 
 	"golang.org/x/sys/unix"
 )

@@ -152,13 +152,21 @@ func Open(spec Spec) (*Target, error) {
 	return t, nil
 }
 
-// Stdout is standard output as a target.
-func Stdout(f *os.File, nocache bool) *Target {
+// Stdout is standard output f as a target. checkSize, if set, is given
+// its size when it is a block device (blkwrite > /dev/sdx), as Open does.
+func Stdout(f *os.File, nocache bool, checkSize func(size int64) error) (*Target, error) {
 	t := &Target{F: f, Name: "standard output", Nocache: nocache}
 	if fi, err := f.Stat(); err == nil {
 		t.Regular = fi.Mode().IsRegular()
 	}
-	return t
+	if isBlock, err := blockdev.IsBlockDevice(f); err == nil && isBlock && checkSize != nil {
+		if size, err := blockdev.Size(f); err == nil {
+			if err := checkSize(int64(size)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return t, nil
 }
 
 // lock takes an exclusive flock on a regular-file target for as long as f
