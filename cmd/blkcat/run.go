@@ -37,7 +37,7 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	}
 	defer out.F.Close()
 
-	c := &ddcopy.Copier{P: ddtool.Params(ops), In: *in, Out: *out, R: rep}
+	c := &ddcopy.Copier{P: ddcopy.ParamsOf(ops), In: *in, Out: *out, R: rep}
 	set.Tune(c)
 	snd, err := send.New(ctx, opt, c, stdin, set.StateDir)
 	if err == ddtool.ErrInterrupted {

@@ -88,8 +88,8 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 		}, in, stdout, rep, usr1)
 	}
 
-	p := ddtool.Params(ops)
-	out, err := ddtool.OpenOutput(ops, stdout, true, ddtool.StreamSize(p, in))
+	p := ddcopy.ParamsOf(ops)
+	out, err := ddtool.OpenOutput(ops, stdout, true, p.StreamSize(in))
 	if err != nil {
 		return err
 	}

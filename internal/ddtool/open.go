@@ -14,23 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Params resolves dd operands into the engine's parameters.
-func Params(o *ddargs.Operands) ddcopy.Params {
-	p := ddcopy.Params{
-		IBS: int(o.IBS), OBS: int(o.OBS), Reblock: o.BS == 0,
-		Count: -1,
-		Sync:  o.Conv.Sync, Noerror: o.Conv.Noerror, Sparse: o.Conv.Sparse,
-		Fullblock: o.IFlag.Fullblock, Fsync: o.Conv.Fsync, Fdatasync: o.Conv.Fdatasync,
-		Direct: o.IFlag.Direct || o.OFlag.Direct,
-	}
-	p.Skip, p.SkipTail = o.SkipSplit()
-	p.Seek, p.SeekTail = o.SeekSplit()
-	if o.Count >= 0 {
-		p.Count, p.CountTail = o.CountSplit()
-	}
-	return p
-}
-
 // OpenFlags maps iflag=/oflag= flags that are open(2) flags.
 func OpenFlags(f ddargs.Flags) int {
 	fl := 0
@@ -168,7 +151,7 @@ func OpenInput(o *ddargs.Operands, stdin *os.File, rep *progress.DD, direct bool
 	// buffer, unless a skip must read.
 	skipRecords, skipBytes := o.SkipSplit()
 	if o.Count != 0 || (skipRecords != 0 || skipBytes != 0) && !in.Seekable {
-		c := &ddcopy.Copier{P: Params(o), In: *in}
+		c := &ddcopy.Copier{P: ddcopy.ParamsOf(o), In: *in}
 		set.Tune(c)
 		if err := c.CheckMemory(); err != nil {
 			if in.F != stdin {
@@ -188,7 +171,7 @@ func OpenInput(o *ddargs.Operands, stdin *os.File, rep *progress.DD, direct bool
 func OpenOutput(o *ddargs.Operands, stdout *os.File, guard bool, size int64) (*ddcopy.Output, error) {
 	var checkSize func(devSize int64) error
 	if guard {
-		checkSize = func(devSize int64) error { return guardSize(Params(o), size, devSize, OutputName(o)) }
+		checkSize = func(devSize int64) error { return guardSize(ddcopy.ParamsOf(o), size, devSize, OutputName(o)) }
 	}
 	if o.Of == "" {
 		if err := setFdFlags(stdout, o.OFlag, "standard output"); err != nil {
@@ -223,7 +206,7 @@ func OpenOutput(o *ddargs.Operands, stdout *os.File, guard bool, size int64) (*d
 	if seekRecords != 0 && !o.Conv.Notrunc {
 		// ddargs refused a seek= whose offset does not fit an off_t
 		// ("offset too large"), as dd does before opening.
-		size, _ := Params(o).SeekOffset()
+		size, _ := ddcopy.ParamsOf(o).SeekOffset()
 		if fi, err := out.F.Stat(); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
 			if err := out.F.Truncate(size); err != nil {
 				out.F.Close()
@@ -252,24 +235,4 @@ func guardSize(p ddcopy.Params, in, devSize int64, name string) error {
 			ddmsg.Quote(name), devSize, in, start)
 	}
 	return nil
-}
-
-// StreamSize is the number of bytes a copy with p will read from in, or -1
-// when that is not known in advance.
-func StreamSize(p ddcopy.Params, in *ddcopy.Input) int64 {
-	size := int64(-1)
-	if in.Seekable && in.Size >= 0 {
-		skip, ok := p.SkipOffset()
-		if !ok {
-			return -1 // the copy fails: cannot skip
-		}
-		size = max(in.Size-skip, 0)
-		if limit := p.CountLimit(); limit >= 0 {
-			size = min(size, limit)
-		}
-		if p.Sync && size%int64(p.IBS) != 0 {
-			size += int64(p.IBS) - size%int64(p.IBS)
-		}
-	}
-	return size
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
+	"github.com/blkpipe/blkpipe/internal/pipeio"
 	"github.com/blkpipe/blkpipe/internal/progress"
 )
 
@@ -21,7 +22,7 @@ import (
 // run: SIGPIPE is ignored when it was ignored at start, and SIGUSR1 is
 // delivered on the returned channel (each prints dd's report).
 func Notify() <-chan os.Signal {
-	if sigpipeInherited() {
+	if pipeio.SigpipeInherited() {
 		// Started with SIGPIPE ignored, as dd would be: a write to a
 		// closed standard output then fails with EPIPE, reported as dd
 		// reports it, instead of Go's runtime killing the tool silently.

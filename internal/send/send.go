@@ -86,7 +86,7 @@ func closeFrame(fw *frame.Writer, c *ddcopy.Copier) func(error) error {
 
 // knownSize returns the size of SRC, which delta and resume need.
 func knownSize(c *ddcopy.Copier, what string) (int64, error) {
-	size := ddtool.StreamSize(c.P, &c.In)
+	size := c.P.StreamSize(&c.In)
 	if size < 0 {
 		return 0, ddtool.Usage(fmt.Sprintf("%s needs SRC to be a device or file of known size; %s is not", what, ddmsg.Quote(c.In.Name)))
 	}
@@ -96,7 +96,7 @@ func knownSize(c *ddcopy.Copier, what string) (int64, error) {
 // newFrameWriter sets up blkcat --frame: the copier's output becomes the
 // source of a framed stream written to the real output.
 func newFrameWriter(opt Options, c *ddcopy.Copier) (*frame.Writer, error) {
-	size := ddtool.StreamSize(c.P, &c.In)
+	size := c.P.StreamSize(&c.In)
 	fopts := []frame.WriterOption{frame.WithCodec(opt.Codec, opt.Level)}
 	if size >= 0 {
 		fopts = append(fopts, frame.WithSourceSize(size))
