@@ -60,46 +60,44 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 // --frame, -z, --sums, --against and --resume.
 func parse(args []string) (*ddargs.Operands, send.Options, error) {
 	var opt send.Options
-	p := ddtool.Parser{Positional: "if", Flag: func(f ddtool.Flag) (bool, error) {
-		switch f.Name {
-		case "frame":
-			opt.Frame = true
-		case "z", "compress":
-			v, err := f.Value()
-			if err != nil {
-				return true, err
-			}
-			c, level, err := frame.ParseCodec(v)
-			if err != nil {
-				return true, ddtool.Usage(fmt.Sprintf("invalid -z value '%s': %v", v, err))
-			}
-			opt.Frame, opt.Codec, opt.Level = true, c, level
-		case "sums":
-			var err error
+	compress := func(f ddtool.Flag) error {
+		v, err := f.Value()
+		if err != nil {
+			return err
+		}
+		c, level, err := frame.ParseCodec(v)
+		if err != nil {
+			return ddtool.Usage(fmt.Sprintf("invalid -z value '%s': %v", v, err))
+		}
+		opt.Frame, opt.Codec, opt.Level = true, c, level
+		return nil
+	}
+	p := ddtool.Parser{Positional: "if", Flags: map[string]func(ddtool.Flag) error{
+		"frame":    ddtool.Bool(&opt.Frame),
+		"z":        compress,
+		"compress": compress,
+		"sums": func(f ddtool.Flag) (err error) {
 			opt.Sums, err = parseSumsBS(f.Val)
-			return true, err
-		case "against":
-			var err error
+			return err
+		},
+		"against": func(f ddtool.Flag) (err error) {
 			opt.Against, err = f.Value()
 			if err == nil && opt.Against == "" {
 				err = ddtool.Usage("--against needs SUMS: a file, or - for standard input")
 			}
-			return true, err
-		case "resume":
+			return err
+		},
+		"resume": func(f ddtool.Flag) (err error) {
 			// An empty token is what "$(ssh backup blkwrite
 			// --resume-point DST)" gives when there is nothing to
 			// resume: refuse it, or blkcat would send a raw,
 			// unverified copy where a framed one was asked for.
-			var err error
 			opt.Resume, err = f.Value()
 			if err == nil && opt.Resume == "" {
 				err = ddtool.Usage("invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)")
 			}
-			return true, err
-		default:
-			return false, nil
-		}
-		return true, nil
+			return err
+		},
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

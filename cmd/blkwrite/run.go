@@ -134,22 +134,12 @@ func restrict(args []string) ([]string, error) {
 // and --raw, --framed, --assume-zeroed, --no-verify and --resume-point.
 func parse(args []string) (*ddargs.Operands, options, error) {
 	var opt options
-	p := ddtool.Parser{Positional: "of", Flag: func(f ddtool.Flag) (bool, error) {
-		switch f.Name {
-		case "resume-point":
-			opt.resumePoint = true
-		case "raw":
-			opt.raw = true
-		case "framed":
-			opt.framed = true
-		case "assume-zeroed":
-			opt.assumeZeroed = true
-		case "no-verify":
-			opt.noVerify = true
-		default:
-			return false, nil
-		}
-		return true, nil
+	p := ddtool.Parser{Positional: "of", Flags: map[string]func(ddtool.Flag) error{
+		"resume-point":  ddtool.Bool(&opt.resumePoint),
+		"raw":           ddtool.Bool(&opt.raw),
+		"framed":        ddtool.Bool(&opt.framed),
+		"assume-zeroed": ddtool.Bool(&opt.assumeZeroed),
+		"no-verify":     ddtool.Bool(&opt.noVerify),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

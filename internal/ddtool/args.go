@@ -37,9 +37,14 @@ type Parser struct {
 	// Positional is the operand a bare path argument sets: "if" for
 	// blkcat SRC, "of" for blkwrite DST.
 	Positional string
-	// Flag handles an option that is not one of the shared ones; it
-	// returns false for one the tool does not know.
-	Flag func(f Flag) (known bool, err error)
+	// Flags handle the tool's own options, by name without dashes ("z",
+	// "frame"); any other is unknown.
+	Flags map[string]func(f Flag) error
+}
+
+// Bool is a Flags handler that sets *b.
+func Bool(b *bool) func(Flag) error {
+	return func(Flag) error { *b = true; return nil }
 }
 
 // Args is a parsed command line.
@@ -53,7 +58,7 @@ type Args struct {
 // Parse turns a command line into dd operands. It accepts dd's key=value
 // operands, one bare path (the Positional operand), "-" for standard input
 // or output, and conventional flags: --bs N, --offset N, --length N, -q,
-// --help, --version, and the tool's own (p.Flag). "--" ends the flags. It
+// --help, --version, and the tool's own (p.Flags). "--" ends the flags. It
 // returns ErrHelp or ErrVersion for --help and --version.
 func (p Parser) Parse(args []string) (*Args, error) {
 	res := &Args{}
@@ -112,15 +117,12 @@ func (p Parser) Parse(args []string) (*Args, error) {
 				}
 				conv = append(conv, "count="+v, "iflag=count_bytes")
 			default:
-				known := false
-				if p.Flag != nil {
-					var err error
-					if known, err = p.Flag(Flag{Name: name, Val: val, HasVal: hasVal, Value: needVal}); err != nil {
-						return nil, err
-					}
-				}
-				if !known {
+				handle, ok := p.Flags[name]
+				if !ok {
 					return nil, Usage(fmt.Sprintf("unknown option '%s' (see --help)", a))
+				}
+				if err := handle(Flag{Name: name, Val: val, HasVal: hasVal, Value: needVal}); err != nil {
+					return nil, err
 				}
 			}
 			continue
