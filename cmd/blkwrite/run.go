@@ -84,7 +84,8 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	if framed {
 		return receive.Framed(ctx, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
-			State: set.StateDir, ResumeEvery: set.ResumeEvery, SSH: set.SSH,
+			State: set.StateDir, ResumeEvery: resumeEvery(os.Getenv("BLKPIPE_RESUME_EVERY")),
+			SSH: os.Getenv("SSH_CONNECTION") != "",
 		}, in, stdout, rep, usr1)
 	}
 
@@ -98,6 +99,15 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	set.Tune(c)
 	c.OnWriteError = func(err error, written int64) error { return out.ExplainFull("blkwrite", err, written) }
 	return ddtool.Copy(ctx, c, stdout, usr1, start, nil)
+}
+
+// resumeEvery is $BLKPIPE_RESUME_EVERY, v: a Go duration, else the
+// default.
+func resumeEvery(v string) time.Duration {
+	if d, err := time.ParseDuration(v); v != "" && err == nil {
+		return d
+	}
+	return receive.DefaultResumeEvery
 }
 
 // restrict applies --allow PATH (restricted mode for an ssh forced

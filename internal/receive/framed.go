@@ -21,6 +21,10 @@ import (
 	"github.com/blkpipe/blkpipe/internal/target"
 )
 
+// DefaultResumeEvery is how often blkwrite makes the target durable and
+// records progress, unless $BLKPIPE_RESUME_EVERY (a Go duration) says.
+const DefaultResumeEvery = 2 * time.Second
+
 // Options are what blkwrite applies a framed stream with.
 type Options struct {
 	Ops                    *ddargs.Operands
