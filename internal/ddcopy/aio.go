@@ -7,11 +7,12 @@ import (
 )
 
 // aioReader keeps readParallel's O_DIRECT chunk reads in flight with
-// Linux native AIO: one goroutine submits, one collects, and no thread
+// Linux native AIO. One goroutine submits, one collects, and no thread
 // blocks per read, which saves the thread wake-ups a goroutine per pread
-// costs (dear in a VM). A read that does not come back whole (an error, a short read at
+// costs (dear in a VM; scripts/bench.sh section aio compares the two).
+// A read that does not come back whole (an error, a short read at
 // an end the size did not foresee) is done again by preadChunk, which
-// handles errors record by record as dd does. Copier.NoAIO turns it off.
+// handles errors record by record as dd does. BLKPIPE_AIO=0 turns it off.
 type aioReader struct {
 	c       *Copier
 	a       *blockdev.AIO
