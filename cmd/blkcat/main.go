@@ -67,11 +67,8 @@ Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
 `
 
 func main() {
-	os.Exit(ddtool.Main(ddtool.Profile{
-		Name:       "blkcat",
-		Positional: "if",
-		Usage:      usage,
-		ReadDirect: true,
-		Sender:     true,
-	}, os.Args[1:]))
+	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// The one place errors become exit codes (ddtool.ExitCode), after
+	// the message, if not printed already.
+	os.Exit(ddtool.Exit("blkcat", err))
 }

@@ -79,12 +79,8 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by --allow,
 `
 
 func main() {
-	os.Exit(ddtool.Main(ddtool.Profile{
-		Name:         "blkwrite",
-		Positional:   "of",
-		Usage:        usage,
-		WriteGuard:   true,
-		Receiver:     true,
-		Restrictable: true,
-	}, os.Args[1:]))
+	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// The one place errors become exit codes (ddtool.ExitCode), after
+	// the message, if not printed already.
+	os.Exit(ddtool.Exit("blkwrite", err))
 }

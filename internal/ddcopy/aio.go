@@ -1,7 +1,6 @@
 package ddcopy
 
 import (
-	"os"
 	"sync"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
@@ -33,7 +32,7 @@ type aioRead struct {
 // startAIO returns an aioReader for c's input, or nil when the input is
 // not read with O_DIRECT or the kernel offers no AIO context.
 func (c *Copier) startAIO() *aioReader {
-	if !c.In.Direct || os.Getenv("BLKPIPE_AIO") == "0" {
+	if !c.In.Direct || c.NoAIO {
 		return nil
 	}
 	a, err := blockdev.NewAIO(c.Readers)

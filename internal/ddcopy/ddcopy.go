@@ -17,12 +17,14 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"sync"
 	"unsafe"
 
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
+
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/progress"
+	"github.com/blkpipe/blkpipe/internal/target"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,16 +60,9 @@ type Input struct {
 	Nocache    bool      // iflag=nocache: drop the pages read from the page cache
 }
 
-// Output is the destination. The caller opens it; Copy does not close it.
-type Output struct {
-	F          *os.File
-	Name       string // the path, or "standard output"
-	Direct     bool   // O_DIRECT is on
-	UserDirect bool   // oflag=direct was asked for (dd then fsyncs after an unaligned tail)
-	Align      int    // O_DIRECT alignment of F
-	Nocache    bool   // oflag=nocache
-	Datasync   bool   // fdatasync before returning (blkwrite on block devices)
-}
+// Output is the destination, a write target opened by target.Open (or
+// target.Stdout). The caller opens it; Copy does not close it.
+type Output = target.Target
 
 // Copier copies with dd semantics. Set the fields, then call Run once.
 type Copier struct {
@@ -84,6 +79,10 @@ type Copier struct {
 	// Readers is the number of concurrent reads on a seekable input, so a
 	// device sees several requests at once. Default 4.
 	Readers int
+	// PieceSize caps one read(2) of a parallel read. Default 1 MiB.
+	PieceSize int
+	// NoAIO reads with a goroutine per pread instead of Linux native AIO.
+	NoAIO bool
 
 	// Sink, if set, receives the output instead of Out.F (blkcat --frame
 	// feeds a frame.Writer); seek=, conv=sparse and O_DIRECT do not apply.
@@ -106,7 +105,6 @@ type Copier struct {
 	warned     bool // the partial-read warning was given (dd gives it once)
 	prevShort  int  // length of the last read when it was short of a record
 	lastShort  bool // readOnce's last read(2) returned less than it asked for
-	direct     int  // alignment the output's O_DIRECT writes need, 0 when off
 	outOff     int64
 	appendMode bool // the output has O_APPEND: writes land at its end, wherever the offset is
 	sparseSeek bool // the last output operation was a sparse seek
@@ -164,10 +162,8 @@ func (c *Copier) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if c.Out.Direct && c.outOff%int64(max(c.Out.Align, 1)) == 0 {
-		c.direct = max(c.Out.Align, 512)
-	} else if c.Out.Direct {
-		c.directOff()
+	if c.Out.Direct && c.outOff%int64(max(c.Out.Align, 1)) != 0 {
+		c.Out.DirectOff()
 	}
 	if c.P.Count == 0 && c.P.CountTail == 0 {
 		// count=0: dd returns before it allocates its buffers.
@@ -227,13 +223,16 @@ const bigUnit = 64 << 20
 func (c *Copier) layout() {
 	c.ibs, c.obs = c.P.IBS, c.P.obsInUse()
 	if c.ChunkSize <= 0 {
-		c.ChunkSize = envInt("BLKPIPE_CHUNK", 4<<20)
+		c.ChunkSize = 4 << 20
 	}
 	if c.Buffers <= 0 {
-		c.Buffers = envInt("BLKPIPE_BUFFERS", 6)
+		c.Buffers = 6
 	}
 	if c.Readers <= 0 {
-		c.Readers = envInt("BLKPIPE_READERS", 4)
+		c.Readers = 4
+	}
+	if c.PieceSize <= 0 {
+		c.PieceSize = 1 << 20
 	}
 	c.align = max(c.In.Align, c.Out.Align, 4096) // page-aligned buffers map to whole pages for O_DIRECT
 	limit := max(bigUnit, c.ibs, c.obs)
@@ -296,7 +295,13 @@ func (c *Copier) layout() {
 // open the output, so a copy that cannot run leaves its target as it was;
 // out may be the zero Output then.
 func CheckMemory(p Params, in Input, out Output) error {
-	c := &Copier{P: p, In: in, Out: out}
+	return (&Copier{P: p, In: in, Out: out}).CheckMemory()
+}
+
+// CheckMemory is CheckMemory(c.P, c.In, c.Out) for a copy tuned as c is
+// (ChunkSize, Buffers); c itself is not changed.
+func (c *Copier) CheckMemory() error {
+	c = &Copier{P: c.P, In: c.In, Out: c.Out, ChunkSize: c.ChunkSize, Buffers: c.Buffers, Readers: c.Readers, PieceSize: c.PieceSize}
 	c.layout()
 	if !canMap(c.ibs) {
 		return memoryError("input", c.ibs)
@@ -325,7 +330,7 @@ func canMap(size int) bool {
 
 // memoryError is dd's message for a buffer it could not allocate.
 func memoryError(which string, size int) error {
-	return &Error{Msg: "memory exhausted by " + which + " buffer of size " + itoa(size) +
+	return &ddmsg.Error{Msg: "memory exhausted by " + which + " buffer of size " + itoa(size) +
 		" bytes (" + progress.HumanBytes(uint64(size), true) + ")"}
 }
 
@@ -366,7 +371,7 @@ func (c *Copier) skipInput() (int64, error) {
 	}
 	if !fits || c.In.R == nil {
 		if _, err := c.In.F.Seek(0, io.SeekEnd); err == nil {
-			return 0, &Error{Msg: QuoteF(c.In.Name) + ": cannot skip", Err: lseekErr}
+			return 0, &ddmsg.Error{Msg: ddmsg.QuoteF(c.In.Name) + ": cannot skip", Err: lseekErr}
 		}
 	}
 	// Not seekable: read and discard. Every read counts as one skipped
@@ -386,7 +391,7 @@ func (c *Copier) skipInput() (int64, error) {
 		}
 		n, err := c.readOnce(buf[:size], 0)
 		if err != nil && err != io.EOF {
-			return 0, &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}
+			return 0, &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: err}
 		}
 		if n == 0 {
 			break
@@ -409,7 +414,7 @@ func (c *Copier) skipInput() (int64, error) {
 // skipWarning is dd's note that the input ended before the skip did.
 func (c *Copier) skipWarning() {
 	if c.R.Level != progress.LevelNone {
-		c.R.Diagnose(QuoteF(c.In.Name) + ": cannot skip to specified offset")
+		c.R.Diagnose(ddmsg.QuoteF(c.In.Name) + ": cannot skip to specified offset")
 	}
 }
 
@@ -442,7 +447,7 @@ func (c *Copier) seekOutput() error {
 	}
 	// dd would then read the output to advance it, which fails on a pipe:
 	// it reports the lseek's error, or none when it made no lseek.
-	return &Error{Msg: QuoteF(c.Out.Name) + ": cannot seek", Err: lseekErr}
+	return &ddmsg.Error{Msg: ddmsg.QuoteF(c.Out.Name) + ": cannot seek", Err: lseekErr}
 }
 
 // readOnce reads once (or, with iflag=fullblock, until p is full, the
@@ -559,7 +564,7 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 		pend int
 	)
 	unit := 1
-	if c.P.Reblock && (c.direct > 0 || c.P.Sparse) {
+	if c.P.Reblock && (c.Out.Direct || c.P.Sparse) {
 		unit = c.streamUnit
 	}
 	if c.In.Direct && !c.In.UserDirect && blockdev.SetDirect(c.In.F, false) == nil {
@@ -660,10 +665,10 @@ func (c *Copier) readStream(ctx context.Context, free chan []byte, queue chan<- 
 				if c.P.Noerror {
 					// dd reports, prints its statistics, and goes on
 					// (pipes cannot seek past the bad part).
-					ch.notes = append(ch.notes, note{pos: pos, err: &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}})
+					ch.notes = append(ch.notes, note{pos: pos, err: &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: err}})
 					continue
 				}
-				ch.err = &Error{Msg: "error reading " + Quote(c.In.Name), Err: err}
+				ch.err = &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: err}
 				end = true
 				break
 			}
@@ -819,7 +824,7 @@ func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
 	n := 0
 	var err error
 	for n < want {
-		piece := min(want-n, pieceSize)
+		piece := min(want-n, c.PieceSize)
 		p := ch.buf[n : n+piece]
 		var m int
 		if c.In.Direct && (piece%c.In.Align != 0 || (at+int64(n))%int64(c.In.Align) != 0) {
@@ -873,7 +878,7 @@ func (c *Copier) preadChunk(ch *chunk, at int64, want int) {
 			m, rerr = m+k, err
 		}
 		if rerr != nil {
-			e := &Error{Msg: "error reading " + Quote(c.In.Name), Err: rerr}
+			e := &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(c.In.Name), Err: rerr}
 			if !c.P.Noerror {
 				ch.err = e
 				return
@@ -981,15 +986,6 @@ func preadBuffered(f *os.File, p []byte, off int64) (int, error) {
 		err = nil
 	}
 	return n, err
-}
-
-var pieceSize = envInt("BLKPIPE_PIECE", 1<<20)
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 // mapBuffers returns up to n buffers of size bytes aligned to align, each

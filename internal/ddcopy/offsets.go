@@ -3,6 +3,8 @@ package ddcopy
 import (
 	"math"
 	"math/bits"
+
+	"github.com/blkpipe/blkpipe/internal/ddargs"
 )
 
 // mulAdd returns n*size+tail for non-negative operands, and false when that
@@ -80,4 +82,41 @@ func (p Params) CountLimit() int64 {
 		return -1
 	}
 	return satMulAdd(p.Count, int64(p.IBS), p.CountTail)
+}
+
+// ParamsOf resolves dd operands into the engine's parameters.
+func ParamsOf(o *ddargs.Operands) Params {
+	p := Params{
+		IBS: int(o.IBS), OBS: int(o.OBS), Reblock: o.BS == 0,
+		Count: -1,
+		Sync:  o.Conv.Sync, Noerror: o.Conv.Noerror, Sparse: o.Conv.Sparse,
+		Fullblock: o.IFlag.Fullblock, Fsync: o.Conv.Fsync, Fdatasync: o.Conv.Fdatasync,
+		Direct: o.IFlag.Direct || o.OFlag.Direct,
+	}
+	p.Skip, p.SkipTail = o.SkipSplit()
+	p.Seek, p.SeekTail = o.SeekSplit()
+	if o.Count >= 0 {
+		p.Count, p.CountTail = o.CountSplit()
+	}
+	return p
+}
+
+// StreamSize is the number of bytes a copy with p will read from in, or -1
+// when that is not known in advance.
+func (p Params) StreamSize(in *Input) int64 {
+	size := int64(-1)
+	if in.Seekable && in.Size >= 0 {
+		skip, ok := p.SkipOffset()
+		if !ok {
+			return -1 // the copy fails: cannot skip
+		}
+		size = max(in.Size-skip, 0)
+		if limit := p.CountLimit(); limit >= 0 {
+			size = min(size, limit)
+		}
+		if p.Sync && size%int64(p.IBS) != 0 {
+			size += int64(p.IBS) - size%int64(p.IBS)
+		}
+	}
+	return size
 }

@@ -2,9 +2,13 @@ package ddcopy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strconv"
+	"syscall"
 	"time"
+
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/progress"
@@ -40,7 +44,7 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 			written += int64(w)
 			if err != nil {
 				c.accountFailure(ch, written)
-				e := error(&Error{Msg: c.writeErrorMsg(ch, written, queue, free) + Quote(c.Out.Name), Err: err})
+				e := error(&ddmsg.Error{Msg: c.writeErrorMsg(ch, written, queue, free) + ddmsg.Quote(c.Out.Name), Err: err})
 				if c.OnWriteError != nil {
 					e = c.OnWriteError(e, written)
 				}
@@ -259,15 +263,12 @@ func (c *Copier) sparseBlocks(p []byte, recs []run, off int64) [][2]int {
 	return out
 }
 
-// write writes p at the output's current offset, turning O_DIRECT off for
-// a write it cannot do aligned (dd does this for its final short block and
-// then makes the output durable with fsync).
+// write writes p at the output's current offset; the target turns O_DIRECT
+// off for a write it cannot do aligned (dd does this for its final short
+// block and then makes the output durable with fsync).
 func (c *Copier) write(p []byte) (int, error) {
-	if c.direct > 0 && (len(p)%c.direct != 0 || !blockdev.IsAligned(p, c.direct)) {
-		c.directOff()
-	}
 	c.sparseSeek = false
-	n, err := c.Out.F.Write(p)
+	n, err := c.Out.Write(p)
 	at := c.outOff
 	c.outOff += int64(n)
 	if c.Out.Nocache && n > 0 {
@@ -286,17 +287,6 @@ func (c *Copier) write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *Copier) directOff() {
-	c.direct = 0
-	if c.Out.Direct {
-		blockdev.SetDirect(c.Out.F, false)
-		c.Out.Direct = false
-		if c.Out.UserDirect {
-			c.P.Fsync = true
-		}
-	}
-}
-
 // finish extends a file that ended in a sparse seek and makes the output
 // durable as asked (conv=fdatasync, conv=fsync, blkwrite's device sync).
 func (c *Copier) finish() error {
@@ -309,26 +299,30 @@ func (c *Copier) finish() error {
 		off, serr := c.Out.F.Seek(0, io.SeekCurrent)
 		if fi, err := c.Out.F.Stat(); err == nil && serr == nil && fi.Mode().IsRegular() && fi.Size() < off {
 			if err := c.Out.F.Truncate(off); err != nil {
-				return &Error{Msg: "failed to truncate to " + strconv.FormatInt(off, 10) + " bytes in output file " + Quote(c.Out.Name), Err: err}
+				return &ddmsg.Error{Msg: "failed to truncate to " + strconv.FormatInt(off, 10) + " bytes in output file " + ddmsg.Quote(c.Out.Name), Err: err}
 			}
 		}
 	}
-	fsync := c.P.Fsync
+	fsync := c.P.Fsync || c.Out.Fsync
 	if c.P.Fdatasync || c.Out.Datasync {
-		if err := blockdev.Fdatasync(c.Out.F); err != nil {
+		if err := c.Out.Fdatasync(); err != nil {
 			if !isEINVALorENOSYS(err) {
-				return &Error{Msg: "fdatasync failed for " + Quote(c.Out.Name), Err: err}
+				return err
 			}
 			fsync = fsync || c.P.Fdatasync
 		}
 	}
 	if fsync {
 		if err := c.Out.F.Sync(); err != nil {
-			return &Error{Msg: "fsync failed for " + Quote(c.Out.Name), Err: err}
+			return &ddmsg.Error{Msg: "fsync failed for " + ddmsg.Quote(c.Out.Name), Err: err}
 		}
 	}
 	if c.Out.Nocache {
 		blockdev.DropCache(c.Out.F, 0, 0)
 	}
 	return nil
+}
+
+func isEINVALorENOSYS(err error) bool {
+	return errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS)
 }

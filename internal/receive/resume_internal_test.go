@@ -1,4 +1,4 @@
-package ddtool
+package receive
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/progress"
+	"github.com/blkpipe/blkpipe/internal/state"
+	"github.com/blkpipe/blkpipe/internal/target"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +21,7 @@ import (
 // "verified". The failing fdatasync is one on an O_PATH descriptor (EBADF).
 func TestResumeAfterFailedSync(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("BLKPIPE_STATE_DIR", filepath.Join(dir, "state"))
+	sdir := state.Dir(filepath.Join(dir, "state"))
 	name := filepath.Join(dir, "dst")
 	if err := os.WriteFile(name, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -35,24 +37,24 @@ func TestResumeAfterFailedSync(t *testing.T) {
 	}
 	defer bad.Close()
 
-	r := &resumer{target: name, tok: Token{Size: 1 << 20}, rep: progress.NewDD(io.Discard, "blkwrite", progress.LevelNone)}
-	tg := &target{f: good, name: name}
+	r := &resumer{dir: sdir, target: name, tok: state.Token{Size: 1 << 20}, rep: progress.NewDD(io.Discard, "blkwrite", progress.LevelNone)}
+	tg := &sink{Target: &target.Target{F: good, Name: name}}
 	if err := r.advance(tg, 4096); err != nil {
 		t.Fatalf("advance: %v", err)
 	}
-	if tok, err := loadState(name); err != nil || tok.Offset != 4096 {
+	if tok, err := sdir.Load(name); err != nil || tok.Offset != 4096 {
 		t.Fatalf("state after a good fdatasync: %+v, %v; want offset 4096", tok, err)
 	}
-	tg.f = bad
+	tg.F = bad
 	if err := r.advance(tg, 8192); !errors.Is(err, unix.EBADF) {
 		t.Fatalf("advance after a failed fdatasync: %v, want EBADF", err)
 	}
-	tg.f = good // this fdatasync would succeed
+	tg.F = good // this fdatasync would succeed
 	if err := r.advance(tg, 12288); !errors.Is(err, unix.EBADF) {
 		t.Errorf("advance after that: %v, want the first failure again", err)
 	}
 	r.save(tg)
-	if tok, err := loadState(name); err != nil || tok.Offset != 4096 {
+	if tok, err := sdir.Load(name); err != nil || tok.Offset != 4096 {
 		t.Errorf("state after the failed fdatasync: %+v, %v; want offset 4096 still", tok, err)
 	}
 }

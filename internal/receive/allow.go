@@ -1,38 +1,37 @@
-package ddtool
+package receive
 
 import (
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
-)
 
-// ErrRefused is returned when a restricted blkwrite (--allow) is asked to do
-// something its allow list does not permit.
-var ErrRefused = errors.New("refused")
+	"github.com/blkpipe/blkpipe/internal/ddtool"
+)
 
 type refusedError struct{ msg string }
 
 func (e *refusedError) Error() string { return "refused: " + e.msg }
-func (e *refusedError) Unwrap() error { return ErrRefused }
+func (e *refusedError) Unwrap() error { return ddtool.ErrRefused }
 
-// restrict applies --allow: the real request is the client's command in
-// sshOrig (SSH_ORIGINAL_COMMAND, when blkwrite runs as an ssh forced
-// command) or else the remaining arguments. The request may name only an
-// allowed target, and may not read a local file (if=) or change the allow
-// list. It returns the arguments to parse.
-func restrict(p Profile, allows, own []string, sshOrig string, haveSSH bool) ([]string, error) {
+// Restrict applies --allow for the tool name: the real request is the
+// client's command in sshOrig (SSH_ORIGINAL_COMMAND, when blkwrite runs as
+// an ssh forced command) or else the remaining arguments. The request may
+// name only an allowed target, and may not read a local file (if=) or
+// change the allow list; target parses arguments into the target they
+// name. It returns the arguments to parse.
+func Restrict(name string, allows, own []string, sshOrig string, haveSSH bool, target func(args []string) (string, error)) ([]string, error) {
 	args := own
 	if haveSSH {
 		words, err := splitCommand(sshOrig)
 		if err != nil {
 			return nil, &refusedError{err.Error()}
 		}
-		if len(words) == 0 || filepath.Base(words[0]) != p.Name {
-			return nil, &refusedError{fmt.Sprintf("this key may only run %s, not %q", p.Name, sshOrig)}
+		if len(words) == 0 || filepath.Base(words[0]) != name {
+			return nil, &refusedError{fmt.Sprintf("this key may only run %s, not %q", name, sshOrig)}
 		}
 		if len(own) > 0 {
-			return nil, &usageError{"with --allow, give the target in the client's command, not in the forced command"}
+			return nil, ddtool.Usage("with --allow, give the target in the client's command, not in the forced command")
 		}
 		args = words[1:]
 	}
@@ -45,16 +44,15 @@ func restrict(p Profile, allows, own []string, sshOrig string, haveSSH bool) ([]
 			return nil, &refusedError{"the client may not read a local file (if=)"}
 		}
 	}
-	opt, err := ParseArgs(p, args)
+	of, err := target(args)
 	if err != nil {
 		return nil, err
 	}
-	ops := opt.Ops
-	if ops.Of == "" {
+	if of == "" {
 		return nil, &refusedError{fmt.Sprintf("no target given; allowed: %s", strings.Join(allows, ", "))}
 	}
-	if !allowed(ops.Of, allows) {
-		return nil, &refusedError{fmt.Sprintf("target '%s' is not allowed; allowed: %s", ops.Of, strings.Join(allows, ", "))}
+	if !allowed(of, allows) {
+		return nil, &refusedError{fmt.Sprintf("target '%s' is not allowed; allowed: %s", of, strings.Join(allows, ", "))}
 	}
 	return args, nil
 }

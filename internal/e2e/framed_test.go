@@ -1,4 +1,4 @@
-package ddtool_test
+package e2e
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package ddtool
+package state
 
 import (
 	"fmt"
@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
+
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/sums"
 	"github.com/zeebo/xxh3"
@@ -22,26 +23,26 @@ import (
 // were taken.
 
 // sidecarPath is the sidecar for dev.
-func sidecarPath(dev string) string {
-	return strings.TrimSuffix(statePath(dev), ".resume") + ".sums"
+func (d Dir) sidecarPath(dev string) string {
+	return strings.TrimSuffix(d.Path(dev), ".resume") + ".sums"
 }
 
-// sidecarWriter tees a sums stream into a temporary sidecar; failures to
+// SidecarWriter tees a sums stream into a temporary sidecar; failures to
 // write it are ignored (it is only a diagnostic aid).
-type sidecarWriter struct {
+type SidecarWriter struct {
 	out  io.Writer
 	tmp  *os.File
 	path string
 }
 
-// newSidecarWriter starts dev's sidecar in one temporary file per device,
+// NewSidecarWriter starts dev's sidecar in one temporary file per device,
 // "<sidecar>.tmp", locked while it is written: blkcat --sums killed by
 // SIGPIPE when the other side of a nightly delta goes away (or by any
 // signal) cannot remove it, and a random name left a new 0.2 %-of-the-
 // device file behind every time. The next run for the device takes the
 // same file over; a run that finds it locked by another keeps no sidecar.
-func newSidecarWriter(out io.Writer, dev string) *sidecarWriter {
-	s := &sidecarWriter{out: out, path: sidecarPath(dev)}
+func (d Dir) NewSidecarWriter(out io.Writer, dev string) *SidecarWriter {
+	s := &SidecarWriter{out: out, path: d.sidecarPath(dev)}
 	if os.MkdirAll(filepath.Dir(s.path), 0o700) != nil {
 		return s
 	}
@@ -57,7 +58,7 @@ func newSidecarWriter(out io.Writer, dev string) *sidecarWriter {
 	return s
 }
 
-func (s *sidecarWriter) Write(p []byte) (int, error) {
+func (s *SidecarWriter) Write(p []byte) (int, error) {
 	if s.tmp != nil {
 		if _, err := s.tmp.Write(p); err != nil {
 			s.abort()
@@ -66,8 +67,8 @@ func (s *sidecarWriter) Write(p []byte) (int, error) {
 	return s.out.Write(p)
 }
 
-// finish keeps the sidecar if the sums stream was complete.
-func (s *sidecarWriter) finish(ok bool) {
+// Finish keeps the sidecar if the sums stream was complete.
+func (s *SidecarWriter) Finish(ok bool) {
 	if s.tmp == nil {
 		return
 	}
@@ -83,15 +84,15 @@ func (s *sidecarWriter) finish(ok bool) {
 	s.tmp = nil
 }
 
-func (s *sidecarWriter) abort() {
+func (s *SidecarWriter) abort() {
 	os.Remove(s.tmp.Name())
 	s.tmp.Close()
 	s.tmp = nil
 }
 
-// sidecarCheck compares the gap blocks of a delta stream, as the frame
+// SidecarCheck compares the gap blocks of a delta stream, as the frame
 // Reader reads them from the target, with the target's sidecar sums.
-type sidecarCheck struct {
+type SidecarCheck struct {
 	f     *os.File
 	sr    *sums.Reader
 	bs    int64
@@ -105,16 +106,16 @@ type sidecarCheck struct {
 	pos int64
 }
 
-// openSidecar returns a check for a delta stream onto dev, or nil when
+// OpenSidecar returns a check for a delta stream onto dev, or nil when
 // there is no usable sidecar.
-func openSidecar(dev string, h frame.Header) *sidecarCheck {
+func (d Dir) OpenSidecar(dev string, h frame.Header) *SidecarCheck {
 	if dev == "" || !h.Delta() {
 		return nil
 	}
 	// In the nightly pipeline blkcat --sums of this target is still
 	// running: its sidecar is the temporary one, and the one under the
 	// final name is the night before's (taken before that night's delta).
-	path := sidecarPath(dev)
+	path := d.sidecarPath(dev)
 	var r io.Reader
 	f := openLiveSidecar(path + ".tmp")
 	if f != nil {
@@ -131,7 +132,7 @@ func openSidecar(dev string, h frame.Header) *sidecarCheck {
 		f.Close()
 		return nil
 	}
-	return &sidecarCheck{f: f, sr: sr, bs: int64(h.BlockSize), size: sr.Header().Size, first: -1, h: xxh3.New(), pos: -1}
+	return &SidecarCheck{f: f, sr: sr, bs: int64(h.BlockSize), size: sr.Header().Size, first: -1, h: xxh3.New(), pos: -1}
 }
 
 // openLiveSidecar opens the temporary sidecar if a blkcat --sums still
@@ -182,11 +183,11 @@ func (r *liveReader) Read(p []byte) (int, error) {
 	}
 }
 
-// check looks at target bytes p read at off (a gap: not written by the
+// Check looks at target bytes p read at off (a gap: not written by the
 // stream). Reads come in increasing offsets; a block is checked once all
 // of its bytes were seen in reads that follow each other. A nil check
 // does nothing.
-func (s *sidecarCheck) check(p []byte, off int64) {
+func (s *SidecarCheck) Check(p []byte, off int64) {
 	if s == nil {
 		return
 	}
@@ -216,7 +217,7 @@ func (s *sidecarCheck) check(p []byte, off int64) {
 }
 
 // compare compares block i's digest v with its sums.
-func (s *sidecarCheck) compare(i int64, v uint64) {
+func (s *SidecarCheck) compare(i int64, v uint64) {
 	for s.next < i {
 		if _, err := s.sr.Next(); err != nil {
 			s.sr = nil
@@ -235,16 +236,17 @@ func (s *sidecarCheck) compare(i int64, v uint64) {
 	}
 }
 
-// explain names the first differing block, if the check found one.
-func (s *sidecarCheck) explain(name string) string {
+// Explain names the first differing block, if the check found one.
+func (s *SidecarCheck) Explain(name string) string {
 	if s == nil || s.first < 0 {
 		return ""
 	}
 	return fmt.Sprintf("first differing block: block %d (bytes %d to %d) of %s is not what its sums said",
-		s.first, s.first*s.bs, min((s.first+1)*s.bs, s.size)-1, ddcopy.Quote(name))
+		s.first, s.first*s.bs, min((s.first+1)*s.bs, s.size)-1, ddmsg.Quote(name))
 }
 
-func (s *sidecarCheck) close() {
+// Close closes the sidecar. A nil check does nothing.
+func (s *SidecarCheck) Close() {
 	if s != nil {
 		s.f.Close()
 	}

@@ -1,4 +1,4 @@
-package ddtool
+package target
 
 import (
 	"errors"
@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -34,5 +35,5 @@ func refuseNewDevFile(path string) error {
 		return nil
 	}
 	return fmt.Errorf("%s does not exist (is the volume active? is the name right?); blkwrite does not create files in /dev",
-		ddcopy.Quote(path))
+		ddmsg.Quote(path))
 }

@@ -1,4 +1,4 @@
-package ddtool
+package pipeio
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sigpipeInherited reports whether the tool was started with SIGPIPE
+// SigpipeInherited reports whether the program was started with SIGPIPE
 // ignored (systemd's IgnoreSIGPIPE=yes, a shell's `trap "" PIPE`). dd then
 // gets EPIPE from its write, reports it and exits 1, where with SIGPIPE's
 // default it dies of the signal.
@@ -27,7 +27,7 @@ import (
 // SIGPIPE was dropped. A thread running a goroutine relays the SIGPIPE
 // either way, so the answer is "ignored" only when one thread dropped it;
 // sysmon never runs goroutines. The probe takes about a millisecond.
-func sigpipeInherited() bool {
+func SigpipeInherited() bool {
 	const barrierSig = syscall.Signal(64) // SIGRTMAX, unused by the runtime
 	pipe := make(chan os.Signal, 1)
 	barrier := make(chan os.Signal, 1)

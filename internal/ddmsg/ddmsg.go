@@ -1,4 +1,7 @@
-package ddcopy
+// Package ddmsg words failures as GNU dd words them: "error reading 'x':
+// Input/output error", with file names quoted as dd quotes them. Every
+// blkpipe package that talks dd's language uses it.
+package ddmsg
 
 import (
 	"errors"
@@ -56,8 +59,4 @@ func QuoteF(name string) string {
 		return name
 	}
 	return Quote(name)
-}
-
-func isEINVALorENOSYS(err error) bool {
-	return errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS)
 }

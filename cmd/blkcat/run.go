@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/ddargs"
+	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/ddtool"
+	"github.com/blkpipe/blkpipe/internal/frame"
+	"github.com/blkpipe/blkpipe/internal/send"
+	"github.com/blkpipe/blkpipe/internal/sums"
+)
+
+// run is blkcat with its real world passed in. It reads the source with
+// O_DIRECT unasked and writes it, or what send makes of it, to the output.
+func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
+	usr1 := ddtool.Notify()
+	set := ddtool.ReadSettings(os.Getenv)
+	ops, opt, err := parse(args)
+	if err != nil {
+		return ddtool.Help(err, "blkcat", usage, stdout)
+	}
+
+	ctx, rep, end := ddtool.Begin("blkcat", ops, stderr)
+	defer end(&err)
+	in, err := ddtool.OpenInput(ops, stdin, rep, true, set)
+	if err != nil {
+		return err
+	}
+	defer in.F.Close()
+	out, err := ddtool.OpenOutput(ops, stdout, false, -1)
+	if err != nil {
+		return err
+	}
+	defer out.F.Close()
+
+	c := &ddcopy.Copier{P: ddcopy.ParamsOf(ops), In: *in, Out: *out, R: rep}
+	set.Tune(c)
+	snd, err := send.New(ctx, opt, c, stdin, set.StateDir)
+	if err == ddtool.ErrInterrupted {
+		rep.Report(time.Now())
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	var finish func(error) error
+	if snd != nil {
+		// A frame writer is lent the read buffers (full blocks are sent
+		// from them, not copied), so the ring is the default 6 chunks.
+		c.Sink, finish = snd.Sink, snd.Finish
+	}
+	return ddtool.Copy(ctx, c, stdout, usr1, time.Time{}, finish)
+}
+
+// parse reads blkcat's command line: the shared options and operands, and
+// --frame, -z, --sums, --against and --resume.
+func parse(args []string) (*ddargs.Operands, send.Options, error) {
+	var opt send.Options
+	compress := func(f ddtool.Flag) error {
+		v, err := f.Value()
+		if err != nil {
+			return err
+		}
+		c, level, err := frame.ParseCodec(v)
+		if err != nil {
+			return ddtool.Usage(fmt.Sprintf("invalid -z value '%s': %v", v, err))
+		}
+		opt.Frame, opt.Codec, opt.Level = true, c, level
+		return nil
+	}
+	p := ddtool.Parser{Positional: "if", Flags: map[string]func(ddtool.Flag) error{
+		"frame":    ddtool.Bool(&opt.Frame),
+		"z":        compress,
+		"compress": compress,
+		"sums": func(f ddtool.Flag) (err error) {
+			opt.Sums, err = parseSumsBS(f.Val)
+			return err
+		},
+		"against": func(f ddtool.Flag) (err error) {
+			opt.Against, err = f.Value()
+			if err == nil && opt.Against == "" {
+				err = ddtool.Usage("--against needs SUMS: a file, or - for standard input")
+			}
+			return err
+		},
+		"resume": func(f ddtool.Flag) (err error) {
+			// An empty token is what "$(ssh backup blkwrite
+			// --resume-point DST)" gives when there is nothing to
+			// resume: refuse it, or blkcat would send a raw,
+			// unverified copy where a framed one was asked for.
+			opt.Resume, err = f.Value()
+			if err == nil && opt.Resume == "" {
+				err = ddtool.Usage("invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)")
+			}
+			return err
+		},
+	}}
+	a, err := p.Parse(args)
+	if err != nil {
+		return nil, opt, err
+	}
+	ops := a.Ops
+	if opt.Frame {
+		switch {
+		case ops.Seek != 0:
+			return nil, opt, ddtool.Usage("--frame cannot be combined with seek= (the receiver places the data)")
+		case ops.Conv.Sparse:
+			return nil, opt, ddtool.Usage("--frame cannot be combined with conv=sparse (zero blocks are sent as ZERO records)")
+		case ops.OFlag.Direct:
+			return nil, opt, ddtool.Usage("--frame cannot be combined with oflag=direct")
+		}
+	}
+	if err := checkDeltaOptions(&opt, ops); err != nil {
+		return nil, opt, err
+	}
+	return ops, opt, nil
+}
+
+// parseSumsBS parses --sums=BS; "" is the default block size.
+func parseSumsBS(v string) (int, error) {
+	if v == "" {
+		return sums.DefaultBlockSize, nil
+	}
+	n, err := ddargs.ParseNumber(v)
+	if err != nil || n < sums.MinBlockSize || n > sums.MaxBlockSize || n%512 != 0 {
+		return 0, ddtool.Usage(fmt.Sprintf("invalid --sums block size '%s' (a multiple of 512 from 512 to 16M, e.g. 4K)", v))
+	}
+	return int(n), nil
+}
+
+// checkDeltaOptions rejects combinations that make no sense, after parse.
+func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
+	modes := 0
+	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return ddtool.Usage("--sums, --against and --resume cannot be combined")
+	}
+	if modes == 0 {
+		return nil
+	}
+	if opt.Sums > 0 && opt.Frame {
+		return ddtool.Usage("--sums writes block digests, not a framed stream: --frame and -z do not apply")
+	}
+	if ops.Skip != 0 || ops.Count >= 0 || ops.Seek != 0 || ops.Conv.Sync {
+		return ddtool.Usage("--sums, --against and --resume read all of SRC: skip=, count=, seek= and conv=sync do not apply")
+	}
+	if ops.If == "" {
+		return ddtool.Usage("--sums, --against and --resume need SRC to be a device or file (not standard input)")
+	}
+	if opt.Against != "" || opt.Resume != "" {
+		opt.Frame = true
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package receive
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/ddargs"
+	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
+	"github.com/blkpipe/blkpipe/internal/ddtool"
+	"github.com/blkpipe/blkpipe/internal/frame"
+	"github.com/blkpipe/blkpipe/internal/progress"
+	"github.com/blkpipe/blkpipe/internal/state"
+	"github.com/blkpipe/blkpipe/internal/target"
+)
+
+// DefaultResumeEvery is how often blkwrite makes the target durable and
+// records progress, unless $BLKPIPE_RESUME_EVERY (a Go duration) says.
+const DefaultResumeEvery = 2 * time.Second
+
+// Options are what blkwrite applies a framed stream with.
+type Options struct {
+	Ops                    *ddargs.Operands
+	NoVerify, AssumeZeroed bool // --no-verify, --assume-zeroed
+	State                  state.Dir
+	ResumeEvery            time.Duration // how often progress is made durable and recorded
+	SSH                    bool          // run by sshd: the resume hint names ssh
+}
+
+// Framed is blkwrite receiving a framed stream: it validates the header
+// before touching the target, writes every record at its offset, zeroes
+// ZERO runs, checks every checksum and the whole-source SHA-256, makes the
+// target durable, and only then reports success.
+func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File, rep *progress.DD, usr1 <-chan os.Signal) error {
+	ops := opt.Ops
+	if ops.Seek != 0 || ops.Skip != 0 || ops.Count >= 0 || ops.Conv.Sparse || ops.OFlag.Append {
+		return ddtool.Usage("a framed stream places its own data: seek=, skip=, count=, conv=sparse and oflag=append do not apply (use --raw to copy the stream itself)")
+	}
+	if in.Direct {
+		// iflag=direct: the Reader's small unaligned reads of a kept
+		// stream file would fail with EINVAL.
+		blockdev.SetDirect(in.F, false)
+		in.Direct = false
+	}
+	var src io.Reader = in.F
+	if in.R != nil {
+		src = in.R
+	}
+	base := &lazyReaderAt{ready: make(chan struct{})}
+	defer base.set(nil, nil)
+	defer base.close()
+	ropts := []frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}
+	if !opt.NoVerify {
+		ropts = append(ropts, frame.WithBase(base))
+	}
+	var fr *frame.Reader
+	err := ddtool.Interruptible(ctx, func() (err error) {
+		fr, err = frame.NewReader(src, ropts...)
+		return err
+	})
+	if err == ddtool.ErrInterrupted {
+		rep.Report(time.Now())
+		return err
+	}
+	if errors.Is(err, frame.ErrVersion) {
+		// The stream came from another build, typically over ssh from a
+		// host upgraded before this one: say which tools to line up.
+		return fmt.Errorf("%s: %w: blkcat on the sending side and this blkwrite are different blkpipe versions (see their --version); install the same version on both hosts", ddmsg.Quote(in.Name), err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", ddmsg.Quote(in.Name), err)
+	}
+	defer fr.Close()
+	h := fr.Header()
+	full := !h.Delta() && h.StartOffset == 0
+	if opt.AssumeZeroed && h.Delta() {
+		// A delta's target holds the previous copy: a ZERO record there
+		// replaces data, and skipping it would leave the old block while
+		// the digest, which counts the record as zeros, still verifies.
+		return ddtool.Usage(fmt.Sprintf("--assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on %s; nothing was written", ddmsg.Quote(ddtool.OutputName(ops))))
+	}
+
+	rs, err := newResumer(opt, h, rep)
+	if err != nil {
+		return err
+	}
+	t, err := openSink(opt, h, full, stdout)
+	if err != nil {
+		return err
+	}
+	defer t.F.Close()
+	if !t.seekable {
+		rs = nil // of=/dev/null or a pipe: nothing to resume onto
+	} else if h.Delta() {
+		t.dropState = ops.Of
+	}
+	base.set(t.F, opt.State.OpenSidecar(opt.Ops.Of, h))
+	if err := checkDeltaTarget(t, h, full, rep); err != nil {
+		return err
+	}
+	if err := rs.begin(t); err != nil {
+		return err
+	}
+	t.resume = rs
+
+	defer ddtool.ReportOnSignal(rep, usr1)()
+	rep.Restart(time.Now())
+	result := make(chan error, 1)
+	var end frame.Record
+	go func() { result <- t.apply(fr, rep, &end) }()
+	select {
+	case err = <-result:
+	case <-ctx.Done():
+		// apply may still be writing a record: say what is known to
+		// have landed (the counter lags it by at most that record).
+		if t.touched.Load() {
+			rep.Diagnose(target.Incomplete(rep.C.Bytes.Load(), t.Name))
+			if h.Delta() {
+				rep.Diagnose(deltaAgain(t.Name))
+			}
+		}
+		rs.save(t)
+		rep.Report(time.Now())
+		return ddtool.ErrInterrupted
+	}
+	if err == nil {
+		err = t.finish(end)
+	}
+	if err != nil {
+		digestErr := errors.Is(err, frame.ErrDigest)
+		if !digestErr {
+			// Before any message: a stream cut by a dropped connection
+			// leaves stderr dead too (see record).
+			rs.record(t)
+		}
+		rep.Diagnose(err.Error())
+		if t.touched.Load() {
+			rep.Diagnose(target.Incomplete(t.written, t.Name))
+		}
+		if digestErr {
+			explainDigest(h, t.Name, base.explain(t.Name), rep)
+			rs.done() // the target is not the source: nothing to resume
+		} else {
+			if h.Delta() && t.touched.Load() {
+				rep.Diagnose(deltaAgain(t.Name))
+			}
+			rs.announce()
+		}
+		rep.Report(time.Now())
+		return ddtool.Reported(err)
+	}
+	rs.done()
+	rep.Report(time.Now())
+	digest := hex.EncodeToString(end.Digest[:])
+	if end.Verified {
+		rep.Diagnose("verified sha256 " + digest)
+	} else {
+		rep.Diagnose("sha256 " + digest + " NOT verified (--no-verify)")
+	}
+	return nil
+}
+
+// deltaAgain is what blkwrite says after a delta that changed the target
+// failed: a delta records no resume point, but running it again sends
+// what is still missing.
+func deltaAgain(name string) string {
+	return fmt.Sprintf("a delta cannot be resumed: run it again, with new sums of %s, to finish the copy", ddmsg.Quote(name))
+}
+
+// lazyReaderAt reads the target once it is open, so the stream's header
+// can be checked before the target is. The Reader's goroutines may ask for
+// a gap before that (a delta stream's first record is rarely at offset 0):
+// ReadAt waits until set is called.
+type lazyReaderAt struct {
+	once  sync.Once
+	ready chan struct{}
+	f     *os.File
+	ahead *readAhead // set by set when the target can be read ahead
+}
+
+// set gives the target (nil: it will not be opened) and its sums sidecar
+// (may be nil); only the first call counts.
+func (l *lazyReaderAt) set(f *os.File, side *state.SidecarCheck) {
+	l.once.Do(func() {
+		l.f = f
+		if f != nil {
+			l.ahead = newReadAhead(f)
+			l.ahead.side = side
+		}
+		close(l.ready)
+	})
+}
+
+// explain names the first gap block that differs from the target's sums
+// sidecar, if one was found.
+func (l *lazyReaderAt) explain(name string) string {
+	select {
+	case <-l.ready:
+		if l.ahead != nil {
+			return l.ahead.side.Explain(name)
+		}
+	default:
+	}
+	return ""
+}
+
+// close releases the read-ahead descriptor, once the Reader is done.
+func (l *lazyReaderAt) close() {
+	select {
+	case <-l.ready:
+		l.ahead.close()
+	default:
+	}
+}
+
+func (l *lazyReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	<-l.ready
+	if l.f == nil {
+		return 0, errors.New("target not open")
+	}
+	if l.ahead != nil {
+		return l.ahead.ReadAt(p, off)
+	}
+	return l.f.ReadAt(p, off)
+}

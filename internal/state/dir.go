@@ -1,0 +1,110 @@
+// Package state is what blkcat and blkwrite keep between runs: the resume
+// Token that names how far a framed copy durably got, blkwrite's resume
+// state files, and the sums sidecars of blkcat --sums, all in one state
+// directory that main gives as a Dir.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultDir is where state is kept unless $BLKPIPE_STATE_DIR names
+// another directory (main reads it).
+const DefaultDir = "/var/lib/blkpipe"
+
+// Dir is the state directory: blkwrite's resume state and the sums
+// sidecars of blkcat --sums, one file per target. The zero Dir is
+// DefaultDir.
+type Dir string
+
+func (d Dir) dir() string {
+	if d == "" {
+		return DefaultDir
+	}
+	return string(d)
+}
+
+const stateMagic = "blkpipe-resume 1"
+
+// Path is the resume state file for target: its absolute path escaped
+// into one file name in the state directory.
+func (d Dir) Path(target string) string {
+	dir := d.dir()
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		abs = target
+	}
+	var b strings.Builder
+	for i := 0; i < len(abs); i++ {
+		c := abs[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.' && i > 0, c == '-', c == '_':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return filepath.Join(dir, b.String()+".resume")
+}
+
+// Load reads target's resume state; it returns os.ErrNotExist when there
+// is none.
+func (d Dir) Load(target string) (Token, error) {
+	b, err := os.ReadFile(d.Path(target))
+	if err != nil {
+		return Token{}, err
+	}
+	line, ok := strings.CutPrefix(strings.TrimSpace(string(b)), stateMagic+" ")
+	if !ok {
+		return Token{}, fmt.Errorf("resume state %s is damaged", d.Path(target))
+	}
+	t, err := ParseToken(line)
+	if err != nil {
+		return Token{}, fmt.Errorf("resume state %s is damaged: %v", d.Path(target), err)
+	}
+	return t, nil
+}
+
+// Save replaces target's resume state atomically: temp file, fsync,
+// rename, fsync of the directory.
+func (d Dir) Save(target string, t Token) error {
+	path := d.Path(target)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".resume-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(stateMagic + " " + t.String() + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		if d, derr := os.Open(dir); derr == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	return err
+}
+
+// Remove removes target's resume state; there being none is no error.
+func (d Dir) Remove(target string) error {
+	if err := os.Remove(d.Path(target)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
