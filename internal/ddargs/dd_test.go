@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // The oracle is the system's GNU dd: tests run it on the same arguments

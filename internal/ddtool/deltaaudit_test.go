@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // TestDeltaAssumeZeroedRefused: --assume-zeroed skips ZERO records, which

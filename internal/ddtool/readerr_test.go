@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/qemutest"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // The read-error device: a disk of errDisk bytes mapped through

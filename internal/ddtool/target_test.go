@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // Tests that blkwrite leaves its target as it was whenever it refuses an
