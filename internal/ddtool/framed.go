@@ -38,6 +38,9 @@ func newFrameWriter(opt *Options, c *ddcopy.Copier) (*frame.Writer, error) {
 // is not known in advance.
 func streamSize(c *ddcopy.Copier) int64 {
 	size := int64(-1)
+	if c.P.Text.Active() {
+		return -1 // conv=block and unblock change the length
+	}
 	if c.In.Seekable && c.In.Size >= 0 {
 		skip, ok := c.P.SkipOffset()
 		if !ok {
