@@ -111,7 +111,9 @@ func Main(p Profile, args []string) int {
 	}
 	usr1 := make(chan os.Signal, 16)
 	signal.Notify(usr1, syscall.SIGUSR1)
-	err := Run(p, args, os.Stdin, os.Stdout, os.Stderr, usr1)
+	p.Name = progName(p.Name, os.Args[0])
+	stderr := &stickyWriter{w: os.Stderr}
+	err := Run(p, args, os.Stdin, os.Stdout, stderr, usr1)
 	if interruptSignal(err) == os.Interrupt {
 		// dd prints its statistics on SIGINT (Run did) and then dies of
 		// the signal, so that a shell running it stops too: bash goes
@@ -133,7 +135,7 @@ func Main(p Profile, args []string) int {
 	if err == flagHelp || err == flagVersion {
 		return ExitOK
 	}
-	return ExitCode(err)
+	return stderr.exitCode(ExitCode(err))
 }
 
 var (
@@ -151,7 +153,8 @@ var noValue = map[string]bool{
 // OperandsHelp lists the dd operands both tools accept, for their --help.
 const OperandsHelp = `dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
   if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
-  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
+  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat  cbs=
+  conv=ascii,ebcdic,ibm,block,unblock,lcase,ucase,swab (record by record, as dd)
   iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
   oflag=direct,dsync,sync,seek_bytes,append,nocache
 `
@@ -646,7 +649,7 @@ func interruptSignal(err error) os.Signal {
 // params resolves dd operands into the engine's parameters.
 func params(o *ddargs.Operands) ddcopy.Params {
 	p := ddcopy.Params{
-		IBS: int(o.IBS), OBS: int(o.OBS), Reblock: o.BS == 0,
+		IBS: int(o.IBS), OBS: int(o.OBS), Reblock: o.BS == 0 || o.Text.Active(), Text: o.Text,
 		Count: -1,
 		Sync:  o.Conv.Sync, Noerror: o.Conv.Noerror, Sparse: o.Conv.Sparse,
 		Fullblock: o.IFlag.Fullblock, Fsync: o.Conv.Fsync, Fdatasync: o.Conv.Fdatasync,
