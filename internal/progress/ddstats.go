@@ -99,7 +99,12 @@ func (d *DD) Restart(now time.Time) {
 
 // Tick prints the status=progress line if a second has passed since the
 // last one, as dd does between reads. It is cheap when nothing is due.
-func (d *DD) Tick(now time.Time) {
+func (d *DD) Tick(now time.Time) { d.TickBytes(now, -1) }
+
+// TickBytes is Tick showing bytes copied instead of the counter's value
+// (when bytes >= 0): what dd had written at the check it would have made
+// between two records that one larger read brought in together.
+func (d *DD) TickBytes(now time.Time, bytes int64) {
 	if d.Level != LevelProgress {
 		return
 	}
@@ -111,7 +116,10 @@ func (d *DD) Tick(now time.Time) {
 	for !now.Before(d.nextTick) {
 		d.nextTick = d.nextTick.Add(time.Second)
 	}
-	line := bytesLine(d.C.Bytes.Load(), now.Sub(d.Start), true)
+	if bytes < 0 {
+		bytes = d.C.Bytes.Load()
+	}
+	line := bytesLine(bytes, now.Sub(d.Start), true)
 	buf := make([]byte, 0, 1+len(line)+d.progressLen)
 	buf = append(buf, '\r')
 	buf = append(buf, line...)
