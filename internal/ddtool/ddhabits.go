@@ -1,8 +1,11 @@
 package ddtool
 
 import (
+	"fmt"
 	"io"
 	"path/filepath"
+
+	"github.com/blkpipe/blkpipe/internal/ddcopy"
 )
 
 // progName is the name messages carry: "dd" when the tool was started
@@ -38,4 +41,12 @@ func (s *stickyWriter) exitCode(code int) int {
 		return ExitFailure
 	}
 	return code
+}
+
+// framedTextError refuses a text conversion (conv=ucase, swab, block, ...)
+// on a framed stream blkwrite received: converted, the stream's bytes
+// would no longer be the data its checksums cover, and decoded, the data
+// would land unconverted, unlike dd's.
+func framedTextError(name string) error {
+	return &usageError{fmt.Sprintf("%s is a framed stream: the text conversions (conv=ucase, swab, block, ...) apply on the sending side (blkcat conv=... --frame), or use --raw to convert the stream's bytes", ddcopy.Quote(name))}
 }

@@ -205,3 +205,19 @@ func TestTextConversionFramed(t *testing.T) {
 		}
 	}
 }
+
+// TestTextConversionRefused: where a text conversion cannot be applied as
+// dd would (a framed stream blkwrite decodes, the delta modes that read
+// all of SRC), the tools refuse it before writing anything.
+func TestTextConversionRefused(t *testing.T) {
+	_, txt, _ := habitFiles(t)
+	for _, tc := range []struct{ script, want string }{
+		{`$BC --frame if=` + txt + ` | $BW conv=ucase status=none`, "blkwrite: 'standard input' is a framed stream: the text conversions"},
+		{`$BC --sums if=` + txt + ` conv=swab`, "blkcat: --sums, --against and --resume read all of SRC: skip=, count=, seek=, conv=sync and the text conversions"},
+	} {
+		out, stderr, code := sh(t, nil, tc.script)
+		if code != 2 || out != "" || !strings.HasPrefix(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 2, nothing written, %q...", tc.script, code, out, stderr, tc.want)
+		}
+	}
+}

@@ -463,6 +463,9 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		if opt.Framed && !framed {
 			return fmt.Errorf("%s is not a framed stream (no blkpipe header); use --raw for raw data", ddcopy.Quote(in.Name))
 		}
+		if framed && ops.Text.Active() {
+			return framedTextError(in.Name)
+		}
 		if framed {
 			return runFramed(ctx, p, opt, in, stdout, rep, usr1)
 		}
