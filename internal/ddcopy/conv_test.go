@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/ddargs"
@@ -137,4 +138,55 @@ func TestRunTextWriteError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRunText runs the conversion loop on random input, pieces and
+// operands: it must not fail or panic, conversions that neither block,
+// unblock nor pad keep the length, and swab twice gives the input back.
+func FuzzRunText(f *testing.F) {
+	f.Add([]byte("Hello\nWorld  \n"), uint8(3), uint8(5), uint8(4), uint16(0x0f))
+	f.Add([]byte("abc"), uint8(1), uint8(1), uint8(1), uint16(0x1ff))
+	convs := []string{"ucase", "lcase", "swab", "ascii", "ebcdic", "ibm", "block", "unblock", "sync"}
+	f.Fuzz(func(t *testing.T, data []byte, ibs, obs, cbs uint8, mask uint16) {
+		args := []string{"ibs=" + itoa(int(ibs)%64+1), "obs=" + itoa(int(obs)%64+1), "cbs=" + itoa(int(cbs)%16+1)}
+		var list []string
+		for i, c := range convs {
+			if mask&(1<<i) != 0 {
+				list = append(list, c)
+			}
+		}
+		if len(list) == 0 {
+			list = []string{"swab"}
+		}
+		o, err := ddargs.Parse(append(args, "conv="+strings.Join(list, ",")))
+		if err != nil {
+			return // a conflict dd refuses too
+		}
+		// Pieces of the input as a pipe might deliver them.
+		var chunks []string
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), int(rest[0])%7+1)
+			chunks = append(chunks, string(rest[:n]))
+			rest = rest[n:]
+		}
+		run := func(chunks []string, p Params) []byte {
+			var out bytes.Buffer
+			c := &Copier{P: p, In: Input{F: os.Stdin, R: &chunkReader{chunks: chunks}, Name: "standard input", Size: -1},
+				Out: Output{Name: "standard output"}, Sink: &out, R: progress.NewDD(io.Discard, "blkcat", progress.LevelNone)}
+			if err := c.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return out.Bytes()
+		}
+		p := Params{IBS: int(o.IBS), OBS: int(o.OBS), Reblock: true, Count: -1, Sync: o.Conv.Sync, Text: o.Text}
+		out := run(chunks, p)
+		if !o.Text.Block && !o.Text.Unblock && !o.Conv.Sync && len(out) != len(data) {
+			t.Fatalf("%v: %d bytes in, %d out", list, len(data), len(out))
+		}
+		if o.Text.Swab && !o.Text.Translates() && !o.Text.Block && !o.Text.Unblock && !o.Conv.Sync {
+			if back := run([]string{string(out)}, p); !bytes.Equal(back, data) {
+				t.Fatalf("swab twice: %q, want %q", back, data)
+			}
+		}
+	})
 }
