@@ -4,9 +4,15 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 )
+
+// processStart is as close to the process's start as Go code gets (package
+// initialisation, before main): status=progress lines are due once a
+// second from here, as dd's are from its start a millisecond after exec.
+var processStart = time.Now()
 
 // progName is the name messages carry: "dd" when the tool was started
 // through a link named dd (argv0's base name), as dd's own messages say

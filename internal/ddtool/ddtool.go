@@ -513,6 +513,7 @@ func Run(p Profile, args []string, stdin, stdout *os.File, stderr io.Writer, usr
 		start = time.Now()
 	}
 	rep.Restart(start)
+	rep.ScheduleFrom(processStart) // ddhabits.go
 	result := make(chan error, 1)
 	go func() {
 		if snd != nil {

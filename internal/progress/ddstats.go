@@ -97,6 +97,19 @@ func (d *DD) Restart(now time.Time) {
 	d.mu.Unlock()
 }
 
+// ScheduleFrom makes the first status=progress line due 1 s after t
+// rather than 1 s after Start, when t is earlier: dd's clock starts a
+// millisecond after it was started, a Go tool's only after its runtime
+// and setup, and a line dd draws after a read 1 s into the pipeline
+// would otherwise be missed. Start, and the times shown, stay as they are.
+func (d *DD) ScheduleFrom(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t.Before(d.Start) {
+		d.nextTick = t.Add(time.Second)
+	}
+}
+
 // Tick prints the status=progress line if a second has passed since the
 // last one, as dd does between reads. It is cheap when nothing is due.
 func (d *DD) Tick(now time.Time) { d.TickBytes(now, -1) }
