@@ -212,8 +212,8 @@ func TestTextConversionFramed(t *testing.T) {
 func TestTextConversionRefused(t *testing.T) {
 	_, txt, _ := habitFiles(t)
 	for _, tc := range []struct{ script, want string }{
-		{`$BC --frame if=` + txt + ` | $BW conv=ucase status=none`, "blkwrite: 'standard input' is a framed stream: the text conversions"},
-		{`$BC --sums if=` + txt + ` conv=swab`, "blkcat: --sums, --against and --resume read all of SRC: skip=, count=, seek=, conv=sync and the text conversions"},
+		{`$BC --frame if=` + txt + ` status=none | $BW conv=ucase status=none`, "blkwrite: 'standard input' is a framed stream: the text conversions"},
+		{`$BC --sums if=` + txt + ` conv=swab`, "blkcat: --sums, --against and --resume read all of SRC as it is: the text conversions"},
 	} {
 		out, stderr, code := sh(t, nil, tc.script)
 		if code != 2 || out != "" || !strings.HasPrefix(stderr, tc.want) {

@@ -55,8 +55,11 @@ func checkDeltaOptions(opt *Options) error {
 		return &usageError{"--sums writes block digests, not a framed stream: --frame and -z do not apply"}
 	}
 	ops := opt.Ops
-	if ops.Skip != 0 || ops.Count >= 0 || ops.Seek != 0 || ops.Conv.Sync || ops.Text.Active() {
-		return &usageError{"--sums, --against and --resume read all of SRC: skip=, count=, seek=, conv=sync and the text conversions (conv=ucase, swab, block, ...) do not apply"}
+	if ops.Skip != 0 || ops.Count >= 0 || ops.Seek != 0 || ops.Conv.Sync {
+		return &usageError{"--sums, --against and --resume read all of SRC: skip=, count=, seek= and conv=sync do not apply"}
+	}
+	if ops.Text.Active() {
+		return &usageError{"--sums, --against and --resume read all of SRC as it is: the text conversions (conv=ucase, swab, block, ...) do not apply"}
 	}
 	if ops.If == "" {
 		return &usageError{"--sums, --against and --resume need SRC to be a device or file (not standard input)"}
