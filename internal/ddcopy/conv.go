@@ -44,14 +44,9 @@ func (c *Copier) runText(ctx context.Context) error {
 	if c.Out.Direct && !c.Out.UserDirect && blockdev.SetDirect(c.Out.F, false) == nil {
 		c.Out.Direct = false
 	}
-	start, err := c.skipInput()
+	start, err := c.skipSeek()
 	if err != nil {
 		return err
-	}
-	if c.Sink == nil {
-		if err := c.seekOutput(); err != nil {
-			return err
-		}
 	}
 	if c.P.Count == 0 && c.P.CountTail == 0 {
 		return c.discardAtEOF(c.finish())
@@ -85,6 +80,21 @@ func (c *Copier) runText(ctx context.Context) error {
 		blockdev.DropCache(c.In.F, 0, 0)
 	}
 	return c.finish()
+}
+
+// skipSeek skips the input and seeks the output (not a Sink) as dd does
+// before it copies, and returns the input's offset after the skip.
+func (c *Copier) skipSeek() (int64, error) {
+	start, err := c.skipInput()
+	if err != nil {
+		return 0, err
+	}
+	if c.Sink == nil {
+		if err := c.seekOutput(); err != nil {
+			return 0, err
+		}
+	}
+	return start, nil
 }
 
 // copy reads records into ibuf[1:] (ibuf[0] is room for a byte swab

@@ -160,14 +160,9 @@ func (c *Copier) Run(ctx context.Context) error {
 	}
 	c.layout()
 	c.warn = !c.P.Reblock && !c.P.Fullblock && (c.P.Skip != 0 || c.P.Count > 0 || c.P.Direct)
-	start, err := c.skipInput()
+	start, err := c.skipSeek()
 	if err != nil {
 		return err
-	}
-	if c.Sink == nil {
-		if err := c.seekOutput(); err != nil {
-			return err
-		}
 	}
 	if c.Out.Direct && c.outOff%int64(max(c.Out.Align, 1)) == 0 {
 		c.direct = max(c.Out.Align, 512)
