@@ -29,7 +29,7 @@ const (
 type Counters struct {
 	InFull, InPartial   atomic.Int64 // records read: whole ibs blocks, short ones
 	OutFull, OutPartial atomic.Int64 // records written: whole obs blocks, short ones
-	Truncated           atomic.Int64 // records truncated (conv=block; always 0 here)
+	Truncated           atomic.Int64 // lines conv=block cut to cbs bytes
 	Bytes               atomic.Int64 // bytes written to the output
 }
 
