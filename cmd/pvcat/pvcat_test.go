@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // result is what a pvcat process did.

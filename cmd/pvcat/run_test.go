@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/buildinfo"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 func TestRun(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // tmux drives a tmux server of the test's own (its own socket).

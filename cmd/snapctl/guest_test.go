@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/qemutest"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"golang.org/x/sys/unix"
 )
 

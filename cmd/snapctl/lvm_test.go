@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/qemutest"
 	"github.com/blkpipe/blkpipe/internal/snapshot"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // The LVM tests boot a QEMU guest (internal/qemutest) and run there: LVM

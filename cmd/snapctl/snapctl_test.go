@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // snapctl runs the command in-process and returns its exit status, stdout

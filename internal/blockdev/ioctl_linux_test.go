@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"golang.org/x/sys/unix"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"golang.org/x/sys/unix"
 )
 

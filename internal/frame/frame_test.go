@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"sync"
 	"sync/atomic"
 	"time"

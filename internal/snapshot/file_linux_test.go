@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"golang.org/x/sys/unix"
 )
 

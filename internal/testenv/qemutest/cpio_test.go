@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // TestCpio unpacks what cpioWriter wrote with busybox cpio.

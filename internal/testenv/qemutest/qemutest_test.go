@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // TestLVMGuestBoot boots the guest once: the device-mapper targets that

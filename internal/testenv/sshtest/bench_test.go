@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/sshtest"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/sshtest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // TestSSHBench is scripts/bench-ssh.sh: one run of each way to copy the

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/sshtest"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/sshtest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // tools builds blkcat and blkwrite, and pvcat and snapctl where this branch

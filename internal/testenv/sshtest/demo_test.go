@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // TestDemoScript runs scripts/demo.sh as the README's first command: it

@@ -29,7 +29,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // SSHD is the sshd binary the lab runs.

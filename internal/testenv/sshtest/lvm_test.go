@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/qemutest"
-	"github.com/blkpipe/blkpipe/internal/sshtest"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
+	"github.com/blkpipe/blkpipe/internal/testenv/sshtest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // The LVM path of replicate.sh runs in a QEMU guest (LVM is never touched

@@ -3,7 +3,7 @@ package sshtest_test
 import (
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // TestMain removes the tools the tests built once they have run.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blkpipe/blkpipe/internal/sshtest"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/sshtest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // TestReplicateScript runs scripts/replicate.sh end to end from the client

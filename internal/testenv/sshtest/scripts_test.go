@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/blkpipe/blkpipe/internal/sshtest"
-	"github.com/blkpipe/blkpipe/internal/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/sshtest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
 // TestBenchUsage: scripts/bench.sh refuses a misspelt section at once,
