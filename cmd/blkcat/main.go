@@ -67,8 +67,10 @@ Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
 `
 
 func main() {
-	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	name := ddtool.ProgName("blkcat", os.Args[0]) // "dd" through a link named dd
+	stderr := ddtool.NewStderr(os.Stderr)
+	err := run(name, os.Args[1:], os.Stdin, os.Stdout, stderr)
 	// The one place errors become exit codes (ddtool.ExitCode), after
 	// the message, if not printed already.
-	os.Exit(ddtool.Exit("blkcat", err))
+	os.Exit(stderr.ExitCode(ddtool.Exit(name, err)))
 }

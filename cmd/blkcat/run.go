@@ -16,7 +16,7 @@ import (
 
 // run is blkcat with its real world passed in. It reads the source with
 // O_DIRECT unasked and writes it, or what send makes of it, to the output.
-func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
+func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(os.Getenv)
 	ops, opt, err := parse(args)
@@ -24,7 +24,7 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 		return ddtool.Help(err, "blkcat", usage, stdout)
 	}
 
-	ctx, rep, end := ddtool.Begin("blkcat", ops, stderr)
+	ctx, rep, end := ddtool.Begin(name, ops, stderr)
 	defer end(&err)
 	in, err := ddtool.OpenInput(ops, stdin, rep, true, set)
 	if err != nil {
@@ -151,6 +151,9 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	}
 	if ops.Skip != 0 || ops.Count >= 0 || ops.Seek != 0 || ops.Conv.Sync {
 		return ddtool.Usage("--sums, --against and --resume read all of SRC: skip=, count=, seek= and conv=sync do not apply")
+	}
+	if ops.Text.Active() {
+		return ddtool.Usage("--sums, --against and --resume read all of SRC as it is: the text conversions (conv=ucase, swab, block, ...) do not apply")
 	}
 	if ops.If == "" {
 		return ddtool.Usage("--sums, --against and --resume need SRC to be a device or file (not standard input)")

@@ -79,8 +79,10 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by --allow,
 `
 
 func main() {
-	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	name := ddtool.ProgName("blkwrite", os.Args[0]) // "dd" through a link named dd
+	stderr := ddtool.NewStderr(os.Stderr)
+	err := run(name, os.Args[1:], os.Stdin, os.Stdout, stderr)
 	// The one place errors become exit codes (ddtool.ExitCode), after
 	// the message, if not printed already.
-	os.Exit(ddtool.Exit("blkwrite", err))
+	os.Exit(stderr.ExitCode(ddtool.Exit(name, err)))
 }

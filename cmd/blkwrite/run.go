@@ -24,7 +24,7 @@ type options struct {
 // run is blkwrite with its real world passed in. It tells a framed stream
 // from raw input: a framed one is applied and verified by receive, raw
 // input is copied by the dd engine; both write through a guarded target.
-func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
+func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(os.Getenv)
 	if args, err = restrict(args); err != nil {
@@ -38,7 +38,7 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 		return receive.ResumePoint(set.StateDir, ops.Of, stdout)
 	}
 
-	ctx, rep, end := ddtool.Begin("blkwrite", ops, stderr)
+	ctx, rep, end := ddtool.Begin(name, ops, stderr)
 	defer end(&err)
 	in, err := ddtool.OpenInput(ops, stdin, rep, false, set)
 	if err != nil {
@@ -81,6 +81,12 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	if opt.framed && !framed {
 		return fmt.Errorf("%s is not a framed stream (no blkpipe header); use --raw for raw data", ddmsg.Quote(in.Name))
 	}
+	if framed && ops.Text.Active() {
+		// Converted, the stream's bytes would no longer be the data its
+		// checksums cover; decoded, the data would land unconverted,
+		// unlike dd's.
+		return ddtool.Usage(fmt.Sprintf("%s is a framed stream: the text conversions (conv=ucase, swab, block, ...) apply on the sending side (blkcat conv=... --frame), or use --raw to convert the stream's bytes", ddmsg.Quote(in.Name)))
+	}
 	if framed {
 		return receive.Framed(ctx, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
@@ -97,7 +103,7 @@ func run(args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	defer out.F.Close()
 	c := &ddcopy.Copier{P: p, In: *in, Out: *out, R: rep}
 	set.Tune(c)
-	c.OnWriteError = func(err error, written int64) error { return out.ExplainFull("blkwrite", err, written) }
+	c.OnWriteError = func(err error, written int64) error { return out.ExplainFull(name, err, written) }
 	return ddtool.Copy(ctx, c, stdout, usr1, start, nil)
 }
 

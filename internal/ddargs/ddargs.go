@@ -6,9 +6,10 @@
 // after "dd: " for the same arguments in the C locale ("invalid number:
 // '1x'", "unrecognized operand 'foo'"), except for what blkpipe does not
 // implement, which dd accepts and Parse rejects with "... is not supported
-// by blkpipe": the text conversions (conv=ascii, ebcdic, ibm, block,
-// unblock, lcase, ucase, swab), cbs= and the flag "directory". The package
-// is pure Go and safe for concurrent use.
+// by blkpipe": the flag "directory". The text conversions (conv=ascii,
+// ebcdic, ibm, block, unblock, lcase, ucase, swab with cbs=) are parsed
+// into Operands.Text; Text.Table and the functions of conv.go apply them
+// as dd does. The package is pure Go and safe for concurrent use.
 package ddargs
 
 import (
@@ -36,10 +37,16 @@ var (
 type usageError struct {
 	msg      string
 	warnings []string
+	conflict bool // wraps ErrConflict instead of ErrUsage
 }
 
 func (e *usageError) Error() string { return e.msg }
-func (e *usageError) Unwrap() error { return ErrUsage }
+func (e *usageError) Unwrap() error {
+	if e.conflict {
+		return ErrConflict
+	}
+	return ErrUsage
+}
 
 func usageErr(msg string) error { return &usageError{msg: msg} }
 
@@ -65,7 +72,7 @@ const (
 	StatusProgress               // status=progress
 )
 
-// Conv holds the conv= flags blkpipe implements.
+// Conv holds conv='s flags other than the text conversions (see Text).
 type Conv struct{ Notrunc, Sync, Noerror, Fsync, Fdatasync, Sparse, Excl, Nocreat bool }
 
 // Flags holds iflag=/oflag= flags. CountBytes, SkipBytes and Fullblock are
@@ -88,10 +95,11 @@ type Operands struct {
 	Seek     int64  // seek=/oseek=; units: obs blocks, or bytes with OFlag.SeekBytes
 	Status   Status // the last status= given
 	Conv     Conv
+	Text     Text  // conv=ascii,ebcdic,ibm,block,unblock,lcase,ucase,swab and cbs=
 	IFlag    Flags // a "B" in count= or skip= sets CountBytes or SkipBytes, as in dd 9.1 ("count=1MB")
 	OFlag    Flags // a "B" in seek= sets SeekBytes
 	// Given holds the canonical keys the user gave: "if", "of", "bs",
-	// "ibs", "obs", "count", "skip" (also for iseek=), "seek" (also for
+	// "ibs", "obs", "cbs", "count", "skip" (also for iseek=), "seek" (also for
 	// oseek=), "status", "conv", "iflag", "oflag".
 	Given map[string]bool
 	// Warnings are the non-fatal diagnostics dd 9.1 prints to stderr
@@ -151,15 +159,15 @@ type symbol struct {
 }
 
 var conversions = []symbol{
-	{"ascii", cASCII | cUnblock, true},
-	{"ebcdic", cEBCDIC | cBlock, true},
-	{"ibm", cIBM | cBlock, true},
-	{"block", cBlock, true},
-	{"unblock", cUnblock, true},
-	{"lcase", cLcase, true},
-	{"ucase", cUcase, true},
+	{"ascii", cASCII | cUnblock, false},
+	{"ebcdic", cEBCDIC | cBlock, false},
+	{"ibm", cIBM | cBlock, false},
+	{"block", cBlock, false},
+	{"unblock", cUnblock, false},
+	{"lcase", cLcase, false},
+	{"ucase", cUcase, false},
 	{"sparse", cSparse, false},
-	{"swab", cSwab, true},
+	{"swab", cSwab, false},
 	{"noerror", cNoerror, false},
 	{"nocreat", cNocreat, false},
 	{"excl", cExcl, false},
@@ -409,7 +417,6 @@ func parse(args []string) (*Operands, error) {
 				min, max, dst = 1, maxBlocksize, &blocksize
 			case "cbs":
 				min, dst = 1, &cbs
-				bad = "operand " + quote(key)
 			case "skip", "iseek":
 				key, skip, skipB = "skip", n, hasB
 			case "seek", "oseek":
@@ -464,15 +471,15 @@ func parse(args []string) (*Operands, error) {
 	case oflag&fFullblock != 0:
 		return o, usageErr("invalid output flag: 'fullblock'")
 	case bits.OnesCount32(conv&(cASCII|cEBCDIC|cIBM)) > 1:
-		return o, usageErr("cannot combine any two of {ascii,ebcdic,ibm}")
+		return o, conflictErr("cannot combine any two of {ascii,ebcdic,ibm}")
 	case bits.OnesCount32(conv&(cBlock|cUnblock)) > 1:
-		return o, usageErr("cannot combine block and unblock")
+		return o, conflictErr("cannot combine block and unblock")
 	case bits.OnesCount32(conv&(cLcase|cUcase)) > 1:
-		return o, usageErr("cannot combine lcase and ucase")
+		return o, conflictErr("cannot combine lcase and ucase")
 	case bits.OnesCount32(conv&(cExcl|cNocreat)) > 1:
-		return o, usageErr("cannot combine excl and nocreat")
+		return o, conflictErr("cannot combine excl and nocreat")
 	case bits.OnesCount32(iflag&(fDirect|fNocache)) > 1 || bits.OnesCount32(oflag&(fDirect|fNocache)) > 1:
-		return o, usageErr("cannot combine direct and nocache")
+		return o, conflictErr("cannot combine direct and nocache")
 	}
 	if oflag&fAppend != 0 && conv&cNotrunc == 0 {
 		o.Warnings = append(o.Warnings, appendWarning)
@@ -499,6 +506,7 @@ func parse(args []string) (*Operands, error) {
 		Excl:      conv&cExcl != 0,
 		Nocreat:   conv&cNocreat != 0,
 	}
+	o.Text = textOf(conv, cbs)
 	o.IFlag = flagsOf(iflag &^ fSeekBytes)
 	o.OFlag = flagsOf(oflag &^ (fCountBytes | fSkipBytes))
 
@@ -569,7 +577,7 @@ func (o *Operands) CountSplit() (records, bytes int64) {
 // without iflag=fullblock, when skipping whole blocks, counting blocks, or
 // with iflag=direct or oflag=direct. dd warns at most once per run.
 func (o *Operands) WarnPartialRead() bool {
-	if o.BS == 0 || o.IFlag.Fullblock {
+	if o.BS == 0 || o.IFlag.Fullblock || o.Text.Active() {
 		return false
 	}
 	skipRecords, _ := o.SkipSplit()

@@ -103,8 +103,8 @@ var parseCases = []parseCase{
 		want: op(func(o *Operands) { o.Of, o.Seek, o.Conv.Notrunc = "/dev/null", math.MaxInt64, true })},
 	{name: "huge seek on stdout", args: []string{"seek=9223372036854775807"}, dd: "'standard output': cannot seek",
 		want: op(func(o *Operands) { o.Seek = math.MaxInt64 })},
-	{name: "block without cbs is a no-op in dd but not here", args: []string{"conv=block,unblock"}, dd: "ok",
-		err: "conversion 'block' is not supported by blkpipe"},
+	{name: "block and unblock without cbs are dropped", args: []string{"conv=block,unblock"},
+		want: op(func(o *Operands) { o.Given = map[string]bool{"conv": true} })},
 
 	// Options, as getopt_long handles them before dd.
 	{name: "help", args: []string{"if=$IN", "--help", "-x"}, is: ErrHelp, err: "help requested", dd: "ok"},
@@ -181,37 +181,47 @@ var parseCases = []parseCase{
 	// Checks after all operands, in dd's order.
 	{name: "output fullblock", args: []string{"oflag=fullblock"}, err: "invalid output flag: 'fullblock'"},
 	{name: "fullblock before conflicts", args: []string{"conv=excl,nocreat", "oflag=fullblock"}, err: "invalid output flag: 'fullblock'"},
-	{name: "ascii ebcdic", args: []string{"conv=ascii,ebcdic"}, err: "cannot combine any two of {ascii,ebcdic,ibm}"},
-	{name: "ibm ebcdic before excl", args: []string{"conv=excl,nocreat", "conv=ibm,ebcdic"}, err: "cannot combine any two of {ascii,ebcdic,ibm}"},
-	{name: "block unblock with cbs", args: []string{"conv=block,unblock", "cbs=1"}, err: "cannot combine block and unblock"},
-	{name: "ascii implies unblock", args: []string{"conv=ascii,block", "cbs=2"}, err: "cannot combine block and unblock"},
-	{name: "lcase ucase", args: []string{"conv=lcase,ucase"}, err: "cannot combine lcase and ucase"},
-	{name: "excl nocreat", args: []string{"conv=excl", "conv=nocreat"}, err: "cannot combine excl and nocreat"},
-	{name: "excl before direct nocache", args: []string{"oflag=direct,nocache", "conv=excl,nocreat"}, err: "cannot combine excl and nocreat"},
-	{name: "input direct nocache", args: []string{"iflag=nocache", "iflag=direct"}, err: "cannot combine direct and nocache"},
-	{name: "output direct nocache", args: []string{"oflag=nocache,direct"}, err: "cannot combine direct and nocache"},
+	{name: "ascii ebcdic", args: []string{"conv=ascii,ebcdic"}, err: "cannot combine any two of {ascii,ebcdic,ibm}", is: ErrConflict},
+	{name: "ibm ebcdic before excl", args: []string{"conv=excl,nocreat", "conv=ibm,ebcdic"}, err: "cannot combine any two of {ascii,ebcdic,ibm}", is: ErrConflict},
+	{name: "block unblock with cbs", args: []string{"conv=block,unblock", "cbs=1"}, err: "cannot combine block and unblock", is: ErrConflict},
+	{name: "ascii implies unblock", args: []string{"conv=ascii,block", "cbs=2"}, err: "cannot combine block and unblock", is: ErrConflict},
+	{name: "lcase ucase", args: []string{"conv=lcase,ucase"}, err: "cannot combine lcase and ucase", is: ErrConflict},
+	{name: "excl nocreat", args: []string{"conv=excl", "conv=nocreat"}, err: "cannot combine excl and nocreat", is: ErrConflict},
+	{name: "excl before direct nocache", args: []string{"oflag=direct,nocache", "conv=excl,nocreat"}, err: "cannot combine excl and nocreat", is: ErrConflict},
+	{name: "input direct nocache", args: []string{"iflag=nocache", "iflag=direct"}, err: "cannot combine direct and nocache", is: ErrConflict},
+	{name: "output direct nocache", args: []string{"oflag=nocache,direct"}, err: "cannot combine direct and nocache", is: ErrConflict},
+
+	{name: "ascii", args: []string{"conv=ascii"}, want: op(func(o *Operands) {
+		o.Text.ASCII = true // unblock is dropped without cbs=
+		o.Given = map[string]bool{"conv": true}
+	})},
+	{name: "ebcdic with cbs blocks", args: []string{"conv=ebcdic", "cbs=80"}, want: op(func(o *Operands) {
+		o.Text = Text{EBCDIC: true, Block: true, CBS: 80}
+		o.Given = map[string]bool{"conv": true, "cbs": true}
+	})},
+	{name: "ibm", args: []string{"conv=ibm"}, want: op(func(o *Operands) { o.Text.IBM = true; o.Given = map[string]bool{"conv": true} })},
+	{name: "unblock", args: []string{"conv=unblock", "cbs=1"}, want: op(func(o *Operands) {
+		o.Text = Text{Unblock: true, CBS: 1}
+		o.Given = map[string]bool{"conv": true, "cbs": true}
+	})},
+	{name: "ucase swab", args: []string{"conv=notrunc,ucase", "conv=swab"}, want: op(func(o *Operands) {
+		o.Conv.Notrunc, o.Text.Ucase, o.Text.Swab = true, true, true
+		o.Given = map[string]bool{"conv": true}
+	})},
+	{name: "lcase", args: []string{"conv=lcase"}, want: op(func(o *Operands) { o.Text.Lcase = true; o.Given = map[string]bool{"conv": true} })},
+	{name: "cbs alone", args: []string{"cbs=80"}, want: op(func(o *Operands) { o.Text.CBS = 80; o.Given = map[string]bool{"cbs": true} })},
 
 	// What dd accepts and blkpipe does not implement.
-	{name: "ascii", args: []string{"conv=ascii"}, err: "conversion 'ascii' is not supported by blkpipe", dd: "ok"},
-	{name: "ebcdic", args: []string{"conv=ebcdic"}, err: "conversion 'ebcdic' is not supported by blkpipe", dd: "ok"},
-	{name: "ibm", args: []string{"conv=ibm"}, err: "conversion 'ibm' is not supported by blkpipe", dd: "ok"},
-	{name: "unblock", args: []string{"conv=unblock", "cbs=1"}, err: "conversion 'unblock' is not supported by blkpipe", dd: "ok"},
-	{name: "lcase", args: []string{"conv=lcase"}, err: "conversion 'lcase' is not supported by blkpipe", dd: "ok"},
-	{name: "ucase", args: []string{"conv=notrunc,ucase"}, err: "conversion 'ucase' is not supported by blkpipe", dd: "ok"},
-	{name: "swab", args: []string{"conv=swab"}, err: "conversion 'swab' is not supported by blkpipe", dd: "ok"},
-	{name: "cbs", args: []string{"cbs=80"}, err: "operand 'cbs' is not supported by blkpipe", dd: "ok"},
-	{name: "first unsupported wins", args: []string{"cbs=80", "conv=swab"}, err: "operand 'cbs' is not supported by blkpipe", dd: "ok"},
-	{name: "first unsupported in list wins", args: []string{"conv=swab,lcase"}, err: "conversion 'swab' is not supported by blkpipe", dd: "ok"},
 	{name: "input directory", args: []string{"iflag=directory"}, err: "input flag 'directory' is not supported by blkpipe", dd: "setting flags for 'standard input': Not a directory"},
 	{name: "output directory", args: []string{"oflag=directory", "of=$OUT"}, err: "output flag 'directory' is not supported by blkpipe", dd: "failed to open '$OUT'"},
-	{name: "dd errors before unsupported", args: []string{"conv=swab", "conv=lcase,ucase"}, err: "cannot combine lcase and ucase"},
-	{name: "dd number errors before unsupported", args: []string{"cbs=1", "count=x"}, err: "invalid number: 'x'"},
+	{name: "dd errors before unsupported", args: []string{"iflag=directory", "conv=lcase,ucase"}, err: "cannot combine lcase and ucase", is: ErrConflict},
+	{name: "dd number errors before unsupported", args: []string{"iflag=directory", "count=x"}, err: "invalid number: 'x'"},
 
 	// Checks dd makes before it opens the files.
 	{name: "empty if", args: []string{"if="}, err: "failed to open '': No such file or directory"},
 	{name: "empty of", args: []string{"of="}, err: "failed to open '': No such file or directory"},
 	{name: "empty if first", args: []string{"of=", "if="}, err: "failed to open '': No such file or directory"},
-	{name: "unsupported before empty if", args: []string{"if=", "conv=swab"}, err: "conversion 'swab' is not supported by blkpipe", dd: "failed to open ''"},
+	{name: "unsupported before empty if", args: []string{"if=", "iflag=directory"}, err: "input flag 'directory' is not supported by blkpipe", dd: "failed to open ''"},
 	{name: "seek too large", args: []string{"of=/dev/null", "seek=9223372036854775807"},
 		err: "offset too large: cannot truncate to a length of seek=9223372036854775807 (512-byte) blocks"},
 	{name: "seek just too large", args: []string{"of=$OUT", "seek=18014398509481984"},

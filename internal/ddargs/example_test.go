@@ -17,13 +17,16 @@ func ExampleParse() {
 	fmt.Println(o.CountSplit())
 
 	_, err = ddargs.Parse([]string{"bs=4M", "conv=excl,nocreat"})
-	fmt.Println(err, errors.Is(err, ddargs.ErrUsage))
-	_, err = ddargs.Parse([]string{"conv=ucase"})
+	fmt.Println(err, errors.Is(err, ddargs.ErrConflict))
+	o, _ = ddargs.Parse([]string{"conv=ucase,swab", "bs=4"})
+	fmt.Println(o.Text.Ucase, o.Text.Swab, o.Text.Active())
+	_, err = ddargs.Parse([]string{"iflag=directory"})
 	fmt.Println(err)
 	// Output:
 	// /dev/vg0/snap 4194304 4194304 true
 	// 256 0
 	// 23 3531008
 	// cannot combine excl and nocreat true
-	// conversion 'ucase' is not supported by blkpipe
+	// true true true
+	// input flag 'directory' is not supported by blkpipe
 }

@@ -108,8 +108,8 @@ func FuzzParse(f *testing.F) {
 			if o != nil {
 				t.Fatalf("Parse(%q) returned operands with error %v", args, err)
 			}
-			if !errors.Is(err, ErrUsage) && err != ErrHelp && err != ErrVersion {
-				t.Fatalf("Parse(%q): %v wraps neither ErrUsage, ErrHelp nor ErrVersion", args, err)
+			if !errors.Is(err, ErrUsage) && !errors.Is(err, ErrConflict) && err != ErrHelp && err != ErrVersion {
+				t.Fatalf("Parse(%q): %v wraps neither ErrUsage, ErrConflict, ErrHelp nor ErrVersion", args, err)
 			}
 			return
 		}
@@ -121,6 +121,10 @@ func FuzzParse(f *testing.F) {
 		}
 		if o.IFlag.Direct && o.IFlag.Nocache || o.OFlag.Direct && o.OFlag.Nocache || o.Conv.Excl && o.Conv.Nocreat {
 			t.Fatalf("Parse(%q) accepted conflicting flags: %+v", args, o)
+		}
+		if x := o.Text; x.Block && x.Unblock || x.Lcase && x.Ucase || (x.Block || x.Unblock) && x.CBS == 0 ||
+			x.ASCII && x.EBCDIC || x.ASCII && x.IBM || x.EBCDIC && x.IBM {
+			t.Fatalf("Parse(%q) accepted conflicting conversions: %+v", args, x)
 		}
 		if o.OFlag.Fullblock || o.OFlag.CountBytes || o.OFlag.SkipBytes || o.IFlag.SeekBytes {
 			t.Fatalf("Parse(%q) set a flag on the wrong side: %+v", args, o)
@@ -148,7 +152,7 @@ func FuzzParse(f *testing.F) {
 			checkSplit("count", o.Count, o.IBS, o.IFlag.CountBytes, rec, bytes)
 		}
 		for k := range o.Given {
-			if !strings.Contains(" if of bs ibs obs count skip seek status conv iflag oflag ", " "+k+" ") {
+			if !strings.Contains(" if of bs ibs obs cbs count skip seek status conv iflag oflag ", " "+k+" ") {
 				t.Fatalf("Parse(%q): Given has %q", args, k)
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"github.com/blkpipe/blkpipe/internal/target"
 	"golang.org/x/sys/unix"
@@ -30,21 +31,22 @@ import (
 
 // Params are dd's transfer parameters, resolved from its operands.
 type Params struct {
-	IBS, OBS  int   // input and output block sizes (ibs=, obs=, bs=)
-	Reblock   bool  // true unless bs= was given; false writes each read as it came
-	Count     int64 // records to copy, -1 for all (count=)
-	CountTail int64 // bytes to copy after Count records (iflag=count_bytes)
-	Skip      int64 // input records to skip (skip=)
-	SkipTail  int64 // and bytes after them (iflag=skip_bytes)
-	Seek      int64 // output records to seek over (seek=)
-	SeekTail  int64 // and bytes after them (oflag=seek_bytes)
-	Sync      bool  // conv=sync: pad partial input records with zeros
-	Noerror   bool  // conv=noerror: carry on after read errors
-	Sparse    bool  // conv=sparse: seek over all-zero output blocks
-	Fullblock bool  // iflag=fullblock: accumulate full input records
-	Fsync     bool  // conv=fsync
-	Fdatasync bool  // conv=fdatasync
-	Direct    bool  // iflag=direct or oflag=direct was given (for dd's warning rule)
+	IBS, OBS  int         // input and output block sizes (ibs=, obs=, bs=)
+	Reblock   bool        // true unless bs= was given; false writes each read as it came
+	Count     int64       // records to copy, -1 for all (count=)
+	CountTail int64       // bytes to copy after Count records (iflag=count_bytes)
+	Skip      int64       // input records to skip (skip=)
+	SkipTail  int64       // and bytes after them (iflag=skip_bytes)
+	Seek      int64       // output records to seek over (seek=)
+	SeekTail  int64       // and bytes after them (oflag=seek_bytes)
+	Sync      bool        // conv=sync: pad partial input records with zeros
+	Noerror   bool        // conv=noerror: carry on after read errors
+	Sparse    bool        // conv=sparse: seek over all-zero output blocks
+	Fullblock bool        // iflag=fullblock: accumulate full input records
+	Fsync     bool        // conv=fsync
+	Fdatasync bool        // conv=fdatasync
+	Direct    bool        // iflag=direct or oflag=direct was given (for dd's warning rule)
+	Text      ddargs.Text // text conversions (conv=ucase,swab,block,...), see conv.go
 }
 
 // Input is the source. The caller opens it; Copy does not close it.
@@ -151,23 +153,21 @@ type OwningSink interface {
 // in c.R hold what was copied either way. ctx cancels the copy between
 // chunks.
 func (c *Copier) Run(ctx context.Context) error {
+	if c.P.Text.Active() {
+		return c.runText(ctx) // conv.go: dd's record loop, for conv=ascii,swab,...
+	}
 	c.layout()
 	c.warn = !c.P.Reblock && !c.P.Fullblock && (c.P.Skip != 0 || c.P.Count > 0 || c.P.Direct)
-	start, err := c.skipInput()
+	start, err := c.skipSeek()
 	if err != nil {
 		return err
-	}
-	if c.Sink == nil {
-		if err := c.seekOutput(); err != nil {
-			return err
-		}
 	}
 	if c.Out.Direct && c.outOff%int64(max(c.Out.Align, 1)) != 0 {
 		c.Out.DirectOff()
 	}
 	if c.P.Count == 0 && c.P.CountTail == 0 {
 		// count=0: dd returns before it allocates its buffers.
-		return c.finish()
+		return c.discardAtEOF(c.finish())
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

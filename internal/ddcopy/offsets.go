@@ -87,7 +87,7 @@ func (p Params) CountLimit() int64 {
 // ParamsOf resolves dd operands into the engine's parameters.
 func ParamsOf(o *ddargs.Operands) Params {
 	p := Params{
-		IBS: int(o.IBS), OBS: int(o.OBS), Reblock: o.BS == 0,
+		IBS: int(o.IBS), OBS: int(o.OBS), Reblock: o.BS == 0 || o.Text.Active(), Text: o.Text,
 		Count: -1,
 		Sync:  o.Conv.Sync, Noerror: o.Conv.Noerror, Sparse: o.Conv.Sparse,
 		Fullblock: o.IFlag.Fullblock, Fsync: o.Conv.Fsync, Fdatasync: o.Conv.Fdatasync,
@@ -105,6 +105,9 @@ func ParamsOf(o *ddargs.Operands) Params {
 // when that is not known in advance.
 func (p Params) StreamSize(in *Input) int64 {
 	size := int64(-1)
+	if p.Text.Active() {
+		return -1 // conv=block and unblock change the length
+	}
 	if in.Seekable && in.Size >= 0 {
 		skip, ok := p.SkipOffset()
 		if !ok {

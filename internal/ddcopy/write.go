@@ -51,6 +51,7 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 				return e
 			}
 		}
+		before := c.R.C.Bytes.Load()
 		c.accountIn(c.reportNotes(ch))
 		if c.P.Reblock {
 			c.R.C.OutFull.Store(written / int64(c.obs))
@@ -60,7 +61,7 @@ func (c *Copier) writeAll(ctx context.Context, queue <-chan *chunk, free chan<- 
 			// dd prints status=progress before each read; the read
 			// that finds the end of the input is its last, so the
 			// end itself draws no line.
-			c.R.Tick(time.Now())
+			c.R.TickBytes(time.Now(), c.tickBytes(ch, before, written))
 		}
 		if ch.buf != nil && !lent {
 			free <- ch.buf

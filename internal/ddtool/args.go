@@ -18,7 +18,8 @@ var noValue = map[string]bool{
 // OperandsHelp lists the dd operands both tools accept, for their --help.
 const OperandsHelp = `dd operands (GNU semantics, numbers take c w b kB K KiB MB M MiB ... and NxM):
   if= of= bs= ibs= obs= count= skip=/iseek= seek=/oseek= status=none|noxfer|progress
-  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat
+  conv=notrunc,sync,noerror,fsync,fdatasync,sparse,excl,nocreat  cbs=
+  conv=ascii,ebcdic,ibm,block,unblock,lcase,ucase,swab (record by record, as dd)
   iflag=direct,fullblock,count_bytes,skip_bytes,nocache,dsync,sync
   oflag=direct,dsync,sync,seek_bytes,append,nocache
 `

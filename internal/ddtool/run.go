@@ -74,6 +74,7 @@ func Copy(ctx context.Context, c *ddcopy.Copier, stdout *os.File, usr1 <-chan os
 		start = time.Now()
 	}
 	rep.Restart(start)
+	rep.ScheduleFrom(processStart) // ddhabits.go
 	result := make(chan error, 1)
 	go func() {
 		if finish != nil {

@@ -29,7 +29,7 @@ const (
 type Counters struct {
 	InFull, InPartial   atomic.Int64 // records read: whole ibs blocks, short ones
 	OutFull, OutPartial atomic.Int64 // records written: whole obs blocks, short ones
-	Truncated           atomic.Int64 // records truncated (conv=block; always 0 here)
+	Truncated           atomic.Int64 // lines conv=block cut to cbs bytes
 	Bytes               atomic.Int64 // bytes written to the output
 }
 
@@ -97,9 +97,27 @@ func (d *DD) Restart(now time.Time) {
 	d.mu.Unlock()
 }
 
+// ScheduleFrom makes the first status=progress line due 1 s after t
+// rather than 1 s after Start, when t is earlier: dd's clock starts a
+// millisecond after it was started, a Go tool's only after its runtime
+// and setup, and a line dd draws after a read 1 s into the pipeline
+// would otherwise be missed. Start, and the times shown, stay as they are.
+func (d *DD) ScheduleFrom(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t.Before(d.Start) {
+		d.nextTick = t.Add(time.Second)
+	}
+}
+
 // Tick prints the status=progress line if a second has passed since the
 // last one, as dd does between reads. It is cheap when nothing is due.
-func (d *DD) Tick(now time.Time) {
+func (d *DD) Tick(now time.Time) { d.TickBytes(now, -1) }
+
+// TickBytes is Tick showing bytes copied instead of the counter's value
+// (when bytes >= 0): what dd had written at the check it would have made
+// between two records that one larger read brought in together.
+func (d *DD) TickBytes(now time.Time, bytes int64) {
 	if d.Level != LevelProgress {
 		return
 	}
@@ -111,7 +129,10 @@ func (d *DD) Tick(now time.Time) {
 	for !now.Before(d.nextTick) {
 		d.nextTick = d.nextTick.Add(time.Second)
 	}
-	line := bytesLine(d.C.Bytes.Load(), now.Sub(d.Start), true)
+	if bytes < 0 {
+		bytes = d.C.Bytes.Load()
+	}
+	line := bytesLine(bytes, now.Sub(d.Start), true)
 	buf := make([]byte, 0, 1+len(line)+d.progressLen)
 	buf = append(buf, '\r')
 	buf = append(buf, line...)
