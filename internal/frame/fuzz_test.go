@@ -28,8 +28,8 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 	}
 	delta := testHeader()
 	delta.Flags |= FlagDelta
-	seeds["delta"] = join(delta.marshal(), dataRec(0, blockA), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 2, 2*tbs, digest))
-	seeds["delta-marks"] = join(delta.marshal(), markRec(0), dataRec(0, blockA), markRec(2*tbs), lz4Rec(2*tbs, blockC, tbs), markRec(3*tbs), endRec(3*tbs, 2, 2*tbs, digest))
+	seeds["delta"] = join(delta.marshal(), dataRec(0, blockA), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 2, 2*tbs, srcDigest))
+	seeds["delta-marks"] = join(delta.marshal(), markRec(0), dataRec(0, blockA), markRec(2*tbs), lz4Rec(2*tbs, blockC, tbs), markRec(3*tbs), endRec(3*tbs, 2, 2*tbs, srcDigest))
 	seeds["huge-stored"] = join(testHeader().marshal(), rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: 0xffffffff, length: tbs}, nil))
 	seeds["trailing"] = join(validStream(), []byte{0})
 	return seeds
