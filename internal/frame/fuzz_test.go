@@ -26,6 +26,9 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 		flip[len(flip)/3] ^= 0x10
 		seeds["flipped-"+c.name] = flip
 	}
+	// The crafted streams carry SHA-256; the encoded ones above the
+	// default, BLAKE3 (committed seeds made before it carry SHA-256).
+	seeds["valid-blake3"] = encode(tb, data, WithBlockSize(4096), WithSourceSize(int64(len(data))), WithDigest(DigestBLAKE3))
 	delta := testHeader()
 	delta.Flags |= FlagDelta
 	seeds["delta"] = join(delta.marshal(), dataRec(0, blockA), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 2, 2*tbs, srcDigest))
