@@ -12,6 +12,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -894,5 +895,41 @@ func TestAbort(t *testing.T) {
 				t.Errorf("decoded %d bytes before the cut, want a prefix of whole blocks", len(d.data))
 			}
 		})
+	}
+}
+
+// TestDigestGoroutines: a Writer aborted and a Reader closed mid-stream
+// release the BLAKE3 hashing goroutines.
+func TestDigestGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	data := mixed(6 << 20)
+	stream := encode(t, data)
+	w, err := NewWriter(io.Discard, WithConcurrency(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data[:5<<20]); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort(errors.New("source failed"))
+	r, err := NewReader(bytes.NewReader(stream), WithDecoders(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	// Goroutines end just after they signal it; wait for the count, up
+	// to a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left of %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
 	}
 }
