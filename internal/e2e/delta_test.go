@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
@@ -136,7 +136,7 @@ func TestDeltaSync(t *testing.T) {
 			}
 			srcPath := filepath.Join(dir, "src")
 			writeFile(t, srcPath, src)
-			want := sha256.Sum256(src)
+			want := digest.Sum256(src)
 			src = nil
 
 			sumsF, dataF := filepath.Join(dir, "sums"), filepath.Join(dir, "data")
@@ -146,7 +146,7 @@ func TestDeltaSync(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("delta pipeline exit %d:\n%s", code, stderr)
 			}
-			if !strings.HasSuffix(stderr, "blkwrite: verified sha256 "+hex.EncodeToString(want[:])+"\n") {
+			if !strings.HasSuffix(stderr, "blkwrite: verified blake3 "+hex.EncodeToString(want[:])+"\n") {
 				t.Errorf("blkwrite did not verify the source's digest:\n%s", stderr)
 			}
 			if _, _, code := sh(t, nil, "cmp "+srcPath+" "+dst); code != 0 {
@@ -299,8 +299,8 @@ func TestResume(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
 	}
-	sum := sha256.Sum256(data)
-	if !strings.HasSuffix(stderr, "blkwrite: verified sha256 "+hex.EncodeToString(sum[:])+"\n") {
+	sum := digest.Sum256(data)
+	if !strings.HasSuffix(stderr, "blkwrite: verified blake3 "+hex.EncodeToString(sum[:])+"\n") {
 		t.Errorf("resumed copy not verified:\n%s", stderr)
 	}
 	if !bytes.Equal(mustRead(t, dst), data) {
@@ -380,7 +380,7 @@ func TestResumeOtherSource(t *testing.T) {
 	// The token without its sample, as an older blkwrite printed it.
 	legacy := tok[:strings.LastIndex(tok, ":")]
 	_, stderr, code = sh(t, nil, fmt.Sprintf("$BC -q --resume %s %s | $BW -q %s", legacy, srcPath, dst))
-	if code != 0 || !strings.Contains(stderr, "verified sha256") || !bytes.Equal(mustRead(t, dst), data) {
+	if code != 0 || !strings.Contains(stderr, "verified blake3") || !bytes.Equal(mustRead(t, dst), data) {
 		t.Fatalf("resume with the right source: exit %d: %s", code, stderr)
 	}
 }

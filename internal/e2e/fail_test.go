@@ -296,7 +296,7 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdin.Close()
-	if code := exitCode(t, cmd); code != 0 || !strings.Contains(stderrA.String(), "blkwrite: verified sha256 ") {
+	if code := exitCode(t, cmd); code != 0 || !strings.Contains(stderrA.String(), "blkwrite: verified blake3 ") {
 		t.Fatalf("first writer: exit %d: %s", code, stderrA)
 	}
 	if !bytes.Equal(mustRead(t, dst), dataA) {
@@ -378,7 +378,7 @@ func TestFileSystemFull(t *testing.T) {
 	}
 	testutil.Run(t, "mount", "-o", "remount,size=4m", mnt)
 	_, stderr, code = sh(t, nil, "$BC -q --resume \"$($BW --resume-point "+dst+")\" "+src+" | $BW -q "+dst)
-	if code != 0 || !strings.Contains(stderr, "blkwrite: verified sha256 ") || !bytes.Equal(mustRead(t, dst), data) {
+	if code != 0 || !strings.Contains(stderr, "blkwrite: verified blake3 ") || !bytes.Equal(mustRead(t, dst), data) {
 		t.Errorf("resume after making room: exit %d: %s", code, stderr)
 	}
 }

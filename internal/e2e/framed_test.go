@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"math/rand/v2"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
@@ -43,7 +43,7 @@ func TestFramedRoundTrip(t *testing.T) {
 		data := sample(size, uint64(size))
 		src := filepath.Join(dir, "src")
 		os.WriteFile(src, data, 0o644)
-		sum := sha256.Sum256(data)
+		sum := digest.Sum256(data)
 		for _, z := range [][]string{{"--frame"}, {"-z", "lz4"}, {"-z", "zstd"}, {"-z", "zstd:7"}} {
 			stream := filepath.Join(dir, "stream")
 			dst := filepath.Join(dir, "dst")
@@ -61,7 +61,7 @@ func TestFramedRoundTrip(t *testing.T) {
 			if got := mustRead(t, dst); !bytes.Equal(got, data) {
 				t.Fatalf("size %d %v: target differs (%d bytes, want %d)", size, z, len(got), len(data))
 			}
-			want := "blkwrite: verified sha256 " + hex.EncodeToString(sum[:]) + "\n"
+			want := "blkwrite: verified blake3 " + hex.EncodeToString(sum[:]) + "\n"
 			if !strings.HasSuffix(stderr, want) {
 				t.Errorf("size %d %v: stderr %q does not end with %q", size, z, stderr, want)
 			}
@@ -163,9 +163,9 @@ func TestFramedCheckOnly(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	os.WriteFile(src, data, 0o644)
 	stream, _, _ := run(t, nil, blkcat, "-q", "-z", "lz4", src)
-	sum := sha256.Sum256(data)
+	sum := digest.Sum256(data)
 	_, stderr, code := run(t, []byte(stream), blkwrite, "-q", "/dev/null")
-	if want := "blkwrite: verified sha256 " + hex.EncodeToString(sum[:]) + "\n"; code != 0 || stderr != want {
+	if want := "blkwrite: verified blake3 " + hex.EncodeToString(sum[:]) + "\n"; code != 0 || stderr != want {
 		t.Errorf("exit %d, stderr %q; want 0, %q", code, stderr, want)
 	}
 	_, stderr, code = run(t, []byte(stream[:len(stream)-1]), blkwrite, "-q", "/dev/null")

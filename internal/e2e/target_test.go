@@ -87,7 +87,7 @@ func TestFramedTargets(t *testing.T) {
 
 	t.Run("iflag=direct on a kept stream", func(t *testing.T) {
 		out := filepath.Join(dir, "direct.img")
-		if _, stderr, code := run(t, nil, blkwrite, "if="+streamFile, "iflag=direct", "of="+out); code != 0 || !strings.Contains(stderr, "verified sha256 ") {
+		if _, stderr, code := run(t, nil, blkwrite, "if="+streamFile, "iflag=direct", "of="+out); code != 0 || !strings.Contains(stderr, "verified blake3 ") {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
 		}
 		if !bytes.Equal(mustRead(t, out), data) {
@@ -144,7 +144,7 @@ func TestFramedTargets(t *testing.T) {
 		untouchedFrom(t, target, int64(len(data)), size)
 		// -q (status=none) prints no notes, only errors and the verdict.
 		_, stderr, code = run(t, stream, blkwrite, "-q", "conv=notrunc", "of="+target)
-		if code != 0 || strings.Contains(stderr, "note:") || !strings.HasPrefix(stderr, "blkwrite: verified sha256 ") {
+		if code != 0 || strings.Contains(stderr, "note:") || !strings.HasPrefix(stderr, "blkwrite: verified blake3 ") {
 			t.Errorf("-q: exit %d, stderr %q", code, stderr)
 		}
 		if got := mustRead(t, target); !bytes.Equal(got[:len(data)], data) {

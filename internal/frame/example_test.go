@@ -2,17 +2,18 @@ package frame_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"log"
 
+	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/frame"
 )
 
 // A 3 MiB source (a text block, two zero blocks, a short text tail) framed
 // with lz4 and read back: the zero blocks travel as one ZERO record, and
-// END carries the source's SHA-256, which the Reader has verified.
+// END carries the source's BLAKE3-256 (the default digest, as b3sum prints
+// it), which the Reader has verified.
 func Example() {
 	text := bytes.Repeat([]byte("blkpipe copies block devices\n"), 36158)[:1<<20]
 	src := append(append(bytes.Clone(text), make([]byte, 2<<20)...), text[:1000]...)
@@ -47,8 +48,8 @@ func Example() {
 		case frame.Data, frame.Zero:
 			fmt.Printf("%-4v offset %7d length %7d\n", rec.Type, rec.Offset, rec.Length)
 		case frame.End:
-			fmt.Printf("END  size %d, %d records, verified %v, sha256 ok %v\n",
-				rec.Offset, rec.Records, rec.Verified, rec.Digest == sha256.Sum256(src))
+			fmt.Printf("END  size %d, %d records, verified %v %v, b3sum ok %v\n",
+				rec.Offset, rec.Records, rec.Verified, r.Header().DigestAlg, rec.Digest == digest.Sum256(src))
 		}
 	}
 	// Output:
@@ -56,5 +57,5 @@ func Example() {
 	// DATA offset       0 length 1048576
 	// ZERO offset 1048576 length 2097152
 	// DATA offset 3145728 length    1000
-	// END  size 3146728, 3 records, verified true, sha256 ok true
+	// END  size 3146728, 3 records, verified true blake3, b3sum ok true
 }

@@ -1,7 +1,8 @@
 // Package frame reads and writes blkpipe's framed stream: a header, then
 // DATA, ZERO and END records addressed by source offset, each checked with
-// CRC-32C, ending with the SHA-256 of the whole source. docs/FORMAT.md is
-// the specification; this package is its reference implementation.
+// CRC-32C, ending with a digest of the whole source (BLAKE3-256 by
+// default, or SHA-256). docs/FORMAT.md is the specification; this package
+// is its reference implementation.
 //
 // A Writer is fed the source sequentially and cuts it into blocks, sends
 // all-zero blocks as ZERO runs, compresses the rest with lz4 or zstd on
@@ -32,7 +33,7 @@ const (
 	HeaderLen       = 64       // header length written by this version
 	MaxHeaderLen    = 4096     // largest header_len a reader accepts
 	RecordHeaderLen = 32       // bytes before each record's payload
-	EndPayloadLen   = 48       // END payload: records, covered, SHA-256
+	EndPayloadLen   = 48       // END payload: records, covered, digest
 	MinBlockSize    = 512      // smallest block size
 	MaxBlockSize    = 16 << 20 // largest block size: caps every allocation
 	// DefaultBlockSize is the Writer's block size unless WithBlockSize.
@@ -50,11 +51,48 @@ const (
 	criticalMask  uint32 = 0xFFFF
 )
 
-// Record checksum and digest algorithms (the only ones in version 1).
+// ChecksumCRC32C is the record checksum algorithm (the only one in
+// version 1).
+const ChecksumCRC32C = 1
+
+// DigestAlg is the algorithm of END's whole-source digest (the header's
+// digest_alg). Both give 32 bytes, the value sha256sum or b3sum prints.
+type DigestAlg uint8
+
+// Digest algorithms.
 const (
-	ChecksumCRC32C = 1
-	DigestSHA256   = 1
+	DigestSHA256 DigestAlg = 1 // SHA-256, one serial pass
+	DigestBLAKE3 DigestAlg = 2 // BLAKE3-256, hashed on all cores
+
+	// DefaultDigest is the Writer's digest unless WithDigest.
+	DefaultDigest = DigestBLAKE3
 )
+
+// String returns "sha256", "blake3" or "digest(N)": the names of
+// sha256sum and b3sum, as blkwrite prints them.
+func (a DigestAlg) String() string {
+	switch a {
+	case DigestSHA256:
+		return "sha256"
+	case DigestBLAKE3:
+		return "blake3"
+	}
+	return fmt.Sprintf("digest(%d)", uint8(a))
+}
+
+func (a DigestAlg) valid() bool { return a == DigestSHA256 || a == DigestBLAKE3 }
+
+// ParseDigest parses a digest name as given to blkcat --digest: "sha256"
+// or "blake3".
+func ParseDigest(s string) (DigestAlg, error) {
+	switch s {
+	case "sha256":
+		return DigestSHA256, nil
+	case "blake3":
+		return DigestBLAKE3, nil
+	}
+	return 0, fmt.Errorf("digest %q: want sha256 or blake3", s)
+}
 
 // Codec says how compressed DATA payloads are encoded.
 type Codec uint8
@@ -121,14 +159,15 @@ func ParseCodec(s string) (Codec, int, error) {
 
 // Header is the decoded stream header.
 type Header struct {
-	Version     uint16   // format version, 1
-	Flags       uint32   // FlagDelta and future flags
-	BlockSize   uint32   // cap on every DATA record's length
-	Codec       Codec    // codec of compressed payloads
-	Level       int8     // codec level the writer used (informational)
-	SourceSize  int64    // source size in bytes, -1 if unknown
-	StartOffset int64    // source offset the stream starts at (resume)
-	StreamID    [16]byte // random per stream, mixed into record CRCs
+	Version     uint16    // format version, 1
+	Flags       uint32    // FlagDelta and future flags
+	BlockSize   uint32    // cap on every DATA record's length
+	Codec       Codec     // codec of compressed payloads
+	Level       int8      // codec level the writer used (informational)
+	DigestAlg   DigestAlg // algorithm of END's whole-source digest
+	SourceSize  int64     // source size in bytes, -1 if unknown
+	StartOffset int64     // source offset the stream starts at (resume)
+	StreamID    [16]byte  // random per stream, mixed into record CRCs
 }
 
 // Delta reports whether the stream may leave gaps (FlagDelta).
@@ -150,7 +189,7 @@ func (h Header) marshal() []byte {
 	b[20] = byte(h.Codec)
 	b[21] = byte(h.Level)
 	b[22] = ChecksumCRC32C
-	b[23] = DigestSHA256
+	b[23] = byte(h.DigestAlg)
 	le.PutUint64(b[24:], uint64(h.SourceSize))
 	le.PutUint64(b[32:], uint64(h.StartOffset))
 	copy(b[40:56], h.StreamID[:])
@@ -168,6 +207,8 @@ func (h Header) validate() error {
 		return fmt.Errorf("%w: block size %d not a multiple of 512 in [%d, %d]", ErrHeader, h.BlockSize, MinBlockSize, MaxBlockSize)
 	case !h.Codec.valid():
 		return fmt.Errorf("%w: unknown %v", ErrHeader, h.Codec)
+	case !h.DigestAlg.valid():
+		return fmt.Errorf("%w: unknown digest algorithm %d", ErrHeader, uint8(h.DigestAlg))
 	case h.SourceSize < -1:
 		return fmt.Errorf("%w: source size %d", ErrHeader, h.SourceSize)
 	case h.StartOffset < 0 || (h.SourceSize >= 0 && h.StartOffset > h.SourceSize):
@@ -281,8 +322,9 @@ var (
 	// ErrOrder means records overlap, go backwards, or leave a gap in a
 	// stream without FlagDelta.
 	ErrOrder = errors.New("records out of order")
-	// ErrDigest means the SHA-256 of the source does not match END: the
-	// data written differs from the source read.
+	// ErrDigest means the digest of the source (SHA-256 or BLAKE3, as
+	// the header says) does not match END: the data written differs from
+	// the source read.
 	ErrDigest = errors.New("source digest mismatch")
 	// ErrTrailingData means bytes follow the END record.
 	ErrTrailingData = errors.New("data after END record")

@@ -12,9 +12,11 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"sync"
 	"sync/atomic"
@@ -122,6 +124,17 @@ func mostlyZero(n int) []byte {
 	return b
 }
 
+// algs are the digest algorithms a Writer can use, the default first.
+var algs = []DigestAlg{DigestBLAKE3, DigestSHA256}
+
+// sourceDigest returns what END carries for source b under alg.
+func sourceDigest(alg DigestAlg, b []byte) [32]byte {
+	if alg == DigestSHA256 {
+		return sha256.Sum256(b)
+	}
+	return digest.Sum256(b)
+}
+
 var codecs = []struct {
 	name  string
 	codec Codec
@@ -149,10 +162,12 @@ func TestRoundTrip(t *testing.T) {
 		{"mixed", mixed(5<<20 + 511), 64 << 10},
 		{"mixed big blocks", mixed(5 << 20), MaxBlockSize},
 	}
-	for _, in := range inputs {
-		for _, c := range codecs {
-			t.Run(in.name+"/"+c.name, func(t *testing.T) {
-				stream := encode(t, in.data, WithCodec(c.codec, c.level), WithBlockSize(in.bs), WithSourceSize(int64(len(in.data))))
+	for i, in := range inputs {
+		for j, c := range codecs {
+			// Both digests, alternating over inputs and codecs.
+			alg := algs[(i+j)%len(algs)]
+			t.Run(in.name+"/"+c.name+"/"+alg.String(), func(t *testing.T) {
+				stream := encode(t, in.data, WithCodec(c.codec, c.level), WithBlockSize(in.bs), WithSourceSize(int64(len(in.data))), WithDigest(alg))
 				d, err := decode(stream)
 				if err != nil {
 					t.Fatal(err)
@@ -160,8 +175,8 @@ func TestRoundTrip(t *testing.T) {
 				if !bytes.Equal(d.data, in.data) {
 					t.Fatalf("decoded %d bytes differ from the %d-byte source", len(d.data), len(in.data))
 				}
-				want := sha256.Sum256(in.data)
-				if d.end.Digest != want || !d.end.Verified {
+				want := sourceDigest(alg, in.data)
+				if d.end.Digest != want || !d.end.Verified || d.hdr.DigestAlg != alg {
 					t.Fatalf("END digest %x verified %v, want %x", d.end.Digest, d.end.Verified, want)
 				}
 				if d.end.Offset != int64(len(in.data)) || d.end.Covered != int64(len(in.data)) || d.end.Records != int64(len(d.recs)-1) {
@@ -231,7 +246,7 @@ func TestConcurrencyIdentical(t *testing.T) {
 
 // TestExt4Image frames a real filesystem image made by mkfs.ext4 -d.
 func TestExt4Image(t *testing.T) {
-	testutil.NeedCmd(t, "mkfs.ext4", "sha256sum")
+	testutil.NeedCmd(t, "mkfs.ext4", "sha256sum", "b3sum")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	files := map[string][]byte{
@@ -256,18 +271,20 @@ func TestExt4Image(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range codecs {
-		t.Run(c.name, func(t *testing.T) {
-			stream := encode(t, data, WithCodec(c.codec, c.level), WithSourceSize(int64(len(data))))
+	for i, c := range codecs {
+		alg := algs[i%len(algs)]
+		t.Run(c.name+"/"+alg.String(), func(t *testing.T) {
+			stream := encode(t, data, WithCodec(c.codec, c.level), WithSourceSize(int64(len(data))), WithDigest(alg))
 			d, err := decode(stream)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.end.Digest != sha256.Sum256(data) || !bytes.Equal(d.data, data) {
+			if d.end.Digest != sourceDigest(alg, data) || !d.end.Verified || !bytes.Equal(d.data, data) {
 				t.Fatal("ext4 image did not survive the round trip")
 			}
-			if sum := strings.Fields(testutil.Run(t, "sha256sum", img))[0]; sum != hex.EncodeToString(d.end.Digest[:]) {
-				t.Fatalf("END digest %x, sha256sum prints %s", d.end.Digest, sum)
+			tool := map[DigestAlg]string{DigestSHA256: "sha256sum", DigestBLAKE3: "b3sum"}[alg]
+			if sum := strings.Fields(testutil.Run(t, tool, img))[0]; sum != hex.EncodeToString(d.end.Digest[:]) {
+				t.Fatalf("END digest %x, %s prints %s", d.end.Digest, tool, sum)
 			}
 			t.Logf("%s: %d-byte image framed in %d bytes", c.name, len(data), len(stream))
 		})
@@ -277,10 +294,16 @@ func TestExt4Image(t *testing.T) {
 // TestResume: a stream starting at an offset, its prefix hashed with
 // HashOnly, verified against a base holding the prefix.
 func TestResume(t *testing.T) {
+	for _, alg := range algs {
+		t.Run(alg.String(), func(t *testing.T) { testResume(t, alg) })
+	}
+}
+
+func testResume(t *testing.T, alg DigestAlg) {
 	data := mixed(3<<20 + 1000)
 	const start = 1<<20 + 4096 // not a multiple of the block size
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, WithCodec(CodecZstd, 1), WithBlockSize(64<<10), WithStartOffset(start), WithSourceSize(int64(len(data))))
+	w, err := NewWriter(&buf, WithCodec(CodecZstd, 1), WithBlockSize(64<<10), WithStartOffset(start), WithSourceSize(int64(len(data))), WithDigest(alg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +316,7 @@ func TestResume(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if w.Digest() != sha256.Sum256(data) {
+	if w.Digest() != sourceDigest(alg, data) {
 		t.Fatal("Writer.Digest is not the whole source's")
 	}
 	stream := buf.Bytes()
@@ -314,7 +337,7 @@ func TestResume(t *testing.T) {
 	}
 	// Without a base the digest is passed on unverified.
 	d, err = decode(stream)
-	if err != nil || d.end.Verified || d.end.Digest != sha256.Sum256(data) {
+	if err != nil || d.end.Verified || d.end.Digest != sourceDigest(alg, data) {
 		t.Fatalf("no base: err %v verified %v", err, d.end.Verified)
 	}
 	// A base whose prefix differs fails the digest.
@@ -347,6 +370,12 @@ func TestResumeMisuse(t *testing.T) {
 // TestDelta: a filtered stream carries only changed blocks; the reader
 // verifies the whole-source digest by reading the rest from its base.
 func TestDelta(t *testing.T) {
+	for _, alg := range algs {
+		t.Run(alg.String(), func(t *testing.T) { testDelta(t, alg) })
+	}
+}
+
+func testDelta(t *testing.T, alg DigestAlg) {
 	const bs = 64 << 10
 	old := mixed(2<<20 + 300)
 	cur := bytes.Clone(old)
@@ -357,7 +386,7 @@ func TestDelta(t *testing.T) {
 	changed := func(off int64, block []byte) bool {
 		return !bytes.Equal(block, old[off:off+int64(len(block))])
 	}
-	stream := encode(t, cur, WithBlockSize(bs), WithCodec(CodecLZ4, 0), WithFilter(changed), WithSourceSize(int64(len(cur))))
+	stream := encode(t, cur, WithBlockSize(bs), WithCodec(CodecLZ4, 0), WithFilter(changed), WithSourceSize(int64(len(cur))), WithDigest(alg))
 	target := bytes.Clone(old)
 	r, err := NewReader(bytes.NewReader(stream), WithBase(bytes.NewReader(target)))
 	if err != nil {
@@ -381,7 +410,7 @@ func TestDelta(t *testing.T) {
 		case Zero:
 			clear(target[rec.Offset : rec.Offset+rec.Length])
 		case End:
-			if !rec.Verified {
+			if !rec.Verified || rec.Digest != sourceDigest(alg, cur) {
 				t.Fatal("delta END not verified")
 			}
 		}
@@ -486,6 +515,8 @@ func TestWriterOptions(t *testing.T) {
 		{"negative size", WithSourceSize(-1)},
 		{"negative start", WithStartOffset(-1)},
 		{"nil filter", WithFilter(nil)},
+		{"digest 0", WithDigest(0)},
+		{"unknown digest", WithDigest(3)},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -531,6 +562,35 @@ func TestParseCodec(t *testing.T) {
 		if err != nil || c != tc.codec || l != tc.level {
 			t.Errorf("ParseCodec(%q) = %v, %d, %v", tc.in, c, l, err)
 		}
+	}
+}
+
+func TestParseDigest(t *testing.T) {
+	tests := []struct {
+		in  string
+		alg DigestAlg
+		err string
+	}{
+		{"blake3", DigestBLAKE3, ""},
+		{"sha256", DigestSHA256, ""},
+		{"SHA256", 0, `digest "SHA256": want sha256 or blake3`},
+		{"md5", 0, `digest "md5": want sha256 or blake3`},
+		{"", 0, `digest "": want sha256 or blake3`},
+	}
+	for _, tc := range tests {
+		a, err := ParseDigest(tc.in)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("ParseDigest(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || a != tc.alg || a.String() != tc.in {
+			t.Errorf("ParseDigest(%q) = %v, %v", tc.in, a, err)
+		}
+	}
+	if DefaultDigest != DigestBLAKE3 || DigestAlg(9).String() != "digest(9)" {
+		t.Errorf("default %v, unknown %v", DefaultDigest, DigestAlg(9))
 	}
 }
 
@@ -624,7 +684,7 @@ func TestLongZeroRun(t *testing.T) {
 	}
 	got := fmt.Sprint(d.recs)
 	want := fmt.Sprint([]Record{{Type: Zero, Length: 1 << 20}, {Type: Zero, Offset: 1 << 20, Length: 1 << 20}, {Type: Zero, Offset: 2 << 20, Length: 1 << 19},
-		{Type: End, Offset: size, Records: 3, Covered: size, Digest: sha256.Sum256(make([]byte, size)), Verified: true}})
+		{Type: End, Offset: size, Records: 3, Covered: size, Digest: digest.Sum256(make([]byte, size)), Verified: true}})
 	if got != want {
 		t.Fatalf("records\n got %v\nwant %v", got, want)
 	}
@@ -835,5 +895,41 @@ func TestAbort(t *testing.T) {
 				t.Errorf("decoded %d bytes before the cut, want a prefix of whole blocks", len(d.data))
 			}
 		})
+	}
+}
+
+// TestDigestGoroutines: a Writer aborted and a Reader closed mid-stream
+// release the BLAKE3 hashing goroutines.
+func TestDigestGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	data := mixed(6 << 20)
+	stream := encode(t, data)
+	w, err := NewWriter(io.Discard, WithConcurrency(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data[:5<<20]); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort(errors.New("source failed"))
+	r, err := NewReader(bytes.NewReader(stream), WithDecoders(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	// Goroutines end just after they signal it; wait for the count, up
+	// to a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left of %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
 	}
 }

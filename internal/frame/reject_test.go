@@ -20,7 +20,7 @@ import (
 const tbs = 4096 // block size of the crafted streams
 
 func testHeader() Header {
-	return Header{Version: Version, BlockSize: tbs, Codec: CodecLZ4, SourceSize: 3 * tbs, StreamID: testID}
+	return Header{Version: Version, BlockSize: tbs, Codec: CodecLZ4, DigestAlg: DigestSHA256, SourceSize: 3 * tbs, StreamID: testID}
 }
 
 // headerWith returns a marshalled header after edit changes its bytes,
@@ -69,14 +69,14 @@ func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // The source of the crafted streams: random, zero, text blocks.
 var (
-	blockA = randomBytes(tbs, 11)
-	blockC = bytes.Repeat([]byte("0123456789abcdef"), tbs/16)
-	source = join(blockA, make([]byte, tbs), blockC)
-	digest = sha256.Sum256(source)
+	blockA    = randomBytes(tbs, 11)
+	blockC    = bytes.Repeat([]byte("0123456789abcdef"), tbs/16)
+	source    = join(blockA, make([]byte, tbs), blockC)
+	srcDigest = sha256.Sum256(source)
 )
 
 func validStream() []byte {
-	return join(testHeader().marshal(), dataRec(0, blockA), zeroRec(tbs, tbs), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 3, 3*tbs, digest))
+	return join(testHeader().marshal(), dataRec(0, blockA), zeroRec(tbs, tbs), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 3, 3*tbs, srcDigest))
 }
 
 func TestCraftedValid(t *testing.T) {
@@ -101,8 +101,8 @@ func TestCraftedValid(t *testing.T) {
 		{"ancillary record skipped", join(testHeader().marshal(), dataRec(0, blockA),
 			rec(recHeader{typ: 'q', storedLen: 5, offset: 77}, []byte("hello")),
 			validStream()[HeaderLen+RecordHeaderLen+tbs:]), true},
-		{"delta gap without base", join(delta.marshal(), dataRec(0, blockA), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 2, 2*tbs, digest)), false},
-		{"progress marks in a delta", join(delta.marshal(), markRec(0), dataRec(0, blockA), markRec(2*tbs), markRec(2*tbs), lz4Rec(2*tbs, blockC, tbs), markRec(3*tbs), endRec(3*tbs, 2, 2*tbs, digest)), false},
+		{"delta gap without base", join(delta.marshal(), dataRec(0, blockA), lz4Rec(2*tbs, blockC, tbs), endRec(3*tbs, 2, 2*tbs, srcDigest)), false},
+		{"progress marks in a delta", join(delta.marshal(), markRec(0), dataRec(0, blockA), markRec(2*tbs), markRec(2*tbs), lz4Rec(2*tbs, blockC, tbs), markRec(3*tbs), endRec(3*tbs, 2, 2*tbs, srcDigest)), false},
 		{"progress marks in a full stream", join(testHeader().marshal(), markRec(0), dataRec(0, blockA), markRec(tbs), validStream()[HeaderLen+RecordHeaderLen+tbs:]), true},
 	}
 	for _, tc := range cases {
@@ -111,7 +111,7 @@ func TestCraftedValid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.end.Verified != tc.verified || d.end.Digest != digest {
+			if d.end.Verified != tc.verified || d.end.Digest != srcDigest {
 				t.Fatalf("END verified %v digest %x", d.end.Verified, d.end.Digest)
 			}
 			if tc.verified && !bytes.Equal(d.data, source) {
@@ -133,7 +133,7 @@ func TestReject(t *testing.T) {
 	unknownSize.SourceSize = -1
 	small := h
 	small.SourceSize = 10000
-	end3 := endRec(3*tbs, 3, 3*tbs, digest)
+	end3 := endRec(3*tbs, 3, 3*tbs, srcDigest)
 	zenc, _ := zstd.NewWriter(nil)
 	zstdBlock := zenc.EncodeAll(blockC[:3000], nil)
 	zstdFull := zenc.EncodeAll(blockC, nil)
@@ -160,6 +160,7 @@ func TestReject(t *testing.T) {
 		{"block size over cap", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint32(b[16:], MaxBlockSize+512) }), ErrHeader, "block size 16777728"},
 		{"unknown codec", headerWith(h, func(b []byte) { b[20] = 3 }), ErrHeader, "unknown codec(3)"},
 		{"unknown checksum", headerWith(h, func(b []byte) { b[22] = 2 }), ErrHeader, "unknown checksum algorithm 2"},
+		{"unknown digest", headerWith(h, func(b []byte) { b[23] = 3 }), ErrHeader, "unknown digest algorithm 3"},
 		{"unknown digest", headerWith(h, func(b []byte) { b[23] = 0 }), ErrHeader, "unknown digest algorithm 0"},
 		{"source size -2", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint64(b[24:], ^uint64(1)) }), ErrHeader, "source size -2"},
 		{"start past size", headerWith(h, func(b []byte) { b[32] = 0xff; b[33] = 0xff }), ErrHeader, "start offset 65535 outside source of size 12288"},
@@ -190,14 +191,14 @@ func TestReject(t *testing.T) {
 			"(source offset 8192): record outside source: DATA [8192, 12288) beyond source size 10000"},
 		{"zero run beyond size", join(hdr, zeroRec(0, 1<<40)), ErrRange, "ZERO [0, 1099511627776) beyond source size 12288"},
 		{"length overflows", join(unknownSize.marshal(), zeroRec(0, 5), zeroRec(5, maxInt64)), ErrRange, "overflows"},
-		{"END before size", join(delta.marshal(), dataRec(0, blockA), endRec(2*tbs, 1, tbs, digest)), ErrRange, "END at 8192, source size 12288"},
-		{"END past size", join(delta.marshal(), dataRec(0, blockA), endRec(4*tbs, 1, tbs, digest)), ErrRange, ""},
+		{"END before size", join(delta.marshal(), dataRec(0, blockA), endRec(2*tbs, 1, tbs, srcDigest)), ErrRange, "END at 8192, source size 12288"},
+		{"END past size", join(delta.marshal(), dataRec(0, blockA), endRec(4*tbs, 1, tbs, srcDigest)), ErrRange, ""},
 		{"overlapping records", join(hdr, dataRec(0, blockA), dataRec(tbs/2, blockA)), ErrOrder, "DATA at 2048 overlaps or precedes source offset 4096 already covered"},
 		{"backwards records", join(delta.marshal(), dataRec(2*tbs, blockC), dataRec(0, blockA)), ErrOrder, "precedes"},
 		{"duplicate record", join(hdr, dataRec(0, blockA), dataRec(0, blockA)), ErrOrder, ""},
 		{"gap without delta", join(hdr, dataRec(0, blockA), dataRec(2*tbs, blockC)), ErrOrder, "leaves a gap after 4096 in a stream without the delta flag"},
 		{"first record after start", join(hdr, dataRec(tbs, blockA)), ErrOrder, "gap"},
-		{"END leaves a gap", join(hdr, dataRec(0, blockA), endRec(3*tbs, 1, tbs, digest)), ErrOrder, "END at 12288 leaves a gap after 4096"},
+		{"END leaves a gap", join(hdr, dataRec(0, blockA), endRec(3*tbs, 1, tbs, srcDigest)), ErrOrder, "END at 12288 leaves a gap after 4096"},
 		{"lz4 decodes shorter than declared", join(hdr, lz4Rec(0, blockC[:3000], tbs)), ErrCorrupt, "decoded 3000 bytes, record says 4096"},
 		{"lz4 decodes longer than declared", join(hdr, lz4Rec(0, blockC, 3000)), ErrCorrupt, "lz4"},
 		{"zstd decodes shorter than declared", join(zh.marshal(), rec(recHeader{typ: typeData, flags: rflagCompressed, storedLen: uint32(len(zstdBlock)), length: tbs, payloadCRC: crc(blockC[:3000])}, zstdBlock)),
@@ -227,13 +228,13 @@ func TestReject(t *testing.T) {
 		{"compressed without codec", join(none.marshal(), lz4Rec(0, blockC, tbs)), ErrCorrupt, "compressed DATA in a stream without codec"},
 		{"unknown record flag", join(hdr, rec(recHeader{typ: typeData, flags: 2, storedLen: 1, length: 1, payloadCRC: crc([]byte{1})}, []byte{1})), ErrCorrupt, "DATA flags 0x02"},
 		{"reserved bytes", join(hdr, rec(recHeader{typ: typeZero, reserved: 1, length: tbs}, nil)), ErrCorrupt, "reserved"},
-		{"END record count", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 2, 3*tbs, digest)), ErrCorrupt,
+		{"END record count", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 2, 3*tbs, srcDigest)), ErrCorrupt,
 			fmt.Sprintf("frame: at stream offset %d (source offset 12288): corrupt record: END says 2 records covering 12288 bytes, stream has 3 covering 12288", len(validStream())-len(end3))},
-		{"END covered", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 3, 3*tbs-1, digest)), ErrCorrupt, ""},
+		{"END covered", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 3, 3*tbs-1, srcDigest)), ErrCorrupt, ""},
 		{"END payload checksum", join(hdr, body[:len(body)-len(end3)], func() []byte { b := bytes.Clone(end3); b[40] ^= 1; return b }()), ErrChecksum,
 			fmt.Sprintf("frame: at stream offset %d (source offset 12288): checksum mismatch: END payload computes", len(validStream())-len(end3))},
 		{"digest mismatch", join(hdr, body[:len(body)-len(end3)], endRec(3*tbs, 3, 3*tbs, sha256.Sum256(nil))), ErrDigest,
-			fmt.Sprintf("frame: at stream offset %d (source offset 12288): source digest mismatch: source hashes to %x, END says e3b0c442", len(validStream())-len(end3), digest)},
+			fmt.Sprintf("frame: at stream offset %d (source offset 12288): source digest mismatch: source hashes to %x, END says e3b0c442", len(validStream())-len(end3), srcDigest)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

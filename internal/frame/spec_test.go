@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
+	"lukechampine.com/blake3"
 )
 
 var specCRC = crc32.MakeTable(0x82F63B78) // CRC-32C, reflected
@@ -59,7 +60,7 @@ func specDecode(b []byte) (*specStream, error) {
 		return nil, fmt.Errorf("critical flags %#x (this checker reads full streams only)", flags)
 	case s.codec != 0:
 		return nil, fmt.Errorf("codec %d (this checker reads codec none only)", s.codec)
-	case b[22] != 1 || b[23] != 1:
+	case b[22] != 1 || (b[23] != 1 && b[23] != 2):
 		return nil, fmt.Errorf("checksum_alg %d, digest_alg %d", b[22], b[23])
 	case s.blockSize < 512 || s.blockSize > 16<<20 || s.blockSize%512 != 0:
 		return nil, fmt.Errorf("block_size %d", s.blockSize)
@@ -118,8 +119,13 @@ func specDecode(b []byte) (*specStream, error) {
 				return nil, fmt.Errorf("END counts %d records %d bytes, stream has %d, %d", n, c, records, covered)
 			}
 			copy(s.digest[:], payload[16:])
-			if s.digest != sha256.Sum256(s.source) {
+			// digest_alg 1 is SHA-256, 2 BLAKE3-256 (the library's
+			// own one-shot hash, not the tree this package computes).
+			if b[23] == 1 && s.digest != sha256.Sum256(s.source) {
 				return nil, fmt.Errorf("END digest %x is not the SHA-256 of the source", s.digest)
+			}
+			if b[23] == 2 && s.digest != blake3.Sum256(s.source) {
+				return nil, fmt.Errorf("END digest %x is not the BLAKE3-256 of the source", s.digest)
 			}
 			if off != len(b) {
 				return nil, fmt.Errorf("%d bytes after END", len(b)-off)

@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"runtime"
 	"sync"
@@ -37,6 +35,19 @@ type writerConfig struct {
 	workers int
 	filter  func(off int64, block []byte) bool
 	idSet   bool
+}
+
+// WithDigest selects the algorithm of END's whole-source digest:
+// DigestBLAKE3 (the default, hashed on WithConcurrency goroutines) or
+// DigestSHA256 (one serial pass, for receivers that predate BLAKE3).
+func WithDigest(alg DigestAlg) WriterOption {
+	return func(cfg *writerConfig) error {
+		if !alg.valid() {
+			return fmt.Errorf("%w: unknown digest algorithm %d", ErrHeader, uint8(alg))
+		}
+		cfg.hdr.DigestAlg = alg
+		return nil
+	}
 }
 
 // WithCodec selects the codec and level: CodecNone (the default), CodecLZ4
@@ -110,7 +121,7 @@ func WithStreamID(id [16]byte) WriterOption {
 // each block's source offset and bytes (valid only during the call), in
 // source order, from one of its own goroutines, and sends only blocks for
 // which it returns true. Blocks left out are still hashed into
-// END's SHA-256, so the whole source must still be fed.
+// END's digest, so the whole source must still be fed.
 func WithFilter(keep func(off int64, block []byte) bool) WriterOption {
 	return func(cfg *writerConfig) error {
 		if keep == nil {
@@ -123,7 +134,7 @@ func WithFilter(keep func(off int64, block []byte) bool) WriterOption {
 }
 
 // WithStartOffset makes a resume stream starting at source offset off ≥ 0:
-// the first byte passed to Write is the source's byte at off. END's SHA-256
+// the first byte passed to Write is the source's byte at off. END's digest
 // still covers the whole source, so the caller must pass the source's
 // first off bytes to HashOnly before the first Write. Default 0.
 func WithStartOffset(off int64) WriterOption {
@@ -154,7 +165,7 @@ type Writer struct {
 	block    []byte // segment being filled, from segs
 	blockOff int64  // source offset of block[0]
 
-	sha hash.Hash // END's SHA-256, fed by HashOnly and Write
+	sum summer // END's digest, fed by HashOnly and Write
 
 	// The dispatch goroutine's state: it takes full blocks in order
 	// and sends them on as records.
@@ -228,7 +239,7 @@ type result struct {
 // is returned.
 func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 	cfg := writerConfig{
-		hdr: Header{Version: Version, BlockSize: DefaultBlockSize, SourceSize: -1},
+		hdr: Header{Version: Version, BlockSize: DefaultBlockSize, SourceSize: -1, DigestAlg: DefaultDigest},
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -257,7 +268,7 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		filter:   cfg.filter,
 		bs:       int64(bs),
 		seg:      int64(seg),
-		sha:      sha256.New(),
+		sum:      newSummer(cfg.hdr.DigestAlg, cfg.workers),
 		blockOff: cfg.hdr.StartOffset,
 		sent:     cfg.hdr.StartOffset,
 		// In flight: a block being filled, one waiting for dispatch
@@ -321,7 +332,7 @@ func (fw *Writer) getErr() error {
 }
 
 // HashOnly feeds the source's bytes before the start offset (see
-// WithStartOffset) into END's SHA-256 without sending them. It may only be
+// WithStartOffset) into END's digest without sending them. It may only be
 // called before the first Write, for at most StartOffset bytes in all.
 func (fw *Writer) HashOnly(p []byte) (int, error) {
 	if err := fw.getErr(); err != nil {
@@ -333,7 +344,7 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 	if fw.writing || fw.fed+int64(len(p)) > fw.hdr.StartOffset {
 		return 0, fw.setErr(fmt.Errorf("frame: HashOnly of %d bytes at source offset %d: only the %d bytes before the start offset may be hashed, before the first Write", len(p), fw.fed, fw.hdr.StartOffset))
 	}
-	fw.sha.Write(p)
+	fw.sum.Write(p)
 	fw.fed += int64(len(p))
 	return len(p), nil
 }
@@ -342,8 +353,9 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 // cut at multiples of the block size in source offsets and hands full
 // blocks (in segments of about 1 MiB when blocks are small) to the
 // Writer's goroutines, which apply the filter and compress them; Write
-// blocks when enough blocks are in flight. It hashes p into END's SHA-256
-// itself, so the caller should have its next read in flight meanwhile.
+// blocks when enough blocks are in flight. It hashes p into END's digest
+// itself (SHA-256), or copies it for the BLAKE3 goroutines, so the caller
+// should have its next read in flight meanwhile.
 // It does not keep p.
 func (fw *Writer) Write(p []byte) (int, error) { return fw.write(p, nil) }
 
@@ -387,11 +399,12 @@ func (fw *Writer) write(p []byte, ref *lent) (int, error) {
 		room := int(end-fw.blockOff) - len(fw.block)
 		c := min(room, len(p))
 		// Hash each piece, then copy or lend it. Hashing here, in the
-		// caller's goroutine, keeps the serial SHA-256 running at full
+		// caller's goroutine, keeps a serial SHA-256 running at full
 		// speed for as long as the caller has data; handing blocks to
 		// another goroutine for it left it idle a quarter of the time,
-		// waiting for hand-offs.
-		fw.sha.Write(p[:c])
+		// waiting for hand-offs. BLAKE3 only copies the bytes here and
+		// hashes them on its own goroutines.
+		fw.sum.Write(p[:c])
 		if ref != nil && len(fw.block) == 0 && c == room {
 			// A whole block or segment: lend it. dispatch copies
 			// the blocks of a segment it keeps, so a delta, which
@@ -601,7 +614,7 @@ func (fw *Writer) output() {
 	}
 }
 
-// Close flushes the last block and zero run, writes END with the SHA-256
+// Close flushes the last block and zero run, writes END with the digest
 // of the whole source, flushes the underlying writer (it does not close
 // it) and stops the Writer's goroutines. It must be called even after an
 // error, to release them. If WithSourceSize was given and a different
@@ -628,7 +641,7 @@ func (fw *Writer) Close() error {
 		fw.setErr(fmt.Errorf("frame: %w: source ended at %d bytes, declared %d", ErrSourceSize, fw.fed, fw.hdr.SourceSize))
 	}
 	if fw.getErr() == nil {
-		fw.sha.Sum(fw.digest[:0])
+		fw.digest = fw.sum.sum()
 		b := make([]byte, RecordHeaderLen+EndPayloadLen)
 		p := b[RecordHeaderLen:]
 		binary.LittleEndian.PutUint64(p[0:], uint64(fw.records))
@@ -640,6 +653,7 @@ func (fw *Writer) Close() error {
 		res <- result{b: b}
 		fw.queue <- res
 	}
+	fw.sum.close()
 	close(fw.jobs)
 	close(fw.queue)
 	fw.wg.Wait()
@@ -667,8 +681,8 @@ func (fw *Writer) Abort(err error) error {
 	return fw.Close()
 }
 
-// Digest returns the SHA-256 of the whole source written in END; it is
-// valid after a successful Close.
+// Digest returns the digest of the whole source written in END (of
+// Header().DigestAlg); it is valid after a successful Close.
 func (fw *Writer) Digest() [32]byte { return fw.digest }
 
 // maxZeroRun caps a ZERO record's length: the receiver hears of progress

@@ -160,9 +160,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	rep.Report(time.Now())
 	digest := hex.EncodeToString(end.Digest[:])
 	if end.Verified {
-		rep.Diagnose("verified sha256 " + digest)
+		rep.Diagnose("verified " + h.DigestAlg.String() + " " + digest)
 	} else {
-		rep.Diagnose("sha256 " + digest + " NOT verified (--no-verify)")
+		rep.Diagnose(h.DigestAlg.String() + " " + digest + " NOT verified (--no-verify)")
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func TestSSHBench(t *testing.T) {
 	size := int64(mib) << 20
 	dir := tools(t)
 	img := sshtest.Ext4Image(t, size, sshtest.MixedTree(t, size*6/10))
-	want := sshtest.SHA256(t, img)
+	want := sshtest.BLAKE3(t, img)
 	src := testutil.LoopDevice(t, img)
 	dst, _ := testutil.LoopImage(t, size)
 	lab := sshtest.New(t, dir, []string{"backup"})
@@ -87,7 +87,7 @@ func TestSSHBench(t *testing.T) {
 		rates := make([]float64, len(methods))
 		for i, m := range methods {
 			rates[i] = rate(m.script)
-			if got := sshtest.SHA256(t, dst); got != want {
+			if got := sshtest.BLAKE3(t, dst); got != want {
 				t.Fatalf("%s: target differs from the source", m.name)
 			}
 			testutil.Run(t, "blkdiscard", "-f", dst) // the next method starts from zeros

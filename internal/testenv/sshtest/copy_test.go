@@ -49,7 +49,7 @@ func hasFrame(t *testing.T) bool {
 }
 
 // verifiedLine matches blkwrite's last line after a verified framed copy.
-var verifiedLine = regexp.MustCompile(`(?m)^blkwrite: verified sha256 ([0-9a-f]{64})$`)
+var verifiedLine = regexp.MustCompile(`(?m)^blkwrite: verified blake3 ([0-9a-f]{64})$`)
 
 // TestCopyExt4 copies a real ext4 filesystem image through ssh, raw and
 // framed, and checks the target byte for byte, with fsck and by mounting
@@ -61,7 +61,7 @@ func TestCopyExt4(t *testing.T) {
 	const size = 96 << 20
 	tree := sshtest.MixedTree(t, 48<<20)
 	img := sshtest.Ext4Image(t, size, tree)
-	want := sshtest.SHA256(t, img)
+	want := sshtest.BLAKE3(t, img)
 	wantFiles := sshtest.TreeDigests(t, tree)
 	src := testutil.LoopDevice(t, img)
 	lab := sshtest.New(t, dir, []string{"backup"})
@@ -85,7 +85,7 @@ func TestCopyExt4(t *testing.T) {
 			if r.Code != 0 {
 				t.Fatalf("pipeline exit %d\n%s", r.Code, r.Stderr)
 			}
-			if got := sshtest.SHA256(t, dst); got != want {
+			if got := sshtest.BLAKE3(t, dst); got != want {
 				t.Fatalf("target sha256 %s, source %s", got, want)
 			}
 			if tc.framed {

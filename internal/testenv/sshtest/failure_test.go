@@ -227,7 +227,7 @@ func TestForcedCommand(t *testing.T) {
 	lab := sshtest.New(t, dir, []string{"backup"})
 	blkwrite := testutil.Tool(t, "blkwrite")
 	lab.Host("backup").SetKeyOptions(fmt.Sprintf(`command="%s --allow %s",restrict`, blkwrite, allowed))
-	zero := sshtest.SHA256(t, other)
+	zero := sshtest.BLAKE3(t, other)
 	run := func(script string) sshtest.Result {
 		return lab.Run(lab.Client, script, time.Minute, "SRC="+src, "A="+allowed, "B="+other)
 	}
@@ -269,7 +269,7 @@ func TestForcedCommand(t *testing.T) {
 			if r.Code != 3 || r.Stderr != tc.want {
 				t.Fatalf("exit %d, stderr %q; want exit 3, %q", r.Code, r.Stderr, tc.want)
 			}
-			if got := sshtest.SHA256(t, other); got != zero {
+			if got := sshtest.BLAKE3(t, other); got != zero {
 				t.Fatalf("refused target %s was written", other)
 			}
 		})
@@ -312,9 +312,9 @@ func TestFanOut(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(tmp, "err-b"))
 		t.Fatalf("hostb: exit %s%s", rc, b)
 	}
-	want := sshtest.SHA256(t, img)
+	want := sshtest.BLAKE3(t, img)
 	for _, dst := range []string{dstB, dstC} {
-		if got := sshtest.SHA256(t, dst); got != want {
+		if got := sshtest.BLAKE3(t, dst); got != want {
 			t.Fatalf("%s: sha256 %s, source %s", dst, got, want)
 		}
 	}
@@ -342,7 +342,7 @@ func TestFanOut(t *testing.T) {
 		if rc := waitFile(t, rcB, "\n"); rc != "1\n" {
 			t.Fatalf("hostb: exit %s, want 1", rc)
 		}
-		if got := sshtest.SHA256(t, dstC); got != want {
+		if got := sshtest.BLAKE3(t, dstC); got != want {
 			t.Fatalf("%s: sha256 %s, source %s", dstC, got, want)
 		}
 	})

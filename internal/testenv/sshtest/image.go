@@ -1,7 +1,6 @@
 package sshtest
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
@@ -116,19 +116,21 @@ func RandomImage(tb testing.TB, size int64, seed byte) string {
 	return p
 }
 
-// SHA256 returns the hex SHA-256 of the file or device at path.
-func SHA256(tb testing.TB, path string) string {
+// BLAKE3 returns the hex BLAKE3-256 (what b3sum and blkwrite's "verified blake3" print) of the file or device at path.
+func BLAKE3(tb testing.TB, path string) string {
 	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := digest.New()
+	defer h.Close()
 	if _, err := io.Copy(h, f); err != nil {
 		tb.Fatalf("read %s: %v", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := h.Sum()
+	return hex.EncodeToString(sum[:])
 }
 
 // Diff returns the number of bytes in which a and b (files or devices)
@@ -196,7 +198,7 @@ func TreeDigests(tb testing.TB, dir string) map[string]string {
 			return filepath.SkipDir
 		}
 		if d.Type().IsRegular() {
-			m[rel] = SHA256(tb, p)
+			m[rel] = BLAKE3(tb, p)
 		}
 		return nil
 	})

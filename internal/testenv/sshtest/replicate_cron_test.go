@@ -39,7 +39,7 @@ func TestReplicateCron(t *testing.T) {
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := sshtest.SHA256(t, src)
+	want := sshtest.BLAKE3(t, src)
 	cfg := t.TempDir()
 	if err := os.WriteFile(filepath.Join(cfg, "hosts"), []byte("primary 0 backuppc\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestReplicateCron(t *testing.T) {
 		if r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
 			t.Fatalf("-q run: exit %d, stdout %q, stderr %q; want 0 and no output", r.Code, r.Stdout, r.Stderr)
 		}
-		if got := sshtest.SHA256(t, dst); got != want {
+		if got := sshtest.BLAKE3(t, dst); got != want {
 			t.Fatalf("target sha256 %s, source %s", got, want)
 		}
 		if b, _ := os.ReadFile(log); !regexp.MustCompile(`^\S+ replicate: ok .* sha256 ` + want + "\n$").Match(b) {
@@ -226,10 +226,10 @@ func TestReplicateCron(t *testing.T) {
 		}
 		msgs := strings.TrimSpace(strings.TrimPrefix(p.Stderr, "messages in "))
 		t.Cleanup(func() { os.RemoveAll(msgs) })
-		if b, _ := os.ReadFile(filepath.Join(msgs, "remote.err")); !strings.Contains(string(b), "blkwrite: verified sha256 "+want) {
+		if b, _ := os.ReadFile(filepath.Join(msgs, "remote.err")); !strings.Contains(string(b), "blkwrite: verified blake3 "+want) {
 			t.Errorf("remote.err: %q", b)
 		}
-		if got := sshtest.SHA256(t, dst); got != want {
+		if got := sshtest.BLAKE3(t, dst); got != want {
 			t.Fatalf("target sha256 %s, source %s", got, want)
 		}
 	})
@@ -242,7 +242,7 @@ func TestReplicateCron(t *testing.T) {
 		if r.Code != 0 || !strings.Contains(r.Stderr, "100%") || !strings.Contains(r.Stderr, " 8.0 MiB ") {
 			t.Fatalf("exit %d, stderr %q; want the display at 100%% of 8 MiB\nstdout:\n%s", r.Code, r.Stderr, r.Stdout)
 		}
-		if got := sshtest.SHA256(t, dst); got != want {
+		if got := sshtest.BLAKE3(t, dst); got != want {
 			t.Fatalf("target sha256 %s, source %s", got, want)
 		}
 	})

@@ -28,7 +28,7 @@ func TestReplicateScript(t *testing.T) {
 	const size = 64 << 20
 	img := sshtest.Ext4Image(t, size, sshtest.MixedTree(t, 32<<20))
 	src := testutil.LoopDevice(t, img)
-	want := sshtest.SHA256(t, img)
+	want := sshtest.BLAKE3(t, img)
 
 	// The config directory: its path on the client, and what the backup
 	// host sees at that path.
@@ -65,7 +65,7 @@ func TestReplicateScript(t *testing.T) {
 	type mode struct{ name, flag, digest string }
 	modes := []mode{{"raw", "--raw", "raw, not verified"}}
 	for _, c := range []string{"none", "lz4", "zstd"} {
-		modes = append(modes, mode{c, "--compress=" + c, "sha256 " + want})
+		modes = append(modes, mode{c, "--compress=" + c, "blake3 " + want})
 	}
 	for i, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -92,7 +92,7 @@ func TestReplicateScript(t *testing.T) {
 			if r.Code != 0 || !re.MatchString(r.Stdout) {
 				t.Fatalf("exit %d, stdout %q, want a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
 			}
-			if got := sshtest.SHA256(t, dst); got != want {
+			if got := sshtest.BLAKE3(t, dst); got != want {
 				t.Fatalf("target sha256 %s, source %s", got, want)
 			}
 			if i == 0 {
@@ -133,7 +133,7 @@ func TestReplicateScript(t *testing.T) {
 			if r.Code != 0 || !re.MatchString(r.Stdout) {
 				t.Fatalf("exit %d, stdout %q, want a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
 			}
-			if got := sshtest.SHA256(t, dst); got != want {
+			if got := sshtest.BLAKE3(t, dst); got != want {
 				t.Fatalf("target sha256 %s, source %s", got, want)
 			}
 			l := lab.Run(lab.Client, `snapctl list --backend `+backend, time.Minute, state)

@@ -78,14 +78,14 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 	}
 	r = lab.Run(lab.Client, `blkcat --resume "$TOKEN" --frame "$SRC" | $SSH backup "$REMOTE blkwrite '$DST'"`, 2*time.Minute,
 		"SRC="+src, "DST="+dst, "REMOTE="+remote, "TOKEN="+strings.TrimSpace(r.Stdout))
-	want := sshtest.SHA256(t, src)
+	want := sshtest.BLAKE3(t, src)
 	if v := verifiedLine.FindStringSubmatch(r.Stderr); r.Code != 0 || v == nil || v[1] != want {
 		t.Fatalf("resumed copy: exit %d, want verified %s:\n%s", r.Code, want, r.Stderr)
 	}
 	if !strings.Contains(r.Stderr, fmt.Sprintf("blkcat: resuming at byte %d of %d", landed, size)) {
 		t.Errorf("blkcat did not say where it resumed:\n%s", r.Stderr)
 	}
-	if got := sshtest.SHA256(t, dst); got != want {
+	if got := sshtest.BLAKE3(t, dst); got != want {
 		t.Fatalf("target sha256 %s after the resumed copy, source %s", got, want)
 	}
 	if left, _ := filepath.Glob(filepath.Join(state, "*")); len(left) != 0 {
@@ -145,7 +145,7 @@ func TestResumeHintOverSSH(t *testing.T) {
 	hint := strings.TrimSuffix(want[strings.Index(want, "blkcat --resume"):], "\n")
 	hint = strings.NewReplacer("ssh HOST blkwrite", `$SSH backup $REMOTE blkwrite`, " SRC ", ` "$SRC" `).Replace(hint)
 	r = lab.Run(lab.Client, hint, time.Minute, "SRC="+src, "REMOTE="+remote)
-	if m := verifiedLine.FindStringSubmatch(r.Stderr); r.Code != 0 || m == nil || m[1] != sshtest.SHA256(t, src) {
+	if m := verifiedLine.FindStringSubmatch(r.Stderr); r.Code != 0 || m == nil || m[1] != sshtest.BLAKE3(t, src) {
 		t.Fatalf("%s: exit %d, not verified:\n%s", hint, r.Code, r.Stderr)
 	}
 }

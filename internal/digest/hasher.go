@@ -1,0 +1,212 @@
+package digest
+
+import (
+	"runtime"
+	"sync"
+
+	"lukechampine.com/blake3/guts"
+)
+
+// Hasher computes BLAKE3-256 of a source written to it in order, in any
+// chunk sizes. It copies the bytes into pieces of 1 MiB and hashes each
+// whole piece on one of its goroutines while the caller writes on, so the
+// digest runs on all cores; the last piece is hashed by Sum.
+//
+// Memory is bounded: at most 2×workers+2 pieces (2×workers+2 MiB) are
+// held, one being filled, one kept back until the next byte shows it is
+// not the last, and up to 2×workers hashed or waiting; Write blocks
+// when all are in use. With WithLeaves it also keeps 32 bytes per leaf.
+//
+// A Hasher is not safe for concurrent use. Close (or Sum) releases its
+// goroutines.
+type Hasher struct {
+	keep    bool
+	workers int
+
+	buf    []byte // piece being filled
+	pieces int64  // whole pieces handed to the goroutines
+	size   int64
+
+	started bool
+	free    chan []byte
+	jobs    chan pieceJob
+	queue   chan chan pieceSum
+	merged  chan struct{}
+	wg      sync.WaitGroup
+
+	// The merge goroutine's state, read after merged is closed.
+	stack  stack
+	leaves [][8]uint32
+
+	closed bool
+	root   [Size]byte
+}
+
+type pieceJob struct {
+	b   []byte
+	i   int64
+	res chan pieceSum
+}
+
+type pieceSum struct {
+	cv     [8]uint32
+	leaves [pieceLeaves][8]uint32
+}
+
+// Option configures a Hasher.
+type Option func(*Hasher)
+
+// WithWorkers sets the number of hashing goroutines, n ≥ 1 (values below
+// are taken as 1). Default GOMAXPROCS. The digest does not depend on it.
+func WithWorkers(n int) Option { return func(h *Hasher) { h.workers = max(1, n) } }
+
+// WithLeaves makes the Hasher keep every leaf's chaining value, returned
+// by Leaves after Sum: 32 bytes per 64 KiB of source.
+func WithLeaves() Option { return func(h *Hasher) { h.keep = true } }
+
+// New returns a Hasher.
+func New(opts ...Option) *Hasher {
+	h := &Hasher{workers: runtime.GOMAXPROCS(0)}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+func (h *Hasher) start() {
+	h.started = true
+	n := 2*h.workers + 2
+	h.free = make(chan []byte, n)
+	for range n {
+		h.free <- nil // allocated on first use
+	}
+	h.jobs = make(chan pieceJob)
+	h.queue = make(chan chan pieceSum, h.workers)
+	h.merged = make(chan struct{})
+	for range h.workers {
+		h.wg.Add(1)
+		go h.work()
+	}
+	go h.merge()
+}
+
+func (h *Hasher) work() {
+	defer h.wg.Done()
+	for j := range h.jobs {
+		var s pieceSum
+		s.cv = hashPiece(j.b, j.i, s.leaves[:])
+		h.free <- j.b[:0]
+		j.res <- s
+	}
+}
+
+// merge pushes the pieces' chaining values onto the stack in order.
+func (h *Hasher) merge() {
+	defer close(h.merged)
+	for res := range h.queue {
+		s := <-res
+		h.stack.push(s.cv, pieceHeight)
+		if h.keep {
+			h.leaves = append(h.leaves, s.leaves[:]...)
+		}
+	}
+}
+
+// Write adds p to the source. It never fails; it blocks while all piece
+// buffers are in use. It must not be called after Sum or Close.
+func (h *Hasher) Write(p []byte) (int, error) {
+	if h.closed {
+		panic("digest: Write after Sum or Close")
+	}
+	n := len(p)
+	h.size += int64(n)
+	for len(p) > 0 {
+		if len(h.buf) == pieceSize {
+			// More bytes follow, so this piece is not the last.
+			h.dispatch()
+		}
+		if h.buf == nil {
+			if !h.started {
+				h.start()
+			}
+			h.buf = <-h.free
+			if h.buf == nil {
+				h.buf = make([]byte, 0, pieceSize)
+			}
+		}
+		c := copy(h.buf[len(h.buf):pieceSize], p)
+		h.buf, p = h.buf[:len(h.buf)+c], p[c:]
+	}
+	return n, nil
+}
+
+func (h *Hasher) dispatch() {
+	res := make(chan pieceSum, 1)
+	h.queue <- res
+	h.jobs <- pieceJob{b: h.buf, i: h.pieces, res: res}
+	h.pieces++
+	h.buf = nil
+}
+
+// stop ends the goroutines after they have hashed what they were given.
+func (h *Hasher) stop() {
+	if h.started {
+		close(h.jobs)
+		close(h.queue)
+		h.wg.Wait()
+		<-h.merged
+	}
+	h.closed = true
+}
+
+// Sum returns the BLAKE3-256 digest of everything written, as b3sum
+// prints it, and releases the goroutines. Later calls return the same
+// value; Write may not follow.
+func (h *Hasher) Sum() [Size]byte {
+	if h.closed {
+		return h.root
+	}
+	h.stop()
+	// The last piece: its whole leaves but the last, then the last leaf.
+	n := NumLeaves(int64(len(h.buf)))
+	var cvs [pieceLeaves][8]uint32
+	first := h.pieces * pieceLeaves
+	lastOff := (n - 1) * LeafSize
+	hashPiece(h.buf[:lastOff], h.pieces, cvs[:n-1])
+	for _, cv := range cvs[:n-1] {
+		h.stack.push(cv, 0)
+	}
+	last := leafNode(h.buf[lastOff:], first+n-1)
+	h.root = h.stack.root(last)
+	if h.keep {
+		h.leaves = append(h.leaves, cvs[:n-1]...)
+		h.leaves = append(h.leaves, guts.ChainingValue(last))
+	}
+	h.buf = nil
+	return h.root
+}
+
+// Size returns the number of bytes written.
+func (h *Hasher) Size() int64 { return h.size }
+
+// Leaves returns the leaf chaining values, NumLeaves(Size()) of them,
+// after Sum of a Hasher made WithLeaves (nil otherwise).
+func (h *Hasher) Leaves() []CV {
+	if !h.keep || !h.closed {
+		return nil
+	}
+	out := make([]CV, len(h.leaves))
+	for i, w := range h.leaves {
+		out[i] = toCV(w)
+	}
+	return out
+}
+
+// Close releases the goroutines without computing the digest (after an
+// error). It may follow Sum.
+func (h *Hasher) Close() {
+	if !h.closed {
+		h.stop()
+		h.buf = nil
+	}
+}
