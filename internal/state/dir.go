@@ -72,17 +72,22 @@ func (d Dir) Load(target string) (Token, error) {
 // Save replaces target's resume state atomically: temp file, fsync,
 // rename, fsync of the directory.
 func (d Dir) Save(target string, t Token) error {
-	path := d.Path(target)
+	return d.replace(d.Path(target), []byte(stateMagic+" "+t.String()+"\n"))
+}
+
+// replace writes b to path atomically: temp file in the same directory,
+// fsync, rename, fsync of the directory.
+func (d Dir) replace(path string, b []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".resume-*")
+	tmp, err := os.CreateTemp(dir, ".state-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(stateMagic + " " + t.String() + "\n")
+	_, err = tmp.Write(b)
 	if err == nil {
 		err = tmp.Sync()
 	}
