@@ -618,8 +618,7 @@ func TestExitCodes(t *testing.T) {
 		{"missing value", []string{"-q", "--stall"}, 2, "pvcat: option '--stall' requires an argument\n" + try},
 		{"bad value", []string{"-L", "x"}, 2, "pvcat: invalid argument 'x' for '-L': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b\n" + try},
 		{"unsupported", []string{"-F", "%b"}, 2, "pvcat: -F (--format) is not supported by pvcat\n" + try},
-		{"operand", []string{"img"}, 2, "pvcat: unexpected operand 'img': pvcat reads stdin only (pvcat < FILE)\n" + try},
-		{"-S without size", []string{"-S"}, 2, "pvcat: -S needs a size: -s SIZE, or stdin a regular file or block device\n" + try},
+		{"-S without size", []string{"-S"}, 2, "pvcat: -S needs a size: -s SIZE, or FILEs (or stdin) that are regular files or block devices\n" + try},
 	} {
 		if code, msg := run(nil, io.Discard, tc.args...); code != tc.code || msg != tc.msg {
 			t.Errorf("%s: exit %d, stderr %q; want %d, %q", tc.name, code, msg, tc.code, tc.msg)

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/blkpipe/blkpipe/internal/frame"
+	"github.com/blkpipe/blkpipe/internal/pipeio"
+)
+
+// input is one FILE operand, or stdin for "-".
+type input struct {
+	name string
+	skip bool // it could not be accessed: reported, left out
+}
+
+// accessError says FILE operands could not be opened: failed of total.
+// Each was reported when it failed; run returns it, already shown, for
+// the exit status: pv's 2, or 10 when no FILE could be opened.
+type accessError struct{ failed, total int }
+
+func (e accessError) Error() string {
+	return fmt.Sprintf("%d of %d files could not be accessed", e.failed, e.total)
+}
+
+// inputSizes returns the inputs for files (stdin alone when there are none)
+// and the bytes they hold, or 0 when any size is unknown: regular files'
+// sizes, block devices' (BLKGETSIZE64, through streamSize), stdin's when it
+// is one of those. A file that cannot be stat'ed is reported and skipped; a
+// directory adds nothing (reading it fails, and is reported then, as pv).
+func inputSizes(files []string, stdin io.Reader, report func(error)) ([]input, int64) {
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	inputs := make([]input, len(files))
+	total, known := int64(0), true
+	for i, name := range files {
+		inputs[i].name = name
+		if name == "-" {
+			f, ok := stdin.(*os.File)
+			n, sized, err := int64(0), false, error(nil)
+			if ok {
+				n, sized, err = streamSize(f)
+			}
+			total, known = total+n, known && sized && err == nil
+			continue
+		}
+		fi, err := os.Stat(name)
+		if err != nil {
+			report(err)
+			inputs[i].skip = true
+			continue
+		}
+		switch m := fi.Mode(); {
+		case m.IsRegular():
+			total += fi.Size()
+		case m.IsDir():
+		case m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0:
+			f, err := os.Open(name)
+			if err != nil {
+				report(err)
+				inputs[i].skip = true
+				continue
+			}
+			n, _, err := streamSize(f)
+			f.Close()
+			total, known = total+n, known && err == nil
+		default:
+			known = false // a FIFO, a terminal: no size
+		}
+	}
+	if !known {
+		total = 0
+	}
+	return inputs, total
+}
+
+// transfer copies the inputs to the output, in order, and counts. It runs
+// on its own goroutine; the display reads its counters.
+type transfer struct {
+	inputs []input
+	stdin  io.Reader
+	out    io.Writer // stdout, or io.Discard for -X
+	cp     *pipeio.Copier
+	limit  int64         // -S: stop after limit bytes on the wire; 0 none
+	wire   *atomic.Int64 // bytes moved, counted by cp.Progress
+	// report hands the display an error that ends one input only; it
+	// returns false when run has stopped listening.
+	report func(error) bool
+
+	// src, if set, looks for a framed stream at the start of the
+	// input, and counts it if it is one.
+	src     *source
+	started bool // the first input was opened: too late to look
+}
+
+// run copies every input. It returns nil when all were copied, an error
+// wrapping EPIPE when the reader downstream went away, a write error, or,
+// once all inputs were tried, the first error an input ended with (already
+// reported) or an accessError.
+func (t *transfer) run() error {
+	var failed int
+	var first error
+	for _, in := range t.inputs {
+		if t.limit > 0 && t.wire.Load() >= t.limit {
+			break
+		}
+		if in.skip {
+			failed++
+			continue
+		}
+		err := t.copyInput(in)
+		if errors.Is(err, errOpen) {
+			failed++
+			err = errors.Unwrap(err)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.EPIPE) || isWriteError(err):
+			return err
+		default:
+			// As pv: say what went wrong with this input, go on with
+			// the next.
+			if first == nil {
+				first = reportedError{err}
+			}
+			if !t.report(err) {
+				return first
+			}
+		}
+	}
+	if first != nil {
+		return first
+	}
+	if failed > 0 {
+		return reportedError{accessError{failed, len(t.inputs)}}
+	}
+	return nil
+}
+
+// errOpen marks an input that could not be opened.
+var errOpen = errors.New("open failed")
+
+func (t *transfer) copyInput(in input) error {
+	var src io.Reader = t.stdin
+	if in.name != "-" {
+		f, err := os.Open(in.name)
+		if err != nil {
+			return fmt.Errorf("%w%w", errOpen, err)
+		}
+		defer f.Close()
+		src = f
+	}
+	dst := t.out
+	if !t.started {
+		// Only the start of the whole stream can be a framed stream's.
+		t.started = true
+		head, err := []byte(nil), error(nil)
+		if t.src != nil {
+			head, err = peekMagic(src)
+		}
+		if t.src != nil && string(head) == frame.Magic {
+			t.src.framed.Store(true)
+			t.out = &observed{Writer: t.out, src: t.src}
+			dst = t.out
+		}
+		if len(head) > 0 {
+			// Written outside the Copier: a few bytes, let by -L.
+			n, werr := dst.Write(head)
+			if n > 0 && t.cp.Progress != nil {
+				t.cp.Progress(n)
+			}
+			if werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		var pe *os.PathError
+		if err != nil && !errors.As(err, &pe) {
+			err = fmt.Errorf("read %s: %w", in.name, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if t.limit > 0 {
+		t.cp.Max = t.limit - t.wire.Load()
+	}
+	_, err := t.cp.Copy(dst, src)
+	return err
+}
+
+// peekMagic reads from r until it has len(frame.Magic) bytes or the bytes
+// read stop matching the magic, so that a stream that is not framed (a
+// terminal, `tail -f`) goes on at once. err is io.EOF at the end of r.
+func peekMagic(r io.Reader) ([]byte, error) {
+	head := make([]byte, 0, len(frame.Magic))
+	for len(head) < len(frame.Magic) {
+		n, err := r.Read(head[len(head):cap(head)])
+		head = head[:len(head)+n]
+		if !bytes.HasPrefix([]byte(frame.Magic), head) {
+			return head, err
+		}
+		if err != nil {
+			return head, err
+		}
+	}
+	return head, nil
+}
+
+// isWriteError reports whether err is a failed write to the output, after
+// which the next input would fail the same way.
+func isWriteError(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) && pe.Op == "write"
+}
+
+// source counts a framed stream in source bytes: the Observer's position
+// less the start offset. When the Observer stops (a damaged stream, bytes
+// after END), the count goes on from there in wire bytes, so it never goes
+// back. Written by the copying goroutine, read by the display.
+type source struct {
+	given    int64 // -s; -1 none: the header's size is used
+	obs      frame.Observer
+	wire     int64 // bytes observed
+	shown    int64 // source bytes at the last Write the Observer followed
+	stopWire int64 // wire bytes then
+	startOff int64 // the header's start offset
+
+	framed atomic.Bool  // the input starts with the magic: count is used
+	count  atomic.Int64 // source bytes, for the display
+	header atomic.Bool  // the header was read: size is set
+	size   atomic.Int64 // the header's source size less the start; -1 unknown
+}
+
+func (s *source) observe(p []byte) {
+	s.wire += int64(len(p))
+	if s.obs.Err() == nil {
+		s.obs.Write(p)
+		if h, ok := s.obs.Header(); ok && !s.header.Load() {
+			size := h.SourceSize
+			if s.given >= 0 {
+				size = s.given
+			}
+			if size >= 0 {
+				size = max(size-h.StartOffset, 0)
+			}
+			s.startOff = h.StartOffset
+			s.size.Store(size)
+			s.header.Store(true)
+		}
+		if s.obs.Err() == nil {
+			if s.header.Load() {
+				s.shown = s.obs.Pos() - s.startOff
+			}
+			s.stopWire = s.wire
+			s.count.Store(s.shown)
+			return
+		}
+	}
+	s.count.Store(s.shown + s.wire - s.stopWire)
+}
+
+// observed is the output seen through a source: what is written is also
+// observed.
+type observed struct {
+	io.Writer
+	src *source
+}
+
+func (o *observed) Write(p []byte) (int, error) {
+	n, err := o.Writer.Write(p)
+	o.src.observe(p[:n])
+	return n, err
+}
+
+// Name names the output in the Copier's errors, as the file would.
+func (o *observed) Name() string {
+	if f, ok := o.Writer.(interface{ Name() string }); ok {
+		return f.Name()
+	}
+	return "output"
+}
