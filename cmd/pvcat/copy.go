@@ -222,50 +222,38 @@ func isWriteError(err error) bool {
 	return errors.As(err, &pe) && pe.Op == "write"
 }
 
-// source counts a framed stream in source bytes: the Observer's position
-// less the start offset. When the Observer stops (a damaged stream, bytes
-// after END), the count goes on from there in wire bytes, so it never goes
-// back. Written by the copying goroutine, read by the display.
+// source counts a framed stream in source bytes: how far the Observer has
+// followed it into the source, from the start offset, and, once it stopped
+// (a damaged stream, bytes after END), the wire bytes since, so the count
+// never goes back. Written by the copying goroutine, read by the display.
 type source struct {
-	given    int64 // -s; -1 none: the header's size is used
-	obs      frame.Observer
-	wire     int64 // bytes observed
-	shown    int64 // source bytes at the last Write the Observer followed
-	stopWire int64 // wire bytes then
-	startOff int64 // the header's start offset
+	given int64 // -s; -1 none: the header's size is used
+	obs   frame.Observer
+	wire  int64 // bytes observed
+	start int64 // the header's start offset
 
 	framed atomic.Bool  // the input starts with the magic: count is used
 	count  atomic.Int64 // source bytes, for the display
 	header atomic.Bool  // the header was read: size is set
-	size   atomic.Int64 // the header's source size less the start; -1 unknown
+	size   atomic.Int64 // the source size less the start; -1 unknown
 }
 
 func (s *source) observe(p []byte) {
 	s.wire += int64(len(p))
-	if s.obs.Err() == nil {
-		s.obs.Write(p)
-		if h, ok := s.obs.Header(); ok && !s.header.Load() {
-			size := h.SourceSize
-			if s.given >= 0 {
-				size = s.given
-			}
-			if size >= 0 {
-				size = max(size-h.StartOffset, 0)
-			}
-			s.startOff = h.StartOffset
-			s.size.Store(size)
-			s.header.Store(true)
+	s.obs.Write(p)
+	if h, ok := s.obs.Header(); ok && !s.header.Load() {
+		size := h.SourceSize
+		if s.given >= 0 {
+			size = s.given
 		}
-		if s.obs.Err() == nil {
-			if s.header.Load() {
-				s.shown = s.obs.Pos() - s.startOff
-			}
-			s.stopWire = s.wire
-			s.count.Store(s.shown)
-			return
+		if size >= 0 {
+			size = max(size-h.StartOffset, 0)
 		}
+		s.start = h.StartOffset
+		s.size.Store(size)
+		s.header.Store(true)
 	}
-	s.count.Store(s.shown + s.wire - s.stopWire)
+	s.count.Store(s.obs.Pos() - s.start + s.wire - s.obs.Offset())
 }
 
 // observed is the output seen through a source: what is written is also

@@ -574,10 +574,13 @@ func TestJSON(t *testing.T) {
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 				t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
 			}
-			for _, k := range []string{"elapsed", "bytes", "rate", "avg_rate", "size", "percent", "eta", "done"} {
+			for _, k := range []string{"ts", "elapsed", "bytes", "rate", "avg_rate", "size", "percent", "eta", "done"} {
 				if _, ok := m[k]; !ok {
 					t.Errorf("record %s lacks %q", sc.Text(), k)
 				}
+			}
+			if ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["ts"])); err != nil || time.Since(ts) > time.Minute || !strings.HasSuffix(fmt.Sprint(m["ts"]), "Z") {
+				t.Errorf("record %s: ts %v is not the time now, in UTC (%v)", sc.Text(), m["ts"], err)
 			}
 			recs = append(recs, m)
 		}
@@ -645,9 +648,10 @@ func TestExitCodes(t *testing.T) {
 }
 
 // TestReaderGone checks what pv 1.6.20 does when the reader downstream goes
-// away (`pv < big | head -c 10` under set -o pipefail): it ends with status
-// 0, no message, and its last display, from a file or a pipe, on both copy
-// paths. pvcat must do the same, and so must pv, where it is installed.
+// away (`pv < big | head -c 10` under set -o pipefail, or `pv big | head
+// -c 1M`): it ends with status 0, no message, and its last display, from a
+// file, a pipe or a FILE operand, on both copy paths. pvcat must do the
+// same, and so must pv, where it is installed.
 func TestReaderGone(t *testing.T) {
 	tools := []string{testutil.Tool(t, "pvcat")}
 	if _, err := exec.LookPath("pv"); err == nil {
@@ -659,15 +663,25 @@ func TestReaderGone(t *testing.T) {
 	}
 	for _, tool := range tools {
 		for _, args := range [][]string{{"-q"}, {"-q", "-C"}, {"-n"}, {"-n", "-C"}, {"-f"}, {"-q", "-L", "100M"}} {
-			for _, from := range []string{"pipe", "file"} {
+			for _, from := range []string{"pipe", "file", "operand"} {
 				// read is how much the reader takes before it goes: none
 				// (closed from the start) or 10 bytes, like head -c 10.
 				for _, read := range []int{0, 10} {
 					name := fmt.Sprintf("%s %v < %s, reader takes %d", filepath.Base(tool), args, from, read)
 					var in *os.File
-					if from == "pipe" {
+					args := args
+					switch from {
+					case "pipe":
 						in = pipeIn(t, make([]byte, 16<<20), rand.New(rand.NewPCG(1, 1)))
-					} else {
+					case "operand":
+						// Two FILEs, as in `pv img img | head -c 10`.
+						args = append(args[:len(args):len(args)], img, img)
+						f, err := os.Open(os.DevNull)
+						if err != nil {
+							t.Fatal(err)
+						}
+						in = f
+					default:
 						f, err := os.Open(img)
 						if err != nil {
 							t.Fatal(err)

@@ -38,6 +38,7 @@ type Observer struct {
 	stored  int64  // payload bytes of the current record
 	skipped int64  // payload bytes of it passed so far
 	typ     byte   // current record's type
+	off     int64  // stream bytes taken
 	err     error
 }
 
@@ -57,6 +58,7 @@ const (
 func (o *Observer) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 && o.state != obsStopped {
+		before := len(p)
 		switch o.state {
 		case obsHeader:
 			p = o.header(p)
@@ -79,6 +81,7 @@ func (o *Observer) Write(p []byte) (int, error) {
 		case obsEnd:
 			o.stop(fmt.Errorf("frame: %w", ErrTrailingData))
 		}
+		o.off += int64(before - len(p))
 	}
 	return n, nil
 }
@@ -96,6 +99,12 @@ func (o *Observer) Header() (Header, bool) {
 // (which may leave a gap in a delta stream) moves it at once. It never
 // decreases and never exceeds a known source size. 0 before the header.
 func (o *Observer) Pos() int64 { return o.pos }
+
+// Offset returns how many bytes of the stream the Observer has taken: all
+// those written while it observes; once it stopped, those up to and
+// including the byte, header or record header that stopped it. A meter
+// that goes on counting wire bytes after a stop counts from here.
+func (o *Observer) Offset() int64 { return o.off }
 
 // Done reports whether the whole END record has passed: the stream is
 // complete as far as the Observer checks it.
@@ -119,7 +128,7 @@ func (o *Observer) header(p []byte) []byte {
 				var got [len(Magic)]byte // a copy: o.buf must not escape
 				copy(got[:], o.buf[:i+1])
 				o.stop(fmt.Errorf("frame: %w: starts with %x", ErrBadMagic, got[:i+1]))
-				return nil
+				return p[i+1-o.n:]
 			}
 		}
 		o.n += k
@@ -130,12 +139,12 @@ func (o *Observer) header(p []byte) []byte {
 		le := binary.LittleEndian
 		if v := le.Uint16(o.buf[8:]); v != Version {
 			o.stop(fmt.Errorf("frame: %w %d", ErrVersion, v))
-			return nil
+			return p
 		}
 		hlen := int(le.Uint16(o.buf[10:]))
 		if hlen < HeaderLen || hlen > MaxHeaderLen {
 			o.stop(fmt.Errorf("frame: %w: header length %d not in [%d, %d]", ErrHeader, hlen, HeaderLen, MaxHeaderLen))
-			return nil
+			return p
 		}
 		// The CRC covers [0, hlen-4): all of buf when the header is
 		// longer, the rest follows in later bytes (hcrc); the CRC's own

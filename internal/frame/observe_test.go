@@ -13,13 +13,14 @@ import (
 func observe(tb testing.TB, b []byte, chunk func(i int) int) *Observer {
 	tb.Helper()
 	var o Observer
-	last, stopped := int64(0), false
+	last, stopped, written := int64(0), false, int64(0)
 	for i := 0; len(b) > 0; i++ {
 		k := min(max(chunk(i), 1), len(b))
 		if n, err := o.Write(b[:k]); n != k || err != nil {
 			tb.Fatalf("Write(%d bytes) = %d, %v", k, n, err)
 		}
 		b = b[k:]
+		written += int64(k)
 		pos := o.Pos()
 		switch h, ok := o.Header(); {
 		case pos < last:
@@ -32,6 +33,8 @@ func observe(tb testing.TB, b []byte, chunk func(i int) int) *Observer {
 			tb.Fatalf("Pos %d without a header", pos)
 		case o.Done() && o.Err() != nil:
 			tb.Fatalf("Done and Err %v", o.Err())
+		case o.Err() == nil && o.Offset() != written || o.Offset() > written || o.Offset() < 0:
+			tb.Fatalf("Offset %d after %d bytes (err %v)", o.Offset(), written, o.Err())
 		}
 		last, stopped = pos, o.Err() != nil
 	}
@@ -60,6 +63,14 @@ func TestObserver(t *testing.T) {
 		b = append(b, make([]byte, 12)...)
 		return binary.LittleEndian.AppendUint32(b, crc(b))
 	}()
+	// Offset where the Observer stops: the byte, header or record header
+	// that stopped it included; all of the stream for the others.
+	stopAt := map[string]int{
+		"raw data": 1, "one bad byte": 2, "version 2": HeaderLen, "header damaged": HeaderLen, "bad block size": HeaderLen,
+		"record damaged": HeaderLen + 2*RecordHeaderLen + tbs, "gap without delta": HeaderLen + RecordHeaderLen,
+		"backwards": HeaderLen + 2*RecordHeaderLen, "beyond size": HeaderLen + RecordHeaderLen, "unknown type": HeaderLen + RecordHeaderLen,
+		"END too short": HeaderLen + 2*RecordHeaderLen, "trailing byte": len(validStream()), "two streams": len(validStream()),
+	}
 	flipped := validStream()
 	flipped[HeaderLen+RecordHeaderLen+tbs+9] ^= 1 // the ZERO record's offset
 	for _, tc := range []struct {
@@ -110,6 +121,13 @@ func TestObserver(t *testing.T) {
 				}
 				if tc.err == nil && o.Err() != nil || tc.err != nil && !errors.Is(o.Err(), tc.err) {
 					t.Fatalf("Err %v, want %v", o.Err(), tc.err)
+				}
+				want, ok := stopAt[tc.name]
+				if !ok {
+					want = len(tc.stream)
+				}
+				if o.Offset() != int64(want) {
+					t.Fatalf("Offset %d, want %d (err %v)", o.Offset(), want, o.Err())
 				}
 			}
 		})
