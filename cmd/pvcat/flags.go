@@ -48,9 +48,9 @@ func (f progressFields) any() bool {
 }
 
 const usage = `usage: pvcat [-pterbaI] [-n] [-q] [-f] [-s SIZE|@FILE] [-S] [-i SEC] [-N NAME]
-             [-L RATE] [-B BYTES] [-W] [-D SEC] [-C] [-X] [-w WIDTH] [-H HEIGHT]
-             [-P FILE] [--json] [--json-fd N] [--stall SEC] [--wire] [-V]
-             [FILE...]
+             [-L RATE] [-B BYTES] [-W] [-D SEC] [-C] [-X] [-w WIDTH]
+             [-H HEIGHT] [-P FILE] [--json] [--json-fd N] [--stall SEC]
+             [--wire] [-V] [FILE...]
 `
 
 var help = usage + `

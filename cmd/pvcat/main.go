@@ -4,9 +4,9 @@
 // Synopsis:
 //
 //	pvcat [-pterbaI] [-n] [-q] [-f] [-s SIZE|@FILE] [-S] [-i SEC] [-N NAME]
-//	      [-L RATE] [-B BYTES] [-W] [-D SEC] [-C] [-X] [-w WIDTH] [-H HEIGHT]
-//	      [-P FILE] [--json] [--json-fd N] [--stall SEC] [--wire] [-V]
-//	      [FILE...]
+//	      [-L RATE] [-B BYTES] [-W] [-D SEC] [-C] [-X] [-w WIDTH]
+//	      [-H HEIGHT] [-P FILE] [--json] [--json-fd N] [--stall SEC]
+//	      [--wire] [-V] [FILE...]
 //
 // Options (pv's meaning; -pterb when no field flag is given):
 //
