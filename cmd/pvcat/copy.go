@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/pipeio"
 )
@@ -19,14 +20,35 @@ type input struct {
 	skip bool // it could not be accessed: reported, left out
 }
 
-// accessError says FILE operands could not be opened: failed of total.
-// Each was reported when it failed; run returns it, already shown, for
-// the exit status: pv's 2, or 10 when no FILE could be opened.
-type accessError struct{ failed, total int }
+// accessError says FILE operands could not be opened (failed of total),
+// or one was the output file (same). Each was reported when it failed; run
+// returns it, already shown, for the exit status (code).
+type accessError struct{ failed, same, total int }
 
 func (e accessError) Error() string {
-	return fmt.Sprintf("%d of %d files could not be accessed", e.failed, e.total)
+	return fmt.Sprintf("%d of %d files could not be accessed, %d was the output", e.failed, e.total, e.same)
 }
+
+// code returns pv's exit status for e, bits of a mask: 2 a FILE could not
+// be opened, 4 a FILE was the output file; 10 (2|8) when no FILE could be
+// opened at all.
+func (e accessError) code() int {
+	if e.failed == e.total {
+		return cli.ExitNoFile
+	}
+	c := 0
+	if e.failed > 0 {
+		c |= cli.ExitFileAccess
+	}
+	if e.same > 0 {
+		c |= cli.ExitSameFile
+	}
+	return c
+}
+
+// errSameFile says an input is the output file: copying it would feed the
+// output back to itself (`pvcat log >> log`). As pv, pvcat stops there.
+var errSameFile = errors.New("input file is output file")
 
 // inputSizes returns the inputs for files (stdin alone when there are none)
 // and the bytes they hold, or 0 when any size is unknown: regular files'
@@ -87,6 +109,7 @@ type transfer struct {
 	stdin  io.Reader
 	out    io.Writer // stdout, or io.Discard for -X
 	cp     *pipeio.Copier
+	outFI  os.FileInfo   // the output, when it is a regular file
 	limit  int64         // -S: stop after limit bytes on the wire; 0 none
 	wire   *atomic.Int64 // bytes moved, counted by cp.Progress
 	// report hands the display an error that ends one input only; it
@@ -104,7 +127,7 @@ type transfer struct {
 // once all inputs were tried, the first error an input ended with (already
 // reported) or an accessError.
 func (t *transfer) run() error {
-	var failed int
+	var failed, same int
 	var first error
 	for _, in := range t.inputs {
 		if t.limit > 0 && t.wire.Load() >= t.limit {
@@ -118,6 +141,11 @@ func (t *transfer) run() error {
 		if errors.Is(err, errOpen) {
 			failed++
 			err = errors.Unwrap(err)
+		}
+		if errors.Is(err, errSameFile) {
+			same++
+			t.report(err)
+			break
 		}
 		switch {
 		case err == nil:
@@ -137,8 +165,8 @@ func (t *transfer) run() error {
 	if first != nil {
 		return first
 	}
-	if failed > 0 {
-		return reportedError{accessError{failed, len(t.inputs)}}
+	if failed > 0 || same > 0 {
+		return reportedError{accessError{failed, same, len(t.inputs)}}
 	}
 	return nil
 }
@@ -154,6 +182,11 @@ func (t *transfer) copyInput(in input) error {
 			return fmt.Errorf("%w%w", errOpen, err)
 		}
 		defer f.Close()
+		if t.outFI != nil {
+			if fi, err := f.Stat(); err == nil && os.SameFile(fi, t.outFI) {
+				return fmt.Errorf("%s: %w", in.name, errSameFile)
+			}
+		}
 		src = f
 	}
 	dst := t.out

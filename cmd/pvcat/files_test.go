@@ -231,3 +231,57 @@ func TestRunStallJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestSameFileLikePV checks `pvcat self a >> self` against pv: a FILE that
+// is the output file is reported, and the copy stops there with status 4
+// (6 when a FILE was missing too), so it never feeds on its own output.
+func TestSameFileLikePV(t *testing.T) {
+	bin := testutil.Tool(t, "pvcat")
+	tools := []string{bin}
+	if _, err := exec.LookPath("pv"); err == nil {
+		tools = append(tools, "pv")
+	}
+	dir := fileTree(t)
+	for _, tc := range []struct {
+		args []string // "self" is the output file
+		out  string   // what self holds after
+		code int
+	}{
+		{[]string{"self", "a"}, "self\n", 4},
+		{[]string{"a", "self", "b"}, "self\nhello\n", 4},
+		{[]string{"a", "nope", "self"}, "self\nhello\n", 6},
+		{[]string{"a", "-"}, "self\nhello\n", 0}, // stdin (empty here) is not checked, as in pv
+	} {
+		for _, tool := range tools {
+			self := filepath.Join(dir, "self")
+			if err := os.WriteFile(self, []byte("self\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := os.OpenFile(self, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(tool, append([]string{"-q"}, tc.args...)...)
+			cmd.Dir, cmd.Stdout = dir, out
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			code := exitStatus(t, cmd.Run())
+			out.Close()
+			got, err := os.ReadFile(self)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// pvcat words it as cat does; pv puts the name last.
+			msg := regexp.MustCompile(`(^|\n)pvcat: self: input file is output file\n$`)
+			if tool == "pv" {
+				msg = regexp.MustCompile(`(^|\n)pv: input file is output file: self\n$`)
+			}
+			if tc.code == 0 {
+				msg = regexp.MustCompile(`^$`)
+			}
+			if string(got) != tc.out || code != tc.code || !msg.MatchString(stderr.String()) {
+				t.Errorf("%s %v >> self: exit %d, stderr %q, self %q; want %d, %q", filepath.Base(tool), tc.args, code, stderr.String(), got, tc.code, tc.out)
+			}
+		}
+	}
+}

@@ -56,7 +56,8 @@ const usage = `usage: pvcat [-pterbaI] [-n] [-q] [-f] [-s SIZE|@FILE] [-S] [-i S
 var help = usage + `
 Copy each FILE (stdin for - or none) to stdout, in order and unchanged, and
 show how it is going, like pv(1). A FILE that cannot be opened is reported
-and skipped, as pv does (status 2, 10 if none could).
+and skipped, as pv does (status 2, 10 if none could); one that is the output
+file stops the copy (status 4).
 
   -p, --progress       bar and percentage        -t, --timer    elapsed time
   -e, --eta            time left                 -r, --rate     current rate

@@ -38,7 +38,8 @@
 //
 // Exit status: 0 done, or the reader downstream went away (as pv); 1
 // read/write error or stall; 2 usage, or a FILE could not be opened (as
-// pv); 10 no FILE could be opened (as pv); 130 interrupted.
+// pv); 4 a FILE is the output file (as pv; 6 with 2); 10 no FILE could be
+// opened (as pv); 130 interrupted.
 package main
 
 import (
@@ -85,10 +86,8 @@ func exitCode(err error) int {
 		return cli.ExitUsage
 	case errors.Is(err, errInterrupted):
 		return cli.ExitInterrupted
-	case errors.As(err, &access) && access.failed == access.total:
-		return cli.ExitNoFile
 	case errors.As(err, &access):
-		return cli.ExitFileAccess
+		return access.code()
 	default:
 		return cli.ExitFailure
 	}

@@ -112,6 +112,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	t := &transfer{inputs: inputs, stdin: stdin, out: stdout, cp: cp, wire: &moved}
 	if cfg.discard {
 		t.out = io.Discard // pv -X: read and count, never write
+	} else if f, ok := stdout.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			t.outFI = fi
+		}
 	}
 	if cfg.stopAt {
 		t.limit = size
