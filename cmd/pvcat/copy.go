@@ -129,6 +129,7 @@ type transfer struct {
 func (t *transfer) run() error {
 	var failed, same int
 	var first error
+inputs:
 	for _, in := range t.inputs {
 		if t.limit > 0 && t.wire.Load() >= t.limit {
 			break
@@ -138,19 +139,21 @@ func (t *transfer) run() error {
 			continue
 		}
 		err := t.copyInput(in)
-		if errors.Is(err, errOpen) {
-			failed++
-			err = errors.Unwrap(err)
-		}
-		if errors.Is(err, errSameFile) {
-			same++
-			t.report(err)
-			break
-		}
+		var oe openError
 		switch {
 		case err == nil:
 		case errors.Is(err, syscall.EPIPE) || isWriteError(err):
 			return err
+		case errors.As(err, &oe):
+			// As pv: say which, go on with the next.
+			failed++
+			if !t.report(oe.err) {
+				break inputs
+			}
+		case errors.Is(err, errSameFile):
+			same++
+			t.report(err)
+			break inputs
 		default:
 			// As pv: say what went wrong with this input, go on with
 			// the next.
@@ -158,7 +161,7 @@ func (t *transfer) run() error {
 				first = reportedError{err}
 			}
 			if !t.report(err) {
-				return first
+				break inputs
 			}
 		}
 	}
@@ -171,15 +174,18 @@ func (t *transfer) run() error {
 	return nil
 }
 
-// errOpen marks an input that could not be opened.
-var errOpen = errors.New("open failed")
+// openError is an input that could not be opened.
+type openError struct{ err error }
+
+func (e openError) Error() string { return e.err.Error() }
+func (e openError) Unwrap() error { return e.err }
 
 func (t *transfer) copyInput(in input) error {
 	var src io.Reader = t.stdin
 	if in.name != "-" {
 		f, err := os.Open(in.name)
 		if err != nil {
-			return fmt.Errorf("%w%w", errOpen, err)
+			return openError{err}
 		}
 		defer f.Close()
 		if t.outFI != nil {

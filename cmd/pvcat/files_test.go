@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,12 @@ func fileTree(t *testing.T) string {
 	if err := os.Mkdir(filepath.Join(dir, "d"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// A socket: stat works, open does not (ENXIO), even for root.
+	l, err := net.Listen("unix", filepath.Join(dir, "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
 	return dir
 }
 
@@ -84,30 +91,37 @@ func TestFilesLikePV(t *testing.T) {
 		pvCode int    // pv's status when it differs from pvcat's; 0: the same
 		msg    string // pvcat's stderr, a regular expression
 		last   bool   // -n: pv and pvcat end with the same line
+		pvOut  string // pv's stdout when it differs from pvcat's
 	}{
-		{"two files", []string{"a", "b"}, "hello\nworld\n", 0, 0, ``, false},
-		{"stdin as -", []string{"-"}, piped, 0, 0, ``, false},
-		{"stdin between", []string{"a", "-", "b"}, "hello\n" + piped + "world\n", 0, 0, ``, false},
-		{"stdin twice", []string{"-", "a", "-"}, piped + "hello\n", 0, 0, ``, false},
-		{"empty file", []string{"empty", "a", "empty"}, "hello\n", 0, 0, ``, false},
-		{"after --", []string{"--", "-dash", "a"}, "dash\nhello\n", 0, 0, ``, false},
-		{"big file", []string{"a", "big", "b"}, "hello\n" + string(big) + "world\n", 0, 0, ``, false},
-		{"missing in the middle", []string{"a", "nope", "b"}, "hello\nworld\n", 2, 0, regexp.QuoteMeta(stat("nope")), false},
-		{"missing first", []string{"nope", "a"}, "hello\n", 2, 0, regexp.QuoteMeta(stat("nope")), false},
-		{"missing only", []string{"nope"}, "", 10, 0, regexp.QuoteMeta(stat("nope")), false},
-		{"all missing", []string{"nope", "nope2"}, "", 10, 0, regexp.QuoteMeta(stat("nope") + stat("nope2")), false},
+		{"two files", []string{"a", "b"}, "hello\nworld\n", 0, 0, ``, false, ""},
+		{"stdin as -", []string{"-"}, piped, 0, 0, ``, false, ""},
+		{"stdin between", []string{"a", "-", "b"}, "hello\n" + piped + "world\n", 0, 0, ``, false, ""},
+		{"stdin twice", []string{"-", "a", "-"}, piped + "hello\n", 0, 0, ``, false, ""},
+		{"empty file", []string{"empty", "a", "empty"}, "hello\n", 0, 0, ``, false, ""},
+		{"after --", []string{"--", "-dash", "a"}, "dash\nhello\n", 0, 0, ``, false, ""},
+		{"big file", []string{"a", "big", "b"}, "hello\n" + string(big) + "world\n", 0, 0, ``, false, ""},
+		{"missing in the middle", []string{"a", "nope", "b"}, "hello\nworld\n", 2, 0, regexp.QuoteMeta(stat("nope")), false, ""},
+		{"missing first", []string{"nope", "a"}, "hello\n", 2, 0, regexp.QuoteMeta(stat("nope")), false, ""},
+		{"missing only", []string{"nope"}, "", 10, 0, regexp.QuoteMeta(stat("nope")), false, ""},
+		{"all missing", []string{"nope", "nope2"}, "", 10, 0, regexp.QuoteMeta(stat("nope") + stat("nope2")), false, ""},
+		// A FILE that fails to open once the copy runs: pvcat goes on
+		// with the others, as for a missing one, and counts it as one
+		// that could not be opened (10 when none could); pv 1.6.20 stops
+		// there with status 2.
+		{"cannot open", []string{"a", "sock", "b"}, "hello\nworld\n", 2, 0, `^pvcat: open sock: no such device or address\n$`, false, "hello\n"},
+		{"none opens", []string{"sock", "nope"}, "", 10, 2, `^` + regexp.QuoteMeta(stat("nope")) + `pvcat: open sock: no such device or address\n$`, false, ""},
 		// pv says "d: read failed: Is a directory" and exits 16 (its
 		// transfer error); pvcat's read errors are 1.
-		{"directory", []string{"a", "d", "b"}, "hello\nworld\n", 1, 16, `^pvcat: read d: is a directory\n$`, false},
-		{"stop at -s", []string{"-S", "-s", "3", "a", "b"}, "hel", 0, 0, ``, false},
-		{"stop in the second file", []string{"-S", "-s", "8", "a", "b"}, "hello\nwo", 0, 0, ``, false},
-		{"stop in a big file", []string{"-S", "-s", "2M", "a", "big", "b"}, "hello\n" + string(big[:2<<20-6]), 0, 0, ``, false},
-		{"stop at the files' size", []string{"-S", "a", "b"}, "hello\nworld\n", 0, 0, ``, false},
-		{"buffer size 0", []string{"-B", "0", "a", "b"}, "hello\nworld\n", 0, 0, ``, false},
-		{"buffer size 1", []string{"-B", "1", "a", "-", "b"}, "hello\n" + piped + "world\n", 0, 0, ``, false},
-		{"numeric from the files' size", []string{"-n", "a", "b"}, "hello\nworld\n", 0, 0, `^100\n$`, true},
-		{"numeric bytes", []string{"-nb", "a", "nope", "b"}, "hello\nworld\n", 2, 0, `^` + regexp.QuoteMeta(stat("nope")) + `12\n$`, true},
-		{"numeric stop", []string{"-n", "-S", "-s", "3", "a"}, "hel", 0, 0, `^100\n$`, true},
+		{"directory", []string{"a", "d", "b"}, "hello\nworld\n", 1, 16, `^pvcat: read d: is a directory\n$`, false, ""},
+		{"stop at -s", []string{"-S", "-s", "3", "a", "b"}, "hel", 0, 0, ``, false, ""},
+		{"stop in the second file", []string{"-S", "-s", "8", "a", "b"}, "hello\nwo", 0, 0, ``, false, ""},
+		{"stop in a big file", []string{"-S", "-s", "2M", "a", "big", "b"}, "hello\n" + string(big[:2<<20-6]), 0, 0, ``, false, ""},
+		{"stop at the files' size", []string{"-S", "a", "b"}, "hello\nworld\n", 0, 0, ``, false, ""},
+		{"buffer size 0", []string{"-B", "0", "a", "b"}, "hello\nworld\n", 0, 0, ``, false, ""},
+		{"buffer size 1", []string{"-B", "1", "a", "-", "b"}, "hello\n" + piped + "world\n", 0, 0, ``, false, ""},
+		{"numeric from the files' size", []string{"-n", "a", "b"}, "hello\nworld\n", 0, 0, `^100\n$`, true, ""},
+		{"numeric bytes", []string{"-nb", "a", "nope", "b"}, "hello\nworld\n", 2, 0, `^` + regexp.QuoteMeta(stat("nope")) + `12\n$`, true, ""},
+		{"numeric stop", []string{"-n", "-S", "-s", "3", "a"}, "hel", 0, 0, `^100\n$`, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args
@@ -131,7 +145,11 @@ func TestFilesLikePV(t *testing.T) {
 			if tc.pvCode != 0 {
 				want = tc.pvCode
 			}
-			if !bytes.Equal(pv.stdout, got.stdout) || pv.code != want || (pv.stderr == "") != (got.stderr == "") {
+			wantOut := got.stdout
+			if tc.pvOut != "" {
+				wantOut = []byte(tc.pvOut)
+			}
+			if !bytes.Equal(pv.stdout, wantOut) || pv.code != want || (pv.stderr == "") != (got.stderr == "") {
 				t.Fatalf("pv %v: exit %d, stderr %q, stdout %d bytes; pvcat: exit %d, stderr %q, %d bytes",
 					args, pv.code, pv.stderr, len(pv.stdout), got.code, got.stderr, len(got.stdout))
 			}
