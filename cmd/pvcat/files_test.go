@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -300,6 +301,36 @@ func TestSameFileLikePV(t *testing.T) {
 			if string(got) != tc.out || code != tc.code || !msg.MatchString(stderr.String()) {
 				t.Errorf("%s %v >> self: exit %d, stderr %q, self %q; want %d, %q", filepath.Base(tool), tc.args, code, stderr.String(), got, tc.code, tc.out)
 			}
+		}
+	}
+}
+
+// TestRunUSR1JSON checks that with JSON on stderr SIGUSR1 writes a record,
+// not dd's line, so the stream stays JSON.
+func TestRunUSR1JSON(t *testing.T) {
+	pr, pw := io.Pipe()
+	usr1 := make(chan os.Signal, 1)
+	var out, errb testutil.SyncBuffer
+	done := make(chan error, 1)
+	// -i 1h: no record per interval comes before the end.
+	go func() { done <- run(context.Background(), []string{"--json", "-i", "1h"}, pr, &out, &errb, usr1) }()
+	pw.Write([]byte("abc"))
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(errb.String(), `"bytes":3,`); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no record of 3 bytes after SIGUSR1: %q", errb.String())
+		}
+		select {
+		case usr1 <- os.Interrupt:
+		default:
+		}
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n") {
+		if !regexp.MustCompile(`^\{"ts":"[^"]+","elapsed":.*\}$`).MatchString(l) {
+			t.Errorf("a line that is no JSON record: %q", l)
 		}
 	}
 }
