@@ -52,8 +52,8 @@ var errSameFile = errors.New("input file is output file")
 
 // inputSizes returns the inputs for files (stdin alone when there are none)
 // and the bytes they hold, or 0 when any size is unknown: regular files'
-// sizes, block devices' (BLKGETSIZE64, through streamSize), stdin's when it
-// is one of those. A file that cannot be stat'ed is reported and skipped; a
+// sizes, block devices' (streamSize: what BLKGETSIZE64 reports), stdin's
+// when it is one of those. A file that cannot be stat'ed is reported and skipped; a
 // directory adds nothing (reading it fails, and is reported then, as pv).
 func inputSizes(files []string, stdin io.Reader, report func(error)) ([]input, int64) {
 	if len(files) == 0 {

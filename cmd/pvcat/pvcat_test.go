@@ -729,8 +729,8 @@ func TestReaderGone(t *testing.T) {
 }
 
 // TestSizeFromStdin checks that pvcat finds the size of a regular file or
-// a block device on stdin by itself: pvcat -n then ends at 100 (%), and
-// -S stops there.
+// a block device on stdin or as FILE operands by itself: pvcat -n then ends
+// at 100 (%), and -S stops there.
 func TestSizeFromStdin(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 9))
 	data := randomData(rng, 3<<20)
@@ -747,6 +747,15 @@ func TestSizeFromStdin(t *testing.T) {
 		r := runPvcat(t, f, "-n")
 		if r.code != 0 || r.stderr != "100\n" || !bytes.Equal(r.stdout, data) {
 			t.Fatalf("pvcat -n < %s: exit %d, stderr %q, %d bytes", path, r.code, r.stderr, len(r.stdout))
+		}
+		// As a FILE operand, twice.
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer null.Close()
+		if r := runPvcat(t, null, "-n", path, path); r.code != 0 || r.stderr != "100\n" || !bytes.Equal(r.stdout, append(bytes.Clone(data), data...)) {
+			t.Fatalf("pvcat -n %s %s: exit %d, stderr %q, %d bytes", path, path, r.code, r.stderr, len(r.stdout))
 		}
 		// Started 1 MiB in, the size left is 2 MiB.
 		f.Seek(1<<20, io.SeekStart)
