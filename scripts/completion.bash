@@ -27,8 +27,8 @@ _blkpipe() {
 			words='-p --progress -t --timer -e --eta -r --rate -a --average-rate -b --bytes
 				-I --fineta -n --numeric -q --quiet -f --force -s --size -S --stop-at-size
 				-i --interval -N --name -L --rate-limit -B --buffer-size -W --wait
-				-D --delay-start -C --no-splice -w --width -H --height -P --pidfile
-				--json --json-fd --stall -V --version' ;;
+				-D --delay-start -C --no-splice -X --discard -w --width -H --height
+				-P --pidfile --json --json-fd --stall --wire -V --version' ;;
 		snapctl)
 			if [ "$COMP_CWORD" -eq 1 ]; then
 				words='create list remove run gc --help --version'

@@ -12,7 +12,7 @@
 # with each step replaced by a blkpipe tool:
 #
 #     snapctl run SOURCE -- bash -c 'set -o pipefail
-#         blkcat -z lz4 "$SNAP" | pvcat -q -L RATE | ssh HOST blkwrite TARGET'
+#         blkcat -z lz4 "$SNAP" | pvcat -q --wire -L RATE | ssh HOST blkwrite TARGET'
 #     rsync -a CONFIG_DIR/ HOST:CONFIG_DIR/
 #
 # snapctl makes the snapshot and removes it however the copy ends; blkcat
@@ -187,7 +187,8 @@ printf -v remote '%q ' "$BLKWRITE" "$TARGET"
 remote=${remote% }
 
 # pvcat on the wire limits the rate and counts the bytes sent (its last
-# --json record); without --rate it only runs when present. The display is
+# --json record; --wire, or it would count the framed stream's source
+# bytes); without --rate it only runs when present. The display is
 # a separate pvcat that counts source bytes, on a terminal only: -q
 # silences it, and no rate limit hides it.
 if [ -n "$RATE" ]; then
@@ -200,7 +201,7 @@ if [ -n "$RATE" ]; then
 fi
 wire=()
 if [ -n "$RATE" ] || command -v pvcat >/dev/null; then
-	wire=(pvcat -q ${RATE:+-L "$RATE"})
+	wire=(pvcat -q --wire ${RATE:+-L "$RATE"})
 fi
 display=()
 if [ "$QUIET" = no ] && command -v pvcat >/dev/null; then

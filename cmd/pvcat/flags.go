@@ -34,6 +34,9 @@ type config struct {
 	height    int           // -H rows; pv uses them only for -c, which pvcat lacks
 	delay     time.Duration // -D before the first display
 	pidfile   string        // -P
+	discard   bool          // -X: read, count, write nothing
+	wire      bool          // --wire: count framed streams' wire bytes
+	files     []string      // FILE operands, "-" for stdin; none: stdin
 }
 
 type progressFields struct {
@@ -45,12 +48,16 @@ func (f progressFields) any() bool {
 }
 
 const usage = `usage: pvcat [-pterbaI] [-n] [-q] [-f] [-s SIZE|@FILE] [-S] [-i SEC] [-N NAME]
-             [-L RATE] [-B BYTES] [-W] [-D SEC] [-C] [-w WIDTH] [-H HEIGHT]
-             [-P FILE] [--json] [--json-fd N] [--stall SEC] [-V]
+             [-L RATE] [-B BYTES] [-W] [-D SEC] [-C] [-X] [-w WIDTH]
+             [-H HEIGHT] [-P FILE] [--json] [--json-fd N] [--stall SEC]
+             [--wire] [-V] [FILE...]
 `
 
 var help = usage + `
-Copy stdin to stdout unchanged and show how it is going, like pv(1).
+Copy each FILE (stdin for - or none) to stdout, in order and unchanged, and
+show how it is going, like pv(1). A FILE that cannot be opened is reported
+and skipped, as pv does (status 2, 10 if none could); one that is the output
+file stops the copy (status 4).
 
   -p, --progress       bar and percentage        -t, --timer    elapsed time
   -e, --eta            time left                 -r, --rate     current rate
@@ -64,31 +71,43 @@ Copy stdin to stdout unchanged and show how it is going, like pv(1).
   -f, --force          draw even when stderr is not a terminal
   -s, --size SIZE      expected bytes (K M G T = 1024 powers, KB MB GB = 1000
                        powers, KiB MiB GiB, c w b; "1 M" too), or @FILE for
-                       FILE's size; default: stdin's size when it is a file
-                       or block device
-  -S, --stop-at-size   stop after SIZE bytes
+                       FILE's size; default: the FILEs' sizes (or stdin's)
+                       when they are regular files or block devices
+  -S, --stop-at-size   stop after SIZE bytes (counted on the wire)
   -i, --interval SEC   seconds between updates (default 1, at least 0.1)
   -N, --name NAME      prefix the display with NAME
   -L, --rate-limit R   at most R bytes per second (suffixes as -s)
-  -B, --buffer-size B  read/write buffer and splice chunk (default 1 MiB)
+  -B, --buffer-size B  read/write buffer and splice chunk (0 or default 1 MiB)
   -W, --wait           start the clock at the first byte
   -D, --delay-start S  display nothing until S seconds have passed
   -C, --no-splice      never use splice(2)
+  -X, --discard        read and count the input, write nothing (as pv 1.7)
   -w, --width N        assume the terminal is N columns wide
   -H, --height N       assume the terminal is N rows high (no effect: pv
                        uses it only for -c)
   -P, --pidfile FILE   write pvcat's process ID to FILE, removed at exit
       --json           one JSON object per interval and one at the end, on
-                       stderr instead of the display, or on --json-fd
-      --json-fd N      write --json records to descriptor N
+                       stderr instead of the display, or on --json-fd; each
+                       has "ts", the UTC time (RFC 3339). With JSON on
+                       stderr, pvcat's errors there are JSON lines too,
+                       {"ts":...,"error":"..."}, and SIGUSR1 writes a record
+      --json-fd N      write --json records to descriptor N; errors stay
+                       plain text on stderr
       --stall SEC      fail when no byte moved for SEC seconds
+      --wire           count the bytes on the wire even in a framed stream
+                       (blkcat --frame/-z), where pvcat counts source bytes
+                       (and takes the size from the stream's header)
   -V, --version        print the version and exit
 
 SEC is seconds (2, 0.5, 0,5) or a duration (250ms, 5m, 1h30m, 1d). Short
 options combine as with getopt: -pterb, -s700G, -nL1M.
 
-pv's -F -T -A -l -0 -c -E -R -d are refused (status 2), and so are FILE
-operands: pvcat reads stdin only.
+When its input is a framed stream (blkcat --frame or -z), pvcat counts the
+source bytes the records cover, not the compressed bytes on the wire, and
+without -s takes the size the stream's header declares; -L still limits the
+wire. --wire or -S count the wire instead.
+
+pv's -F -T -A -l -0 -c -E -R -d are refused (status 2).
 
 SIGUSR1 prints GNU dd's line "N bytes (X MB, Y MiB) copied, T s, R/s".
 
@@ -155,6 +174,8 @@ func parseArgs(args []string) (*config, error) {
 		cli.Bool('S', "stop-at-size", &c.stopAt),
 		cli.Bool('W', "wait", &c.wait),
 		cli.Bool('C', "no-splice", &c.noSplice),
+		cli.Bool('X', "discard", &c.discard),
+		cli.Bool(0, "wire", &c.wire),
 		cli.Bool(0, "json", &c.json),
 		cli.Func('s', "size", func(s string) (err error) { c.size, err = parseSizeArg(s); c.sizeSet = true; return err }),
 		cli.Func('i', "interval", seconds(&c.interval, 1e6*time.Second)),
@@ -162,7 +183,14 @@ func parseArgs(args []string) (*config, error) {
 		cli.Func(0, "stall", seconds(&c.stall, 1e9*time.Second)),
 		cli.String('N', "name", &c.name),
 		cli.Func('L', "rate-limit", size(&c.rateLimit, math.MaxInt64, "want a rate above 0")),
-		cli.Func('B', "buffer-size", size(&c.bufSize, 1<<30, "want 1 byte to 1 GiB")),
+		cli.Func('B', "buffer-size", func(s string) (err error) {
+			// 0 is the default, as in pv.
+			c.bufSize, err = parseSize(s)
+			if err == nil && c.bufSize > 1<<30 {
+				err = errors.New("want at most 1 GiB (0: the default)")
+			}
+			return err
+		}),
 		cli.Func('w', "width", term(&c.width)),
 		cli.Func('H', "height", term(&c.height)),
 		cli.Func('P', "pidfile", func(s string) error {
@@ -191,9 +219,7 @@ func parseArgs(args []string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(operands) > 0 {
-		return nil, cli.Usagef("unexpected operand '%s': pvcat reads stdin only (pvcat < FILE)", operands[0])
-	}
+	c.files = operands
 	c.interval = max(c.interval, minInterval)
 	if !c.fields.any() && !c.numeric {
 		// pv's default; pv -n alone prints percentages only.

@@ -74,6 +74,11 @@ func TestParseArgs(t *testing.T) {
 		{"-nL1M -s700G", config{numeric: true, rateLimit: 1 << 20, size: 700 << 30, sizeSet: true, interval: time.Second, jsonFD: -1}},
 		{"-fN name --size=3", config{force: true, name: "name", size: 3, sizeSet: true, fields: def, interval: time.Second, jsonFD: -1}},
 		{"-json -json-fd=3", config{fields: def, interval: time.Second, json: true, jsonFD: 3}},
+		// FILE operands, in order, "-" for stdin; pv's -B 0 (the default),
+		// -X and --wire.
+		{"a - -q b -- -c", config{quiet: true, fields: def, interval: time.Second, jsonFD: -1, files: []string{"a", "-", "b", "-c"}}},
+		{"-B 0 -X --wire", config{discard: true, wire: true, fields: def, interval: time.Second, jsonFD: -1}},
+		{"--discard -B 1G", config{discard: true, bufSize: 1 << 30, fields: def, interval: time.Second, jsonFD: -1}},
 	}
 	for _, tt := range tests {
 		got, err := parseArgs(strings.Fields(tt.args))
@@ -92,13 +97,12 @@ func TestParseArgs(t *testing.T) {
 		{"-s", "option '-s' requires an argument"},
 		{"--stall", "option '--stall' requires an argument"},
 		{"-q --json=1", "option '--json' doesn't allow an argument"},
-		{"file", "unexpected operand 'file': pvcat reads stdin only (pvcat < FILE)"},
 		{"-s 12Q", "invalid argument '12Q' for '-s': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b"},
 		{"-s @/nonexistent", "invalid argument '@/nonexistent' for '-s': open /nonexistent: no such file or directory"},
 		{"-s @/dev/null", "invalid argument '@/dev/null' for '-s': /dev/null: neither a regular file nor a block device"},
 		{"-L 0", "invalid argument '0' for '-L': want a rate above 0"},
-		{"-B 0", "invalid argument '0' for '-B': want 1 byte to 1 GiB"},
-		{"--buffer-size=2G", "invalid argument '2G' for '--buffer-size': want 1 byte to 1 GiB"},
+		{"--buffer-size=2G", "invalid argument '2G' for '--buffer-size': want at most 1 GiB (0: the default)"},
+		{"-B x", "invalid argument 'x' for '-B': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b"},
 		{"-i -1", "invalid argument '-1' for '-i': want seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d12h)"},
 		{"-i x", "invalid argument 'x' for '-i': want seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d12h)"},
 		{"-i 12d", "invalid argument '12d' for '-i': want at most 277h46m40s"},

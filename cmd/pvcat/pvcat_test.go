@@ -572,10 +572,13 @@ func TestJSON(t *testing.T) {
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 				t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
 			}
-			for _, k := range []string{"elapsed", "bytes", "rate", "avg_rate", "size", "percent", "eta", "done"} {
+			for _, k := range []string{"ts", "elapsed", "bytes", "rate", "avg_rate", "size", "percent", "eta", "done"} {
 				if _, ok := m[k]; !ok {
 					t.Errorf("record %s lacks %q", sc.Text(), k)
 				}
+			}
+			if ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["ts"])); err != nil || time.Since(ts) > time.Minute || !strings.HasSuffix(fmt.Sprint(m["ts"]), "Z") {
+				t.Errorf("record %s: ts %v is not the time now, in UTC (%v)", sc.Text(), m["ts"], err)
 			}
 			recs = append(recs, m)
 		}
@@ -616,8 +619,7 @@ func TestExitCodes(t *testing.T) {
 		{"missing value", []string{"-q", "--stall"}, 2, "pvcat: option '--stall' requires an argument\n" + try},
 		{"bad value", []string{"-L", "x"}, 2, "pvcat: invalid argument 'x' for '-L': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b\n" + try},
 		{"unsupported", []string{"-F", "%b"}, 2, "pvcat: -F (--format) is not supported by pvcat\n" + try},
-		{"operand", []string{"img"}, 2, "pvcat: unexpected operand 'img': pvcat reads stdin only (pvcat < FILE)\n" + try},
-		{"-S without size", []string{"-S"}, 2, "pvcat: -S needs a size: -s SIZE, or stdin a regular file or block device\n" + try},
+		{"-S without size", []string{"-S"}, 2, "pvcat: -S needs a size: -s SIZE, or FILEs (or stdin) that are regular files or block devices\n" + try},
 	} {
 		if code, msg := run(nil, io.Discard, tc.args...); code != tc.code || msg != tc.msg {
 			t.Errorf("%s: exit %d, stderr %q; want %d, %q", tc.name, code, msg, tc.code, tc.msg)
@@ -644,9 +646,10 @@ func TestExitCodes(t *testing.T) {
 }
 
 // TestReaderGone checks what pv 1.6.20 does when the reader downstream goes
-// away (`pv < big | head -c 10` under set -o pipefail): it ends with status
-// 0, no message, and its last display, from a file or a pipe, on both copy
-// paths. pvcat must do the same, and so must pv, where it is installed.
+// away (`pv < big | head -c 10` under set -o pipefail, or `pv big | head
+// -c 1M`): it ends with status 0, no message, and its last display, from a
+// file, a pipe or a FILE operand, on both copy paths. pvcat must do the
+// same, and so must pv, where it is installed.
 func TestReaderGone(t *testing.T) {
 	tools := []string{testutil.Tool(t, "pvcat")}
 	if _, err := exec.LookPath("pv"); err == nil {
@@ -660,15 +663,25 @@ func TestReaderGone(t *testing.T) {
 	}
 	for _, tool := range tools {
 		for _, args := range [][]string{{"-q"}, {"-q", "-C"}, {"-n"}, {"-n", "-C"}, {"-f"}, {"-q", "-L", "100M"}} {
-			for _, from := range []string{"pipe", "file"} {
+			for _, from := range []string{"pipe", "file", "operand"} {
 				// read is how much the reader takes before it goes: none
 				// (closed from the start) or 10 bytes, like head -c 10.
 				for _, read := range []int{0, 10} {
 					name := fmt.Sprintf("%s %v < %s, reader takes %d", filepath.Base(tool), args, from, read)
 					var in *os.File
-					if from == "pipe" {
+					args := args
+					switch from {
+					case "pipe":
 						in = pipeIn(t, make([]byte, 16<<20), rand.New(rand.NewPCG(1, 1)))
-					} else {
+					case "operand":
+						// Two FILEs, as in `pv img img | head -c 10`.
+						args = append(args[:len(args):len(args)], img, img)
+						f, err := os.Open(os.DevNull)
+						if err != nil {
+							t.Fatal(err)
+						}
+						in = f
+					default:
 						f, err := os.Open(img)
 						if err != nil {
 							t.Fatal(err)
@@ -716,8 +729,8 @@ func TestReaderGone(t *testing.T) {
 }
 
 // TestSizeFromStdin checks that pvcat finds the size of a regular file or
-// a block device on stdin by itself: pvcat -n then ends at 100 (%), and
-// -S stops there.
+// a block device on stdin or as FILE operands by itself: pvcat -n then ends
+// at 100 (%), and -S stops there.
 func TestSizeFromStdin(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 9))
 	data := randomData(rng, 3<<20)
@@ -734,6 +747,15 @@ func TestSizeFromStdin(t *testing.T) {
 		r := runPvcat(t, f, "-n")
 		if r.code != 0 || r.stderr != "100\n" || !bytes.Equal(r.stdout, data) {
 			t.Fatalf("pvcat -n < %s: exit %d, stderr %q, %d bytes", path, r.code, r.stderr, len(r.stdout))
+		}
+		// As a FILE operand, twice.
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer null.Close()
+		if r := runPvcat(t, null, "-n", path, path); r.code != 0 || r.stderr != "100\n" || !bytes.Equal(r.stdout, append(bytes.Clone(data), data...)) {
+			t.Fatalf("pvcat -n %s %s: exit %d, stderr %q, %d bytes", path, path, r.code, r.stderr, len(r.stdout))
 		}
 		// Started 1 MiB in, the size left is 2 MiB.
 		f.Seek(1<<20, io.SeekStart)

@@ -30,12 +30,14 @@ func (e stallError) Error() string {
 	return fmt.Sprintf("stalled: no data moved for %v (%d bytes copied)", e.after, e.bytes)
 }
 
-// run is pvcat without the process: it copies stdin to stdout as args say,
-// drawing on stderr, and prints dd's bytes line for every value received on
-// usr1. Cancelling ctx (SIGINT/SIGTERM) stops it with errInterrupted; a
-// reader gone downstream (EPIPE on stdout) ends it with nil, as pv. It
-// takes usr1 from main because main must install the handler before
-// anything else.
+// run is pvcat without the process: it copies its FILEs (stdin for "-" or
+// none) to stdout as args say, drawing on stderr, and prints dd's bytes
+// line for every value received on usr1. Cancelling ctx (SIGINT/SIGTERM)
+// stops it with errInterrupted; a reader gone downstream (EPIPE on stdout)
+// ends it with nil, as pv. Errors it has shown itself (a FILE that could
+// not be opened, or any error when JSON goes to stderr) come back as a
+// reportedError. It takes usr1 from main because main must install the
+// handler before anything else.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, usr1 <-chan os.Signal) error {
 	start := time.Now()
 	cfg, err := parseArgs(args)
@@ -44,15 +46,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err != nil {
 		return err
-	}
-	size := cfg.size
-	if f, ok := stdin.(*os.File); ok && !cfg.sizeSet {
-		if n, ok, err := streamSize(f); err == nil && ok {
-			size = n
-		}
-	}
-	if cfg.stopAt && size <= 0 {
-		return cli.Usagef("-S needs a size: -s SIZE, or stdin a regular file or block device")
 	}
 	var jsonW io.Writer
 	if cfg.json {
@@ -68,15 +61,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			jsonW = os.NewFile(uintptr(cfg.jsonFD), fmt.Sprintf("fd %d", cfg.jsonFD))
 		}
 	}
+	d := newDisplay(cfg, stderr, jsonW, start)
+	inputs, size := inputSizes(cfg.files, stdin, func(err error) { d.message(time.Now(), err) })
+	if cfg.sizeSet {
+		size = cfg.size
+	}
+	if cfg.stopAt && size <= 0 {
+		return cli.Usagef("-S needs a size: -s SIZE, or FILEs (or stdin) that are regular files or block devices")
+	}
+	d.size = size
 	if cfg.pidfile != "" {
 		// As pv: written before the copy, which it prevents if it
 		// fails (status 1), and removed at the end, however run ends.
 		if err := os.WriteFile(cfg.pidfile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
-			return fmt.Errorf("-P: %w", err)
+			return d.reported(fmt.Errorf("-P: %w", err))
 		}
 		defer func() {
 			if err := os.Remove(cfg.pidfile); err != nil {
-				fmt.Fprintf(stderr, "pvcat: -P: %v\n", err)
+				d.message(time.Now(), fmt.Errorf("-P: %w", err))
 			}
 		}()
 	}
@@ -87,7 +89,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 
-	d := newDisplay(cfg, stderr, jsonW, size, start)
 	var moved, firstAt atomic.Int64
 	cp := &pipeio.Copier{
 		BufSize:  int(cfg.bufSize),
@@ -97,9 +98,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				firstAt.Store(time.Now().UnixNano())
 			}
 		},
-	}
-	if cfg.stopAt {
-		cp.Max = size
 	}
 	if cfg.rateLimit > 0 {
 		bs := cfg.bufSize
@@ -111,11 +109,49 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		grant := min(max(cfg.rateLimit/20, 1), max(bs/2, 1))
 		cp.Throttle = progress.NewLimiter(cfg.rateLimit, int(grant), int(bs-grant), time.Now())
 	}
+	t := &transfer{inputs: inputs, stdin: stdin, out: stdout, cp: cp, wire: &moved}
+	if cfg.discard {
+		t.out = io.Discard // pv -X: read and count, never write
+	} else if f, ok := stdout.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			t.outFI = fi
+		}
+	}
+	if cfg.stopAt {
+		t.limit = size
+	}
+	if !cfg.wire && !cfg.stopAt {
+		// -S counts the wire: cutting a framed stream at a source
+		// offset would make no sense.
+		t.src = &source{given: -1}
+		if cfg.sizeSet {
+			t.src.given = cfg.size
+		}
+	}
+	msgs, quit := make(chan error), make(chan struct{})
+	defer close(quit)
+	t.report = func(err error) bool {
+		select {
+		case msgs <- err:
+			return true
+		case <-quit:
+			return false
+		}
+	}
 	done := make(chan error, 1)
-	go func() {
-		_, err := cp.Copy(stdout, stdin)
-		done <- err
-	}()
+	go func() { done <- t.run() }()
+
+	// count returns the bytes to show, source bytes in a framed stream,
+	// and sets the display's size to match.
+	count := func() int64 {
+		if s := t.src; s != nil && s.framed.Load() {
+			if s.header.Load() {
+				d.size = max(s.size.Load(), 0)
+			}
+			return s.count.Load()
+		}
+		return moved.Load()
+	}
 
 	var tick, stallTick <-chan time.Time
 	var ticker *time.Ticker
@@ -148,22 +184,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case <-tick:
 			ticker.Reset(interval)
 			clock()
-			d.tick(time.Now(), moved.Load())
+			d.tick(time.Now(), count())
 		case <-usr1:
 			clock()
-			d.usr1(time.Now(), moved.Load())
+			d.usr1(time.Now(), count())
+		case err := <-msgs:
+			d.message(time.Now(), err)
 		case now := <-stallTick:
 			if n := moved.Load(); n != lastMoved {
 				lastMoved, lastMoveAt = n, now
 			} else if now.Sub(lastMoveAt) >= stallAfter {
 				clock()
-				d.final(time.Now(), n, false)
-				return stallError{stallAfter, n}
+				d.final(time.Now(), count(), false)
+				return d.reported(stallError{stallAfter, n})
 			}
 		case <-ctx.Done():
 			clock()
-			d.final(time.Now(), moved.Load(), false)
-			return errInterrupted
+			d.final(time.Now(), count(), false)
+			return d.reported(errInterrupted)
 		case err := <-done:
 			clock()
 			if errors.Is(err, syscall.EPIPE) {
@@ -171,19 +209,27 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				// to a closed pipe): like pv, draw the last update
 				// and end quietly with status 0. Not "done": the
 				// input was not all copied.
-				d.final(time.Now(), moved.Load(), false)
+				d.final(time.Now(), count(), false)
 				return nil
 			}
-			d.final(time.Now(), moved.Load(), err == nil)
-			return err
+			d.final(time.Now(), count(), err == nil)
+			return d.reported(err)
 		}
 	}
 }
+
+// reportedError is an error run has shown already, as it happened or as a
+// JSON line; main takes only the exit status from it.
+type reportedError struct{ err error }
+
+func (e reportedError) Error() string { return e.err.Error() }
+func (e reportedError) Unwrap() error { return e.err }
 
 // display draws pvcat's progress: a redrawn bar, pv -n lines, JSON
 // records, or nothing, and dd's line on SIGUSR1.
 type display struct {
 	bar, numeric bool
+	jsonErr      bool // JSON goes to stderr: so do errors, as JSON lines
 	stderr       io.Writer
 	tty          *os.File      // stderr when it is a terminal, for its width
 	fixedWidth   int           // -w; 0: ask the terminal
@@ -193,15 +239,16 @@ type display struct {
 	meter        progress.Meter
 	est          *progress.Estimator
 	name         string
-	size         int64
+	size         int64 // 0 unknown
 	start        time.Time
-	started      bool // false while -W waits for the first byte
-	lastLen      int  // length of the bar line on screen; 0 when none
+	stamp        time.Time // wall clock of the last status, for "ts"
+	started      bool      // false while -W waits for the first byte
+	lastLen      int       // length of the bar line on screen; 0 when none
 }
 
-func newDisplay(cfg *config, stderr, jsonW io.Writer, size int64, start time.Time) *display {
-	d := &display{stderr: stderr, jsonW: jsonW, size: size, name: cfg.name, start: start, started: !cfg.wait,
-		fixedWidth: cfg.width, delay: cfg.delay}
+func newDisplay(cfg *config, stderr, jsonW io.Writer, start time.Time) *display {
+	d := &display{stderr: stderr, jsonW: jsonW, name: cfg.name, start: start, started: !cfg.wait,
+		fixedWidth: cfg.width, delay: cfg.delay, jsonErr: cfg.json && cfg.jsonFD < 0}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		d.tty = f
 	}
@@ -237,6 +284,7 @@ func (d *display) begin(t time.Time) {
 }
 
 func (d *display) status(now time.Time, bytes int64, done bool) progress.Status {
+	d.stamp = now
 	if !d.started {
 		now = d.start
 	}
@@ -271,7 +319,7 @@ func (d *display) final(now time.Time, bytes int64, done bool) {
 
 func (d *display) draw(s progress.Status, last bool) {
 	if d.jsonW != nil {
-		d.jsonW.Write(progress.JSON(s))
+		d.jsonW.Write(progress.JSONLine(d.stamp, s))
 	}
 	if last && d.delay > 0 && !d.shown {
 		// -D, and the copy ended before the first update: as pv, no
@@ -299,8 +347,12 @@ func (d *display) draw(s progress.Status, last bool) {
 }
 
 // usr1 prints GNU dd's bytes line, clearing the bar first and redrawing it
-// after.
+// after; when JSON goes to stderr, it writes a record instead.
 func (d *display) usr1(now time.Time, bytes int64) {
+	if d.jsonErr {
+		d.draw(d.status(now, bytes, false), false)
+		return
+	}
 	elapsed := time.Duration(0)
 	if d.started {
 		elapsed = now.Sub(d.start)
@@ -314,4 +366,30 @@ func (d *display) usr1(now time.Time, bytes int64) {
 		return
 	}
 	io.WriteString(d.stderr, line)
+}
+
+// message shows err on stderr: "pvcat: ERR", clearing the bar first (the
+// next update redraws it), or a JSON line when JSON goes to stderr.
+func (d *display) message(now time.Time, err error) {
+	if d.jsonErr {
+		d.stderr.Write(progress.JSONError(now, err.Error()))
+		return
+	}
+	if d.lastLen > 0 {
+		io.WriteString(d.stderr, "\r"+strings.Repeat(" ", d.lastLen)+"\r")
+		d.lastLen = 0
+	}
+	cli.PrintError(d.stderr, "pvcat", err)
+}
+
+// reported returns err for run to return: when JSON goes to stderr, err is
+// written there as a JSON line first and comes back as a reportedError,
+// so that main prints no plain text into the JSON stream.
+func (d *display) reported(err error) error {
+	var rep reportedError
+	if err == nil || !d.jsonErr || errors.As(err, &rep) {
+		return err
+	}
+	d.message(time.Now(), err)
+	return reportedError{err}
 }

@@ -31,7 +31,7 @@ func TestRun(t *testing.T) {
 		{"not a terminal", nil, "x", "x", ""},
 		{"empty", []string{"-nb"}, "", "", "0\n"},
 		{"json", []string{"--json", "-s", "2", "-N", "n"}, "ab", "ab",
-			`{"name":"n","elapsed":E,"bytes":2,"rate":R,"avg_rate":A,"size":2,"percent":100,"eta":0,"done":true}` + "\n"},
+			`{"ts":T,"name":"n","elapsed":E,"bytes":2,"rate":R,"avg_rate":A,"size":2,"percent":100,"eta":0,"done":true}` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,10 +43,10 @@ func TestRun(t *testing.T) {
 			got := errb.String()
 			if strings.HasPrefix(tt.err, "{") {
 				// Times and rates vary: blank them out.
-				for _, k := range []string{`"elapsed":`, `"rate":`, `"avg_rate":`} {
+				for _, k := range []string{`"ts":`, `"elapsed":`, `"rate":`, `"avg_rate":`} {
 					if i := strings.Index(got, k); i >= 0 {
 						j := i + len(k) + strings.IndexByte(got[i+len(k):], ',')
-						got = got[:i+len(k)] + map[string]string{`"elapsed":`: "E", `"rate":`: "R", `"avg_rate":`: "A"}[k] + got[j:]
+						got = got[:i+len(k)] + map[string]string{`"ts":`: "T", `"elapsed":`: "E", `"rate":`: "R", `"avg_rate":`: "A"}[k] + got[j:]
 					}
 				}
 			}
@@ -198,7 +198,7 @@ func TestRunDelay(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), []string{"--json", "-D", "5"}, strings.NewReader("hello"), &out, &errb, nil); err != nil ||
-		!strings.HasPrefix(errb.String(), `{"elapsed":`) || strings.Count(errb.String(), "\n") != 1 {
+		!strings.HasPrefix(errb.String(), `{"ts":"`) || !strings.Contains(errb.String(), `,"elapsed":`) || strings.Count(errb.String(), "\n") != 1 {
 		t.Errorf("--json -D 5: %v, stderr %q; want the last record", err, errb.String())
 	}
 

@@ -10,11 +10,11 @@ func TestExitHelp(t *testing.T) {
 		tool        string
 		want, never []string
 	}{
-		{"pvcat", []string{"  0    done, or the reader downstream", "  1    read or write error, or a stall", "  2    usage:", "  130  interrupted (SIGINT, SIGTERM); the last"},
+		{"pvcat", []string{"  0    done, or the reader downstream", "  1    read or write error, or a stall", "  2    usage:", "or a FILE could not be", "  10   no FILE", "  130  interrupted (SIGINT, SIGTERM); the last"},
 			[]string{"  3 ", "  75 ", "  0    success"}},
 		{"snapctl", []string{"  0    success (run: CMD succeeded)", "  75   run: the snapshot filled", "  125  run: snapctl failed",
 			"  126  ", "  127  ", "  130  interrupted (SIGINT, SIGTERM, SIGHUP)", "  N    run: CMD's own"}, []string{"  3 "}},
-		{"blkwrite", []string{"  3    --allow refused", "  130  interrupted by SIGTERM"}, []string{"  141 ", "  75 "}},
+		{"blkwrite", []string{"  3    --allow refused", "  130  interrupted by SIGTERM"}, []string{"  141 ", "  75 ", "  10 ", "FILE"}},
 		{"blkcat", []string{"  141  the reader went away"}, []string{"  3 "}},
 	}
 	for _, tt := range tests {

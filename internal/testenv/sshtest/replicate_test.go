@@ -247,12 +247,12 @@ func TestReplicateDryRun(t *testing.T) {
 		{"config", []string{"-c", conf}, []string{
 			"snapctl run --freeze /srv /dev/vg0/data -- bash -c 'set -o pipefail\nsrc=$SNAP\n",
 			`blkcat -z lz4 "$src" 2>`,
-			`| pvcat -q -L 80M --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\ /dev/vg1/data 2>`,
+			`| pvcat -q --wire -L 80M --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\ /dev/vg1/data 2>`,
 		}},
 		{"overrides", []string{"--compress=zstd:5", "--no-snapshot", "--rate", "1G", "--config", conf, "--config-dir", "/etc/backuppc", "--config-delete", "--blkwrite", "/opt/bin/blkwrite"}, []string{
 			"bash -c 'set -o pipefail\nsrc=/dev/vg0/data\n",
 			`blkcat -z zstd:5 "$src" 2>`,
-			`| pvcat -q -L 1G --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519`,
+			`| pvcat -q --wire -L 1G --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519`,
 			"root@backup.example.net /opt/bin/blkwrite\\ /dev/vg1/data 2>",
 			"rsync -a --delete -e ssh\\ -i\\ /root/.ssh/blkpipe_ed25519\\ -o\\ BatchMode=yes",
 			" /etc/backuppc/ root@backup.example.net:/etc/backuppc/\n",
