@@ -191,9 +191,10 @@ func (o *Observer) checkHeader() {
 		StartOffset: int64(le.Uint64(b[32:])),
 	}
 	copy(h.StreamID[:], b[40:56])
+	h.DigestAlg = DigestAlg(b[23])
 	err := h.validate()
-	if err == nil && (b[22] != ChecksumCRC32C || b[23] != DigestSHA256) {
-		err = fmt.Errorf("%w: unknown checksum or digest algorithm %d, %d", ErrHeader, b[22], b[23])
+	if err == nil && b[22] != ChecksumCRC32C {
+		err = fmt.Errorf("%w: unknown checksum algorithm %d", ErrHeader, b[22])
 	}
 	if err != nil {
 		o.stop(fmt.Errorf("frame: %w", err))

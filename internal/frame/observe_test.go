@@ -88,7 +88,7 @@ func TestObserver(t *testing.T) {
 		{"longer header", join(longHeader, body), 3 * tbs, 3 * tbs, true, nil},
 		{"ancillary record", join(hdr, dataRec(0, blockA), rec(recHeader{typ: 'q', storedLen: 5, offset: 77}, []byte("hello")), rest), 3 * tbs, 3 * tbs, true, nil},
 		{"delta gap", join(delta.marshal(), dataRec(0, blockA), lz4Rec(2*tbs, blockC, tbs)[:RecordHeaderLen]), 2 * tbs, 3 * tbs, false, nil},
-		{"delta end", join(delta.marshal(), dataRec(0, blockA), endRec(3*tbs, 1, tbs, digest)), 3 * tbs, 3 * tbs, true, nil},
+		{"delta end", join(delta.marshal(), dataRec(0, blockA), endRec(3*tbs, 1, tbs, srcDigest)), 3 * tbs, 3 * tbs, true, nil},
 		{"progress mark", join(delta.marshal(), markRec(2*tbs)), 2 * tbs, 3 * tbs, false, nil},
 		{"resume", join(resume.marshal(), zeroRec(tbs, tbs)), 2 * tbs, 3 * tbs, false, nil},
 		{"resume header", resume.marshal(), tbs, 3 * tbs, false, nil},
