@@ -405,7 +405,9 @@ fi
 [ -n "$fail" ] || [ $rc -eq 0 ] || fail="snapctl exited $rc"
 digest=
 if [ "$RAW" != yes ]; then
-	digest=$(sed -n 's/^blkwrite: verified sha256 \([0-9a-f]\{64\}\)$/\1/p' "$tmp/remote.err" 2>/dev/null | tail -n 1) || true
+	# "ALG HEX" from blkwrite's last line (blake3 by default, sha256 with
+	# an older sender or --digest sha256).
+	digest=$(sed -n 's/^blkwrite: verified \(blake3\|sha256\) \([0-9a-f]\{64\}\)$/\1 \2/p' "$tmp/remote.err" 2>/dev/null | tail -n 1) || true
 	[ -n "$fail" ] || [ -n "$digest" ] || fail="blkwrite reported no verified digest"
 fi
 if [ -n "$fail" ]; then
@@ -427,7 +429,7 @@ elapsed
 read_bytes=${read_bytes:-$size}
 rate=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')
 proof="raw, not verified"
-[ -z "$digest" ] || proof="sha256 $digest"
+[ -z "$digest" ] || proof="$digest"
 line="$me: ok $what $size bytes in $secs s, $rate MB/s, $proof${CONFIG_DIRS:+, synced $CONFIG_DIRS}"
 [ "$QUIET" = yes ] || echo "$line"
 log "$line"

@@ -184,6 +184,11 @@ func TestSignalMidCopy(t *testing.T) {
 			if _, err := io.WriteString(stdin, tc.stream[:len(tc.stream)/2]); err != nil {
 				t.Fatal(err)
 			}
+			// Signalled once records have landed (1 MiB written: with -q
+			// blkwrite writes nothing else) and it waits for more input;
+			// signalled before its first write, the target is untouched
+			// and there is nothing incomplete to report.
+			waitWritten(t, cmd.Process.Pid, 1<<20)
 			waitReadStdin(t, cmd.Process.Pid)
 			cmd.Process.Signal(syscall.SIGTERM)
 			if code := exitCode(t, cmd); code != 130 {

@@ -535,7 +535,7 @@ func rejectCases(t *testing.T) []rejectCase {
 			good := bytes.Clone(r.payload[16:])
 			r.payload[16] ^= 1
 			s.sealEnd(r)
-			return at(s, i, s.sourceSize(), fmt.Sprintf("source digest mismatch: source hashes to %x, END says %x", good, r.payload[16:]))
+			return at(s, i, s.sourceSize(), fmt.Sprintf("source digest mismatch: source hashes to %x, END says %x (blake3)", good, r.payload[16:]))
 		}},
 		{name: "END not at the source size", brk: func(s *rawStream) string {
 			i := len(s.recs) - 1
