@@ -35,6 +35,24 @@ func waitSyscall(t *testing.T, pid int, prefix string) {
 	testutil.WaitSyscall(t, pid, prefix)
 }
 
+// waitLanded waits until the file at path starts with want.
+func waitLanded(t *testing.T, path string, want []byte) {
+	t.Helper()
+	got := make([]byte, len(want))
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.ReadFull(f, got)
+		f.Close()
+		if n == len(want) && bytes.Equal(got, want) {
+			return
+		}
+	}
+	t.Fatalf("%s never started with the source's first %d bytes", path, len(want))
+}
+
 // waitOpen waits until process pid has path open.
 func waitOpen(t *testing.T, pid int, path string) {
 	t.Helper()
@@ -184,11 +202,11 @@ func TestSignalMidCopy(t *testing.T) {
 			if _, err := io.WriteString(stdin, tc.stream[:len(tc.stream)/2]); err != nil {
 				t.Fatal(err)
 			}
-			// Signalled once records have landed (1 MiB written: with -q
-			// blkwrite writes nothing else) and it waits for more input;
-			// signalled before its first write, the target is untouched
-			// and there is nothing incomplete to report.
-			waitWritten(t, cmd.Process.Pid, 1<<20)
+			// Signalled once the first record has landed (the target's
+			// first block holds the source's) and blkwrite waits for more
+			// input; signalled before its first write, the target is
+			// untouched and there is nothing incomplete to report.
+			waitLanded(t, dst, data[:4096])
 			waitReadStdin(t, cmd.Process.Pid)
 			cmd.Process.Signal(syscall.SIGTERM)
 			if code := exitCode(t, cmd); code != 130 {
