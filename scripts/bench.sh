@@ -8,10 +8,13 @@
 #
 # Usage: scripts/bench.sh [--report | --update-doc] [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]
 # Sections: read aio pipe dropin device write cache rss pvcat digest frame
-# delta ssh (default: all). pvcat, delta and ssh run scripts/bench-pvcat.sh,
+# delta ssh usr1 (default: all). pvcat, delta and ssh run scripts/bench-pvcat.sh,
 # scripts/bench-delta.sh and scripts/bench-ssh.sh at the same size.
 # frame builds MIXED, an ext4 image of SIZE about half full of ordinary files
 # (text, copies of binaries, random data, zeros), with mkfs.ext4 -d.
+# usr1 starts blkcat, blkwrite and dd 200 times each with SIGUSR1 sent as
+# soon as exec succeeded (scripts/usr1race) and counts how many died of it
+# (issue #19); it needs no image: scripts/bench.sh -s 1 usr1.
 # Needs root for dropping caches and for loop devices; fio and fincore
 # (util-linux) are used when present.
 #
@@ -23,7 +26,7 @@ set -euo pipefail
 runs=5
 size_mib=4096
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench
-all="read aio pipe dropin device write cache rss pvcat digest frame delta ssh"
+all="read aio pipe dropin device write cache rss pvcat digest frame delta ssh usr1"
 usage="usage: $0 [--report | --update-doc] [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]"
 report=0 update_doc=0 args=()
 for a in "$@"; do
@@ -369,6 +372,24 @@ for s in $sections; do
 		else
 			echo "== ssh: skipped (needs root for network namespaces)"
 		fi
+		;;
+	usr1)
+		echo "== usr1: SIGUSR1 sent as exec succeeded (and 200us later), 200 starts each: how many died of it"
+		# scripts/usr1race starts the tool with os.StartProcess, which
+		# returns once exec succeeded, then sends SIGUSR1 and SIGTERM.
+		go build -o "$dir/usr1race" ./scripts/usr1race
+		# 0: at once; 200us: a little into the start-up (runtime and
+		# package initialisation for blkpipe, ld.so and libc for dd).
+		for delay in 0 200us; do
+			d_dd=$("$dir/usr1race" 200 "$delay" "$(command -v dd)" if=/dev/zero of=/dev/null)
+			for t in blkcat blkwrite; do
+				d=$("$dir/usr1race" 200 "$delay" "$B/$t" of=/dev/null)
+				tag
+				awk -v t="$t" -v dl="$delay" -v d="$d" -v a="$d_dd" 'BEGIN {
+					printf "%-34s blkpipe %3d/200 died of SIGUSR1  anchor dd %3d/200  ratio %s  goal <= dd\n",
+						"usr1 after " dl ": " t, d, a, d ? sprintf("%.2fx", a / d) : (a ? "inf" : "n/a") }'
+			done
+		done
 		;;
 	*) echo "unknown section $s" >&2; exit 2 ;;
 	esac

@@ -20,10 +20,11 @@ package main
 import (
 	"os"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
 )
 
-const usage = `Usage: blkcat [OPTIONS] [SRC] [OPERAND]...
+var usage = `Usage: blkcat [OPTIONS] [SRC] [OPERAND]...
 Copy SRC (default standard input) to standard output, fast, as dd would.
 
 Conventional options:
@@ -49,7 +50,7 @@ Conventional options:
                 durably stopped (TOKEN from blkwrite --resume-point DST);
                 implies --frame
   -h, --help    this help
-  --version     print the version and exit
+  -V, --version print the version and exit
 
 ` + ddtool.OperandsHelp + `On SIGUSR1 blkcat prints dd's statistics to stderr and carries on.
 Regular files and block devices are read with O_DIRECT when they allow it.
@@ -63,14 +64,14 @@ Examples:
   blkcat --resume "$(ssh backup blkwrite --resume-point /dev/vg/data)" /dev/vg/snap |
       ssh backup blkwrite /dev/vg/data
 
-Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
-`
+` + cli.ExitHelp("blkcat")
 
 func main() {
 	name := ddtool.ProgName("blkcat", os.Args[0]) // "dd" through a link named dd
 	stderr := ddtool.NewStderr(os.Stderr)
-	err := run(name, os.Args[1:], os.Stdin, os.Stdout, stderr)
+	err := run(name, os.Args[1:], os.Stdin, os.Stdout, stderr, os.Getenv)
 	// The one place errors become exit codes (ddtool.ExitCode), after
-	// the message, if not printed already.
-	os.Exit(stderr.ExitCode(ddtool.Exit(name, err)))
+	// the message, if not printed already. The environment is read
+	// through os.Getenv in run, once.
+	os.Exit(stderr.ExitCode(ddtool.Exit(name, err, stderr)))
 }

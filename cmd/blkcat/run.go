@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
@@ -16,12 +17,19 @@ import (
 
 // run is blkcat with its real world passed in. It reads the source with
 // O_DIRECT unasked and writes it, or what send makes of it, to the output.
-func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
+// getenv is os.Getenv, read here once for the settings.
+func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, getenv func(string) string) (err error) {
 	usr1 := ddtool.Notify()
-	set := ddtool.ReadSettings(os.Getenv)
+	set := ddtool.ReadSettings(getenv)
 	ops, opt, err := parse(args)
+	if done, herr := cli.HelpOrVersion(err, stdout, "blkcat", usage); done {
+		if herr != nil {
+			return herr
+		}
+		return err
+	}
 	if err != nil {
-		return ddtool.Help(err, "blkcat", usage, stdout)
+		return err
 	}
 
 	ctx, rep, end := ddtool.Begin(name, ops, stderr)
@@ -60,44 +68,36 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 // --frame, -z, --sums, --against and --resume.
 func parse(args []string) (*ddargs.Operands, send.Options, error) {
 	var opt send.Options
-	compress := func(f ddtool.Flag) error {
-		v, err := f.Value()
-		if err != nil {
+	// The flag table: one cli.Option per option of blkcat's own.
+	p := ddtool.Parser{Positional: "if", Options: []cli.Option{
+		cli.Bool(0, "frame", &opt.Frame),
+		cli.Func('z', "compress", func(v string) (err error) {
+			opt.Codec, opt.Level, err = frame.ParseCodec(v)
+			opt.Frame = true
 			return err
-		}
-		c, level, err := frame.ParseCodec(v)
-		if err != nil {
-			return ddtool.Usage(fmt.Sprintf("invalid -z value '%s': %v", v, err))
-		}
-		opt.Frame, opt.Codec, opt.Level = true, c, level
-		return nil
-	}
-	p := ddtool.Parser{Positional: "if", Flags: map[string]func(ddtool.Flag) error{
-		"frame":    ddtool.Bool(&opt.Frame),
-		"z":        compress,
-		"compress": compress,
-		"sums": func(f ddtool.Flag) (err error) {
-			opt.Sums, err = parseSumsBS(f.Val)
+		}),
+		{Long: "sums", Arg: cli.Optional, Set: func(v string) (err error) {
+			opt.Sums, err = parseSumsBS(v)
 			return err
-		},
-		"against": func(f ddtool.Flag) (err error) {
-			opt.Against, err = f.Value()
-			if err == nil && opt.Against == "" {
-				err = ddtool.Usage("--against needs SUMS: a file, or - for standard input")
+		}},
+		cli.Func(0, "against", func(v string) error {
+			opt.Against = v
+			if v == "" {
+				return ddtool.Usage("--against needs SUMS: a file, or - for standard input")
 			}
-			return err
-		},
-		"resume": func(f ddtool.Flag) (err error) {
+			return nil
+		}),
+		cli.Func(0, "resume", func(v string) error {
 			// An empty token is what "$(ssh backup blkwrite
 			// --resume-point DST)" gives when there is nothing to
 			// resume: refuse it, or blkcat would send a raw,
 			// unverified copy where a framed one was asked for.
-			opt.Resume, err = f.Value()
-			if err == nil && opt.Resume == "" {
-				err = ddtool.Usage("invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)")
+			opt.Resume = v
+			if v == "" {
+				return ddtool.Usage("invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)")
 			}
-			return err
-		},
+			return nil
+		}),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

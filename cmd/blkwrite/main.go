@@ -21,10 +21,11 @@ package main
 import (
 	"os"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
 )
 
-const usage = `Usage: blkwrite [OPTIONS] [DST] [OPERAND]...
+var usage = `Usage: blkwrite [OPTIONS] [DST] [OPERAND]...
 Copy standard input (or if=) to DST (default standard output), as dd would,
 guarded for block devices. A framed stream (blkcat --frame or -z) is
 recognised by its header: blkwrite checks it before touching DST, writes each
@@ -49,7 +50,7 @@ Conventional options:
                 client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
                 may not use if= or --allow; anything else is refused (exit 3)
   -h, --help    this help
-  --version     print the version and exit
+  -V, --version print the version and exit
 
 ` + ddtool.OperandsHelp + `On SIGUSR1 blkwrite prints dd's statistics to stderr and carries on.
 
@@ -74,15 +75,14 @@ Examples:
   blkcat --resume "$(ssh root@backup blkwrite --resume-point /dev/vg/data)" \
       /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
 
-Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by --allow,
-130 interrupted.
-`
+` + cli.ExitHelp("blkwrite")
 
 func main() {
 	name := ddtool.ProgName("blkwrite", os.Args[0]) // "dd" through a link named dd
 	stderr := ddtool.NewStderr(os.Stderr)
-	err := run(name, os.Args[1:], os.Stdin, os.Stdout, stderr)
+	err := run(name, os.Args[1:], os.Stdin, os.Stdout, stderr, os.Getenv)
 	// The one place errors become exit codes (ddtool.ExitCode), after
-	// the message, if not printed already.
-	os.Exit(stderr.ExitCode(ddtool.Exit(name, err)))
+	// the message, if not printed already. The environment is read
+	// through os.Getenv in run, once.
+	os.Exit(stderr.ExitCode(ddtool.Exit(name, err, stderr)))
 }

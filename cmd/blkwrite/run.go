@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
@@ -24,15 +25,27 @@ type options struct {
 // run is blkwrite with its real world passed in. It tells a framed stream
 // from raw input: a framed one is applied and verified by receive, raw
 // input is copied by the dd engine; both write through a guarded target.
-func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
+// getenv is os.Getenv, read here once for the settings, SSH_CONNECTION
+// and BLKPIPE_RESUME_EVERY.
+func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, getenv func(string) string) (err error) {
 	usr1 := ddtool.Notify()
-	set := ddtool.ReadSettings(os.Getenv)
+	set := ddtool.ReadSettings(getenv)
+	every, err := resumeEvery(getenv("BLKPIPE_RESUME_EVERY"))
+	if err != nil {
+		return err
+	}
 	if args, err = restrict(args); err != nil {
 		return err
 	}
 	ops, opt, err := parse(args)
+	if done, herr := cli.HelpOrVersion(err, stdout, "blkwrite", usage); done {
+		if herr != nil {
+			return herr
+		}
+		return err
+	}
 	if err != nil {
-		return ddtool.Help(err, "blkwrite", usage, stdout)
+		return err
 	}
 	if opt.resumePoint {
 		return receive.ResumePoint(set.StateDir, ops.Of, stdout)
@@ -90,8 +103,8 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 	if framed {
 		return receive.Framed(ctx, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
-			State: set.StateDir, ResumeEvery: resumeEvery(os.Getenv("BLKPIPE_RESUME_EVERY")),
-			SSH: os.Getenv("SSH_CONNECTION") != "",
+			State: set.StateDir, ResumeEvery: every,
+			SSH: getenv("SSH_CONNECTION") != "",
 		}, in, stdout, rep, usr1)
 	}
 
@@ -107,13 +120,18 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 	return ddtool.Copy(ctx, c, stdout, usr1, start, nil)
 }
 
-// resumeEvery is $BLKPIPE_RESUME_EVERY, v: a Go duration, else the
-// default.
-func resumeEvery(v string) time.Duration {
-	if d, err := time.ParseDuration(v); v != "" && err == nil {
-		return d
+// resumeEvery is $BLKPIPE_RESUME_EVERY, v: a duration as
+// cli.ParseDuration reads it (2, 0.5, 250ms, 1h), or the default when
+// unset or empty. A value that is no duration is an error, named.
+func resumeEvery(v string) (time.Duration, error) {
+	if v == "" {
+		return receive.DefaultResumeEvery, nil
 	}
-	return receive.DefaultResumeEvery
+	d, err := cli.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("invalid BLKPIPE_RESUME_EVERY '%s': %w", v, err)
+	}
+	return d, nil
 }
 
 // restrict applies --allow PATH (restricted mode for an ssh forced
@@ -128,7 +146,7 @@ func restrict(args []string) ([]string, error) {
 		case strings.HasPrefix(args[i], "--allow="):
 			allows = append(allows, strings.TrimPrefix(args[i], "--allow="))
 		case args[i] == "--allow":
-			return nil, ddtool.Usage("option '--allow' needs a value")
+			return nil, cli.Usagef("option '--allow' requires an argument")
 		default:
 			rest = append(rest, args[i])
 		}
@@ -150,12 +168,13 @@ func restrict(args []string) ([]string, error) {
 // and --raw, --framed, --assume-zeroed, --no-verify and --resume-point.
 func parse(args []string) (*ddargs.Operands, options, error) {
 	var opt options
-	p := ddtool.Parser{Positional: "of", Flags: map[string]func(ddtool.Flag) error{
-		"resume-point":  ddtool.Bool(&opt.resumePoint),
-		"raw":           ddtool.Bool(&opt.raw),
-		"framed":        ddtool.Bool(&opt.framed),
-		"assume-zeroed": ddtool.Bool(&opt.assumeZeroed),
-		"no-verify":     ddtool.Bool(&opt.noVerify),
+	// The flag table: one cli.Option per option of blkwrite's own.
+	p := ddtool.Parser{Positional: "of", Options: []cli.Option{
+		cli.Bool(0, "resume-point", &opt.resumePoint),
+		cli.Bool(0, "raw", &opt.raw),
+		cli.Bool(0, "framed", &opt.framed),
+		cli.Bool(0, "assume-zeroed", &opt.assumeZeroed),
+		cli.Bool(0, "no-verify", &opt.noVerify),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

@@ -50,13 +50,14 @@ import (
 	"syscall"
 
 	"github.com/blkpipe/blkpipe/internal/cli"
+	"github.com/blkpipe/blkpipe/internal/earlysig"
 )
 
 func main() {
-	// First of all: with SIGUSR1 wanted, an early `kill -USR1` (dd users
-	// send it in loops) is queued for the display instead of being lost.
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
+	// An early `kill -USR1` (dd users send it in loops) is queued for the
+	// display instead of killing pvcat: earlysig caught it from package
+	// initialisation on.
+	usr1 := earlysig.USR1()
 	// pv ignores SIGPIPE and ends with status 0 when the reader downstream
 	// goes away (`pv < img | head -c 10` under set -o pipefail), so pvcat
 	// does not keep Go's default, which would kill it: a write to the gone

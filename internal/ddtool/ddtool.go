@@ -11,42 +11,35 @@ import (
 	"io"
 	"os"
 	"syscall"
-	"time"
 
-	"github.com/blkpipe/blkpipe/internal/buildinfo"
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 )
 
-// Exit codes, the same for both tools and shown in their --help.
+// Exit codes, from the one table all tools share (cli), shown in their
+// --help by cli.ExitHelp.
 const (
-	ExitOK          = 0
-	ExitFailure     = 1
-	ExitUsage       = 2
-	ExitRefused     = 3 // blkwrite --allow refused the request
-	ExitInterrupted = 130
+	ExitOK          = cli.ExitOK
+	ExitFailure     = cli.ExitFailure
+	ExitUsage       = cli.ExitUsage
+	ExitRefused     = cli.ExitRefused
+	ExitInterrupted = cli.ExitInterrupted
 )
 
 // ErrInterrupted is returned when SIGINT or SIGTERM stopped the copy.
-var ErrInterrupted = errors.New("interrupted")
+var ErrInterrupted = cli.ErrInterrupted
 
 // ErrRefused is returned when a restricted blkwrite (--allow) is asked to do
 // something its allow list does not permit.
 var ErrRefused = errors.New("refused")
 
-// ErrHelp and ErrVersion are returned by Parse for --help and --version;
-// the tool prints its text and exits 0.
-var (
-	ErrHelp    = errors.New("help requested")
-	ErrVersion = errors.New("version requested")
-)
-
 // ExitCode maps an error from a tool's run to its exit code. This is the
 // one place the mapping lives.
 func ExitCode(err error) int {
 	switch {
-	case err == nil, err == ErrHelp, err == ErrVersion:
+	case err == nil, errors.Is(err, cli.ErrHelp), errors.Is(err, cli.ErrVersion):
 		return ExitOK
-	case errors.Is(err, ddargs.ErrUsage), errors.Is(err, errUsage):
+	case errors.Is(err, ddargs.ErrUsage), errors.Is(err, cli.ErrUsage):
 		return ExitUsage
 	case errors.Is(err, ErrInterrupted):
 		return ExitInterrupted
@@ -57,17 +50,9 @@ func ExitCode(err error) int {
 	}
 }
 
-var errUsage = errors.New("usage")
-
-// usageError is a command-line error; its text is printed as is.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-func (e *usageError) Unwrap() error { return errUsage }
-
-// Usage returns a command-line error whose text msg is printed as is;
-// the tool exits 2.
-func Usage(msg string) error { return &usageError{msg} }
+// Usage returns a command-line error whose text msg is printed as is,
+// followed by cli's Try line; the tool exits 2.
+func Usage(msg string) error { return &cli.UsageError{Err: errors.New(msg)} }
 
 // errReported marks an error whose message was already printed.
 type errReported struct{ err error }
@@ -87,36 +72,22 @@ func IsReported(err error) bool {
 // Exit ends a run of the tool name that returned err: it prints err to
 // stderr unless it was printed already, dies of SIGINT when that
 // interrupted the run, and returns the exit code for os.Exit.
-func Exit(name string, err error) int {
+func Exit(name string, err error, stderr io.Writer) int {
 	if interruptSignal(err) == os.Interrupt {
 		// dd prints its statistics on SIGINT (the run did) and then dies
 		// of the signal, so that a shell running it stops too: bash goes
 		// on with a script whose child exited 130, but not with one
-		// whose child SIGINT killed. The run has restored the default
-		// action.
-		syscall.Kill(os.Getpid(), syscall.SIGINT)
-		time.Sleep(time.Second) // the signal is asynchronous
+		// whose child SIGINT killed.
+		cli.Raise(syscall.SIGINT)
 	}
-	if err != nil && err != ErrHelp && err != ErrVersion && !IsReported(err) {
+	if err != nil && !errors.Is(err, cli.ErrHelp) && !errors.Is(err, cli.ErrVersion) && !IsReported(err) {
 		// dd prints the warnings of the operands it parsed before the
 		// one it refuses ("bs=0x5": the zero multiplier, then "invalid
 		// number").
 		for _, w := range ddargs.Warnings(err) {
-			fmt.Fprintf(os.Stderr, "%s: %s\n", name, w)
+			fmt.Fprintf(stderr, "%s: %s\n", name, w)
 		}
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		cli.PrintError(stderr, name, err)
 	}
 	return ExitCode(err)
-}
-
-// Help answers ErrHelp with usage and ErrVersion with the version line of
-// the tool name, on stdout; it returns err either way, for Exit.
-func Help(err error, name, usage string, stdout io.Writer) error {
-	switch err {
-	case ErrHelp:
-		fmt.Fprint(stdout, usage)
-	case ErrVersion:
-		fmt.Fprintln(stdout, buildinfo.Line(name))
-	}
-	return err
 }

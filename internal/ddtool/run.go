@@ -7,20 +7,22 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
+	"github.com/blkpipe/blkpipe/internal/earlysig"
 	"github.com/blkpipe/blkpipe/internal/pipeio"
 	"github.com/blkpipe/blkpipe/internal/progress"
 )
 
 // Notify sets up the signals a dd tool handles itself, first thing in its
 // run: SIGPIPE is ignored when it was ignored at start, and SIGUSR1 is
-// delivered on the returned channel (each prints dd's report).
+// delivered on the returned channel (each prints dd's report). That
+// channel is earlysig's, caught since package initialisation.
 func Notify() <-chan os.Signal {
 	if pipeio.SigpipeInherited() {
 		// Started with SIGPIPE ignored, as dd would be: a write to a
@@ -28,9 +30,7 @@ func Notify() <-chan os.Signal {
 		// reports it, instead of Go's runtime killing the tool silently.
 		signal.Ignore(syscall.SIGPIPE)
 	}
-	usr1 := make(chan os.Signal, 16)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	return usr1
+	return earlysig.USR1()
 }
 
 // Begin starts a copy's run: a context that SIGINT or SIGTERM cancels,
@@ -39,11 +39,11 @@ func Notify() <-chan os.Signal {
 // restores the signals and marks an interrupted error with its signal
 // (for Exit).
 func Begin(name string, ops *ddargs.Operands, stderr io.Writer) (ctx context.Context, rep *progress.DD, end func(*error)) {
-	ctx, stop, caught := signalContext()
+	ctx, stop := cli.SignalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	end = func(err *error) {
 		stop()
 		if errors.Is(*err, ErrInterrupted) {
-			if s := caught(); s != nil {
+			if s := cli.Caught(ctx); s != nil {
 				*err = &interruptedError{sig: s, err: *err}
 			}
 		}
@@ -149,45 +149,6 @@ func ReportOnSignal(rep *progress.DD, usr1 <-chan os.Signal) func() {
 		}
 	}()
 	return func() { close(done) }
-}
-
-// signalContext is cancelled by SIGINT or SIGTERM unless the signal was
-// ignored when the tool started (as dd checks SIG_IGN). caught returns the
-// signal that cancelled it, or nil. stop restores the signals' default
-// action.
-func signalContext() (ctx context.Context, stop func(), caught func() os.Signal) {
-	var sigs []os.Signal
-	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
-		if !signal.Ignored(s) {
-			sigs = append(sigs, s)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 1)
-	if len(sigs) > 0 {
-		signal.Notify(ch, sigs...)
-	}
-	var got atomic.Value
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		select {
-		case s := <-ch:
-			got.Store(s)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	stop = func() {
-		signal.Stop(ch)
-		cancel()
-		<-done
-	}
-	caught = func() os.Signal {
-		s, _ := got.Load().(os.Signal)
-		return s
-	}
-	return ctx, stop, caught
 }
 
 // interruptedError is ErrInterrupted with the signal that caused it.

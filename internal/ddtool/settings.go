@@ -3,6 +3,7 @@ package ddtool
 import (
 	"strconv"
 
+	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/state"
 )
@@ -18,7 +19,7 @@ type Settings struct {
 // ReadSettings reads the settings from the environment through getenv
 // (os.Getenv): BLKPIPE_CHUNK, BLKPIPE_BUFFERS, BLKPIPE_READERS and
 // BLKPIPE_PIECE (positive integers, else the default), BLKPIPE_AIO (0
-// turns native AIO off) and BLKPIPE_STATE_DIR (default state.DefaultDir).
+// turns native AIO off) and BLKPIPE_STATE_DIR (cli.StateDir: default /var/lib/blkpipe).
 func ReadSettings(getenv func(string) string) Settings {
 	positive := func(name string) int {
 		if v, err := strconv.Atoi(getenv(name)); err == nil && v > 0 {
@@ -32,7 +33,7 @@ func ReadSettings(getenv func(string) string) Settings {
 		Readers:  positive("BLKPIPE_READERS"),
 		Piece:    positive("BLKPIPE_PIECE"),
 		NoAIO:    getenv("BLKPIPE_AIO") == "0",
-		StateDir: state.Dir(getenv("BLKPIPE_STATE_DIR")),
+		StateDir: state.Dir(cli.StateDir{}.Path(getenv, nil)),
 	}
 	return s
 }

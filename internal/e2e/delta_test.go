@@ -528,12 +528,13 @@ func TestDeltaUsage(t *testing.T) {
 		{blkcat, []string{"--resume", "", "/dev/null"}, "blkcat: invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)"},
 		{blkcat, []string{"--resume=", "/dev/null"}, "blkcat: invalid --resume token '': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point (it prints none when there is nothing to resume)"},
 		{blkcat, []string{"--against", "", "/dev/null"}, "blkcat: --against needs SUMS: a file, or - for standard input"},
-		{blkwrite, []string{"--sums", "x"}, "blkwrite: unknown option '--sums' (see --help)"},
-		{blkcat, []string{"--resume-point", "x"}, "blkcat: unknown option '--resume-point' (see --help)"},
+		{blkwrite, []string{"--sums", "x"}, "blkwrite: unknown option '--sums'"},
+		{blkcat, []string{"--resume-point", "x"}, "blkcat: unknown option '--resume-point'"},
 		{blkwrite, []string{"--resume-point"}, "blkwrite: --resume-point needs the target (blkwrite --resume-point DST)"},
 	} {
 		_, stderr, code := run(t, nil, tc.bin, tc.args...)
-		if code != 2 || stderr != tc.want+"\n" {
+		// Every usage error is followed by the Try line (cli.PrintError).
+		if tool := filepath.Base(tc.bin); code != 2 || stderr != tc.want+"\nTry '"+tool+" --help' for more information.\n" {
 			t.Errorf("%s %q: exit %d, stderr %q, want %q", filepath.Base(tc.bin), tc.args, code, stderr, tc.want)
 		}
 	}

@@ -35,7 +35,7 @@ func TestDeltaAssumeZeroedRefused(t *testing.T) {
 		t.Fatal("--against failed")
 	}
 	_, stderr, code := run(t, []byte(delta), blkwrite, "-q", "--assume-zeroed", dst)
-	want := fmt.Sprintf("blkwrite: --assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on '%s'; nothing was written\n", dst)
+	want := fmt.Sprintf("blkwrite: --assume-zeroed does not apply to a delta stream: its ZERO records replace blocks that hold data on '%s'; nothing was written\nTry 'blkwrite --help' for more information.\n", dst)
 	if code != 2 || stderr != want {
 		t.Errorf("exit %d, stderr %q, want exit 2, %q", code, stderr, want)
 	}

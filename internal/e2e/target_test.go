@@ -99,7 +99,8 @@ func TestFramedTargets(t *testing.T) {
 		target := patternFile(t, 5000)
 		_, stderr, code := run(t, stream, blkwrite, "oflag=append", "of="+target)
 		want := "blkwrite: you probably want conv=notrunc with oflag=append\n" + // dd's warning for the operands
-			"blkwrite: a framed stream places its own data: seek=, skip=, count=, conv=sparse and oflag=append do not apply (use --raw to copy the stream itself)\n"
+			"blkwrite: a framed stream places its own data: seek=, skip=, count=, conv=sparse and oflag=append do not apply (use --raw to copy the stream itself)\n" +
+			"Try 'blkwrite --help' for more information.\n"
 		if code != 2 || stderr != want {
 			t.Errorf("exit %d, stderr %q, want 2, %q", code, stderr, want)
 		}
