@@ -19,13 +19,25 @@ import (
 func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(os.Getenv)
-	ops, opt, err := parse(args)
+	var adm adminOptions
+	ops, opt, err := parse(args, &adm)
 	if err != nil {
 		return ddtool.Help(err, "blkcat", usage, stdout)
 	}
+	if err := checkTerminal(adm, opt, ops, stdout); err != nil {
+		return err
+	}
+	bar := newBar(adm, stderr) // admin.go
+	if bar != nil {
+		stderr = bar // dd's reports erase the bar's line first
+	}
+	sum := newSummary(adm, &opt, ops)
 
 	ctx, rep, end := ddtool.Begin(name, ops, stderr)
 	defer end(&err)
+	if sum != nil {
+		defer func() { err = sum.End(stderr, name, rep, err, time.Now()) }()
+	}
 	in, err := ddtool.OpenInput(ops, stdin, rep, true, set)
 	if err != nil {
 		return err
@@ -53,12 +65,14 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 		// from them, not copied), so the ring is the default 6 chunks.
 		c.Sink, finish = snd.Sink, snd.Finish
 	}
+	finish, stop := watch(bar, sum, c, snd, finish)
+	defer stop()
 	return ddtool.Copy(ctx, c, stdout, usr1, time.Time{}, finish)
 }
 
 // parse reads blkcat's command line: the shared options and operands, and
 // --frame, -z, --sums, --against and --resume.
-func parse(args []string) (*ddargs.Operands, send.Options, error) {
+func parse(args []string, adm *adminOptions) (*ddargs.Operands, send.Options, error) {
 	var opt send.Options
 	compress := func(f ddtool.Flag) error {
 		v, err := f.Value()
@@ -74,6 +88,10 @@ func parse(args []string) (*ddargs.Operands, send.Options, error) {
 	}
 	p := ddtool.Parser{Positional: "if", Flags: map[string]func(ddtool.Flag) error{
 		"frame":    ddtool.Bool(&opt.Frame),
+		"progress": ddtool.Bool(&adm.progress), // admin.go
+		"f":        ddtool.Bool(&adm.force),
+		"force":    ddtool.Bool(&adm.force),
+		"json":     ddtool.Bool(&adm.json),
 		"z":        compress,
 		"compress": compress,
 		"sums": func(f ddtool.Flag) (err error) {
@@ -115,6 +133,9 @@ func parse(args []string) (*ddargs.Operands, send.Options, error) {
 		}
 	}
 	if err := checkDeltaOptions(&opt, ops); err != nil {
+		return nil, opt, err
+	}
+	if err := checkAdmin(*adm, ops); err != nil {
 		return nil, opt, err
 	}
 	return ops, opt, nil

@@ -18,6 +18,7 @@ import (
 type options struct {
 	raw, framed, assumeZeroed, noVerify bool // --raw, --framed, --assume-zeroed, --no-verify
 	resumePoint                         bool // --resume-point
+	json                                bool // --json: a summary line at the end (admin.go)
 	bareTarget                          bool // blkwrite DST rather than of=DST
 }
 
@@ -40,6 +41,10 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 
 	ctx, rep, end := ddtool.Begin(name, ops, stderr)
 	defer end(&err)
+	sum := newSummary(opt, ops) // admin.go
+	if sum != nil {
+		defer func() { err = sum.end().End(stderr, name, rep, err, time.Now()) }()
+	}
 	in, err := ddtool.OpenInput(ops, stdin, rep, false, set)
 	if err != nil {
 		return err
@@ -91,7 +96,7 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 		return receive.Framed(ctx, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
 			State: set.StateDir, ResumeEvery: resumeEvery(os.Getenv("BLKPIPE_RESUME_EVERY")),
-			SSH: os.Getenv("SSH_CONNECTION") != "",
+			SSH: os.Getenv("SSH_CONNECTION") != "", Result: sum.framed(in),
 		}, in, stdout, rep, usr1)
 	}
 
@@ -156,6 +161,7 @@ func parse(args []string) (*ddargs.Operands, options, error) {
 		"framed":        ddtool.Bool(&opt.framed),
 		"assume-zeroed": ddtool.Bool(&opt.assumeZeroed),
 		"no-verify":     ddtool.Bool(&opt.noVerify),
+		"json":          ddtool.Bool(&opt.json),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

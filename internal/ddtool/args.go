@@ -13,6 +13,7 @@ import (
 var noValue = map[string]bool{
 	"h": true, "help": true, "version": true, "q": true, "quiet": true, "frame": true,
 	"resume-point": true, "raw": true, "framed": true, "assume-zeroed": true, "no-verify": true,
+	"progress": true, "f": true, "force": true, "json": true,
 }
 
 // OperandsHelp lists the dd operands both tools accept, for their --help.

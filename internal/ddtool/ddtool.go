@@ -97,16 +97,22 @@ func Exit(name string, err error) int {
 		syscall.Kill(os.Getpid(), syscall.SIGINT)
 		time.Sleep(time.Second) // the signal is asynchronous
 	}
+	printError(os.Stderr, name, err)
+	return ExitCode(err)
+}
+
+// printError prints err as "name: msg" on w unless it needs no message or
+// was printed already.
+func printError(w io.Writer, name string, err error) {
 	if err != nil && err != ErrHelp && err != ErrVersion && !IsReported(err) {
 		// dd prints the warnings of the operands it parsed before the
 		// one it refuses ("bs=0x5": the zero multiplier, then "invalid
 		// number").
-		for _, w := range ddargs.Warnings(err) {
-			fmt.Fprintf(os.Stderr, "%s: %s\n", name, w)
+		for _, m := range ddargs.Warnings(err) {
+			fmt.Fprintf(w, "%s: %s\n", name, m)
 		}
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprintf(w, "%s: %v\n", name, err)
 	}
-	return ExitCode(err)
 }
 
 // Help answers ErrHelp with usage and ErrVersion with the version line of
