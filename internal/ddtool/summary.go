@@ -61,12 +61,10 @@ func (s *Summary) End(w io.Writer, name string, rep *progress.DD, err error, now
 		s.BytesOut = s.Out()
 	}
 	s.Seconds = round3(now.Sub(rep.Start).Seconds())
-	source := s.BytesIn
-	if s.Tool == "blkwrite" {
-		source = s.BytesOut
-	}
 	if s.Seconds > 0 {
-		s.Rate = round3(float64(source) / now.Sub(rep.Start).Seconds())
+		// The report's byte count is source bytes in both tools: what
+		// blkcat fed its output or sender, what blkwrite wrote to DST.
+		s.Rate = round3(float64(c.Bytes.Load()) / now.Sub(rep.Start).Seconds())
 	}
 	s.ExitStatus = ExitCode(err)
 	switch {

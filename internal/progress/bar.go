@@ -87,7 +87,7 @@ func (b *Bar) Write(p []byte) (int, error) {
 	return b.w.Write(p)
 }
 
-// Run draws the line once a second with the total count returns until
+// Run draws the line once a second, for the total count returns, until
 // stop is closed.
 func (b *Bar) Run(count func() int64, stop <-chan struct{}) {
 	t := time.NewTicker(time.Second)
