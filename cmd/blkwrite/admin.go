@@ -7,6 +7,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
+	"github.com/blkpipe/blkpipe/internal/progress"
 	"github.com/blkpipe/blkpipe/internal/receive"
 )
 
@@ -40,7 +41,7 @@ func (s *summary) framed(in *ddcopy.Input) *receive.Result {
 	if in.R != nil {
 		r = in.R
 	}
-	in.R = &countReader{r: r, n: &s.read}
+	in.R = &progress.CountReader{R: r, N: &s.read}
 	s.In = s.read.Load
 	return &s.result
 }
@@ -56,16 +57,4 @@ func (s *summary) end() *ddtool.Summary {
 		}
 	}
 	return &s.Summary
-}
-
-// countReader counts the bytes read through it.
-type countReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }

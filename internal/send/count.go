@@ -2,9 +2,9 @@ package send
 
 import (
 	"io"
-	"sync/atomic"
 
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/progress"
 )
 
 // output is where a sender writes its stream: the copy's output, its bytes
@@ -13,17 +13,5 @@ func (opt Options) output(c *ddcopy.Copier) io.Writer {
 	if opt.Written == nil {
 		return c.Out.F
 	}
-	return &countWriter{w: c.Out.F, n: opt.Written}
-}
-
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (cw *countWriter) Write(p []byte) (int, error) {
-	n, err := cw.w.Write(p)
-	cw.n.Add(int64(n))
-	return n, err
+	return &progress.CountWriter{W: c.Out.F, N: opt.Written}
 }
