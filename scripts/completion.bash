@@ -19,10 +19,10 @@ _blkpipe() {
 		case $cmd in
 		blkcat)
 			words='--bs --offset --length -q --quiet --frame -z --compress --sums --against
-				--resume -h --help --version' ;;
+				--resume --progress -f --force --json -h --help --version' ;;
 		blkwrite)
 			words='--bs --offset --length -q --quiet --raw --framed --assume-zeroed --no-verify
-				--resume-point --allow -h --help --version' ;;
+				--resume-point --allow --json -h --help --version' ;;
 		pvcat)
 			words='-p --progress -t --timer -e --eta -r --rate -a --average-rate -b --bytes
 				-I --fineta -n --numeric -q --quiet -f --force -s --size -S --stop-at-size

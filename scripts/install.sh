@@ -92,8 +92,8 @@ for t in "${tools[@]}"; do
 	install_file 0644 "$root/scripts/completion.bash" "$dest/share/bash-completion/completions" "$t"
 done
 
-# install_man: the hook for the man pages, which a later change adds as
-# man/*.1 (e.g. man/blkcat.1); installs nothing until they exist.
+# install_man: the man pages, generated from the tools' --help
+# (internal/manpage), man/*.1 into PREFIX/share/man/man1.
 install_man() {
 	local m found=no
 	for m in "$root"/man/*.1; do

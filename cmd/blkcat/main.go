@@ -49,6 +49,11 @@ Conventional options:
   --resume TOKEN  carry on an interrupted framed copy from where blkwrite
                 durably stopped (TOKEN from blkwrite --resume-point DST);
                 implies --frame
+  --progress    draw pv's bar (%, rate, ETA) on stderr in source bytes,
+                when stderr is a terminal
+  -f, --force   write a framed stream or sums to a terminal (refused
+                otherwise, exit 1); draw --progress off a terminal (pv's -f)
+  --json        end stderr with a JSON summary line (see README.md)
   -h, --help    this help
   -V, --version print the version and exit
 

@@ -21,7 +21,8 @@ import (
 func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, getenv func(string) string) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(getenv)
-	ops, opt, err := parse(args)
+	var adm adminOptions
+	ops, opt, err := parse(args, &adm)
 	if done, herr := cli.HelpOrVersion(err, stdout, "blkcat", usage); done {
 		if herr != nil {
 			return herr
@@ -31,9 +32,20 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	if err != nil {
 		return err
 	}
+	if err := checkTerminal(adm, opt, ops, stdout); err != nil {
+		return err
+	}
+	bar := newBar(adm, stderr) // admin.go
+	if bar != nil {
+		stderr = bar // dd's reports erase the bar's line first
+	}
+	sum := newSummary(adm, &opt, ops)
 
 	ctx, rep, end := ddtool.Begin(name, ops, stderr)
 	defer end(&err)
+	if sum != nil {
+		defer func() { err = sum.End(stderr, name, rep, err, time.Now()) }()
+	}
 	in, err := ddtool.OpenInput(ops, stdin, rep, true, set)
 	if err != nil {
 		return err
@@ -61,16 +73,21 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		// from them, not copied), so the ring is the default 6 chunks.
 		c.Sink, finish = snd.Sink, snd.Finish
 	}
+	finish, stop := watch(bar, sum, c, snd, finish)
+	defer stop()
 	return ddtool.Copy(ctx, c, stdout, usr1, time.Time{}, finish)
 }
 
 // parse reads blkcat's command line: the shared options and operands, and
 // --frame, -z, --sums, --against and --resume.
-func parse(args []string) (*ddargs.Operands, send.Options, error) {
+func parse(args []string, adm *adminOptions) (*ddargs.Operands, send.Options, error) {
 	var opt send.Options
 	// The flag table: one cli.Option per option of blkcat's own.
 	p := ddtool.Parser{Positional: "if", Options: []cli.Option{
 		cli.Bool(0, "frame", &opt.Frame),
+		cli.Bool(0, "progress", &adm.progress), // admin.go
+		cli.Bool('f', "force", &adm.force),
+		cli.Bool(0, "json", &adm.json),
 		cli.Func('z', "compress", func(v string) (err error) {
 			opt.Codec, opt.Level, err = frame.ParseCodec(v)
 			opt.Frame = true
@@ -115,6 +132,9 @@ func parse(args []string) (*ddargs.Operands, send.Options, error) {
 		}
 	}
 	if err := checkDeltaOptions(&opt, ops); err != nil {
+		return nil, opt, err
+	}
+	if err := checkAdmin(*adm, ops); err != nil {
 		return nil, opt, err
 	}
 	return ops, opt, nil

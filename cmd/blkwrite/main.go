@@ -49,6 +49,7 @@ Conventional options:
   --allow PATH  restricted mode for an ssh forced command (repeatable): the
                 client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
                 may not use if= or --allow; anything else is refused (exit 3)
+  --json        end stderr with a JSON summary line (see README.md)
   -h, --help    this help
   -V, --version print the version and exit
 

@@ -19,6 +19,7 @@ import (
 type options struct {
 	raw, framed, assumeZeroed, noVerify bool // --raw, --framed, --assume-zeroed, --no-verify
 	resumePoint                         bool // --resume-point
+	json                                bool // --json: a summary line at the end (admin.go)
 	bareTarget                          bool // blkwrite DST rather than of=DST
 }
 
@@ -53,6 +54,10 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 
 	ctx, rep, end := ddtool.Begin(name, ops, stderr)
 	defer end(&err)
+	sum := newSummary(opt, ops) // admin.go
+	if sum != nil {
+		defer func() { err = sum.end().End(stderr, name, rep, err, time.Now()) }()
+	}
 	in, err := ddtool.OpenInput(ops, stdin, rep, false, set)
 	if err != nil {
 		return err
@@ -104,7 +109,7 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		return receive.Framed(ctx, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
 			State: set.StateDir, ResumeEvery: every,
-			SSH: getenv("SSH_CONNECTION") != "",
+			SSH: getenv("SSH_CONNECTION") != "", Result: sum.framed(in),
 		}, in, stdout, rep, usr1)
 	}
 
@@ -175,6 +180,7 @@ func parse(args []string) (*ddargs.Operands, options, error) {
 		cli.Bool(0, "framed", &opt.framed),
 		cli.Bool(0, "assume-zeroed", &opt.assumeZeroed),
 		cli.Bool(0, "no-verify", &opt.noVerify),
+		cli.Bool(0, "json", &opt.json),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

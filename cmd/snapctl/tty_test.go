@@ -14,31 +14,10 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // openPTY returns a new pseudo-terminal's master and slave.
-func openPTY(tb testing.TB) (master, slave *os.File) {
-	tb.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		testutil.Skip(tb, "no pseudo-terminals: "+err.Error())
-	}
-	tb.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		tb.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { slave.Close() })
-	return master, slave
-}
+func openPTY(tb testing.TB) (master, slave *os.File) { return testutil.OpenPTY(tb) }
 
 // ptyOutput collects what the terminal shows.
 type ptyOutput struct {

@@ -2,6 +2,7 @@ package ddtool
 
 import (
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -39,6 +40,13 @@ func (s *Stderr) Write(p []byte) (int, error) {
 		s.err = err
 	}
 	return n, err
+}
+
+// File returns the wrapped writer if it is a file (to ask whether it is a
+// terminal), else nil.
+func (s *Stderr) File() *os.File {
+	f, _ := s.w.(*os.File)
+	return f
 }
 
 // ExitCode is code, or ExitFailure when a run that succeeded could not

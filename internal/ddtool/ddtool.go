@@ -80,14 +80,20 @@ func Exit(name string, err error, stderr io.Writer) int {
 		// whose child SIGINT killed.
 		cli.Raise(syscall.SIGINT)
 	}
+	printError(stderr, name, err)
+	return ExitCode(err)
+}
+
+// printError prints err as "name: msg" on w (with cli's Try line after a
+// usage error) unless it needs no message or was printed already.
+func printError(w io.Writer, name string, err error) {
 	if err != nil && !errors.Is(err, cli.ErrHelp) && !errors.Is(err, cli.ErrVersion) && !IsReported(err) {
 		// dd prints the warnings of the operands it parsed before the
 		// one it refuses ("bs=0x5": the zero multiplier, then "invalid
 		// number").
-		for _, w := range ddargs.Warnings(err) {
-			fmt.Fprintf(stderr, "%s: %s\n", name, w)
+		for _, m := range ddargs.Warnings(err) {
+			fmt.Fprintf(w, "%s: %s\n", name, m)
 		}
-		cli.PrintError(stderr, name, err)
+		cli.PrintError(w, name, err)
 	}
-	return ExitCode(err)
 }

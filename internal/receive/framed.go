@@ -32,6 +32,7 @@ type Options struct {
 	State                  state.Dir
 	ResumeEvery            time.Duration // how often progress is made durable and recorded
 	SSH                    bool          // run by sshd: the resume hint names ssh
+	Result                 *Result       // if set, filled in for --json (result.go)
 }
 
 // Framed is blkwrite receiving a framed stream: it validates the header
@@ -79,6 +80,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	}
 	defer fr.Close()
 	h := fr.Header()
+	opt.Result.header(h)
 	full := !h.Delta() && h.StartOffset == 0
 	if opt.AssumeZeroed && h.Delta() {
 		// A delta's target holds the previous copy: a ZERO record there
@@ -158,6 +160,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	}
 	rs.done()
 	rep.Report(time.Now())
+	opt.Result.end(end)
 	digest := hex.EncodeToString(end.Digest[:])
 	if end.Verified {
 		rep.Diagnose("verified " + h.DigestAlg.String() + " " + digest)

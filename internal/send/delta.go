@@ -60,7 +60,7 @@ func newDeltaSender(ctx context.Context, opt Options, c *ddcopy.Copier, stdin *o
 	if h.Size > size {
 		c.R.Note(fmt.Sprintf("the target is %d bytes, larger than %s (%d bytes); its last %d bytes are left as they are", h.Size, ddmsg.Quote(c.In.Name), size, h.Size-size))
 	}
-	d := &deltaFilter{name: name, size: size, batches: make(chan []uint64, 4), out: &failWriter{w: c.Out.F}}
+	d := &deltaFilter{name: name, size: size, batches: make(chan []uint64, 4), out: &failWriter{w: opt.output(c)}}
 	go d.prefetch(sr)
 	if size == 0 {
 		d.drain()

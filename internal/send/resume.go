@@ -39,7 +39,7 @@ func newResumeSender(ctx context.Context, opt Options, c *ddcopy.Copier) (*Sende
 				ddmsg.Quote(c.In.Name), tok.Offset)
 		}
 	}
-	fw, err := frame.NewWriter(c.Out.F, frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
+	fw, err := frame.NewWriter(opt.output(c), frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
 		frame.WithStartOffset(tok.Offset), frame.WithStreamID(tok.ID))
 	if err != nil {
 		return nil, ddtool.Usage(err.Error())

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
@@ -30,6 +31,9 @@ type Options struct {
 	Sums    int    // --sums block size, 0 off
 	Against string // --against SUMS
 	Resume  string // --resume TOKEN
+	// Written, if set, counts the bytes of the stream written to the
+	// output (blkcat --json).
+	Written *atomic.Int64
 }
 
 // Sender is what blkcat's copy feeds instead of its output: a frame.Writer
@@ -101,7 +105,7 @@ func newFrameWriter(opt Options, c *ddcopy.Copier) (*frame.Writer, error) {
 	if size >= 0 {
 		fopts = append(fopts, frame.WithSourceSize(size))
 	}
-	fw, err := frame.NewWriter(c.Out.F, fopts...)
+	fw, err := frame.NewWriter(opt.output(c), fopts...)
 	if err != nil {
 		return nil, ddtool.Usage(err.Error())
 	}

@@ -23,7 +23,7 @@ func newSumsSender(opt Options, c *ddcopy.Copier, dir state.Dir) (*Sender, error
 	if c.In.Direct && blockdev.SetDirect(c.In.F, false) == nil {
 		c.In.Direct = false
 	}
-	side := dir.NewSidecarWriter(c.Out.F, c.In.Name)
+	side := dir.NewSidecarWriter(opt.output(c), c.In.Name)
 	sw, err := sums.NewWriter(side, opt.Sums, size)
 	if err != nil {
 		side.Finish(false)

@@ -62,6 +62,12 @@ func TestInstall(t *testing.T) {
 	if out, err := exec.Command(filepath.Join(root, "bin", "replicate.sh"), "--help").Output(); err != nil || !strings.HasPrefix(string(out), "Usage: replicate.sh ") {
 		t.Errorf("installed replicate.sh --help: %v, %q", err, out)
 	}
+	for _, page := range []string{"blkcat", "blkwrite", "pvcat", "snapctl", "replicate.sh"} {
+		// install_man: the pages internal/manpage keeps equal to --help.
+		if b, err := os.ReadFile(filepath.Join(root, "share", "man", "man1", page+".1")); err != nil || !strings.Contains(string(b), "\n.SH NAME\n") {
+			t.Errorf("man page %s.1: %v", page, err)
+		}
+	}
 	doc := filepath.Join(root, "share", "doc", "blkpipe")
 	for _, f := range []string{"README.md", "LICENSE", "VERSION", "replicate.conf", "blkpipe-replicate@.service", "blkpipe-replicate@.timer", "blkpipe-notify@.service", "blkpipe-replicate.cron"} {
 		if fi, err := os.Stat(filepath.Join(doc, f)); err != nil || fi.Size() == 0 {
