@@ -16,6 +16,22 @@ type readerConfig struct {
 	workers  int
 	base     io.ReaderAt
 	noVerify bool
+	limit    int64 // 0: none; else the target's size + 1
+}
+
+// WithLimit tells the Reader the size of what the stream will be written
+// to, n ≥ 0: a header declaring a larger source, and any record reaching
+// past n, is refused (ErrRange) before it is hashed, decoded or returned.
+// It bounds the work a stream of unknown source size can cause. Default
+// none.
+func WithLimit(n int64) ReaderOption {
+	return func(cfg *readerConfig) error {
+		if n < 0 {
+			return fmt.Errorf("limit %d", n)
+		}
+		cfg.limit = n + 1
+		return nil
+	}
 }
 
 // WithVerify says whether the Reader computes the whole-source digest and
@@ -81,8 +97,9 @@ type Record struct {
 // Reader reads a framed stream. Its methods must be called from one
 // goroutine; decoding runs ahead on its own goroutines.
 type Reader struct {
-	hdr  Header
-	base io.ReaderAt
+	hdr   Header
+	base  io.ReaderAt
+	limit int64 // WithLimit's n; -1: none
 
 	queue chan *item
 	done  chan struct{}
@@ -155,6 +172,9 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.limit > 0 && hdr.SourceSize > cfg.limit-1 {
+		return nil, fmt.Errorf("frame: %w: source size %d exceeds the limit of %d bytes", ErrRange, hdr.SourceSize, cfg.limit-1)
+	}
 	fr := &Reader{
 		hdr:  hdr,
 		base: cfg.base,
@@ -168,6 +188,7 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 		done:       make(chan struct{}),
 		sum:        newSummer(hdr.DigestAlg, cfg.workers),
 		verifiable: !cfg.noVerify,
+		limit:      cfg.limit - 1,
 	}
 	p := &parser{r: fr, br: br, soff: int64(n), pos: hdr.StartOffset, jobs: make(chan *item)}
 	decs := make([]*decompressor, cfg.workers)
@@ -613,6 +634,8 @@ func (p *parser) next() *item {
 		return p.errorf(rh.offset, ErrOrder, "%v at %d leaves a gap after %d in a stream without the delta flag", it.typ, rh.offset, p.pos)
 	case rh.offset > maxInt64-rh.length:
 		return p.errorf(rh.offset, ErrRange, "%v offset %d + length %d overflows", it.typ, rh.offset, rh.length)
+	case p.r.limit >= 0 && rh.offset+rh.length > p.r.limit:
+		return p.errorf(rh.offset, ErrRange, "%v [%d, %d) beyond the limit of %d bytes", it.typ, rh.offset, rh.offset+rh.length, p.r.limit)
 	case hdr.SourceSize >= 0 && rh.offset+rh.length > hdr.SourceSize:
 		return p.errorf(rh.offset, ErrRange, "%v [%d, %d) beyond source size %d", it.typ, rh.offset, rh.offset+rh.length, hdr.SourceSize)
 	case it.typ == End && hdr.SourceSize >= 0 && rh.offset != hdr.SourceSize:
