@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/ddargs"
@@ -27,12 +26,16 @@ type options struct {
 func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(os.Getenv)
-	if args, err = restrict(args); err != nil {
+	args, lim, err := restrict(args)
+	if err != nil {
 		return err
 	}
 	ops, opt, err := parse(args)
 	if err != nil {
 		return ddtool.Help(err, "blkwrite", usage, stdout)
+	}
+	if err := lim.rs.CheckOptions(ops, opt.noVerify, opt.assumeZeroed, opt.raw); err != nil {
+		return err
 	}
 	if opt.resumePoint {
 		return receive.ResumePoint(set.StateDir, ops.Of, stdout)
@@ -51,6 +54,8 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 	start := time.Now()
 	rep.Restart(start)
 	stopReports := ddtool.ReportOnSignal(rep, usr1)
+	ctx, idle := receive.WatchIdle(ctx, in.F, lim.idle)
+	defer idle.Stop()
 	var framed, empty, cut bool
 	err = ddtool.Interruptible(ctx, func() (err error) {
 		framed, empty, cut, err = receive.Detect(in, int(ops.IBS))
@@ -59,6 +64,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 	stopReports()
 	if err == ddtool.ErrInterrupted {
 		rep.Report(time.Now())
+		if c := receive.IdleCause(ctx); c != nil {
+			return c
+		}
 		return err
 	}
 	if err != nil { // never: read errors are left for the copy to report
@@ -78,6 +86,11 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 			ddmsg.Quote(in.Name), ddmsg.Quote(ddtool.OutputName(ops)))
 	}
 	framed = framed && !opt.raw
+	if !framed {
+		if err := lim.rs.RefuseRaw(in.Name); err != nil {
+			return err
+		}
+	}
 	if opt.framed && !framed {
 		return fmt.Errorf("%s is not a framed stream (no blkpipe header); use --raw for raw data", ddmsg.Quote(in.Name))
 	}
@@ -88,19 +101,34 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 		return ddtool.Usage(fmt.Sprintf("%s is a framed stream: the text conversions (conv=ucase, swab, block, ...) apply on the sending side (blkcat conv=... --frame), or use --raw to convert the stream's bytes", ddmsg.Quote(in.Name)))
 	}
 	if framed {
+		if in.R != nil {
+			idle.Reset(in.R)
+		}
+		in.R = idle
 		return receive.Framed(ctx, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
 			State: set.StateDir, ResumeEvery: resumeEvery(os.Getenv("BLKPIPE_RESUME_EVERY")),
-			SSH: os.Getenv("SSH_CONNECTION") != "",
+			SSH: os.Getenv("SSH_CONNECTION") != "", Restrict: lim.rs,
 		}, in, stdout, rep, usr1)
 	}
 
+	if in.R != nil {
+		idle.Reset(in.R) // a pipe or socket: watch it (--idle-timeout)
+		in.R = idle
+	} else {
+		idle.Stop() // a file: it does not idle
+	}
 	p := ddcopy.ParamsOf(ops)
 	out, err := ddtool.OpenOutput(ops, stdout, true, p.StreamSize(in))
 	if err != nil {
 		return err
 	}
 	defer out.F.Close()
+	if lim.rs != nil {
+		if err := lim.rs.Grant.Verify(out.F); err != nil {
+			return receive.Refused(err.Error())
+		}
+	}
 	c := &ddcopy.Copier{P: p, In: *in, Out: *out, R: rep}
 	set.Tune(c)
 	c.OnWriteError = func(err error, written int64) error { return out.ExplainFull(name, err, written) }
@@ -114,36 +142,6 @@ func resumeEvery(v string) time.Duration {
 		return d
 	}
 	return receive.DefaultResumeEvery
-}
-
-// restrict applies --allow PATH (restricted mode for an ssh forced
-// command) and returns the arguments to parse.
-func restrict(args []string) ([]string, error) {
-	var allows, rest []string
-	for i := 0; i < len(args); i++ {
-		switch {
-		case args[i] == "--allow" && i+1 < len(args):
-			allows = append(allows, args[i+1])
-			i++
-		case strings.HasPrefix(args[i], "--allow="):
-			allows = append(allows, strings.TrimPrefix(args[i], "--allow="))
-		case args[i] == "--allow":
-			return nil, ddtool.Usage("option '--allow' needs a value")
-		default:
-			rest = append(rest, args[i])
-		}
-	}
-	if len(allows) == 0 {
-		return args, nil
-	}
-	orig, haveSSH := os.LookupEnv("SSH_ORIGINAL_COMMAND")
-	return receive.Restrict("blkwrite", allows, rest, orig, haveSSH, func(args []string) (string, error) {
-		ops, _, err := parse(args)
-		if err != nil {
-			return "", err
-		}
-		return ops.Of, nil
-	})
 }
 
 // parse reads blkwrite's command line: the shared options and operands,

@@ -32,6 +32,7 @@ type Options struct {
 	State                  state.Dir
 	ResumeEvery            time.Duration // how often progress is made durable and recorded
 	SSH                    bool          // run by sshd: the resume hint names ssh
+	Restrict               *Restriction  // --allow: the key's policy (see policy.go); nil otherwise
 }
 
 // Framed is blkwrite receiving a framed stream: it validates the header
@@ -56,7 +57,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	base := &lazyReaderAt{ready: make(chan struct{})}
 	defer base.set(nil, nil)
 	defer base.close()
-	ropts := []frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}
+	ropts := append([]frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}, opt.Restrict.readerOptions()...)
 	if !opt.NoVerify {
 		ropts = append(ropts, frame.WithBase(base))
 	}
@@ -80,6 +81,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	defer fr.Close()
 	h := fr.Header()
 	full := !h.Delta() && h.StartOffset == 0
+	if err := opt.Restrict.checkHeader(h, ddtool.OutputName(ops)); err != nil {
+		return err
+	}
 	if opt.AssumeZeroed && h.Delta() {
 		// A delta's target holds the previous copy: a ZERO record there
 		// replaces data, and skipping it would leave the old block while
@@ -96,6 +100,12 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		return err
 	}
 	defer t.F.Close()
+	if err := opt.Restrict.verify(t.F); err != nil {
+		return err
+	}
+	if opt.Restrict != nil {
+		t.check = func(rec frame.Record) error { return opt.Restrict.checkRecord(h, rec) }
+	}
 	if !t.seekable {
 		rs = nil // of=/dev/null or a pipe: nothing to resume onto
 	} else if h.Delta() {
@@ -118,6 +128,10 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	select {
 	case err = <-result:
 	case <-ctx.Done():
+		idle := IdleCause(ctx)
+		if idle != nil {
+			rep.Diagnose(idle.Error())
+		}
 		// apply may still be writing a record: say what is known to
 		// have landed (the counter lags it by at most that record).
 		if t.touched.Load() {
@@ -128,6 +142,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		}
 		rs.save(t)
 		rep.Report(time.Now())
+		if idle != nil {
+			return ddtool.Reported(idle)
+		}
 		return ddtool.ErrInterrupted
 	}
 	if err == nil {
@@ -159,7 +176,11 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	rs.done()
 	rep.Report(time.Now())
 	digest := hex.EncodeToString(end.Digest[:])
-	if end.Verified {
+	if end.Verified && opt.AssumeZeroed {
+		// The digest covers the stream; the ZERO runs it skipped were
+		// never read back from the target.
+		rep.Diagnose("verified stream; zero runs not written (--assume-zeroed): " + h.DigestAlg.String() + " " + digest)
+	} else if end.Verified {
 		rep.Diagnose("verified " + h.DigestAlg.String() + " " + digest)
 	} else {
 		rep.Diagnose(h.DigestAlg.String() + " " + digest + " NOT verified (--no-verify)")

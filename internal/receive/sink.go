@@ -36,6 +36,7 @@ type sink struct {
 	// replaces, and a delta records none of its own.
 	dropState string
 	state     state.Dir
+	check     func(frame.Record) error // --allow's check of each record; nil otherwise
 }
 
 // openSink opens of= (or standard output) for a stream with header h,
@@ -139,6 +140,11 @@ func (t *sink) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) erro
 		rec, err := fr.Next()
 		if err != nil {
 			return err
+		}
+		if t.check != nil {
+			if err := t.check(rec); err != nil {
+				return err
+			}
 		}
 		switch rec.Type {
 		case frame.Data:
