@@ -14,7 +14,8 @@
 // large aligned chunks with several reads in flight, overlapping reading and
 // writing, and leaves the page cache as it was.
 //
-// Exit codes: 0 success, 1 failure, 2 usage, 130 interrupted.
+// Exit codes: 0 success, 1 failure, 2 usage, 3 refused by --allow-read,
+// 130 interrupted.
 package main
 
 import (
@@ -48,6 +49,11 @@ Conventional options:
   --resume TOKEN  carry on an interrupted framed copy from where blkwrite
                 durably stopped (TOKEN from blkwrite --resume-point DST);
                 implies --frame
+  --allow-read PATH  restricted mode for a read-only ssh forced command
+                (repeatable): the client's command (SSH_ORIGINAL_COMMAND)
+                may only read PATH (the same file or device, whatever path
+                names it) to standard output, with --frame, -z, --sums,
+                --against - or --resume; anything else is refused (exit 3)
   -h, --help    this help
   --version     print the version and exit
 
@@ -63,7 +69,8 @@ Examples:
   blkcat --resume "$(ssh backup blkwrite --resume-point /dev/vg/data)" /dev/vg/snap |
       ssh backup blkwrite /dev/vg/data
 
-Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
+Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by
+--allow-read, 130 interrupted.
 `
 
 func main() {

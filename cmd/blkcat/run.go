@@ -19,6 +19,10 @@ import (
 func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(os.Getenv)
+	args, grant, err := restrictRead(args)
+	if err != nil {
+		return err
+	}
 	ops, opt, err := parse(args)
 	if err != nil {
 		return ddtool.Help(err, "blkcat", usage, stdout)
@@ -31,6 +35,11 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 		return err
 	}
 	defer in.F.Close()
+	if grant != nil {
+		if err := grant.Verify(in.F); err != nil {
+			return refused("%v", err)
+		}
+	}
 	out, err := ddtool.OpenOutput(ops, stdout, false, -1)
 	if err != nil {
 		return err

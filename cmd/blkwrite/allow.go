@@ -59,10 +59,7 @@ func restrict(args []string) ([]string, *restricted, error) {
 		}
 	}
 	if len(r.allows) == 0 {
-		if r.raw {
-			return nil, nil, ddtool.Usage("--allow-raw needs --allow PATH")
-		}
-		return rest, &r, nil
+		return rest, &r, nil // --allow-raw alone permits nothing more
 	}
 	if !idleSet {
 		r.idle = receive.DefaultIdleTimeout

@@ -1,7 +1,6 @@
 package receive
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -54,7 +53,7 @@ func Restrict(name string, list *allow.List, own []string, sshOrig string, haveS
 
 // ClientWords splits the client's command and checks that it runs name.
 func ClientWords(name, sshOrig string) ([]string, error) {
-	words, err := splitCommand(sshOrig)
+	words, err := allow.Words(sshOrig)
 	if err != nil {
 		return nil, &refusedError{err.Error()}
 	}
@@ -75,59 +74,4 @@ func Grant(list *allow.List, path string) (*allow.Grant, error) {
 		return nil, &refusedError{fmt.Sprintf("target '%s' is not allowed; allowed: %s", path, allows)}
 	}
 	return g, nil
-}
-
-// splitCommand splits a command line as a POSIX shell would split plain
-// words with quotes, and refuses anything else a shell would interpret.
-func splitCommand(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, errors.New("unbalanced quote in the client's command")
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if strings.IndexByte("$`", s[i]) >= 0 {
-					return nil, fmt.Errorf("shell syntax %q in the client's command", s[i])
-				}
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, errors.New("unbalanced quote in the client's command")
-			}
-			inWord = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case strings.IndexByte(";&|<>$`(){}*?[]~#!", c) >= 0:
-			return nil, fmt.Errorf("shell syntax %q in the client's command", c)
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
 }
