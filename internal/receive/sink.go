@@ -191,8 +191,10 @@ func (t *sink) writeAt(p []byte, off int64) error {
 		}
 		return nil
 	}
-	if _, err := t.WriteAt(p, off); err != nil {
-		return t.WriteError(off, err, t.seekable)
+	if n, err := t.WriteAt(p, off); err != nil {
+		// What landed of this record counts: "N bytes landed".
+		t.written += int64(n)
+		return t.WriteError(off+int64(n), err, t.seekable)
 	}
 	return nil
 }
