@@ -90,6 +90,9 @@ func restrict(args []string) ([]string, *restricted, error) {
 	return rest, &r, nil
 }
 
+// execve replaces the process (syscall.Exec); tests record the call.
+var execve = syscall.Exec
+
 // sumsValue is what --sums=BS may say: a size such as 4K or 65536.
 var sumsValue = regexp.MustCompile(`^[0-9]+[A-Za-z]*$`)
 
@@ -118,6 +121,9 @@ func execBlkcat(list *allow.List, words []string) error {
 	if err != nil {
 		return err
 	}
+	if !g.Exists {
+		return receive.Refused(fmt.Sprintf("%s does not exist: there are no sums of it", target))
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -135,7 +141,7 @@ func execBlkcat(list *allow.List, words []string) error {
 			env = append(env, e)
 		}
 	}
-	if err := syscall.Exec(bin, argv, env); err != nil {
+	if err := execve(bin, argv, env); err != nil {
 		return &os.PathError{Op: "exec", Path: bin, Err: err}
 	}
 	return nil
