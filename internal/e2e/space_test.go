@@ -1,12 +1,18 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
@@ -41,6 +47,42 @@ func TestSpaceBehindDevice(t *testing.T) {
 	} {
 		if code != 1 || !strings.Contains(stderr, want) {
 			t.Errorf("framed: exit %d, stderr %q; want 1 and %q", code, stderr, want)
+		}
+	}
+}
+
+// TestZeroPetabyte is finding 4: a stream of unknown source size with one
+// ZERO record of 1 PiB kept blkwrite hashing zeros until killed. Onto a
+// block device it is refused at that record, before it is hashed, with
+// or without --allow (under --allow the unknown size is refused first).
+func TestZeroPetabyte(t *testing.T) {
+	testutil.NeedRoot(t)
+	dev, _ := testutil.LoopImage(t, 1<<20)
+	id := [16]byte{1, 2, 3}
+	s := stream(t, make([]byte, 1<<16), frame.WithStreamID(id), frame.WithBlockSize(1<<16))
+	rec := s[frame.HeaderLen : frame.HeaderLen+frame.RecordHeaderLen]
+	binary.LittleEndian.PutUint64(rec[16:], 1<<50)
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	binary.LittleEndian.PutUint32(rec[28:], crc32.Update(crc32.Checksum(id[:], tab), tab, rec[:28]))
+	s = s[:frame.HeaderLen+frame.RecordHeaderLen]
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{dev}, "ZERO [0, 1125899906842624) beyond the limit of 1048576 bytes"},
+		{[]string{"--allow", dev}, "refused: the stream does not declare its source size"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, blkwriteTool(t), tc.args...)
+		cmd.Env = append(os.Environ(), "SSH_ORIGINAL_COMMAND=blkwrite "+dev)
+		cmd.Stdin = bytes.NewReader(s)
+		_, stderr, code := runCmd(t, cmd)
+		if ctx.Err() != nil {
+			t.Fatalf("%v: blkwrite still ran after a minute", tc.args)
+		}
+		cancel()
+		if code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, stderr, tc.want)
 		}
 	}
 }

@@ -20,9 +20,10 @@ type readerConfig struct {
 }
 
 // WithLimit tells the Reader the size of what the stream will be written
-// to, n ≥ 0: a header declaring a larger source, and any record reaching
-// past n, is refused (ErrRange) before it is hashed, decoded or returned.
-// It bounds the work a stream of unknown source size can cause. Default
+// to, n ≥ 0: any record reaching past n is refused (ErrRange) before it is
+// hashed, decoded or returned. It bounds the work a stream of unknown
+// source size can cause. A header declaring a larger source is left to
+// the caller, which can word it better ("target is smaller"). Default
 // none.
 func WithLimit(n int64) ReaderOption {
 	return func(cfg *readerConfig) error {
@@ -171,9 +172,6 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 	hdr, n, err := readHeader(br)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.limit > 0 && hdr.SourceSize > cfg.limit-1 {
-		return nil, fmt.Errorf("frame: %w: source size %d exceeds the limit of %d bytes", ErrRange, hdr.SourceSize, cfg.limit-1)
 	}
 	fr := &Reader{
 		hdr:  hdr,

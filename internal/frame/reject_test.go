@@ -253,7 +253,7 @@ func TestReject(t *testing.T) {
 
 // TestRejectLimit feeds streams past WithLimit's size: a 1 PiB ZERO run
 // of unknown source size is refused at its header, before it is hashed,
-// and so is a header declaring a source larger than the limit.
+// and so is a record past the limit of a stream declaring a larger source.
 func TestRejectLimit(t *testing.T) {
 	h := testHeader()
 	unknownSize := h
@@ -266,7 +266,7 @@ func TestRejectLimit(t *testing.T) {
 	}{
 		{"zero run of unknown size", join(unknownSize.marshal(), zeroRec(0, 1<<50)), 2 * tbs, "ZERO [0, 1125899906842624) beyond the limit of 8192 bytes"},
 		{"second record", join(unknownSize.marshal(), zeroRec(0, tbs), zeroRec(tbs, tbs)), tbs, "ZERO [4096, 8192) beyond the limit of 4096 bytes"},
-		{"declared size", join(h.marshal(), zeroRec(0, tbs)), 2 * tbs, "source size 12288 exceeds the limit of 8192 bytes"},
+		{"declared size", join(h.marshal(), zeroRec(0, tbs), zeroRec(tbs, 2*tbs)), 2 * tbs, "ZERO [4096, 12288) beyond the limit of 8192 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

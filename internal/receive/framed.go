@@ -57,7 +57,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	base := &lazyReaderAt{ready: make(chan struct{})}
 	defer base.set(nil, nil)
 	defer base.close()
-	ropts := append([]frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}, opt.Restrict.readerOptions()...)
+	ropts := append([]frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}, opt.Restrict.readerOptions(ops.Of)...)
 	if !opt.NoVerify {
 		ropts = append(ropts, frame.WithBase(base))
 	}

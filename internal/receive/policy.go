@@ -107,12 +107,29 @@ func (r *Restriction) RefuseRaw(in string) error {
 	return refused(fmt.Sprintf("%s is not a framed stream: this key writes only verified framed streams (blkcat --frame); raw data needs --allow-raw on the forced command; nothing was written", ddmsg.Quote(in)))
 }
 
-// readerOptions bounds the Reader by the target's size.
-func (r *Restriction) readerOptions() []frame.ReaderOption {
-	if r == nil || !r.isBlock || r.Size < 0 {
+// readerOptions bounds the Reader by the size of target of, when it is a
+// block device (a file may grow): a record past its end is refused before
+// it is hashed or written, whatever the stream declares.
+func (r *Restriction) readerOptions(of string) []frame.ReaderOption {
+	if r != nil && r.isBlock && r.Size >= 0 {
+		return []frame.ReaderOption{frame.WithLimit(r.Size)}
+	}
+	if of == "" {
 		return nil
 	}
-	return []frame.ReaderOption{frame.WithLimit(r.Size)}
+	if fi, err := os.Stat(of); err != nil || fi.Mode()&os.ModeDevice == 0 || fi.Mode()&os.ModeCharDevice != 0 {
+		return nil
+	}
+	f, err := os.Open(of)
+	if err != nil {
+		return nil // the real open reports it
+	}
+	defer f.Close()
+	size, err := blockdev.Size(f)
+	if err != nil {
+		return nil
+	}
+	return []frame.ReaderOption{frame.WithLimit(int64(size))}
 }
 
 // checkHeader refuses a stream whose source size is unknown, or, for a
