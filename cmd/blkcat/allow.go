@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/blkpipe/blkpipe/internal/allow"
@@ -56,12 +55,9 @@ func restrictRead(args []string) ([]string, *allow.Grant, error) {
 		if len(rest) > 0 {
 			return nil, nil, ddtool.Usage("with --allow-read, give the source in the client's command, not in the forced command")
 		}
-		words, err := allow.Words(orig)
+		words, err := allow.Command("blkcat", orig)
 		if err != nil {
 			return nil, nil, refused("%v", err)
-		}
-		if len(words) == 0 || filepath.Base(words[0]) != "blkcat" {
-			return nil, nil, refused("this key may only run blkcat, not %q", orig)
 		}
 		rest = words[1:]
 	}

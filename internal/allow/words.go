@@ -3,8 +3,22 @@ package allow
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
+
+// Command splits the client's command line (SSH_ORIGINAL_COMMAND) and
+// checks that it runs the program name (by its base name).
+func Command(name, line string) ([]string, error) {
+	words, err := Words(line)
+	if err != nil {
+		return nil, err
+	}
+	if len(words) == 0 || filepath.Base(words[0]) != name {
+		return nil, fmt.Errorf("this key may only run %s, not %q", name, line)
+	}
+	return words, nil
+}
 
 // Words splits a command line (the client's, from SSH_ORIGINAL_COMMAND) as a POSIX shell would split plain
 // words with quotes, and refuses anything else a shell would interpret.

@@ -2,7 +2,6 @@ package receive
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/blkpipe/blkpipe/internal/allow"
@@ -53,12 +52,9 @@ func Restrict(name string, list *allow.List, own []string, sshOrig string, haveS
 
 // ClientWords splits the client's command and checks that it runs name.
 func ClientWords(name, sshOrig string) ([]string, error) {
-	words, err := allow.Words(sshOrig)
+	words, err := allow.Command(name, sshOrig)
 	if err != nil {
 		return nil, &refusedError{err.Error()}
-	}
-	if len(words) == 0 || filepath.Base(words[0]) != name {
-		return nil, &refusedError{fmt.Sprintf("this key may only run %s, not %q", name, sshOrig)}
 	}
 	return words, nil
 }
