@@ -101,9 +101,11 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 		return ddtool.Usage(fmt.Sprintf("%s is a framed stream: the text conversions (conv=ucase, swab, block, ...) apply on the sending side (blkcat conv=... --frame), or use --raw to convert the stream's bytes", ddmsg.Quote(in.Name)))
 	}
 	if framed {
+		src := io.Reader(in.F)
 		if in.R != nil {
-			idle.Reset(in.R)
+			src = in.R
 		}
+		idle.Reset(src) // --idle-timeout watches the stream's reads
 		in.R = idle
 		return receive.Framed(ctx, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,

@@ -20,19 +20,24 @@ const DefaultIdleTimeout = 5 * time.Minute
 var ErrIdle = errors.New("no input")
 
 // Idle watches a reader for input: WatchIdle returns a context that is
-// cancelled, with a cause wrapping ErrIdle, once d passes without a
-// byte. Stop ends the watch.
+// cancelled, with a cause wrapping ErrIdle, once a read has waited d for
+// input. Only waiting counts: while blkwrite is busy (writing, or reading
+// a delta's gaps back from its target) and reads nothing, the sender is
+// held back by the pipe, not idle. Stop ends the watch.
 type Idle struct {
-	r    io.Reader
-	last atomic.Int64 // UnixNano of the last byte read
-	stop chan struct{}
+	r io.Reader
+	// waiting is the UnixNano since which a read has waited for input,
+	// 0 when none waits.
+	waiting atomic.Int64
+	stop    chan struct{}
 }
 
-// WatchIdle starts watching r for d (d ≤ 0: not at all, r is returned
-// as it is). Reads must go through the returned reader.
+// WatchIdle starts watching r for d (d ≤ 0: not at all). Until Reset,
+// the caller is taken to be waiting for r's first byte; reads must then
+// go through the returned Idle.
 func WatchIdle(ctx context.Context, r io.Reader, d time.Duration) (context.Context, *Idle) {
 	w := &Idle{r: r, stop: make(chan struct{})}
-	w.last.Store(time.Now().UnixNano())
+	w.waiting.Store(time.Now().UnixNano())
 	if d <= 0 {
 		return ctx, w
 	}
@@ -48,7 +53,7 @@ func WatchIdle(ctx context.Context, r io.Reader, d time.Duration) (context.Conte
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
-				if now.Sub(time.Unix(0, w.last.Load())) >= d {
+				if since := w.waiting.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= d {
 					cancel(fmt.Errorf("%w for %v (--idle-timeout): did the sending host die? giving up and releasing the target", ErrIdle, d))
 					return
 				}
@@ -58,15 +63,18 @@ func WatchIdle(ctx context.Context, r io.Reader, d time.Duration) (context.Conte
 	return ctx, w
 }
 
-// Reset points the watch at r, the reader to read from now on.
-func (w *Idle) Reset(r io.Reader) { w.r = r }
+// Reset points the watch at r, the reader to read from now on: the
+// first byte has arrived and nothing waits.
+func (w *Idle) Reset(r io.Reader) {
+	w.r = r
+	w.waiting.Store(0)
+}
 
-// Read reads from the watched reader and notes when bytes arrive.
+// Read reads from the watched reader, noting how long it waits.
 func (w *Idle) Read(p []byte) (int, error) {
+	w.waiting.Store(time.Now().UnixNano())
 	n, err := w.r.Read(p)
-	if n > 0 {
-		w.last.Store(time.Now().UnixNano())
-	}
+	w.waiting.Store(0)
 	return n, err
 }
 
