@@ -632,12 +632,12 @@ func (p *parser) next() *item {
 		return p.errorf(rh.offset, ErrOrder, "%v at %d leaves a gap after %d in a stream without the delta flag", it.typ, rh.offset, p.pos)
 	case rh.offset > maxInt64-rh.length:
 		return p.errorf(rh.offset, ErrRange, "%v offset %d + length %d overflows", it.typ, rh.offset, rh.length)
-	case p.r.limit >= 0 && rh.offset+rh.length > p.r.limit:
-		return p.errorf(rh.offset, ErrRange, "%v [%d, %d) beyond the limit of %d bytes", it.typ, rh.offset, rh.offset+rh.length, p.r.limit)
 	case hdr.SourceSize >= 0 && rh.offset+rh.length > hdr.SourceSize:
 		return p.errorf(rh.offset, ErrRange, "%v [%d, %d) beyond source size %d", it.typ, rh.offset, rh.offset+rh.length, hdr.SourceSize)
 	case it.typ == End && hdr.SourceSize >= 0 && rh.offset != hdr.SourceSize:
 		return p.errorf(rh.offset, ErrRange, "END at %d, source size %d", rh.offset, hdr.SourceSize)
+	case p.r.limit >= 0 && rh.offset+rh.length > p.r.limit:
+		return p.errorf(rh.offset, ErrRange, "%v [%d, %d) beyond the limit of %d bytes", it.typ, rh.offset, rh.offset+rh.length, p.r.limit)
 	}
 	// Read the payload; every cap has been checked, so the buffer is at
 	// most one block.
