@@ -14,7 +14,8 @@
 // large aligned chunks with several reads in flight, overlapping reading and
 // writing, and leaves the page cache as it was.
 //
-// Exit codes: 0 success, 1 failure, 2 usage, 130 interrupted.
+// Exit codes: 0 success, 1 failure, 2 usage, 3 refused by --allow-read,
+// 130 interrupted.
 package main
 
 import (
@@ -54,6 +55,11 @@ Conventional options:
   -f, --force   write a framed stream or sums to a terminal (refused
                 otherwise, exit 1); draw --progress off a terminal (pv's -f)
   --json        end stderr with a JSON summary line (see README.md)
+  --allow-read PATH  restricted mode for a read-only ssh forced command
+                (repeatable): the client's command (SSH_ORIGINAL_COMMAND)
+                may only read PATH (the same file or device, whatever path
+                names it) to standard output, with --frame, -z, --sums,
+                --against - or --resume; anything else is refused (exit 3)
   -h, --help    this help
   -V, --version print the version and exit
 

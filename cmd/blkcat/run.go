@@ -21,6 +21,10 @@ import (
 func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, getenv func(string) string) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(getenv)
+	args, grant, err := restrictRead(args) // allow.go
+	if err != nil {
+		return err
+	}
 	var adm adminOptions
 	ops, opt, err := parse(args, &adm)
 	if done, herr := cli.HelpOrVersion(err, stdout, "blkcat", usage); done {
@@ -51,6 +55,11 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		return err
 	}
 	defer in.F.Close()
+	if grant != nil {
+		if err := grant.Verify(in.F); err != nil {
+			return refused("%v", err)
+		}
+	}
 	out, err := ddtool.OpenOutput(ops, stdout, false, -1)
 	if err != nil {
 		return err

@@ -47,8 +47,15 @@ Conventional options:
   --resume-point  print the point an interrupted framed copy to DST can be
                 resumed from (for blkcat --resume) and exit; 1 if there is none
   --allow PATH  restricted mode for an ssh forced command (repeatable): the
-                client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
-                may not use if= or --allow; anything else is refused (exit 3)
+                client's command (SSH_ORIGINAL_COMMAND) may only write PATH
+                (the same file or device, whatever path names it) with a
+                verified framed stream of PATH's size, or run
+                "blkwrite --resume-point PATH" or "blkcat --sums PATH";
+                anything else is refused (exit 3)
+  --allow-raw   with --allow: also raw data, seek=, count=, oflag=append,
+                conv=notrunc, --no-verify and --assume-zeroed
+  --idle-timeout DURATION  give up after DURATION without input (5m under
+                --allow, else never; 0 never), releasing DST
   --json        end stderr with a JSON summary line (see README.md)
   -h, --help    this help
   -V, --version print the version and exit

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/cli"
@@ -35,7 +34,8 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	if err != nil {
 		return err
 	}
-	if args, err = restrict(args); err != nil {
+	args, lim, err := restrict(args) // allow.go
+	if err != nil {
 		return err
 	}
 	ops, opt, err := parse(args)
@@ -46,6 +46,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		return err
 	}
 	if err != nil {
+		return err
+	}
+	if err := lim.rs.CheckOptions(ops, opt.noVerify, opt.assumeZeroed, opt.raw); err != nil {
 		return err
 	}
 	if opt.resumePoint {
@@ -69,6 +72,8 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	start := time.Now()
 	rep.Restart(start)
 	stopReports := ddtool.ReportOnSignal(rep, usr1)
+	ctx, idle := receive.WatchIdle(ctx, in.F, lim.idle)
+	defer idle.Stop()
 	var framed, empty, cut bool
 	err = ddtool.Interruptible(ctx, func() (err error) {
 		framed, empty, cut, err = receive.Detect(in, int(ops.IBS))
@@ -77,6 +82,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	stopReports()
 	if err == ddtool.ErrInterrupted {
 		rep.Report(time.Now())
+		if c := receive.IdleCause(ctx); c != nil {
+			return c
+		}
 		return err
 	}
 	if err != nil { // never: read errors are left for the copy to report
@@ -96,6 +104,11 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 			ddmsg.Quote(in.Name), ddmsg.Quote(ddtool.OutputName(ops)))
 	}
 	framed = framed && !opt.raw
+	if !framed {
+		if err := lim.rs.RefuseRaw(in.Name); err != nil {
+			return err
+		}
+	}
 	if opt.framed && !framed {
 		return fmt.Errorf("%s is not a framed stream (no blkpipe header); use --raw for raw data", ddmsg.Quote(in.Name))
 	}
@@ -106,19 +119,36 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		return ddtool.Usage(fmt.Sprintf("%s is a framed stream: the text conversions (conv=ucase, swab, block, ...) apply on the sending side (blkcat conv=... --frame), or use --raw to convert the stream's bytes", ddmsg.Quote(in.Name)))
 	}
 	if framed {
+		src := io.Reader(in.F)
+		if in.R != nil {
+			src = in.R
+		}
+		idle.Reset(src) // --idle-timeout watches the stream's reads
+		in.R = idle
 		return receive.Framed(ctx, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
 			State: set.StateDir, ResumeEvery: every,
-			SSH: getenv("SSH_CONNECTION") != "", Result: sum.framed(in),
+			SSH: getenv("SSH_CONNECTION") != "", Result: sum.framed(in), Restrict: lim.rs,
 		}, in, stdout, rep, usr1)
 	}
 
+	if in.R != nil {
+		idle.Reset(in.R) // a pipe or socket: watch it (--idle-timeout)
+		in.R = idle
+	} else {
+		idle.Stop() // a file: it does not idle
+	}
 	p := ddcopy.ParamsOf(ops)
 	out, err := ddtool.OpenOutput(ops, stdout, true, p.StreamSize(in))
 	if err != nil {
 		return err
 	}
 	defer out.F.Close()
+	if lim.rs != nil {
+		if err := lim.rs.Grant.Verify(out.F); err != nil {
+			return receive.Refused(err.Error())
+		}
+	}
 	c := &ddcopy.Copier{P: p, In: *in, Out: *out, R: rep}
 	set.Tune(c)
 	c.OnWriteError = func(err error, written int64) error { return out.ExplainFull(name, err, written) }
@@ -137,36 +167,6 @@ func resumeEvery(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("invalid BLKPIPE_RESUME_EVERY '%s': %w", v, err)
 	}
 	return d, nil
-}
-
-// restrict applies --allow PATH (restricted mode for an ssh forced
-// command) and returns the arguments to parse.
-func restrict(args []string) ([]string, error) {
-	var allows, rest []string
-	for i := 0; i < len(args); i++ {
-		switch {
-		case args[i] == "--allow" && i+1 < len(args):
-			allows = append(allows, args[i+1])
-			i++
-		case strings.HasPrefix(args[i], "--allow="):
-			allows = append(allows, strings.TrimPrefix(args[i], "--allow="))
-		case args[i] == "--allow":
-			return nil, cli.Usagef("option '--allow' requires an argument")
-		default:
-			rest = append(rest, args[i])
-		}
-	}
-	if len(allows) == 0 {
-		return args, nil
-	}
-	orig, haveSSH := os.LookupEnv("SSH_ORIGINAL_COMMAND")
-	return receive.Restrict("blkwrite", allows, rest, orig, haveSSH, func(args []string) (string, error) {
-		ops, _, err := parse(args)
-		if err != nil {
-			return "", err
-		}
-		return ops.Of, nil
-	})
 }
 
 // parse reads blkwrite's command line: the shared options and operands,

@@ -13,7 +13,7 @@ const (
 	ExitOK      = 0
 	ExitFailure = 1
 	ExitUsage   = 2 // bad command line (as Go's flag package, and GNU's tools)
-	ExitRefused = 3 // blkwrite --allow refused the request
+	ExitRefused = 3 // blkwrite --allow or blkcat --allow-read refused the request
 	// ExitFileAccess is pvcat's status, as pv's, when a FILE operand
 	// could not be opened (the others were copied); it shares 2 with
 	// ExitUsage because pv's usage errors are 64. ExitSameFile: a FILE
@@ -51,7 +51,7 @@ var exitRows = []exitRow{
 	{"1", []string{"snapctl"}, "failure (create, list, remove, gc)"},
 	{"2", nil, "usage: unknown option, missing or invalid value, bad operand"},
 	{"2", []string{"pvcat"}, "usage: unknown option, missing or invalid value; or a FILE could not be opened: reported and skipped, the others copied (as pv)"},
-	{"3", []string{"blkwrite"}, "--allow refused the client's request"},
+	{"3", []string{"blkcat", "blkwrite"}, "--allow (blkwrite) or --allow-read (blkcat) refused the client's request"},
 	{"4", []string{"pvcat"}, "a FILE is the output file (pvcat log >> log): reported, and the copy stopped there (as pv); 6 if a FILE could not be opened too"},
 	{"10", []string{"pvcat"}, "no FILE could be opened (as pv)"},
 	{"75", []string{"snapctl"}, "run: the snapshot filled past --max-fill or became invalid; CMD was stopped and the snapshot removed: retry with a bigger --size or --extend, a thin volume, or at a quieter time"},

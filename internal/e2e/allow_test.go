@@ -12,8 +12,9 @@ import (
 )
 
 // TestAllow runs blkwrite as an ssh forced command would:
-// command="blkwrite --allow T" with the client's command in
-// SSH_ORIGINAL_COMMAND.
+// command="blkwrite --allow T --allow-raw" with the client's command in
+// SSH_ORIGINAL_COMMAND (raw data needs --allow-raw; TestRestrictOptions
+// has the default).
 func TestAllow(t *testing.T) {
 	blkwrite := testutil.Tool(t, "blkwrite")
 	dir := t.TempDir()
@@ -39,7 +40,9 @@ func TestAllow(t *testing.T) {
 		{"other target", "blkwrite " + other, nil, 3, "blkwrite: refused: target '" + other + "' is not allowed; allowed: " + allowedT, ""},
 		{"no target", "blkwrite bs=4M", nil, 3, "blkwrite: refused: no target given; allowed: " + allowedT, ""},
 		{"if=", "blkwrite if=/etc/shadow of=" + allowedT, nil, 3, "blkwrite: refused: the client may not read a local file (if=)", ""},
-		{"widen allow list", "blkwrite --allow " + other + " " + other, nil, 3, "blkwrite: refused: the client may not change the allow list (--allow)", ""},
+		{"widen allow list", "blkwrite --allow " + other + " " + other, nil, 3, "blkwrite: refused: the client may not change the forced command's options (--allow)", ""},
+		{"add --allow-raw", "blkwrite --allow-raw " + allowedT, nil, 3, "blkwrite: refused: the client may not change the forced command's options (--allow-raw)", ""},
+		{"lengthen --idle-timeout", "blkwrite --idle-timeout=1000h " + allowedT, nil, 3, "blkwrite: refused: the client may not change the forced command's options (--idle-timeout)", ""},
 		{"another program", "cat /etc/passwd", nil, 3, `blkwrite: refused: this key may only run blkwrite, not "cat /etc/passwd"`, ""},
 		{"shell syntax", "blkwrite " + allowedT + "; rm -rf /", nil, 3, "blkwrite: refused: shell syntax ';' in the client's command", ""},
 		{"no ssh: own args", "-", []string{allowedT}, 0, "", allowedT},
@@ -49,7 +52,7 @@ func TestAllow(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			os.Remove(other)
 			os.WriteFile(allowedT, nil, 0o644)
-			cmd := exec.Command(blkwrite, append([]string{"--allow", allowedT}, tt.args...)...)
+			cmd := exec.Command(blkwrite, append([]string{"--allow", allowedT, "--allow-raw"}, tt.args...)...)
 			cmd.Env = os.Environ()
 			if tt.orig != "-" {
 				cmd.Env = append(cmd.Env, "SSH_ORIGINAL_COMMAND="+tt.orig)

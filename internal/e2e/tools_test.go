@@ -362,10 +362,10 @@ func TestHelpListsOptions(t *testing.T) {
 	}{
 		{"blkcat", [][]string{{"--bs", "4K"}, {"--offset", "1"}, {"--length", "1"}, {"-q"}, {"--quiet"},
 			{"--frame"}, {"-z", "lz4"}, {"-z", "none"}, {"--compress", "lz4"}, {"--sums"}, {"--against", "x"},
-			{"--resume", "x"}, {"-h"}, {"--help"}, {"-V"}, {"--version"}}},
+			{"--resume", "x"}, {"--allow-read", "/dev/null"}, {"-h"}, {"--help"}, {"-V"}, {"--version"}}},
 		{"blkwrite", [][]string{{"--bs", "4K"}, {"--offset", "1"}, {"--length", "1"}, {"-q"}, {"--quiet"},
 			{"--raw"}, {"--framed"}, {"--assume-zeroed"}, {"--no-verify"}, {"--resume-point"},
-			{"-h"}, {"--help"}, {"-V"}, {"--version"}}},
+			{"--allow-raw"}, {"--idle-timeout", "1m"}, {"-h"}, {"--help"}, {"-V"}, {"--version"}}},
 	} {
 		bin := testutil.Tool(t, tc.tool)
 		help, _, _ := run(t, nil, bin, "--help")

@@ -16,6 +16,23 @@ type readerConfig struct {
 	workers  int
 	base     io.ReaderAt
 	noVerify bool
+	limit    int64 // 0: none; else the target's size + 1
+}
+
+// WithLimit tells the Reader the size of what the stream will be written
+// to, n ≥ 0: any record reaching past n is refused (ErrRange) before it is
+// hashed, decoded or returned. It bounds the work a stream of unknown
+// source size can cause. A header declaring a larger source is left to
+// the caller, which can word it better ("target is smaller"). Default
+// none.
+func WithLimit(n int64) ReaderOption {
+	return func(cfg *readerConfig) error {
+		if n < 0 {
+			return fmt.Errorf("limit %d", n)
+		}
+		cfg.limit = n + 1
+		return nil
+	}
 }
 
 // WithVerify says whether the Reader computes the whole-source digest and
@@ -81,8 +98,9 @@ type Record struct {
 // Reader reads a framed stream. Its methods must be called from one
 // goroutine; decoding runs ahead on its own goroutines.
 type Reader struct {
-	hdr  Header
-	base io.ReaderAt
+	hdr   Header
+	base  io.ReaderAt
+	limit int64 // WithLimit's n; -1: none
 
 	queue chan *item
 	done  chan struct{}
@@ -168,6 +186,7 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 		done:       make(chan struct{}),
 		sum:        newSummer(hdr.DigestAlg, cfg.workers),
 		verifiable: !cfg.noVerify,
+		limit:      cfg.limit - 1,
 	}
 	p := &parser{r: fr, br: br, soff: int64(n), pos: hdr.StartOffset, jobs: make(chan *item)}
 	decs := make([]*decompressor, cfg.workers)
@@ -617,6 +636,8 @@ func (p *parser) next() *item {
 		return p.errorf(rh.offset, ErrRange, "%v [%d, %d) beyond source size %d", it.typ, rh.offset, rh.offset+rh.length, hdr.SourceSize)
 	case it.typ == End && hdr.SourceSize >= 0 && rh.offset != hdr.SourceSize:
 		return p.errorf(rh.offset, ErrRange, "END at %d, source size %d", rh.offset, hdr.SourceSize)
+	case p.r.limit >= 0 && rh.offset+rh.length > p.r.limit:
+		return p.errorf(rh.offset, ErrRange, "%v [%d, %d) beyond the limit of %d bytes", it.typ, rh.offset, rh.offset+rh.length, p.r.limit)
 	}
 	// Read the payload; every cap has been checked, so the buffer is at
 	// most one block.

@@ -251,6 +251,36 @@ func TestReject(t *testing.T) {
 	}
 }
 
+// TestRejectLimit feeds streams past WithLimit's size: a 1 PiB ZERO run
+// of unknown source size is refused at its header, before it is hashed,
+// and so is a record past the limit of a stream declaring a larger source.
+func TestRejectLimit(t *testing.T) {
+	h := testHeader()
+	unknownSize := h
+	unknownSize.SourceSize = -1
+	cases := []struct {
+		name   string
+		stream []byte
+		limit  int64
+		msg    string
+	}{
+		{"zero run of unknown size", join(unknownSize.marshal(), zeroRec(0, 1<<50)), 2 * tbs, "ZERO [0, 1125899906842624) beyond the limit of 8192 bytes"},
+		{"second record", join(unknownSize.marshal(), zeroRec(0, tbs), zeroRec(tbs, tbs)), tbs, "ZERO [4096, 8192) beyond the limit of 4096 bytes"},
+		{"declared size", join(h.marshal(), zeroRec(0, tbs), zeroRec(tbs, 2*tbs)), 2 * tbs, "ZERO [4096, 12288) beyond the limit of 8192 bytes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decode(tc.stream, WithLimit(tc.limit), WithDecoders(2))
+			if !errors.Is(err, ErrRange) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("got %v, want ErrRange containing %q", err, tc.msg)
+			}
+		})
+	}
+	if _, err := NewReader(bytes.NewReader(validStream()), WithLimit(-1)); err == nil {
+		t.Fatal("WithLimit(-1) accepted")
+	}
+}
+
 // TestTruncatedEverywhere cuts a real stream at every byte: every prefix
 // is rejected, as bad magic below 8 bytes and as truncated after, and a
 // cut at a record boundary names that stream offset.

@@ -1,11 +1,10 @@
 package receive
 
 import (
-	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
+	"github.com/blkpipe/blkpipe/internal/allow"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
 )
 
@@ -17,117 +16,58 @@ func (e *refusedError) Unwrap() error { return ddtool.ErrRefused }
 // Restrict applies --allow for the tool name: the real request is the
 // client's command in sshOrig (SSH_ORIGINAL_COMMAND, when blkwrite runs as
 // an ssh forced command) or else the remaining arguments. The request may
-// name only an allowed target, and may not read a local file (if=) or
-// change the allow list; target parses arguments into the target they
-// name. It returns the arguments to parse.
-func Restrict(name string, allows, own []string, sshOrig string, haveSSH bool, target func(args []string) (string, error)) ([]string, error) {
+// name only an allowed target, by identity (see package allow), and may
+// not read a local file (if=) or change the forced command's options
+// (--allow, --allow-raw, --idle-timeout); target parses arguments into the
+// target they name. It returns the arguments to parse and the grant of
+// the target.
+func Restrict(name string, list *allow.List, own []string, sshOrig string, haveSSH bool, target func(args []string) (string, error)) ([]string, *allow.Grant, error) {
 	args := own
 	if haveSSH {
-		words, err := splitCommand(sshOrig)
+		words, err := ClientWords(name, sshOrig)
 		if err != nil {
-			return nil, &refusedError{err.Error()}
-		}
-		if len(words) == 0 || filepath.Base(words[0]) != name {
-			return nil, &refusedError{fmt.Sprintf("this key may only run %s, not %q", name, sshOrig)}
+			return nil, nil, err
 		}
 		if len(own) > 0 {
-			return nil, ddtool.Usage("with --allow, give the target in the client's command, not in the forced command")
+			return nil, nil, ddtool.Usage("with --allow, give the target in the client's command, not in the forced command")
 		}
 		args = words[1:]
 	}
 	for _, a := range args {
 		key, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		switch {
-		case strings.HasPrefix(a, "-") && key == "allow":
-			return nil, &refusedError{"the client may not change the allow list (--allow)"}
+		case strings.HasPrefix(a, "-") && (key == "allow" || key == "allow-raw" || key == "allow-read" || key == "idle-timeout"):
+			return nil, nil, &refusedError{fmt.Sprintf("the client may not change the forced command's options (--%s)", key)}
 		case !strings.HasPrefix(a, "-") && key == "if" && strings.Contains(a, "="):
-			return nil, &refusedError{"the client may not read a local file (if=)"}
+			return nil, nil, &refusedError{"the client may not read a local file (if=)"}
 		}
 	}
 	of, err := target(args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if of == "" {
-		return nil, &refusedError{fmt.Sprintf("no target given; allowed: %s", strings.Join(allows, ", "))}
-	}
-	if !allowed(of, allows) {
-		return nil, &refusedError{fmt.Sprintf("target '%s' is not allowed; allowed: %s", of, strings.Join(allows, ", "))}
-	}
-	return args, nil
+	g, err := Grant(list, of)
+	return args, g, err
 }
 
-// allowed reports whether target is one of allows, comparing cleaned paths
-// and, where they exist, the paths their symlinks resolve to (/dev/vg/data
-// is a link to /dev/dm-3).
-func allowed(target string, allows []string) bool {
-	resolve := func(p string) string {
-		p = filepath.Clean(p)
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			return r
-		}
-		return p
-	}
-	t := resolve(target)
-	for _, a := range allows {
-		if filepath.Clean(a) == filepath.Clean(target) || resolve(a) == t {
-			return true
-		}
-	}
-	return false
-}
-
-// splitCommand splits a command line as a POSIX shell would split plain
-// words with quotes, and refuses anything else a shell would interpret.
-func splitCommand(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, errors.New("unbalanced quote in the client's command")
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if strings.IndexByte("$`", s[i]) >= 0 {
-					return nil, fmt.Errorf("shell syntax %q in the client's command", s[i])
-				}
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, errors.New("unbalanced quote in the client's command")
-			}
-			inWord = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case strings.IndexByte(";&|<>$`(){}*?[]~#!", c) >= 0:
-			return nil, fmt.Errorf("shell syntax %q in the client's command", c)
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
+// ClientWords splits the client's command and checks that it runs name.
+func ClientWords(name, sshOrig string) ([]string, error) {
+	words, err := allow.Command(name, sshOrig)
+	if err != nil {
+		return nil, &refusedError{err.Error()}
 	}
 	return words, nil
+}
+
+// Grant checks path, the target a client named, against list.
+func Grant(list *allow.List, path string) (*allow.Grant, error) {
+	allows := strings.Join(list.Paths(), ", ")
+	if path == "" {
+		return nil, &refusedError{fmt.Sprintf("no target given; allowed: %s", allows)}
+	}
+	g, err := list.Check(path)
+	if err != nil {
+		return nil, &refusedError{fmt.Sprintf("target '%s' is not allowed; allowed: %s", path, allows)}
+	}
+	return g, nil
 }

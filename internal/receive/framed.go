@@ -33,6 +33,7 @@ type Options struct {
 	ResumeEvery            time.Duration // how often progress is made durable and recorded
 	SSH                    bool          // run by sshd: the resume hint names ssh
 	Result                 *Result       // if set, filled in for --json (result.go)
+	Restrict               *Restriction  // --allow: the key's policy (see policy.go); nil otherwise
 }
 
 // Framed is blkwrite receiving a framed stream: it validates the header
@@ -57,7 +58,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	base := &lazyReaderAt{ready: make(chan struct{})}
 	defer base.set(nil, nil)
 	defer base.close()
-	ropts := []frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}
+	ropts := append([]frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}, opt.Restrict.readerOptions(ops.Of)...)
 	if !opt.NoVerify {
 		ropts = append(ropts, frame.WithBase(base))
 	}
@@ -82,6 +83,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	h := fr.Header()
 	opt.Result.header(h)
 	full := !h.Delta() && h.StartOffset == 0
+	if err := opt.Restrict.checkHeader(h, ddtool.OutputName(ops)); err != nil {
+		return err
+	}
 	if opt.AssumeZeroed && h.Delta() {
 		// A delta's target holds the previous copy: a ZERO record there
 		// replaces data, and skipping it would leave the old block while
@@ -98,6 +102,12 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		return err
 	}
 	defer t.F.Close()
+	if err := opt.Restrict.verify(t.F); err != nil {
+		return err
+	}
+	if opt.Restrict != nil {
+		t.check = func(rec frame.Record) error { return opt.Restrict.checkRecord(h, rec) }
+	}
 	if !t.seekable {
 		rs = nil // of=/dev/null or a pipe: nothing to resume onto
 	} else if h.Delta() {
@@ -120,6 +130,10 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	select {
 	case err = <-result:
 	case <-ctx.Done():
+		idle := IdleCause(ctx)
+		if idle != nil {
+			rep.Diagnose(idle.Error())
+		}
 		// apply may still be writing a record: say what is known to
 		// have landed (the counter lags it by at most that record).
 		if t.touched.Load() {
@@ -130,6 +144,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		}
 		rs.save(t)
 		rep.Report(time.Now())
+		if idle != nil {
+			return ddtool.Reported(idle)
+		}
 		return ddtool.ErrInterrupted
 	}
 	if err == nil {
@@ -162,7 +179,11 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	rep.Report(time.Now())
 	opt.Result.end(end)
 	digest := hex.EncodeToString(end.Digest[:])
-	if end.Verified {
+	if end.Verified && opt.AssumeZeroed {
+		// The digest covers the stream; the ZERO runs it skipped were
+		// never read back from the target.
+		rep.Diagnose("verified stream; zero runs not written (--assume-zeroed): " + h.DigestAlg.String() + " " + digest)
+	} else if end.Verified {
 		rep.Diagnose("verified " + h.DigestAlg.String() + " " + digest)
 	} else {
 		rep.Diagnose(h.DigestAlg.String() + " " + digest + " NOT verified (--no-verify)")

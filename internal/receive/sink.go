@@ -36,6 +36,7 @@ type sink struct {
 	// replaces, and a delta records none of its own.
 	dropState string
 	state     state.Dir
+	check     func(frame.Record) error // --allow's check of each record; nil otherwise
 }
 
 // openSink opens of= (or standard output) for a stream with header h,
@@ -140,6 +141,11 @@ func (t *sink) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) erro
 		if err != nil {
 			return err
 		}
+		if t.check != nil {
+			if err := t.check(rec); err != nil {
+				return err
+			}
+		}
 		switch rec.Type {
 		case frame.Data:
 			if err := t.writeAt(rec.Data, rec.Offset); err != nil {
@@ -185,8 +191,10 @@ func (t *sink) writeAt(p []byte, off int64) error {
 		}
 		return nil
 	}
-	if _, err := t.WriteAt(p, off); err != nil {
-		return t.WriteError(off, err, t.seekable)
+	if n, err := t.WriteAt(p, off); err != nil {
+		// What landed of this record counts: "N bytes landed".
+		t.written += int64(n)
+		return t.WriteError(off+int64(n), err, t.seekable)
 	}
 	return nil
 }

@@ -277,24 +277,33 @@ func (t *Target) Fdatasync() error {
 
 // ExplainFull adds to err, the failure of a dd write after written bytes
 // landed, what running out of room means for this target: a file's file
-// system is full, or a device is smaller than the input.
+// system is full, a device is smaller than the input, or the thin pool
+// behind a device large enough is full (see fullCause).
 func (t *Target) ExplainFull(tool string, err error, written int64) error {
-	if t.Regular && errors.Is(err, unix.ENOSPC) {
+	if !errors.Is(err, unix.ENOSPC) && !(errors.Is(err, unix.EFBIG) && t.IsBlock) {
+		return err
+	}
+	if !t.IsBlock {
 		// A file grows: its file system is what ran out.
 		return fmt.Errorf("%w\n%s: the file system holding %s is full: %d bytes landed on it, the rest did not fit", err, tool, ddmsg.Quote(t.Name), written)
 	}
-	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
+	cause, smaller := t.fullCause(t.position())
+	if smaller {
 		return fmt.Errorf("%w\n%s: target is smaller than the input: %d bytes landed on %s, the rest did not fit", err, tool, written, ddmsg.Quote(t.Name))
 	}
-	return err
+	return fmt.Errorf("%w\n%s: %s: %d bytes were written to %s before the error (written, not made durable), the rest were not", err, tool, cause, written, ddmsg.Quote(t.Name))
 }
 
-// WriteError words err, the failure of a write at offset off of a
-// framed stream, with what running out of room means for this target.
+// WriteError words err, the failure of a write of a framed stream that
+// stopped at offset off, with what running out of room means for this
+// target.
 func (t *Target) WriteError(off int64, err error, seekable bool) error {
-	if seekable && !t.IsBlock && errors.Is(err, unix.ENOSPC) {
-		// An image file grows: its file system is what ran out.
-		return fmt.Errorf("error writing %s at offset %d: %s (the file system holding it is full)", ddmsg.Quote(t.Name), off, ddmsg.Strerror(err))
+	if seekable && (errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG)) {
+		cause := "the file system holding it is full" // an image file grows
+		if t.IsBlock {
+			cause, _ = t.fullCause(off)
+		}
+		return fmt.Errorf("error writing %s at offset %d: %s (%s)", ddmsg.Quote(t.Name), off, ddmsg.Strerror(err), cause)
 	}
 	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
 		return fmt.Errorf("error writing %s at offset %d: %s (target is smaller than the input)", ddmsg.Quote(t.Name), off, ddmsg.Strerror(err))

@@ -232,13 +232,9 @@ func TestForcedCommand(t *testing.T) {
 		return lab.Run(lab.Client, script, time.Minute, "SRC="+src, "A="+allowed, "B="+other)
 	}
 
-	flags := []string{""}
-	if hasFrame(t) {
-		flags = append(flags, "-z lz4")
-	} else {
-		testutil.Missing(t, "frame", "blkcat has no --frame: only raw copies checked")
-	}
-	for _, f := range flags {
+	// The key writes verified framed streams only (raw data needs
+	// --allow-raw on the forced command).
+	for _, f := range []string{"--frame", "-z lz4"} {
 		testutil.Run(t, "blkdiscard", "-f", allowed)
 		r := run(`blkcat ` + f + ` "$SRC" | $SSH backup blkwrite "$A"`)
 		if r.Code != 0 {
@@ -247,7 +243,7 @@ func TestForcedCommand(t *testing.T) {
 		if n, first := sshtest.Diff(t, src, allowed, size); n != 0 {
 			t.Fatalf("allowed target, blkcat %s: differs from the source in %d bytes from %d", f, n, first)
 		}
-		if f != "" && !verifiedLine.MatchString(r.Stderr) {
+		if !verifiedLine.MatchString(r.Stderr) {
 			t.Fatalf("allowed target, blkcat %s: not verified:\n%s", f, r.Stderr)
 		}
 	}
@@ -263,6 +259,8 @@ func TestForcedCommand(t *testing.T) {
 			"blkwrite: refused: shell syntax ';' in the client's command\n"},
 		{"if=", `$SSH backup blkwrite if="$B" of="$A"`,
 			"blkwrite: refused: the client may not read a local file (if=)\n"},
+		{"raw data", `blkcat "$SRC" | $SSH backup blkwrite "$A"`,
+			"blkwrite: refused: 'standard input' is not a framed stream: this key writes only verified framed streams (blkcat --frame); raw data needs --allow-raw on the forced command; nothing was written\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(tc.script)
