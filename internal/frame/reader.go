@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/blkpipe/blkpipe/internal/digest"
 )
 
 // ReaderOption configures a Reader. Each checks its value.
@@ -16,6 +18,7 @@ type readerConfig struct {
 	workers  int
 	base     io.ReaderAt
 	noVerify bool
+	leaves   bool
 }
 
 // WithVerify says whether the Reader computes the whole-source digest and
@@ -58,6 +61,18 @@ func WithBase(base io.ReaderAt) ReaderOption {
 			return errors.New("nil base")
 		}
 		cfg.base = base
+		return nil
+	}
+}
+
+// WithLeaves makes the Reader of a BLAKE3 stream keep the chaining value
+// of every 64 KiB leaf of the source it hashes (internal/digest), 32 bytes
+// per leaf, for Leaves after a verified END: a receiver keeps them as the
+// target's digest map without reading it again. It has no effect on
+// SHA-256 streams or with WithVerify(false). Default off.
+func WithLeaves() ReaderOption {
+	return func(cfg *readerConfig) error {
+		cfg.leaves = true
 		return nil
 	}
 }
@@ -166,7 +181,7 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 		recs:       make(chan checked),
 		bufs:       newPool(2*cfg.workers+5, min(int(hdr.BlockSize), 1<<20)),
 		done:       make(chan struct{}),
-		sum:        newSummer(hdr.DigestAlg, cfg.workers),
+		sum:        newSummer(hdr.DigestAlg, cfg.workers, cfg.leaves),
 		verifiable: !cfg.noVerify,
 	}
 	p := &parser{r: fr, br: br, soff: int64(n), pos: hdr.StartOffset, jobs: make(chan *item)}
@@ -244,6 +259,15 @@ func readHeader(br *bufio.Reader) (Header, int, error) {
 		return h, 0, fmt.Errorf("frame: %w", err)
 	}
 	return h, hlen, nil
+}
+
+// Leaves returns the leaf chaining values of the source after Next
+// returned a verified END of a BLAKE3 stream read WithLeaves, else nil.
+func (fr *Reader) Leaves() []digest.CV {
+	if b, ok := fr.sum.(blake3Summer); ok && fr.verifiable && fr.err == io.EOF {
+		return b.Leaves()
+	}
+	return nil
 }
 
 // Header returns the stream's validated header.
