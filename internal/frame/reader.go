@@ -405,6 +405,10 @@ func (fr *Reader) hashGap(off int64) error {
 	for fr.hashed < off {
 		b := fr.gapBuf[:min(int64(len(fr.gapBuf)), off-fr.hashed)]
 		n, err := fr.base.ReadAt(b, fr.hashed)
+		if errors.Is(err, ErrNoBase) {
+			fr.verifiable = false
+			return nil
+		}
 		if n < len(b) {
 			if err == nil || err == io.EOF {
 				err = io.ErrUnexpectedEOF
