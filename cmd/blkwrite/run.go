@@ -18,6 +18,7 @@ import (
 type options struct {
 	raw, framed, assumeZeroed, noVerify bool // --raw, --framed, --assume-zeroed, --no-verify
 	resumePoint                         bool // --resume-point
+	last, json                          bool // --last, --json
 	bareTarget                          bool // blkwrite DST rather than of=DST
 }
 
@@ -36,6 +37,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 	}
 	if opt.resumePoint {
 		return receive.ResumePoint(set.StateDir, ops.Of, stdout)
+	}
+	if opt.last {
+		return receive.Last(set.StateDir, ops.Of, opt.json, stdout)
 	}
 
 	ctx, rep, end := ddtool.Begin(name, ops, stderr)
@@ -95,6 +99,13 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 		}, in, stdout, rep, usr1)
 	}
 
+	if ops.Of != "" {
+		// Raw data is not verified: what a copy record says of DST
+		// stops being true with the first byte.
+		if err := receive.RemoveKept(set.StateDir, ops.Of); err != nil {
+			return err
+		}
+	}
 	p := ddcopy.ParamsOf(ops)
 	out, err := ddtool.OpenOutput(ops, stdout, true, p.StreamSize(in))
 	if err != nil {
@@ -156,6 +167,8 @@ func parse(args []string) (*ddargs.Operands, options, error) {
 		"framed":        ddtool.Bool(&opt.framed),
 		"assume-zeroed": ddtool.Bool(&opt.assumeZeroed),
 		"no-verify":     ddtool.Bool(&opt.noVerify),
+		"last":          ddtool.Bool(&opt.last),
+		"json":          ddtool.Bool(&opt.json),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

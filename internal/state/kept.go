@@ -130,6 +130,12 @@ func sampleLeaves(f *os.File, m *digest.Map) (int64, error) {
 	for range SampleLeaves - 1 {
 		picks = append(picks, rand.Int64N(n))
 	}
+	// A descriptor of its own: f may have O_DIRECT, which needs
+	// aligned buffers.
+	if r, err := os.Open(f.Name()); err == nil {
+		defer r.Close()
+		f = r
+	}
 	buf := make([]byte, digest.LeafSize)
 	for _, i := range picks {
 		b := buf[:min(digest.LeafSize, m.Size-i*digest.LeafSize)]

@@ -1,0 +1,296 @@
+package receive
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
+	"github.com/blkpipe/blkpipe/internal/digest"
+	"github.com/blkpipe/blkpipe/internal/frame"
+	"github.com/blkpipe/blkpipe/internal/state"
+	"github.com/blkpipe/blkpipe/internal/sums"
+	"golang.org/x/sys/unix"
+)
+
+// This file keeps, beside each verified copy, what the next delta and the
+// next blkcat --sums of the target need (see state.Kept): the digest map,
+// the 4 KiB block sums, and the copy record. A delta onto a target whose
+// kept state is valid is verified from the map: only the leaves its
+// records touch are rehashed, their untouched bytes read back from the
+// target, instead of reading all of it.
+
+// maxKeptSums is the largest source whose block sums blkwrite keeps: they
+// are held in memory while it writes, 8 bytes per 4 KiB (2 GiB for 1 TiB).
+const maxKeptSums = 1 << 40
+
+// keeper computes a copy's kept state as the copy is written.
+type keeper struct {
+	dir  state.Dir
+	of   string
+	size int64
+	alg  frame.DigestAlg
+
+	// The block sums, one per state.KeptBlockSize block: from the
+	// stream's records (apply's goroutine) and from the gaps the Reader
+	// reads back (its verify goroutine), never the same block twice.
+	// nil when not kept.
+	sums    []uint64
+	badSums atomic.Bool // a piece did not fall on block boundaries
+
+	// A delta verified from the map: the map's tree, and the leaf being
+	// rebuilt from the stream's bytes and the target's.
+	tree *digest.Tree
+	rf   *os.File // the target, read with read-ahead off
+	leaf int64    // -1: none
+	pos  int64    // bytes of leaf known (from its start)
+	buf  []byte
+}
+
+// newKeeper returns the keeper of a stream with header h onto of, or nil
+// when nothing is kept (no named seekable target, or no known size).
+func newKeeper(opt Options, h frame.Header, t *sink) *keeper {
+	if opt.Ops.Of == "" || !t.seekable || h.SourceSize < 0 || opt.NoVerify {
+		return nil
+	}
+	k := &keeper{dir: opt.State, of: opt.Ops.Of, size: h.SourceSize, alg: h.DigestAlg, leaf: -1}
+	if h.SourceSize <= maxKeptSums {
+		k.sums = make([]uint64, sums.Blocks(h.SourceSize, state.KeptBlockSize))
+	}
+	return k
+}
+
+// useMap tries to verify a delta from the target's kept state, and says
+// why not when it cannot: then the Reader reads the whole target back.
+func (k *keeper) useMap(t *sink, h frame.Header) error {
+	if h.DigestAlg != frame.DigestBLAKE3 {
+		return fmt.Errorf("a %v stream", h.DigestAlg)
+	}
+	kept, err := k.dir.Kept(t.F, k.of)
+	if err != nil {
+		return err
+	}
+	if kept.Copy.Size != h.SourceSize {
+		return fmt.Errorf("the map is of a %d-byte source, the delta's is %d bytes", kept.Copy.Size, h.SourceSize)
+	}
+	b, err := k.dir.KeptSums(kept)
+	if err != nil {
+		return err
+	}
+	sh, ds, err := sums.Decode(b)
+	if err != nil || sh.BlockSize != state.KeptBlockSize || sh.Size != h.SourceSize {
+		return errors.New("the kept block sums are damaged")
+	}
+	tree, err := kept.Map.Tree()
+	if err != nil {
+		return err
+	}
+	rf, err := os.Open(t.F.Name())
+	if err != nil {
+		return err
+	}
+	// The leaves' untouched bytes are read in small scattered pieces:
+	// read-ahead would read (and count) what is not needed.
+	unix.Fadvise(int(rf.Fd()), 0, 0, unix.FADV_RANDOM)
+	k.sums, k.tree, k.rf, k.buf = ds, tree, rf, make([]byte, digest.LeafSize)
+	return nil
+}
+
+func (k *keeper) close() {
+	if k != nil && k.rf != nil {
+		k.rf.Close()
+	}
+}
+
+// data notes source bytes p at off, written by the stream or read back
+// from a gap.
+func (k *keeper) data(p []byte, off int64) error {
+	if k == nil {
+		return nil
+	}
+	k.sum(p, off)
+	return k.feed(p, off, int64(len(p)))
+}
+
+// zero notes a ZERO record.
+func (k *keeper) zero(off, n int64) error {
+	if k == nil {
+		return nil
+	}
+	if k.sums != nil && !k.badSums.Load() {
+		bs := int64(state.KeptBlockSize)
+		if off%bs != 0 || (off+n)%bs != 0 && off+n != k.size {
+			k.badSums.Store(true)
+		} else {
+			full := sums.Sum(make([]byte, bs))
+			for j := off / bs; j*bs < off+n; j++ {
+				if (j+1)*bs <= k.size {
+					k.sums[j] = full
+				} else {
+					k.sums[j] = sums.Sum(make([]byte, k.size-j*bs))
+				}
+			}
+		}
+	}
+	return k.feed(nil, off, n)
+}
+
+// sum sets the block sums of the blocks p covers; p must start on a block
+// boundary and end on one or at the end of the source. It is called from
+// two goroutines, for different blocks.
+func (k *keeper) sum(p []byte, off int64) {
+	if k.sums == nil || k.badSums.Load() {
+		return
+	}
+	bs := int64(state.KeptBlockSize)
+	end := off + int64(len(p))
+	if off%bs != 0 || end%bs != 0 && end != k.size {
+		k.badSums.Store(true)
+		return
+	}
+	for j := off / bs; len(p) > 0; j++ {
+		c := min(int64(len(p)), bs)
+		k.sums[j] = sums.Sum(p[:c])
+		p = p[c:]
+	}
+}
+
+// feed rebuilds the leaves the stream's bytes at off touch (p nil: n
+// zeros), in source order, reading their other bytes from the target.
+func (k *keeper) feed(p []byte, off, n int64) error {
+	if k.tree == nil {
+		return nil
+	}
+	for n > 0 {
+		i := off / digest.LeafSize
+		if i != k.leaf {
+			if err := k.flush(); err != nil {
+				return err
+			}
+			k.leaf, k.pos = i, 0
+		}
+		lo := off - i*digest.LeafSize
+		if err := k.fill(lo); err != nil {
+			return err
+		}
+		c := min(n, k.leafLen()-lo)
+		if p != nil {
+			copy(k.buf[lo:lo+c], p[:c])
+			p = p[c:]
+		} else {
+			clear(k.buf[lo : lo+c])
+		}
+		k.pos = lo + c
+		off, n = off+c, n-c
+	}
+	return nil
+}
+
+func (k *keeper) leafLen() int64 { return min(digest.LeafSize, k.size-k.leaf*digest.LeafSize) }
+
+// fill reads the current leaf's bytes from k.pos to to from the target.
+func (k *keeper) fill(to int64) error {
+	if to <= k.pos {
+		return nil
+	}
+	at := k.leaf*digest.LeafSize + k.pos
+	if _, err := k.rf.ReadAt(k.buf[k.pos:to], at); err != nil {
+		return &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d to verify the delta", ddmsg.Quote(k.of), at), Err: err}
+	}
+	k.pos = to
+	return nil
+}
+
+// flush rehashes the current leaf, if any, into the tree.
+func (k *keeper) flush() error {
+	if k.leaf < 0 {
+		return nil
+	}
+	if err := k.fill(k.leafLen()); err != nil {
+		return err
+	}
+	if _, err := k.tree.SetLeaf(k.leaf, k.buf[:k.leafLen()]); err != nil {
+		return err
+	}
+	k.leaf = -1
+	return nil
+}
+
+// verify finishes a delta verified from the map: END's digest must be
+// the root of the updated tree. On success it marks end verified.
+func (k *keeper) verify(end *frame.Record) error {
+	if k == nil || k.tree == nil {
+		return nil
+	}
+	if err := k.flush(); err != nil {
+		return err
+	}
+	root, err := k.tree.Root()
+	if err != nil {
+		return err
+	}
+	if root != end.Digest {
+		return fmt.Errorf("frame: at source offset %d: %w: the target's digest map with the delta's blocks hashes to %x, END says %x (%v)",
+			end.Offset, frame.ErrDigest, root, end.Digest, frame.DigestBLAKE3)
+	}
+	end.Verified = true
+	return nil
+}
+
+// save keeps the state of a verified copy: the map (leaves from the tree,
+// or from fr, which hashed the whole source), the block sums and then the
+// copy record, which vouches for them. Failing to is worth a warning, not
+// a failed copy.
+func (k *keeper) save(t *sink, h frame.Header, fr *frame.Reader, end frame.Record) error {
+	if k == nil || !end.Verified {
+		return nil
+	}
+	c := state.Copy{Target: k.of, Size: k.size, Alg: h.DigestAlg.String(), Digest: hex.EncodeToString(end.Digest[:]),
+		StreamID: hex.EncodeToString(h.StreamID[:]), Time: time.Now()}
+	if h.DigestAlg == frame.DigestBLAKE3 {
+		leaves := fr.Leaves()
+		if k.tree != nil {
+			leaves = k.tree.Leaves()
+		}
+		if leaves == nil {
+			return errors.New("no leaves")
+		}
+		m := digest.Map{Size: k.size, Root: end.Digest, Leaves: leaves}
+		b, err := m.Marshal()
+		if err != nil {
+			return err
+		}
+		if err := k.dir.SaveMap(k.of, b); err != nil {
+			return err
+		}
+		if k.sums != nil && !k.badSums.Load() {
+			b, err := sums.Encode(state.KeptBlockSize, k.size, k.sums)
+			if err != nil {
+				return err
+			}
+			if c.Sums, err = k.dir.SaveSums(k.of, b); err != nil {
+				return err
+			}
+		}
+	}
+	var err error
+	c.Dev, c.Ino, c.Mtime, err = state.Identify(t.F)
+	if err != nil {
+		return err
+	}
+	return k.dir.SaveCopy(c)
+}
+
+// RemoveKept removes target's copy record, map and kept sums before
+// blkwrite first writes to it. A state directory it may not enter is left
+// (blkwrite, not run as root, keeps none there).
+func RemoveKept(dir state.Dir, target string) error {
+	if err := dir.RemoveCopy(target); err != nil && !errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("remove the copy record of %s: %w", ddmsg.Quote(target), err)
+	}
+	return nil
+}
