@@ -39,6 +39,11 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 
 	c := &ddcopy.Copier{P: ddcopy.ParamsOf(ops), In: *in, Out: *out, R: rep}
 	set.Tune(c)
+	if opt.Sums > 0 && !opt.SumsReread {
+		if done, err := send.FromKept(opt, c, set.StateDir); done || err != nil {
+			return err
+		}
+	}
 	snd, err := send.New(ctx, opt, c, stdin, set.StateDir)
 	if err == ddtool.ErrInterrupted {
 		rep.Report(time.Now())
@@ -80,6 +85,7 @@ func parse(args []string) (*ddargs.Operands, send.Options, error) {
 			opt.Sums, err = parseSumsBS(f.Val)
 			return err
 		},
+		"sums-reread": ddtool.Bool(&opt.SumsReread),
 		"against": func(f ddtool.Flag) (err error) {
 			opt.Against, err = f.Value()
 			if err == nil && opt.Against == "" {
@@ -139,6 +145,9 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 		if on {
 			modes++
 		}
+	}
+	if opt.SumsReread && opt.Sums == 0 {
+		return ddtool.Usage("--sums-reread applies to --sums")
 	}
 	if modes > 1 {
 		return ddtool.Usage("--sums, --against and --resume cannot be combined")

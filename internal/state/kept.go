@@ -31,6 +31,10 @@ const SampleLeaves = 8
 // blkcat --sums).
 const KeptBlockSize = sums.DefaultBlockSize
 
+// ErrNoCopy is returned by Kept when no copy record is kept for the
+// target at all.
+var ErrNoCopy = errors.New("no copy record")
+
 // SumsPath is where the kept block sums of target's last verified copy are.
 func (d Dir) SumsPath(target string) string {
 	return strings.TrimSuffix(d.Path(target), ".resume") + ".keptsums"
@@ -62,7 +66,7 @@ func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
 	c, err := d.LoadCopy(target)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil, errors.New("no copy record")
+		return nil, ErrNoCopy
 	case errors.Is(err, ErrDamaged):
 		return nil, errors.New("the copy record is damaged")
 	case err != nil:
