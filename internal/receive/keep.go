@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,13 +43,19 @@ type keeper struct {
 	sums    []uint64
 	badSums atomic.Bool // a piece did not fall on block boundaries
 
-	// A delta verified from the map: the map's tree, and the leaf being
-	// rebuilt from the stream's bytes and the target's.
-	tree *digest.Tree
-	rf   *os.File // the target, read with read-ahead off
-	leaf int64    // -1: none
-	pos  int64    // bytes of leaf known (from its start)
-	buf  []byte
+	// A delta verified from the map: the map's tree, the leaf being
+	// rebuilt from the stream's bytes, and the workers that read the
+	// rest of each touched leaf from the target and hash it.
+	tree   *digest.Tree
+	rf     *os.File // the target, read with read-ahead off
+	cur    *leafJob
+	bufs   chan []byte
+	jobs   chan *leafJob
+	wg     sync.WaitGroup
+	failed atomic.Bool
+	mu     sync.Mutex
+	err    error    // the first failed read
+	cvs    []leafCV // the touched leaves' new chaining values
 }
 
 // newKeeper returns the keeper of a stream with header h onto of, or nil
@@ -57,7 +64,7 @@ func newKeeper(opt Options, h frame.Header, t *sink) *keeper {
 	if opt.Ops.Of == "" || !t.seekable || h.SourceSize < 0 || opt.NoVerify {
 		return nil
 	}
-	k := &keeper{dir: opt.State, of: opt.Ops.Of, size: h.SourceSize, alg: h.DigestAlg, leaf: -1}
+	k := &keeper{dir: opt.State, of: opt.Ops.Of, size: h.SourceSize, alg: h.DigestAlg}
 	if h.SourceSize <= maxKeptSums {
 		k.sums = make([]uint64, sums.Blocks(h.SourceSize, state.KeptBlockSize))
 	}
@@ -85,6 +92,9 @@ func (k *keeper) useMap(t *sink, h frame.Header) error {
 	if err != nil || sh.BlockSize != state.KeptBlockSize || sh.Size != h.SourceSize {
 		return errors.New("the kept block sums are damaged")
 	}
+	if len(kept.Map.Leaves) < 2 {
+		return errors.New("a target of one leaf") // read whole anyway
+	}
 	tree, err := kept.Map.Tree()
 	if err != nil {
 		return err
@@ -96,10 +106,14 @@ func (k *keeper) useMap(t *sink, h frame.Header) error {
 	// The leaves' untouched bytes are read in small scattered pieces:
 	// read-ahead would read (and count) what is not needed.
 	unix.Fadvise(int(rf.Fd()), 0, 0, unix.FADV_RANDOM)
-	k.sums, k.tree, k.rf, k.buf = ds, tree, rf, make([]byte, digest.LeafSize)
+	k.sums, k.tree, k.rf = ds, tree, rf
+	k.startLeaves()
 	return nil
 }
 
+// close releases the target's read descriptor. The leaf workers end in
+// verify: after an interrupt apply may still be feeding them, and they are
+// left to the process's exit.
 func (k *keeper) close() {
 	if k != nil && k.rf != nil {
 		k.rf.Close()
@@ -160,64 +174,130 @@ func (k *keeper) sum(p []byte, off int64) {
 }
 
 // feed rebuilds the leaves the stream's bytes at off touch (p nil: n
-// zeros), in source order, reading their other bytes from the target.
+// zeros), in source order: it copies the stream's bytes into the leaf and
+// notes the ranges it lacks, which leafWorkers read from the target and
+// hash, many leaves at a time (the reads are small and scattered: one at
+// a time, each would wait for the disk).
 func (k *keeper) feed(p []byte, off, n int64) error {
 	if k.tree == nil {
 		return nil
 	}
 	for n > 0 {
 		i := off / digest.LeafSize
-		if i != k.leaf {
+		if k.cur == nil || i != k.cur.i {
 			if err := k.flush(); err != nil {
 				return err
 			}
-			k.leaf, k.pos = i, 0
+			k.cur = &leafJob{i: i, buf: <-k.bufs}
 		}
+		j := k.cur
 		lo := off - i*digest.LeafSize
-		if err := k.fill(lo); err != nil {
-			return err
+		if lo > j.pos {
+			j.gaps = append(j.gaps, [2]int64{j.pos, lo})
 		}
-		c := min(n, k.leafLen()-lo)
+		c := min(n, k.leafLen(i)-lo)
 		if p != nil {
-			copy(k.buf[lo:lo+c], p[:c])
+			copy(j.buf[lo:lo+c], p[:c])
 			p = p[c:]
 		} else {
-			clear(k.buf[lo : lo+c])
+			clear(j.buf[lo : lo+c])
 		}
-		k.pos = lo + c
+		j.pos = lo + c
 		off, n = off+c, n-c
 	}
 	return nil
 }
 
-func (k *keeper) leafLen() int64 { return min(digest.LeafSize, k.size-k.leaf*digest.LeafSize) }
+// leafWorkers is how many touched leaves are read back and hashed at once.
+const leafWorkers = 16
 
-// fill reads the current leaf's bytes from k.pos to to from the target.
-func (k *keeper) fill(to int64) error {
-	if to <= k.pos {
-		return nil
+// A leafJob is a touched leaf: its bytes from the stream, the ranges to
+// read from the target, and then its new chaining value.
+type leafJob struct {
+	i    int64
+	buf  []byte
+	gaps [][2]int64
+	pos  int64
+}
+
+type leafCV struct {
+	i  int64
+	cv digest.CV
+}
+
+func (k *keeper) leafLen(i int64) int64 { return min(digest.LeafSize, k.size-i*digest.LeafSize) }
+
+// startLeaves starts the goroutines that read and hash touched leaves.
+func (k *keeper) startLeaves() {
+	k.bufs = make(chan []byte, 2*leafWorkers)
+	for range 2 * leafWorkers {
+		k.bufs <- make([]byte, digest.LeafSize)
 	}
-	at := k.leaf*digest.LeafSize + k.pos
-	if _, err := k.rf.ReadAt(k.buf[k.pos:to], at); err != nil {
-		return &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d to verify the delta", ddmsg.Quote(k.of), at), Err: err}
+	k.jobs = make(chan *leafJob, leafWorkers)
+	for range leafWorkers {
+		k.wg.Add(1)
+		go func() {
+			defer k.wg.Done()
+			for j := range k.jobs {
+				k.hashLeaf(j)
+				k.bufs <- j.buf
+			}
+		}()
 	}
-	k.pos = to
+}
+
+func (k *keeper) hashLeaf(j *leafJob) {
+	if k.failed.Load() {
+		return
+	}
+	for _, g := range j.gaps {
+		at := j.i*digest.LeafSize + g[0]
+		if _, err := k.rf.ReadAt(j.buf[g[0]:g[1]], at); err != nil {
+			k.fail(&ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d to verify the delta", ddmsg.Quote(k.of), at), Err: err})
+			return
+		}
+	}
+	cv := digest.LeafCV(j.buf[:k.leafLen(j.i)], j.i)
+	k.mu.Lock()
+	k.cvs = append(k.cvs, leafCV{j.i, cv})
+	k.mu.Unlock()
+}
+
+func (k *keeper) fail(err error) {
+	k.mu.Lock()
+	if k.err == nil {
+		k.err = err
+		k.failed.Store(true)
+	}
+	k.mu.Unlock()
+}
+
+// flush hands the current leaf, if any, to the workers, with the rest of
+// it to read.
+func (k *keeper) flush() error {
+	if k.failed.Load() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.err
+	}
+	if j := k.cur; j != nil {
+		if l := k.leafLen(j.i); j.pos < l {
+			j.gaps = append(j.gaps, [2]int64{j.pos, l})
+		}
+		k.jobs <- j
+		k.cur = nil
+	}
 	return nil
 }
 
-// flush rehashes the current leaf, if any, into the tree.
-func (k *keeper) flush() error {
-	if k.leaf < 0 {
-		return nil
+// stopLeaves waits for the workers, once apply is done; it may be called
+// more than once.
+func (k *keeper) stopLeaves() {
+	if k.jobs != nil {
+		close(k.jobs)
+		k.wg.Wait()
+		k.jobs = nil
 	}
-	if err := k.fill(k.leafLen()); err != nil {
-		return err
-	}
-	if _, err := k.tree.SetLeaf(k.leaf, k.buf[:k.leafLen()]); err != nil {
-		return err
-	}
-	k.leaf = -1
-	return nil
 }
 
 // verify finishes a delta verified from the map: END's digest must be
@@ -226,8 +306,16 @@ func (k *keeper) verify(end *frame.Record) error {
 	if k == nil || k.tree == nil {
 		return nil
 	}
-	if err := k.flush(); err != nil {
+	err := k.flush()
+	k.stopLeaves()
+	if err == nil {
+		err = k.err
+	}
+	if err != nil {
 		return err
+	}
+	for _, c := range k.cvs {
+		k.tree.Set(c.i, c.cv)
 	}
 	root, err := k.tree.Root()
 	if err != nil {
