@@ -146,7 +146,9 @@ if [ "$(id -u)" != 0 ] || ! command -v losetup >/dev/null; then
 	exit 0
 fi
 cp "$old" "$dst"
-loop=$(losetup --find --show "$dst")
+# Direct I/O to the image, as a disk serves reads in parallel; buffered,
+# the loop driver reads its backing file one request at a time.
+loop=$(losetup --find --show --direct-io=on "$dst")
 sectors() { awk '{ print $3 }' "/sys/block/$(basename "$loop")/stat"; }
 "$B/blkcat" -q --frame "$old" | "$B/blkwrite" -q "$loop" 2>/dev/null
 drop_caches
