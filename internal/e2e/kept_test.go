@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/digest"
+	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/state"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
@@ -273,5 +275,57 @@ func TestDeltaFromMapWrongEnd(t *testing.T) {
 	}
 	if _, stderr, code := sh(t, nil, "$BW --last "+dst); code != 1 || !strings.Contains(stderr, "no verified copy") {
 		t.Errorf("--last after a refused delta: exit %d: %s", code, stderr)
+	}
+}
+
+// TestKeptAfterResumeAndSHA256: a resumed copy keeps a valid state (its
+// prefix hashed from the target as the Reader reads it back), so blkcat
+// --sums answers from it; a SHA-256 stream is recorded without a map.
+func TestKeptAfterResumeAndSHA256(t *testing.T) {
+	testutil.NeedCmd(t, "bash", "head", "cmp")
+	const size = 6<<20 + 4096*3 + 100
+	src := sample(size, 71)
+	tmp := t.TempDir()
+	srcPath, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	writeFile(t, srcPath, src)
+	if _, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --frame %s | head -c 3000000 | $BW -q %s", srcPath, dst)); code != 1 {
+		t.Fatalf("cut copy: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := sh(t, nil, "$BW --last "+dst); code != 1 || !strings.Contains(stderr, "no verified copy") {
+		t.Fatalf("--last after a cut copy: exit %d: %s", code, stderr)
+	}
+	_, stderr, code := sh(t, nil, fmt.Sprintf("$BC -q --resume \"$($BW --resume-point %s)\" %s | $BW -q %s", dst, srcPath, dst))
+	if code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	out, _, code := sh(t, nil, "$BW --last "+dst)
+	if m := lastRE.FindStringSubmatch(out); code != 0 || m == nil || m[1] != b3(src) {
+		t.Fatalf("--last after the resume: exit %d: %q", code, out)
+	}
+	_, stderr, code = sh(t, nil, fmt.Sprintf("$BC -q --sums %s > %s/kept && $BC -q --sums --sums-reread %s > %s/read && cmp %s/kept %s/read", dst, tmp, dst, tmp, tmp, tmp))
+	if code != 0 || stderr != "" {
+		t.Errorf("kept sums after a resume: exit %d: %s", code, stderr)
+	}
+
+	stream := filepath.Join(tmp, "sha.blkp")
+	var b bytes.Buffer
+	w, err := frame.NewWriter(&b, frame.WithDigest(frame.DigestSHA256), frame.WithSourceSize(size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(src)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, stream, b.Bytes())
+	if _, stderr, code := sh(t, nil, fmt.Sprintf("$BW -q %s < %s", dst, stream)); code != 0 || !strings.Contains(stderr, "verified sha256") {
+		t.Fatalf("sha256 stream: exit %d: %s", code, stderr)
+	}
+	out, _, code = sh(t, nil, "$BW --last "+dst)
+	if code != 0 || !strings.HasPrefix(out, "verified sha256 "+sha256File(t, srcPath)+" size ") {
+		t.Errorf("--last after a sha256 copy: exit %d: %q", code, out)
+	}
+	if _, err := os.Stat(stateDir().MapPath(dst)); !os.IsNotExist(err) {
+		t.Errorf("a sha256 copy kept a digest map: %v", err)
 	}
 }
