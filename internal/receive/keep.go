@@ -209,7 +209,7 @@ func (k *keeper) feed(p []byte, off, n int64) error {
 }
 
 // leafWorkers is how many touched leaves are read back and hashed at once.
-const leafWorkers = 16
+const leafWorkers = 32
 
 // A leafJob is a touched leaf: its bytes from the stream, the ranges to
 // read from the target, and then its new chaining value.
