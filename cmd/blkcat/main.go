@@ -42,7 +42,11 @@ Conventional options:
   --sums[=BS]   write only SRC's block sums (an xxh3-64 digest per BS-byte
                 block, default 4K: 0.2 % of SRC) for --against on the other side;
                 a copy is kept in $BLKPIPE_STATE_DIR (default /var/lib/blkpipe)
-                so that blkwrite can name a block that changed since
+                so that blkwrite can name a block that changed since; on the
+                host where blkwrite keeps DST's sums from its last verified
+                copy (see blkwrite --help), they are written without reading
+                DST, unless DST changed since (said on stderr)
+  --sums-reread  with --sums: read SRC even when kept sums are valid
   --against SUMS  a delta stream: send only the blocks whose digest differs
                 from SUMS (a file, - for standard input, or <(...)); implies
                 --frame, block size = the sums' block size; END still carries

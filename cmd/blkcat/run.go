@@ -68,6 +68,11 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 
 	c := &ddcopy.Copier{P: ddcopy.ParamsOf(ops), In: *in, Out: *out, R: rep}
 	set.Tune(c)
+	if opt.Sums > 0 && !opt.SumsReread {
+		if done, err := send.FromKept(opt, c, set.StateDir); done || err != nil {
+			return err
+		}
+	}
 	snd, err := send.New(ctx, opt, c, stdin, set.StateDir)
 	if err == ddtool.ErrInterrupted {
 		rep.Report(time.Now())
@@ -106,6 +111,7 @@ func parse(args []string, adm *adminOptions) (*ddargs.Operands, send.Options, er
 			opt.Sums, err = parseSumsBS(v)
 			return err
 		}},
+		cli.Bool(0, "sums-reread", &opt.SumsReread),
 		cli.Func(0, "against", func(v string) error {
 			opt.Against = v
 			if v == "" {
@@ -168,6 +174,9 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 		if on {
 			modes++
 		}
+	}
+	if opt.SumsReread && opt.Sums == 0 {
+		return ddtool.Usage("--sums-reread applies to --sums")
 	}
 	if modes > 1 {
 		return ddtool.Usage("--sums, --against and --resume cannot be combined")

@@ -6,6 +6,7 @@
 //	blkwrite [--bs N] [--offset N] [--length N] [-q] [DST] [dd operands...]
 //	blkwrite of=DST [if=SRC] [bs=N] [seek=N] [conv=...] ...
 //	blkwrite --resume-point DST
+//	blkwrite --last [--json] DST
 //
 // blkwrite accepts GNU dd's operands with dd's meaning and prints dd's
 // statistics. A block device target is opened exclusively (a mounted or
@@ -46,6 +47,10 @@ Conventional options:
                 stream leaves out back from DST to check it)
   --resume-point  print the point an interrupted framed copy to DST can be
                 resumed from (for blkcat --resume) and exit; 1 if there is none
+  --last        print the last verified copy recorded for DST and exit:
+                "verified blake3 HEX size N at TIME stream ID target PATH";
+                1 if there is none, it is damaged, or DST changed since
+  --json        with --last: one JSON object instead
   --allow PATH  restricted mode for an ssh forced command (repeatable): the
                 client's command (SSH_ORIGINAL_COMMAND) may only write PATH
                 (the same file or device, whatever path names it) with a
@@ -75,6 +80,17 @@ every 2 s and records how far it got in $BLKPIPE_STATE_DIR (default
 /var/lib/blkpipe), file <escaped DST path>.resume; the state is removed once
 the copy is verified. A resumed stream (blkcat --resume) is accepted only if
 it continues the recorded stream of the same source size.
+
+Kept state: after a verified framed copy blkwrite keeps, in the same
+directory, a copy record (<escaped DST>.copy: digest, size, time, stream,
+and DST's identity), the BLAKE3 digest map of DST (.b3map: one chaining
+value per 64 KiB leaf) and DST's 4 KiB block sums (.keptsums); all three
+are removed before blkwrite first writes to DST. A delta onto DST whose
+record and map still match it (same device or file, size, a file's mtime,
+and 8 random leaves read back hash as the map says) is verified by
+rehashing only the leaves its blocks touch; otherwise blkwrite says why and
+reads the whole of DST back, as before. blkcat --sums DST answers from the
+kept sums under the same conditions (--sums-reread reads DST).
 
 Examples:
   ssh root@primary blkcat /dev/vg/snap | blkwrite /dev/vg/data

@@ -18,7 +18,7 @@ import (
 type options struct {
 	raw, framed, assumeZeroed, noVerify bool // --raw, --framed, --assume-zeroed, --no-verify
 	resumePoint                         bool // --resume-point
-	json                                bool // --json: a summary line at the end (admin.go)
+	last, json                          bool // --last, --json (admin.go)
 	bareTarget                          bool // blkwrite DST rather than of=DST
 }
 
@@ -53,6 +53,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	}
 	if opt.resumePoint {
 		return receive.ResumePoint(set.StateDir, ops.Of, stdout)
+	}
+	if opt.last {
+		return receive.Last(set.StateDir, ops.Of, opt.json, stdout)
 	}
 
 	ctx, rep, end := ddtool.Begin(name, ops, stderr)
@@ -138,6 +141,13 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	} else {
 		idle.Stop() // a file: it does not idle
 	}
+	if ops.Of != "" {
+		// Raw data is not verified: what a copy record says of DST
+		// stops being true with the first byte.
+		if err := receive.RemoveKept(set.StateDir, ops.Of); err != nil {
+			return err
+		}
+	}
 	p := ddcopy.ParamsOf(ops)
 	out, err := ddtool.OpenOutput(ops, stdout, true, p.StreamSize(in))
 	if err != nil {
@@ -181,6 +191,7 @@ func parse(args []string) (*ddargs.Operands, options, error) {
 		cli.Bool(0, "assume-zeroed", &opt.assumeZeroed),
 		cli.Bool(0, "no-verify", &opt.noVerify),
 		cli.Bool(0, "json", &opt.json),
+		cli.Bool(0, "last", &opt.last),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

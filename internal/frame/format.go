@@ -326,6 +326,11 @@ var (
 	// the header says) does not match END: the data written differs from
 	// the source read.
 	ErrDigest = errors.New("source digest mismatch")
+	// ErrNoBase is returned by a base (WithBase) that decided, once the
+	// target was open, not to serve the gaps: the Reader then returns the
+	// stream unverified, as without a base, for a caller that verifies
+	// it another way (blkwrite from its digest map).
+	ErrNoBase = errors.New("no base: verified by the caller")
 	// ErrTrailingData means bytes follow the END record.
 	ErrTrailingData = errors.New("data after END record")
 	// ErrSourceSize is returned by the Writer when the source fed does

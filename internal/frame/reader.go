@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/blkpipe/blkpipe/internal/digest"
 )
 
 // ReaderOption configures a Reader. Each checks its value.
@@ -17,6 +19,7 @@ type readerConfig struct {
 	base     io.ReaderAt
 	noVerify bool
 	limit    int64 // 0: none; else the target's size + 1
+	leaves   bool
 }
 
 // WithLimit tells the Reader the size of what the stream will be written
@@ -75,6 +78,18 @@ func WithBase(base io.ReaderAt) ReaderOption {
 			return errors.New("nil base")
 		}
 		cfg.base = base
+		return nil
+	}
+}
+
+// WithLeaves makes the Reader of a BLAKE3 stream keep the chaining value
+// of every 64 KiB leaf of the source it hashes (internal/digest), 32 bytes
+// per leaf, for Leaves after a verified END: a receiver keeps them as the
+// target's digest map without reading it again. It has no effect on
+// SHA-256 streams or with WithVerify(false). Default off.
+func WithLeaves() ReaderOption {
+	return func(cfg *readerConfig) error {
+		cfg.leaves = true
 		return nil
 	}
 }
@@ -184,7 +199,7 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 		recs:       make(chan checked),
 		bufs:       newPool(2*cfg.workers+5, min(int(hdr.BlockSize), 1<<20)),
 		done:       make(chan struct{}),
-		sum:        newSummer(hdr.DigestAlg, cfg.workers),
+		sum:        newSummer(hdr.DigestAlg, cfg.workers, cfg.leaves),
 		verifiable: !cfg.noVerify,
 		limit:      cfg.limit - 1,
 	}
@@ -263,6 +278,15 @@ func readHeader(br *bufio.Reader) (Header, int, error) {
 		return h, 0, fmt.Errorf("frame: %w", err)
 	}
 	return h, hlen, nil
+}
+
+// Leaves returns the leaf chaining values of the source after Next
+// returned a verified END of a BLAKE3 stream read WithLeaves, else nil.
+func (fr *Reader) Leaves() []digest.CV {
+	if b, ok := fr.sum.(blake3Summer); ok && fr.verifiable && fr.err == io.EOF {
+		return b.Leaves()
+	}
+	return nil
 }
 
 // Header returns the stream's validated header.
@@ -400,6 +424,10 @@ func (fr *Reader) hashGap(off int64) error {
 	for fr.hashed < off {
 		b := fr.gapBuf[:min(int64(len(fr.gapBuf)), off-fr.hashed)]
 		n, err := fr.base.ReadAt(b, fr.hashed)
+		if errors.Is(err, ErrNoBase) {
+			fr.verifiable = false
+			return nil
+		}
 		if n < len(b) {
 			if err == nil || err == io.EOF {
 				err = io.ErrUnexpectedEOF

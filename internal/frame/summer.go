@@ -17,10 +17,14 @@ type summer interface {
 }
 
 // newSummer returns a summer for alg (valid); BLAKE3 hashes on workers
-// goroutines, SHA-256 in the caller's.
-func newSummer(alg DigestAlg, workers int) summer {
+// goroutines, SHA-256 in the caller's; leaves keeps BLAKE3's leaves.
+func newSummer(alg DigestAlg, workers int, leaves bool) summer {
 	if alg == DigestBLAKE3 {
-		return blake3Summer{digest.New(digest.WithWorkers(workers))}
+		opts := []digest.Option{digest.WithWorkers(workers)}
+		if leaves {
+			opts = append(opts, digest.WithLeaves())
+		}
+		return blake3Summer{digest.New(opts...)}
 	}
 	return sha256Summer{sha256.New()}
 }

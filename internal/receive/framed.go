@@ -56,11 +56,11 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		src = in.R
 	}
 	base := &lazyReaderAt{ready: make(chan struct{})}
-	defer base.set(nil, nil)
+	defer base.set(nil, nil, nil)
 	defer base.close()
 	ropts := append([]frame.ReaderOption{frame.WithVerify(!opt.NoVerify)}, opt.Restrict.readerOptions(ops.Of)...)
 	if !opt.NoVerify {
-		ropts = append(ropts, frame.WithBase(base))
+		ropts = append(ropts, frame.WithBase(base), frame.WithLeaves())
 	}
 	var fr *frame.Reader
 	err := ddtool.Interruptible(ctx, func() (err error) {
@@ -113,10 +113,21 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	} else if h.Delta() {
 		t.dropState = ops.Of
 	}
-	base.set(t.F, opt.State.OpenSidecar(opt.Ops.Of, h))
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
+		base.set(nil, nil, nil)
 		return err
 	}
+	k := newKeeper(opt, h, t)
+	defer k.close()
+	t.keep, t.keepOf = k, ops.Of
+	if k != nil && h.Delta() {
+		if err := k.useMap(t, h); err != nil {
+			rep.Diagnose(fmt.Sprintf("no valid digest map for %s (%v): verifying by reading the whole target", ddmsg.Quote(ops.Of), err))
+		} else {
+			base.noBase = true
+		}
+	}
+	base.set(t.F, opt.State.OpenSidecar(opt.Ops.Of, h), k)
 	if err := rs.begin(t); err != nil {
 		return err
 	}
@@ -150,6 +161,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		return ddtool.ErrInterrupted
 	}
 	if err == nil {
+		err = k.verify(&end)
+	}
+	if err == nil {
 		err = t.finish(end)
 	}
 	if err != nil {
@@ -176,6 +190,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		return ddtool.Reported(err)
 	}
 	rs.done()
+	if err := k.save(t, h, fr, end); err != nil {
+		rep.Diagnose(fmt.Sprintf("warning: could not keep the copy record and digest map of %s in %s: %v", ddmsg.Quote(ops.Of), opt.State.CopyPath(ops.Of), err))
+	}
 	rep.Report(time.Now())
 	opt.Result.end(end)
 	digest := hex.EncodeToString(end.Digest[:])
@@ -207,16 +224,21 @@ type lazyReaderAt struct {
 	ready chan struct{}
 	f     *os.File
 	ahead *readAhead // set by set when the target can be read ahead
+	// noBase: the delta is verified from the digest map, and the
+	// Reader is told so on its first gap (frame.ErrNoBase). Set before
+	// set.
+	noBase bool
 }
 
-// set gives the target (nil: it will not be opened) and its sums sidecar
-// (may be nil); only the first call counts.
-func (l *lazyReaderAt) set(f *os.File, side *state.SidecarCheck) {
+// set gives the target (nil: it will not be opened), its sums sidecar and
+// the keeper that sums what is read (both may be nil); only the first call
+// counts.
+func (l *lazyReaderAt) set(f *os.File, side *state.SidecarCheck, k *keeper) {
 	l.once.Do(func() {
 		l.f = f
 		if f != nil {
 			l.ahead = newReadAhead(f)
-			l.ahead.side = side
+			l.ahead.side, l.ahead.keep = side, k
 		}
 		close(l.ready)
 	})
@@ -246,6 +268,9 @@ func (l *lazyReaderAt) close() {
 
 func (l *lazyReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	<-l.ready
+	if l.noBase {
+		return 0, frame.ErrNoBase
+	}
 	if l.f == nil {
 		return 0, errors.New("target not open")
 	}

@@ -21,6 +21,7 @@ type readAhead struct {
 	next    int64 // WILLNEED was given up to here
 	dropped int64 // pages before this were dropped
 	side    *state.SidecarCheck
+	keep    *keeper // sums the target's blocks as they are read
 }
 
 const readAheadWindow = 32 << 20
@@ -55,6 +56,9 @@ func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n, err := r.f.ReadAt(p, off)
 	r.side.Check(p[:n], off)
+	if r.keep != nil {
+		r.keep.sum(p[:n], off)
+	}
 	return n, err
 }
 

@@ -37,6 +37,10 @@ type sink struct {
 	dropState string
 	state     state.Dir
 	check     func(frame.Record) error // --allow's check of each record; nil otherwise
+	// keep keeps the digest map and block sums (nil: none); keepOf is
+	// the target whose kept state is removed before its first change.
+	keep   *keeper
+	keepOf string
 }
 
 // openSink opens of= (or standard output) for a stream with header h,
@@ -108,6 +112,12 @@ func (t *sink) touch() error {
 		}
 		t.dropState = ""
 	}
+	if t.keepOf != "" {
+		if err := RemoveKept(t.state, t.keepOf); err != nil {
+			return err
+		}
+		t.keepOf = ""
+	}
 	if t.trunc {
 		t.trunc = false
 		if err := t.F.Truncate(0); err != nil {
@@ -151,8 +161,14 @@ func (t *sink) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) erro
 			if err := t.writeAt(rec.Data, rec.Offset); err != nil {
 				return err
 			}
+			if err := t.keep.data(rec.Data, rec.Offset); err != nil {
+				return err
+			}
 		case frame.Zero:
 			if err := t.zero(rec.Offset, rec.Length); err != nil {
+				return err
+			}
+			if err := t.keep.zero(rec.Offset, rec.Length); err != nil {
 				return err
 			}
 		case frame.End:

@@ -25,12 +25,15 @@ import (
 
 // Options say what blkcat sends; the zero Options is a plain copy.
 type Options struct {
-	Frame   bool // --frame (also set by -z, --against, --resume)
-	Codec   frame.Codec
-	Level   int
-	Sums    int    // --sums block size, 0 off
-	Against string // --against SUMS
-	Resume  string // --resume TOKEN
+	Frame bool // --frame (also set by -z, --against, --resume)
+	Codec frame.Codec
+	Level int
+	Sums  int // --sums block size, 0 off
+	// SumsReread is --sums-reread: read SRC even where blkwrite keeps
+	// valid sums of it (FromKept).
+	SumsReread bool
+	Against    string // --against SUMS
+	Resume     string // --resume TOKEN
 	// Written, if set, counts the bytes of the stream written to the
 	// output (blkcat --json).
 	Written *atomic.Int64

@@ -46,6 +46,9 @@ type Copy struct {
 	StreamID string
 	// Time is when the copy verified.
 	Time time.Time
+	// Sums is the CRC-32C (hex) of the kept block sums saved with the
+	// copy (SaveSums), or "" when none were kept.
+	Sums string
 }
 
 // CopyPath is the copy record file for target.
@@ -86,6 +89,9 @@ func (c Copy) marshal() []byte {
 	fmt.Fprintf(&b, "dev %d\nino %d\nmtime %d\nsize %d\n", c.Dev, c.Ino, c.Mtime, c.Size)
 	fmt.Fprintf(&b, "alg %s\ndigest %s\nstream %s\n", c.Alg, c.Digest, c.StreamID)
 	fmt.Fprintf(&b, "time %s\n", c.Time.UTC().Format(time.RFC3339Nano))
+	if c.Sums != "" {
+		fmt.Fprintf(&b, "sums %s\n", c.Sums)
+	}
 	fmt.Fprintf(&b, "crc32c %08x\n", crc32.Checksum(b.Bytes(), crcTable))
 	return b.Bytes()
 }
@@ -133,6 +139,8 @@ func parseCopy(b []byte) (Copy, error) {
 			c.StreamID = val
 		case "time":
 			c.Time, err = time.Parse(time.RFC3339Nano, val)
+		case "sums":
+			c.Sums = val
 		default:
 			err = ErrDamaged // a field this version does not know
 		}
@@ -140,7 +148,7 @@ func parseCopy(b []byte) (Copy, error) {
 			return Copy{}, ErrDamaged
 		}
 	}
-	if len(seen) != 9 || c.Size < 0 {
+	if n := len(seen); n != 9 && !(n == 10 && seen["sums"]) || c.Size < 0 {
 		return Copy{}, ErrDamaged
 	}
 	return c, nil
@@ -168,11 +176,11 @@ func (d Dir) SaveCopy(c Copy) error {
 	return d.replace(d.CopyPath(c.Target), c.marshal())
 }
 
-// RemoveCopy removes target's copy record and digest map; there being
+// RemoveCopy removes target's copy record, digest map and kept sums; there being
 // none is no error. blkwrite calls it before it first writes to a target,
 // so a record never outlives the state it describes.
 func (d Dir) RemoveCopy(target string) error {
-	for _, p := range []string{d.CopyPath(target), d.MapPath(target)} {
+	for _, p := range []string{d.CopyPath(target), d.MapPath(target), d.SumsPath(target)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}

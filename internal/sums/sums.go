@@ -8,6 +8,7 @@ package sums
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -192,6 +193,51 @@ func (sw *Writer) Close() error {
 }
 
 var errClosed = errors.New("sums writer closed")
+
+// Encode returns the sums stream of a device of size bytes in blocks of
+// blockSize whose block digests are ds, Blocks(size, blockSize) of them:
+// the bytes a Writer fed the device would write.
+func Encode(blockSize int, size int64, ds []uint64) ([]byte, error) {
+	if n := Blocks(size, blockSize); int64(len(ds)) != n {
+		return nil, fmt.Errorf("%w: %d digests for %d blocks", ErrSize, len(ds), n)
+	}
+	var b bytes.Buffer
+	sw, err := NewWriter(&b, blockSize, size)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		binary.LittleEndian.PutUint64(sw.ent[:], d)
+		sw.put(sw.ent[:])
+		sw.count++
+	}
+	sw.fed = size
+	if err := sw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Decode reads a whole sums stream (checked as Reader checks it) and
+// returns its header and digests.
+func Decode(b []byte) (Header, []uint64, error) {
+	sr, err := NewReader(bytes.NewReader(b))
+	if err != nil {
+		return Header{}, nil, err
+	}
+	h := sr.Header()
+	ds := make([]uint64, 0, min(Blocks(h.Size, h.BlockSize), int64(len(b)/DigestLen)))
+	for {
+		d, err := sr.Next()
+		if err == io.EOF {
+			return h, ds, nil
+		}
+		if err != nil {
+			return Header{}, nil, err
+		}
+		ds = append(ds, d)
+	}
+}
 
 // Reader reads a sums stream, checking everything the format allows: the
 // header before anything else, then the trailer's count and CRC-32C after

@@ -178,3 +178,27 @@ func TestReadErrorNotTruncated(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestEncodeDecode: Encode of a source's digests is the stream a Writer
+// writes for it, and Decode gives them back.
+func TestEncodeDecode(t *testing.T) {
+	for _, size := range []int{0, 1, 4096, 4096*3 + 17} {
+		data := bytes.Repeat([]byte{7, 1, 9}, size/3+1)[:size]
+		want := stream(t, data, 4096, 1000)
+		var ds []uint64
+		for p := data; len(p) > 0; p = p[min(4096, len(p)):] {
+			ds = append(ds, sums.Sum(p[:min(4096, len(p))]))
+		}
+		got, err := sums.Encode(4096, int64(size), ds)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("size %d: Encode differs from the Writer's stream (%v)", size, err)
+		}
+		h, back, err := sums.Decode(got)
+		if err != nil || h.Size != int64(size) || len(back) != len(ds) {
+			t.Fatalf("size %d: Decode: %+v, %d digests, %v", size, h, len(back), err)
+		}
+		if _, err := sums.Encode(4096, int64(size)+4096, ds); err == nil {
+			t.Fatalf("size %d: Encode with too few digests did not fail", size)
+		}
+	}
+}

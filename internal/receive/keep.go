@@ -1,0 +1,384 @@
+package receive
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
+	"github.com/blkpipe/blkpipe/internal/digest"
+	"github.com/blkpipe/blkpipe/internal/frame"
+	"github.com/blkpipe/blkpipe/internal/state"
+	"github.com/blkpipe/blkpipe/internal/sums"
+	"golang.org/x/sys/unix"
+)
+
+// This file keeps, beside each verified copy, what the next delta and the
+// next blkcat --sums of the target need (see state.Kept): the digest map,
+// the 4 KiB block sums, and the copy record. A delta onto a target whose
+// kept state is valid is verified from the map: only the leaves its
+// records touch are rehashed, their untouched bytes read back from the
+// target, instead of reading all of it.
+
+// maxKeptSums is the largest source whose block sums blkwrite keeps: they
+// are held in memory while it writes, 8 bytes per 4 KiB (2 GiB for 1 TiB).
+const maxKeptSums = 1 << 40
+
+// keeper computes a copy's kept state as the copy is written.
+type keeper struct {
+	dir  state.Dir
+	of   string
+	size int64
+	alg  frame.DigestAlg
+
+	// The block sums, one per state.KeptBlockSize block: from the
+	// stream's records (apply's goroutine) and from the gaps the Reader
+	// reads back (its verify goroutine), never the same block twice.
+	// nil when not kept.
+	sums    []uint64
+	badSums atomic.Bool // a piece did not fall on block boundaries
+
+	// A delta verified from the map: the map's tree, the leaf being
+	// rebuilt from the stream's bytes, and the workers that read the
+	// rest of each touched leaf from the target and hash it.
+	tree   *digest.Tree
+	rf     *os.File // the target, read with read-ahead off
+	cur    *leafJob
+	bufs   chan []byte
+	jobs   chan *leafJob
+	wg     sync.WaitGroup
+	failed atomic.Bool
+	mu     sync.Mutex
+	err    error    // the first failed read
+	cvs    []leafCV // the touched leaves' new chaining values
+}
+
+// newKeeper returns the keeper of a stream with header h onto of, or nil
+// when nothing is kept (no named seekable target, or no known size).
+func newKeeper(opt Options, h frame.Header, t *sink) *keeper {
+	if opt.Ops.Of == "" || !t.seekable || h.SourceSize < 0 || opt.NoVerify {
+		return nil
+	}
+	k := &keeper{dir: opt.State, of: opt.Ops.Of, size: h.SourceSize, alg: h.DigestAlg}
+	if h.SourceSize <= maxKeptSums {
+		k.sums = make([]uint64, sums.Blocks(h.SourceSize, state.KeptBlockSize))
+	}
+	return k
+}
+
+// useMap tries to verify a delta from the target's kept state, and says
+// why not when it cannot: then the Reader reads the whole target back.
+func (k *keeper) useMap(t *sink, h frame.Header) error {
+	if h.DigestAlg != frame.DigestBLAKE3 {
+		return fmt.Errorf("a %v stream", h.DigestAlg)
+	}
+	kept, err := k.dir.Kept(t.F, k.of)
+	if err != nil {
+		return err
+	}
+	if kept.Copy.Size != h.SourceSize {
+		return fmt.Errorf("the map is of a %d-byte source, the delta's is %d bytes", kept.Copy.Size, h.SourceSize)
+	}
+	b, err := k.dir.KeptSums(kept)
+	if err != nil {
+		return err
+	}
+	sh, ds, err := sums.Decode(b)
+	if err != nil || sh.BlockSize != state.KeptBlockSize || sh.Size != h.SourceSize {
+		return errors.New("the kept block sums are damaged")
+	}
+	if len(kept.Map.Leaves) < 2 {
+		return errors.New("a target of one leaf") // read whole anyway
+	}
+	tree, err := kept.Map.Tree()
+	if err != nil {
+		return err
+	}
+	rf, err := os.Open(t.F.Name())
+	if err != nil {
+		return err
+	}
+	// The leaves' untouched bytes are read in small scattered pieces:
+	// read-ahead would read (and count) what is not needed.
+	unix.Fadvise(int(rf.Fd()), 0, 0, unix.FADV_RANDOM)
+	k.sums, k.tree, k.rf = ds, tree, rf
+	k.startLeaves()
+	return nil
+}
+
+// close releases the target's read descriptor. The leaf workers end in
+// verify: after an interrupt apply may still be feeding them, and they are
+// left to the process's exit.
+func (k *keeper) close() {
+	if k != nil && k.rf != nil {
+		k.rf.Close()
+	}
+}
+
+// data notes source bytes p at off, written by the stream or read back
+// from a gap.
+func (k *keeper) data(p []byte, off int64) error {
+	if k == nil {
+		return nil
+	}
+	k.sum(p, off)
+	return k.feed(p, off, int64(len(p)))
+}
+
+// zero notes a ZERO record.
+func (k *keeper) zero(off, n int64) error {
+	if k == nil {
+		return nil
+	}
+	if k.sums != nil && !k.badSums.Load() {
+		bs := int64(state.KeptBlockSize)
+		if off%bs != 0 || (off+n)%bs != 0 && off+n != k.size {
+			k.badSums.Store(true)
+		} else {
+			full := sums.Sum(make([]byte, bs))
+			for j := off / bs; j*bs < off+n; j++ {
+				if (j+1)*bs <= k.size {
+					k.sums[j] = full
+				} else {
+					k.sums[j] = sums.Sum(make([]byte, k.size-j*bs))
+				}
+			}
+		}
+	}
+	return k.feed(nil, off, n)
+}
+
+// sum sets the block sums of the blocks p covers; p must start on a block
+// boundary and end on one or at the end of the source. It is called from
+// two goroutines, for different blocks.
+func (k *keeper) sum(p []byte, off int64) {
+	if k.sums == nil || k.badSums.Load() {
+		return
+	}
+	bs := int64(state.KeptBlockSize)
+	end := off + int64(len(p))
+	if off%bs != 0 || end%bs != 0 && end != k.size {
+		k.badSums.Store(true)
+		return
+	}
+	for j := off / bs; len(p) > 0; j++ {
+		c := min(int64(len(p)), bs)
+		k.sums[j] = sums.Sum(p[:c])
+		p = p[c:]
+	}
+}
+
+// feed rebuilds the leaves the stream's bytes at off touch (p nil: n
+// zeros), in source order: it copies the stream's bytes into the leaf and
+// notes the ranges it lacks, which leafWorkers read from the target and
+// hash, many leaves at a time (the reads are small and scattered: one at
+// a time, each would wait for the disk).
+func (k *keeper) feed(p []byte, off, n int64) error {
+	if k.tree == nil {
+		return nil
+	}
+	for n > 0 {
+		i := off / digest.LeafSize
+		if k.cur == nil || i != k.cur.i {
+			if err := k.flush(); err != nil {
+				return err
+			}
+			k.cur = &leafJob{i: i, buf: <-k.bufs}
+		}
+		j := k.cur
+		lo := off - i*digest.LeafSize
+		if lo > j.pos {
+			j.gaps = append(j.gaps, [2]int64{j.pos, lo})
+		}
+		c := min(n, k.leafLen(i)-lo)
+		if p != nil {
+			copy(j.buf[lo:lo+c], p[:c])
+			p = p[c:]
+		} else {
+			clear(j.buf[lo : lo+c])
+		}
+		j.pos = lo + c
+		off, n = off+c, n-c
+	}
+	return nil
+}
+
+// leafWorkers is how many touched leaves are read back and hashed at once.
+const leafWorkers = 32
+
+// A leafJob is a touched leaf: its bytes from the stream, the ranges to
+// read from the target, and then its new chaining value.
+type leafJob struct {
+	i    int64
+	buf  []byte
+	gaps [][2]int64
+	pos  int64
+}
+
+type leafCV struct {
+	i  int64
+	cv digest.CV
+}
+
+func (k *keeper) leafLen(i int64) int64 { return min(digest.LeafSize, k.size-i*digest.LeafSize) }
+
+// startLeaves starts the goroutines that read and hash touched leaves.
+func (k *keeper) startLeaves() {
+	k.bufs = make(chan []byte, 2*leafWorkers)
+	for range 2 * leafWorkers {
+		k.bufs <- make([]byte, digest.LeafSize)
+	}
+	k.jobs = make(chan *leafJob, leafWorkers)
+	for range leafWorkers {
+		k.wg.Add(1)
+		go func() {
+			defer k.wg.Done()
+			for j := range k.jobs {
+				k.hashLeaf(j)
+				k.bufs <- j.buf
+			}
+		}()
+	}
+}
+
+func (k *keeper) hashLeaf(j *leafJob) {
+	if k.failed.Load() {
+		return
+	}
+	for _, g := range j.gaps {
+		at := j.i*digest.LeafSize + g[0]
+		if _, err := k.rf.ReadAt(j.buf[g[0]:g[1]], at); err != nil {
+			k.fail(&ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d to verify the delta", ddmsg.Quote(k.of), at), Err: err})
+			return
+		}
+	}
+	cv := digest.LeafCV(j.buf[:k.leafLen(j.i)], j.i)
+	k.mu.Lock()
+	k.cvs = append(k.cvs, leafCV{j.i, cv})
+	k.mu.Unlock()
+}
+
+func (k *keeper) fail(err error) {
+	k.mu.Lock()
+	if k.err == nil {
+		k.err = err
+		k.failed.Store(true)
+	}
+	k.mu.Unlock()
+}
+
+// flush hands the current leaf, if any, to the workers, with the rest of
+// it to read.
+func (k *keeper) flush() error {
+	if k.failed.Load() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.err
+	}
+	if j := k.cur; j != nil {
+		if l := k.leafLen(j.i); j.pos < l {
+			j.gaps = append(j.gaps, [2]int64{j.pos, l})
+		}
+		k.jobs <- j
+		k.cur = nil
+	}
+	return nil
+}
+
+// stopLeaves waits for the workers, once apply is done; it may be called
+// more than once.
+func (k *keeper) stopLeaves() {
+	if k.jobs != nil {
+		close(k.jobs)
+		k.wg.Wait()
+		k.jobs = nil
+	}
+}
+
+// verify finishes a delta verified from the map: END's digest must be
+// the root of the updated tree. On success it marks end verified.
+func (k *keeper) verify(end *frame.Record) error {
+	if k == nil || k.tree == nil {
+		return nil
+	}
+	err := k.flush()
+	k.stopLeaves()
+	if err == nil {
+		err = k.err
+	}
+	if err != nil {
+		return err
+	}
+	for _, c := range k.cvs {
+		k.tree.Set(c.i, c.cv)
+	}
+	root, err := k.tree.Root()
+	if err != nil {
+		return err
+	}
+	if root != end.Digest {
+		return fmt.Errorf("frame: at source offset %d: %w: the target's digest map with the delta's blocks hashes to %x, END says %x (%v)",
+			end.Offset, frame.ErrDigest, root, end.Digest, frame.DigestBLAKE3)
+	}
+	end.Verified = true
+	return nil
+}
+
+// save keeps the state of a verified copy: the map (leaves from the tree,
+// or from fr, which hashed the whole source), the block sums and then the
+// copy record, which vouches for them. Failing to is worth a warning, not
+// a failed copy.
+func (k *keeper) save(t *sink, h frame.Header, fr *frame.Reader, end frame.Record) error {
+	if k == nil || !end.Verified {
+		return nil
+	}
+	c := state.Copy{Target: k.of, Size: k.size, Alg: h.DigestAlg.String(), Digest: hex.EncodeToString(end.Digest[:]),
+		StreamID: hex.EncodeToString(h.StreamID[:]), Time: time.Now()}
+	if h.DigestAlg == frame.DigestBLAKE3 {
+		leaves := fr.Leaves()
+		if k.tree != nil {
+			leaves = k.tree.Leaves()
+		}
+		if leaves == nil {
+			return errors.New("no leaves")
+		}
+		m := digest.Map{Size: k.size, Root: end.Digest, Leaves: leaves}
+		b, err := m.Marshal()
+		if err != nil {
+			return err
+		}
+		if err := k.dir.SaveMap(k.of, b); err != nil {
+			return err
+		}
+		if k.sums != nil && !k.badSums.Load() {
+			b, err := sums.Encode(state.KeptBlockSize, k.size, k.sums)
+			if err != nil {
+				return err
+			}
+			if c.Sums, err = k.dir.SaveSums(k.of, b); err != nil {
+				return err
+			}
+		}
+	}
+	var err error
+	c.Dev, c.Ino, c.Mtime, err = state.Identify(t.F)
+	if err != nil {
+		return err
+	}
+	return k.dir.SaveCopy(c)
+}
+
+// RemoveKept removes target's copy record, map and kept sums before
+// blkwrite first writes to it. A state directory it may not enter is left
+// (blkwrite, not run as root, keeps none there).
+func RemoveKept(dir state.Dir, target string) error {
+	if err := dir.RemoveCopy(target); err != nil && !errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("remove the copy record of %s: %w", ddmsg.Quote(target), err)
+	}
+	return nil
+}

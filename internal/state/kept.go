@@ -1,0 +1,174 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+
+	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/digest"
+	"github.com/blkpipe/blkpipe/internal/sums"
+)
+
+// Kept state is what blkwrite keeps beside a verified copy so that the
+// next delta and the next blkcat --sums of the target need not read all of
+// it: the copy record, the digest map (leaf chaining values of the target's
+// first Size bytes) and the target's 4 KiB block sums. Before any of it is
+// trusted, Kept checks it against the target (identity, size, a regular
+// file's mtime, and SampleLeaves leaves read back and rehashed).
+
+// SampleLeaves is how many leaves, chosen at random, Kept rehashes from
+// the target and compares with the map: a device has no mtime, so a write
+// behind blkwrite's back is found by its contents (with probability about
+// 8 × changed leaves / leaves), and a file's mtime can be set back.
+const SampleLeaves = 8
+
+// KeptBlockSize is the block size of the kept sums (the default of
+// blkcat --sums).
+const KeptBlockSize = sums.DefaultBlockSize
+
+// ErrNoCopy is returned by Kept when no copy record is kept for the
+// target at all.
+var ErrNoCopy = errors.New("no copy record")
+
+// SumsPath is where the kept block sums of target's last verified copy are.
+func (d Dir) SumsPath(target string) string {
+	return strings.TrimSuffix(d.Path(target), ".resume") + ".keptsums"
+}
+
+// SaveSums replaces target's kept block sums with b (a sums stream) and
+// returns the checksum a Copy records for them.
+func (d Dir) SaveSums(target string, b []byte) (string, error) {
+	if err := d.replace(d.SumsPath(target), b); err != nil {
+		return "", err
+	}
+	return sumsCRC(b), nil
+}
+
+func sumsCRC(b []byte) string { return fmt.Sprintf("%08x", crc32.Checksum(b, crcTable)) }
+
+// Kept is a target's kept state, found valid for it by Dir.Kept.
+type Kept struct {
+	Copy Copy
+	Map  *digest.Map
+}
+
+// Kept loads target's copy record and digest map and checks them against
+// f, the open target: the same file or device (Copy.Same), at least
+// Copy.Size bytes (exactly, for a file), the map of Copy.Digest, and
+// SampleLeaves random leaves of f hash as the map says. The error says in
+// a few words why the state cannot be trusted; it is never trusted then.
+func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
+	c, err := d.LoadCopy(target)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, ErrNoCopy
+	case errors.Is(err, ErrDamaged):
+		return nil, errors.New("the copy record is damaged")
+	case err != nil:
+		return nil, err
+	}
+	if c.Alg != "blake3" {
+		return nil, fmt.Errorf("the last copy was verified with %s", c.Alg)
+	}
+	dev, ino, mtime, err := Identify(f)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Same(dev, ino, mtime) {
+		return nil, errors.New("the target was changed since")
+	}
+	size, err := targetSize(f)
+	if err != nil {
+		return nil, err
+	}
+	if size < c.Size || ino != 0 && size != c.Size {
+		return nil, fmt.Errorf("the target is %d bytes, the copy record says %d", size, c.Size)
+	}
+	b, err := os.ReadFile(d.MapPath(target))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errors.New("no digest map")
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := digest.Unmarshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("the map is damaged: %v", err)
+	}
+	if m.Size != c.Size || fmt.Sprintf("%x", m.Root) != c.Digest {
+		return nil, errors.New("the map is of another copy")
+	}
+	if i, err := sampleLeaves(f, m); err != nil {
+		return nil, fmt.Errorf("read the target to check sampled leaves: %v", err)
+	} else if i >= 0 {
+		return nil, fmt.Errorf("leaf %d (bytes %d to %d) of the target is not what the map says: the target was changed since",
+			i, i*digest.LeafSize, min((i+1)*digest.LeafSize, m.Size)-1)
+	}
+	return &Kept{Copy: c, Map: m}, nil
+}
+
+func targetSize(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if fi.Mode()&os.ModeDevice != 0 {
+		return blockdev.Size(f)
+	}
+	return fi.Size(), nil
+}
+
+// sampleLeaves rehashes up to SampleLeaves random leaves of f (with the
+// last leaf among them) and returns the first that differs from m, or -1.
+func sampleLeaves(f *os.File, m *digest.Map) (int64, error) {
+	n := int64(len(m.Leaves))
+	if m.Size == 0 {
+		return -1, nil
+	}
+	picks := []int64{n - 1}
+	for range SampleLeaves - 1 {
+		picks = append(picks, rand.Int64N(n))
+	}
+	// A descriptor of its own: f may have O_DIRECT, which needs
+	// aligned buffers.
+	if r, err := os.Open(f.Name()); err == nil {
+		defer r.Close()
+		f = r
+	}
+	buf := make([]byte, digest.LeafSize)
+	for _, i := range picks {
+		b := buf[:min(digest.LeafSize, m.Size-i*digest.LeafSize)]
+		if _, err := f.ReadAt(b, i*digest.LeafSize); err != nil && !(err == io.EOF && len(b) == 0) {
+			return 0, err
+		}
+		if n == 1 {
+			if digest.Sum256(b) != m.Root {
+				return i, nil
+			}
+		} else if digest.LeafCV(b, i) != m.Leaves[i] {
+			return i, nil
+		}
+	}
+	return -1, nil
+}
+
+// KeptSums returns the kept block sums of k's copy (a sums stream of
+// KeptBlockSize blocks over Copy.Size bytes), checked against the record.
+func (d Dir) KeptSums(k *Kept) ([]byte, error) {
+	if k.Copy.Sums == "" {
+		return nil, errors.New("no kept block sums")
+	}
+	b, err := os.ReadFile(d.SumsPath(k.Copy.Target))
+	if err != nil {
+		return nil, fmt.Errorf("no kept block sums (%v)", err)
+	}
+	if sumsCRC(b) != k.Copy.Sums {
+		return nil, errors.New("the kept block sums are damaged or of another copy")
+	}
+	return b, nil
+}
