@@ -27,14 +27,8 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	}
 	var adm adminOptions
 	ops, opt, err := parse(args, &adm)
-	if done, herr := cli.HelpOrVersion(err, stdout, "blkcat", usage); done {
-		if herr != nil {
-			return herr
-		}
-		return err
-	}
 	if err != nil {
-		return err
+		return ddtool.HelpOrError(err, stdout, "blkcat", usage)
 	}
 	if err := checkTerminal(adm, opt, ops, stdout); err != nil {
 		return err

@@ -20,8 +20,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
 )
@@ -102,11 +100,9 @@ Examples:
 ` + cli.ExitHelp("blkwrite")
 
 func main() {
-	name := ddtool.ProgName("blkwrite", os.Args[0]) // "dd" through a link named dd
-	stderr := ddtool.NewStderr(os.Stderr)
-	err := run(name, os.Args[1:], os.Stdin, os.Stdout, stderr, os.Getenv)
-	// The one place errors become exit codes (ddtool.ExitCode), after
-	// the message, if not printed already. The environment is read
-	// through os.Getenv in run, once.
-	os.Exit(stderr.ExitCode(ddtool.Exit(name, err, stderr)))
+	// ddtool.Main hands run the real world (os.Args, the standard files,
+	// os.Getenv) under the name messages carry ("dd" through a link named
+	// dd), and makes run's error the exit code: the one place that
+	// happens (ddtool.ExitCode), after the message if not printed already.
+	ddtool.Main("blkwrite", run)
 }

@@ -39,14 +39,8 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		return err
 	}
 	ops, opt, err := parse(args)
-	if done, herr := cli.HelpOrVersion(err, stdout, "blkwrite", usage); done {
-		if herr != nil {
-			return herr
-		}
-		return err
-	}
 	if err != nil {
-		return err
+		return ddtool.HelpOrError(err, stdout, "blkwrite", usage)
 	}
 	if err := lim.rs.CheckOptions(ops, opt.noVerify, opt.assumeZeroed, opt.raw); err != nil {
 		return err

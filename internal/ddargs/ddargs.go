@@ -365,32 +365,21 @@ func parse(args []string) (*Operands, error) {
 			o.If = val
 		case "of":
 			o.Of = val
-		case "conv":
-			v, u, err := parseSymbols(val, conversions, false, "invalid conversion")
+		case "conv", "iflag", "oflag":
+			table, what, dst := conversions, "conversion", &conv
+			switch key {
+			case "iflag":
+				table, what, dst = flagSymbols, "input flag", &iflag
+			case "oflag":
+				table, what, dst = flagSymbols, "output flag", &oflag
+			}
+			v, u, err := parseSymbols(val, table, false, "invalid "+what)
 			if err != nil {
 				return o, err
 			}
-			conv |= v
+			*dst |= v
 			if u != "" {
-				bad = "conversion " + quote(u)
-			}
-		case "iflag":
-			v, u, err := parseSymbols(val, flagSymbols, false, "invalid input flag")
-			if err != nil {
-				return o, err
-			}
-			iflag |= v
-			if u != "" {
-				bad = "input flag " + quote(u)
-			}
-		case "oflag":
-			v, u, err := parseSymbols(val, flagSymbols, false, "invalid output flag")
-			if err != nil {
-				return o, err
-			}
-			oflag |= v
-			if u != "" {
-				bad = "output flag " + quote(u)
+				bad = what + " " + quote(u)
 			}
 		case "status":
 			v, _, err := parseSymbols(val, statuses, true, "invalid status level")

@@ -121,22 +121,13 @@ func xstrtoumax(s string) (uint64, string, strtolError) {
 	case 'c':
 	case 'w':
 		overflow = scale(&tmp, 2)
-	case 'k', 'K':
-		overflow = scalePower(&tmp, base, 1)
-	case 'M':
-		overflow = scalePower(&tmp, base, 2)
-	case 'G':
-		overflow = scalePower(&tmp, base, 3)
-	case 'T':
-		overflow = scalePower(&tmp, base, 4)
-	case 'P':
-		overflow = scalePower(&tmp, base, 5)
-	case 'E':
-		overflow = scalePower(&tmp, base, 6)
-	case 'Z':
-		overflow = scalePower(&tmp, base, 7)
-	case 'Y':
-		overflow = scalePower(&tmp, base, 8)
+	case 'k', 'K', 'M', 'G', 'T', 'P', 'E', 'Z', 'Y':
+		// K is base to the power 1, M to 2, and so on to Y, 8; k is K.
+		power := strings.IndexByte("KMGTPEZY", rest[0]) + 1
+		if rest[0] == 'k' {
+			power = 1
+		}
+		overflow = scalePower(&tmp, base, power)
 	default: // the '0' flag itself
 		return tmp, rest, e | longintInvalidSuffix
 	}

@@ -8,6 +8,9 @@ import "strings"
 // and other bytes that are not printable ASCII become three-digit octal
 // escapes ("\377"). So messages are the same bytes dd prints with LC_ALL=C.
 func quote(s string) string {
+	// A control byte in cControls is written as a backslash and the
+	// letter at its place in cEscapes.
+	const cControls, cEscapes = "\a\b\f\n\r\t\v", "abfnrtv"
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('\'')
@@ -17,20 +20,9 @@ func quote(s string) string {
 		case '\'', '\\':
 			b.WriteByte('\\')
 			b.WriteByte(c)
-		case '\a':
-			b.WriteString(`\a`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\v':
-			b.WriteString(`\v`)
+		case '\a', '\b', '\f', '\n', '\r', '\t', '\v':
+			b.WriteByte('\\')
+			b.WriteByte(cEscapes[strings.IndexByte(cControls, c)])
 		default:
 			if c < ' ' || c > '~' {
 				b.WriteByte('\\')

@@ -104,15 +104,13 @@ const (
 	CodecZstd Codec = 2 // one zstd frame per record
 )
 
+// codecNames are the codecs' names, as -z takes them (ParseCodec).
+var codecNames = [...]string{CodecNone: "none", CodecLZ4: "lz4", CodecZstd: "zstd"}
+
 // String returns "none", "lz4", "zstd" or "codec(N)".
 func (c Codec) String() string {
-	switch c {
-	case CodecNone:
-		return "none"
-	case CodecLZ4:
-		return "lz4"
-	case CodecZstd:
-		return "zstd"
+	if c.valid() {
+		return codecNames[c]
 	}
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }

@@ -143,6 +143,17 @@ func (d *DD) TickBytes(now time.Time, bytes int64) {
 	d.w.Write(buf)
 }
 
+// endProgress returns the newline that ends the status=progress line on
+// screen, if there is one, so that what follows starts on its own line;
+// else nil. d.mu is held.
+func (d *DD) endProgress() []byte {
+	if d.progressLen == 0 {
+		return nil
+	}
+	d.progressLen = 0
+	return []byte{'\n'}
+}
+
 // Report prints dd's statistics: the records lines, a truncated-records
 // line when there are any, and the bytes line unless the level says
 // otherwise. It is what dd prints at the end and on SIGUSR1.
@@ -152,11 +163,7 @@ func (d *DD) Report(now time.Time) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var buf []byte
-	if d.progressLen > 0 {
-		buf = append(buf, '\n')
-		d.progressLen = 0
-	}
+	buf := d.endProgress()
 	c := &d.C
 	buf = fmt.Appendf(buf, "%d+%d records in\n%d+%d records out\n",
 		c.InFull.Load(), c.InPartial.Load(), c.OutFull.Load(), c.OutPartial.Load())
@@ -188,11 +195,7 @@ func (d *DD) Note(msg string) {
 func (d *DD) Diagnose(msg string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var buf []byte
-	if d.progressLen > 0 {
-		buf = append(buf, '\n')
-		d.progressLen = 0
-	}
+	buf := d.endProgress()
 	buf = append(buf, d.Prog...)
 	buf = append(buf, ": "...)
 	buf = append(buf, msg...)

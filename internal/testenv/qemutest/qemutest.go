@@ -288,17 +288,8 @@ func writeInitrd(dst, base string, cfg Config) error {
 		if err := c.hostFile(guest, host); err != nil {
 			return err
 		}
-		deps, err := sharedLibs(host)
-		if err != nil {
+		if err := addSharedLibs(c, host, libs); err != nil {
 			return err
-		}
-		for _, l := range deps {
-			if !libs[l] {
-				libs[l] = true
-				if err := c.hostFile(l, l); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	var s strings.Builder
@@ -312,6 +303,25 @@ func writeInitrd(dst, base string, cfg Config) error {
 		return err
 	}
 	return f.Close()
+}
+
+// addSharedLibs adds to c, at their host paths, the shared libraries the
+// host executable path needs (sharedLibs) that are not in have yet, and
+// notes them in have.
+func addSharedLibs(c *cpioWriter, path string, have map[string]bool) error {
+	deps, err := sharedLibs(path)
+	if err != nil {
+		return err
+	}
+	for _, l := range deps {
+		if !have[l] {
+			have[l] = true
+			if err := c.hostFile(l, l); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // sharedLibs lists the shared libraries (and loader) an ELF executable
@@ -724,17 +734,8 @@ func buildInitramfs(dst, kdir string) error {
 		if err := c.hostFile(t, t); err != nil {
 			return fmt.Errorf("%s (install lvm2, dmsetup, thin-provisioning-tools): %w", t, err)
 		}
-		deps, err := sharedLibs(t)
-		if err != nil {
+		if err := addSharedLibs(c, t, libs); err != nil {
 			return err
-		}
-		for _, l := range deps {
-			if !libs[l] {
-				libs[l] = true
-				if err := c.hostFile(l, l); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	for _, n := range lvmCommands {

@@ -103,17 +103,10 @@ func Ext4Image(tb testing.TB, size int64, tree string) string {
 // RandomImage makes an image of size bytes of seeded random data.
 func RandomImage(tb testing.TB, size int64, seed byte) string {
 	tb.Helper()
-	p := filepath.Join(tb.TempDir(), "random.img")
-	f, err := os.Create(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	rng := rand.NewChaCha8([32]byte{seed})
-	if _, err := io.CopyN(f, rng, size); err != nil {
-		tb.Fatal(err)
-	}
-	return p
+	return testutil.NewFile(tb, "random.img", func(f *os.File) error {
+		_, err := io.CopyN(f, rand.NewChaCha8([32]byte{seed}), size)
+		return err
+	})
 }
 
 // BLAKE3 returns the hex BLAKE3-256 (what b3sum and blkwrite's "verified blake3" print) of the file or device at path.

@@ -62,20 +62,30 @@ func Run(tb testing.TB, name string, args ...string) string {
 	return stdout.String()
 }
 
-// SparseFile creates a sparse file of size bytes in a fresh temporary
-// directory and returns its path.
-func SparseFile(tb testing.TB, size int64) string {
+// NewFile creates the file name in a fresh temporary directory, has fill
+// write it, closes it and returns its path. Any error fails tb.
+func NewFile(tb testing.TB, name string, fill func(f *os.File) error) string {
 	tb.Helper()
-	p := filepath.Join(tb.TempDir(), "disk.img")
+	p := filepath.Join(tb.TempDir(), name)
 	f, err := os.Create(p)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	if err := f.Truncate(size); err != nil {
+	if err := fill(f); err != nil {
+		tb.Fatalf("write %s: %v", p, err)
+	}
+	if err := f.Close(); err != nil {
 		tb.Fatal(err)
 	}
 	return p
+}
+
+// SparseFile creates a sparse file of size bytes in a fresh temporary
+// directory and returns its path.
+func SparseFile(tb testing.TB, size int64) string {
+	tb.Helper()
+	return NewFile(tb, "disk.img", func(f *os.File) error { return f.Truncate(size) })
 }
 
 // LoopDevice attaches image as a loop device (losetup --find --show, never
