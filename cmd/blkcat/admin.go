@@ -10,6 +10,7 @@ import (
 
 	"github.com/blkpipe/blkpipe/internal/ddargs"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/progress"
@@ -54,7 +55,7 @@ func newBar(adm adminOptions, stderr io.Writer) *progress.Bar {
 		return nil
 	}
 	var tty *os.File
-	if s, ok := stderr.(*ddtool.Stderr); ok {
+	if s, ok := stderr.(*ddmsg.Stderr); ok {
 		tty = s.File()
 	} else if f, ok := stderr.(*os.File); ok {
 		tty = f

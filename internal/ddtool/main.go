@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/blkpipe/blkpipe/internal/cli"
+	"github.com/blkpipe/blkpipe/internal/ddmsg"
 )
 
 // Run is a dd tool's run: the tool with its real world passed in. name is
@@ -15,13 +16,17 @@ type Run func(name string, args []string, stdin, stdout *os.File, stderr io.Writ
 // standard files and environment, prints the error run returns unless it
 // was printed already, and exits with the code ExitCode gives it. The
 // tool's name is "dd" when it was started through a link named dd
-// (ProgName); a run that succeeded but could not write to standard error
+// (ddmsg.ProgName); a run that succeeded but could not write to standard error
 // exits 1, as dd does.
 func Main(tool string, run Run) {
-	name := ProgName(tool, os.Args[0])
-	stderr := NewStderr(os.Stderr)
+	name := ddmsg.ProgName(tool, os.Args[0])
+	stderr := ddmsg.NewStderr(os.Stderr)
 	err := run(name, os.Args[1:], os.Stdin, os.Stdout, stderr, os.Getenv)
-	os.Exit(stderr.ExitCode(Exit(name, err, stderr)))
+	code := Exit(name, err, stderr)
+	if code == ExitOK && stderr.Failed() {
+		code = ExitFailure
+	}
+	os.Exit(code)
 }
 
 // HelpOrError is what a dd tool's run returns when parsing its command

@@ -171,7 +171,10 @@ func OpenInput(o *ddargs.Operands, stdin *os.File, rep *progress.DD, direct bool
 func OpenOutput(o *ddargs.Operands, stdout *os.File, guard bool, size int64) (*ddcopy.Output, error) {
 	var checkSize func(devSize int64) error
 	if guard {
-		checkSize = func(devSize int64) error { return guardSize(ddcopy.ParamsOf(o), size, devSize, OutputName(o)) }
+		checkSize = func(devSize int64) error {
+			start, ok := ddcopy.ParamsOf(o).SeekOffset()
+			return target.GuardSize(OutputName(o), devSize, size, start, ok)
+		}
 	}
 	if o.Of == "" {
 		if err := setFdFlags(stdout, o.OFlag, "standard output"); err != nil {
@@ -215,24 +218,4 @@ func OpenOutput(o *ddargs.Operands, stdout *os.File, guard bool, size int64) (*d
 		}
 	}
 	return out, nil
-}
-
-// guardSize refuses, before anything is written, a block device target of
-// devSize bytes that cannot hold an input of in bytes (-1: not known).
-// Offsets dd cannot seek to (beyond an off_t, or past the end of the
-// device) are left to the copy, which fails on them with dd's "cannot
-// skip" or "cannot seek".
-func guardSize(p ddcopy.Params, in, devSize int64, name string) error {
-	if in < 0 {
-		return nil
-	}
-	start, ok := p.SeekOffset()
-	if !ok || start > devSize {
-		return nil
-	}
-	if in > devSize-start {
-		return fmt.Errorf("target is smaller than the input: %s holds %d bytes, the input needs %d bytes from offset %d; nothing was written",
-			ddmsg.Quote(name), devSize, in, start)
-	}
-	return nil
 }

@@ -326,3 +326,19 @@ func (t *Target) EnableDirect() bool {
 	t.Direct, t.Align = true, blockdev.DirectAlign(t.F)
 	return true
 }
+
+// GuardSize refuses, before anything is written, a block device target
+// name of devSize bytes that cannot hold an input of in bytes (-1: not
+// known) written from offset start. Offsets dd cannot seek to (!ok: beyond
+// an off_t, or past the end of the device) are left to the copy, which
+// fails on them with dd's "cannot skip" or "cannot seek".
+func GuardSize(name string, devSize, in, start int64, ok bool) error {
+	if in < 0 || !ok || start > devSize {
+		return nil
+	}
+	if in > devSize-start {
+		return fmt.Errorf("target is smaller than the input: %s holds %d bytes, the input needs %d bytes from offset %d; nothing was written",
+			ddmsg.Quote(name), devSize, in, start)
+	}
+	return nil
+}
