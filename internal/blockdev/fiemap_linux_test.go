@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,7 +70,7 @@ func TestFiemapUnsupported(t *testing.T) {
 	// tmpfs has no FIEMAP; a pipe is not a file at all.
 	f, err := os.CreateTemp("/dev/shm", "fiemap")
 	if err != nil {
-		t.Skip("no /dev/shm:", err)
+		testutil.Skip(t, "no /dev/shm: "+err.Error())
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()

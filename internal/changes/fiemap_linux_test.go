@@ -123,7 +123,7 @@ func TestCompareNoChangeList(t *testing.T) {
 	t.Run("tmpfs", func(t *testing.T) {
 		dir, err := os.MkdirTemp("/dev/shm", "changes")
 		if err != nil {
-			t.Skip("no /dev/shm:", err)
+			testutil.Skip(t, "no /dev/shm: "+err.Error())
 		}
 		defer os.RemoveAll(dir)
 		p := filepath.Join(dir, "a")

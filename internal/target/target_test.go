@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,7 +51,7 @@ func TestWriteDirectOff(t *testing.T) {
 		}
 		defer tg.F.Close()
 		if !tg.Direct {
-			t.Skip("the file system of t.TempDir() has no O_DIRECT")
+			testutil.Skip(t, "the file system of t.TempDir() has no O_DIRECT")
 		}
 		d := tg.DirectUnit()
 		if _, err := tg.Write(blockdev.AlignedBuffer(d, d)); err != nil {
