@@ -28,8 +28,10 @@ var usage = `Usage: blkwrite [OPTIONS] [DST] [OPERAND]...
 Copy standard input (or if=) to DST (default standard output), as dd would,
 guarded for block devices. A framed stream (blkcat --frame or -z) is
 recognised by its header: blkwrite checks it before touching DST, writes each
-record at its offset, verifies every checksum and the source's SHA-256, makes
-DST durable, and then prints "verified sha256 DIGEST" as its last line.
+record at its offset, verifies every checksum and the source's digest (BLAKE3,
+or SHA-256 from a sender that chose it), makes DST durable, and then prints
+"verified blake3 DIGEST" (b3sum's value; "verified sha256 DIGEST" for
+SHA-256) as its last line.
 
 Conventional options:
   --bs N        block size for reads and writes (dd's bs=)
@@ -40,9 +42,10 @@ Conventional options:
   --framed      refuse input that is not a framed stream
   --assume-zeroed  a framed stream's ZERO runs are already zeros on DST (a
                 fresh thin volume): skip zeroing them; refused for a delta
-  --no-verify   do not check the stream's whole-source SHA-256 (for a delta
-                or resumed stream blkwrite otherwise reads the blocks the
-                stream leaves out back from DST to check it)
+  --no-verify   do not check the stream's whole-source digest (for a delta
+                or resumed stream blkwrite otherwise checks it from the
+                digest map it keeps, or reads the blocks the stream leaves
+                out back from DST)
   --resume-point  print the point an interrupted framed copy to DST can be
                 resumed from (for blkcat --resume) and exit; 1 if there is none
   --last        print the last verified copy recorded for DST and exit:
