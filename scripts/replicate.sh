@@ -171,6 +171,7 @@ if [ "$RAW" != yes ]; then
 	# than after the snapshot and the connection, where it failed the run
 	# as a stage (exit 1) with an empty stream sent.
 	if command -v blkcat >/dev/null && ! err=$(blkcat -q "${frame[@]}" /dev/null 2>&1 >/dev/null); then
+		err=${err%%$'\n'*}
 		die "invalid --compress '$COMPRESS' (${err#blkcat: })"
 	fi
 fi

@@ -14,8 +14,8 @@ func TestExitHelp(t *testing.T) {
 			[]string{"  3 ", "  75 ", "  0    success"}},
 		{"snapctl", []string{"  0    success (run: CMD succeeded)", "  75   run: the snapshot filled", "  125  run: snapctl failed",
 			"  126  ", "  127  ", "  130  interrupted (SIGINT, SIGTERM, SIGHUP)", "  N    run: CMD's own"}, []string{"  3 "}},
-		{"blkwrite", []string{"  3    --allow refused", "  130  interrupted by SIGTERM"}, []string{"  141 ", "  75 ", "  10 ", "FILE"}},
-		{"blkcat", []string{"  141  the reader went away"}, []string{"  3 "}},
+		{"blkwrite", []string{"  3    --allow (blkwrite) or --allow-read (blkcat) refused", "  130  interrupted by SIGTERM"}, []string{"  141 ", "  75 ", "  10 ", "FILE"}},
+		{"blkcat", []string{"  141  the reader went away", "  3    --allow (blkwrite) or --allow-read (blkcat) refused"}, []string{"  75 ", "  10 "}},
 	}
 	for _, tt := range tests {
 		got := ExitHelp(tt.tool)

@@ -366,7 +366,7 @@ func (k *keeper) save(t *sink, h frame.Header, fr *frame.Reader, end frame.Recor
 		}
 	}
 	var err error
-	c.Dev, c.Ino, c.Mtime, err = state.Identify(t.F)
+	c.Dev, c.Ino, c.Stamp, err = state.Identify(t.F)
 	if err != nil {
 		return err
 	}

@@ -37,11 +37,11 @@ func Last(dir state.Dir, of string, asJSON bool, stdout io.Writer) error {
 		return &ddmsg.Error{Msg: "failed to open " + ddmsg.Quote(of), Err: err}
 	}
 	defer f.Close()
-	dev, ino, mtime, err := state.Identify(f)
+	dev, ino, stamp, err := state.Identify(f)
 	if err != nil {
 		return err
 	}
-	if !c.Same(dev, ino, mtime) {
+	if !c.Same(dev, ino, stamp) {
 		return fmt.Errorf("the target was changed since: %s is not the file or device the copy of %s %s was verified on (or was written since)", ddmsg.Quote(of), c.Alg, c.Digest)
 	}
 	if asJSON {

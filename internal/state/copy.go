@@ -34,9 +34,13 @@ type Copy struct {
 	// Dev and Ino identify what Target named when the copy verified: for
 	// a block device its st_rdev and Ino 0; for a file st_dev and st_ino.
 	Dev, Ino uint64
-	// Mtime is a file target's modification time (Unix nanoseconds)
-	// right after the copy was made durable; 0 for a device.
-	Mtime int64
+	// Stamp changes whenever anything writes to the target: for a file
+	// its ctime (which, unlike the mtime, no user can set back), for a
+	// block device the boot id and the device's count of sectors written
+	// (/sys/dev/block/MAJ:MIN/stat), taken right after the copy was made
+	// durable. "" where neither can be read: such a record is never
+	// trusted (Same is false).
+	Stamp string
 	// Size is the source's size: the target holds it from byte 0.
 	Size int64
 	// Alg ("blake3" or "sha256") and Digest (lower-case hex) are the
@@ -62,31 +66,51 @@ func (d Dir) MapPath(target string) string {
 }
 
 // Identify returns the identity a Copy records for the open file f: st_rdev
-// and 0 for a block device, st_dev and st_ino otherwise, and a regular
-// file's mtime in Unix nanoseconds.
-func Identify(f *os.File) (dev, ino uint64, mtime int64, err error) {
+// and 0 for a block device, st_dev and st_ino otherwise, and its Stamp.
+func Identify(f *os.File) (dev, ino uint64, stamp string, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return 0, 0, 0, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+		return 0, 0, "", &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
-		return uint64(st.Rdev), 0, 0, nil
+		return uint64(st.Rdev), 0, deviceStamp(uint64(st.Rdev)), nil
 	}
-	return uint64(st.Dev), st.Ino, st.Mtim.Nano(), nil
+	return uint64(st.Dev), st.Ino, "ctime:" + strconv.FormatInt(st.Ctim.Nano(), 10), nil
+}
+
+// deviceStamp is "writes:BOOTID:SECTORS" for the block device rdev: the
+// sectors written to it since it appeared, which any write moves on, in
+// this boot (after a reboot or a re-attached loop device the count starts
+// again, and the boot id or the count tells). "" if unreadable.
+func deviceStamp(rdev uint64) string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/stat", unix.Major(rdev), unix.Minor(rdev)))
+	if err != nil {
+		return ""
+	}
+	// Field 7 of the stat file is sectors written (Documentation/block/stat.rst).
+	f := strings.Fields(string(b))
+	if len(f) < 7 {
+		return ""
+	}
+	return "writes:" + strings.TrimSpace(string(boot)) + ":" + f[6]
 }
 
 // Same reports whether the identity of f (from Identify) is the one c
-// recorded, including a regular file's mtime: a file written since by
-// anything else no longer matches.
-func (c Copy) Same(dev, ino uint64, mtime int64) bool {
-	return c.Dev == dev && c.Ino == ino && c.Mtime == mtime
+// recorded, stamp included: a target written since by anything else, or a
+// record without a stamp, does not match.
+func (c Copy) Same(dev, ino uint64, stamp string) bool {
+	return c.Stamp != "" && c.Dev == dev && c.Ino == ino && c.Stamp == stamp
 }
 
 func (c Copy) marshal() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s\n", copyMagic)
 	fmt.Fprintf(&b, "target %s\n", strconv.Quote(c.Target))
-	fmt.Fprintf(&b, "dev %d\nino %d\nmtime %d\nsize %d\n", c.Dev, c.Ino, c.Mtime, c.Size)
+	fmt.Fprintf(&b, "dev %d\nino %d\nstamp %s\nsize %d\n", c.Dev, c.Ino, c.Stamp, c.Size)
 	fmt.Fprintf(&b, "alg %s\ndigest %s\nstream %s\n", c.Alg, c.Digest, c.StreamID)
 	fmt.Fprintf(&b, "time %s\n", c.Time.UTC().Format(time.RFC3339Nano))
 	if c.Sums != "" {
@@ -127,8 +151,8 @@ func parseCopy(b []byte) (Copy, error) {
 			c.Dev, err = strconv.ParseUint(val, 10, 64)
 		case "ino":
 			c.Ino, err = strconv.ParseUint(val, 10, 64)
-		case "mtime":
-			c.Mtime, err = strconv.ParseInt(val, 10, 64)
+		case "stamp":
+			c.Stamp = val
 		case "size":
 			c.Size, err = strconv.ParseInt(val, 10, 64)
 		case "alg":

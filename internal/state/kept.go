@@ -75,11 +75,11 @@ func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
 	if c.Alg != "blake3" {
 		return nil, fmt.Errorf("the last copy was verified with %s", c.Alg)
 	}
-	dev, ino, mtime, err := Identify(f)
+	dev, ino, stamp, err := Identify(f)
 	if err != nil {
 		return nil, err
 	}
-	if !c.Same(dev, ino, mtime) {
+	if !c.Same(dev, ino, stamp) {
 		return nil, errors.New("the target was changed since")
 	}
 	size, err := targetSize(f)

@@ -229,6 +229,8 @@ func (l *Lab) Bash(ctx context.Context, ns, script string, env ...string) *exec.
 		"LC_ALL=C",
 		"HOME=" + l.Dir,
 		"TMPDIR=" + l.Dir,
+		// Each host keeps its own state, as separate machines do.
+		"BLKPIPE_STATE_DIR=" + filepath.Join(l.Dir, "client-state"),
 	}, env...)
 	// Own process group, so a timeout kills the whole pipeline.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -327,8 +329,8 @@ PrintMotd no
 MaxStartups 64
 MaxSessions 64
 LogLevel VERBOSE
-SetEnv PATH=%s LC_ALL=C
-`, h.Port, h.Addr, hostKey, h.AuthorizedKeys, l.Path), 0o600)
+SetEnv PATH=%s LC_ALL=C BLKPIPE_STATE_DIR=%s
+`, h.Port, h.Addr, hostKey, h.AuthorizedKeys, l.Path, filepath.Join(dir, "state")), 0o600)
 	testutil.Run(tb, SSHD, "-t", "-f", conf)
 
 	h.log = &testutil.SyncBuffer{}

@@ -134,9 +134,9 @@ func TestReplicateCron(t *testing.T) {
 			t.Fatalf("-q run: exit %d, stdout %q, stderr %q; want 0 and no output", r.Code, r.Stdout, r.Stderr)
 		}
 		if got := sshtest.BLAKE3(t, dst); got != want {
-			t.Fatalf("target sha256 %s, source %s", got, want)
+			t.Fatalf("target blake3 %s, source %s", got, want)
 		}
-		if b, _ := os.ReadFile(log); !regexp.MustCompile(`^\S+ replicate: ok .* sha256 ` + want + "\n$").Match(b) {
+		if b, _ := os.ReadFile(log); !regexp.MustCompile(`^\S+ replicate: ok .* blake3 ` + want + "\n$").Match(b) {
 			t.Errorf("log after a -q run: %q", b)
 		}
 		labels := `{source="` + src + `",host="backup",target="` + dst + `",path="full"}`

@@ -129,7 +129,7 @@ func TestReplicateScript(t *testing.T) {
 			dst, _ := testutil.LoopImage(t, size)
 			r := runEnv(t, []string{state}, "--snapshot-opt", "--backend "+backend, "--compress", "lz4", origin, "backup", dst)
 			re := regexp.MustCompile(`^replicate: ok ` + regexp.QuoteMeta(origin+" -> backup:"+dst) +
-				` 67108864 bytes in [0-9.]+ s, [0-9.]+ MB/s, sha256 ` + want + "\n$")
+				` 67108864 bytes in [0-9.]+ s, [0-9.]+ MB/s, blake3 ` + want + "\n$")
 			if r.Code != 0 || !re.MatchString(r.Stdout) {
 				t.Fatalf("exit %d, stdout %q, want a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
 			}
@@ -399,7 +399,7 @@ func TestReplicateBadSettings(t *testing.T) {
 		want string
 	}{
 		{"rate", []string{"--rate", "50X"}, `replicate: invalid --rate '50X' (invalid argument '50X' for '-L': want a number and an optional unit: K M G T, kB MB GB, KiB MiB GiB, c w b)` + "\n"},
-		{"zstd level", []string{"--compress", "zstd:99"}, `replicate: invalid --compress 'zstd:99' (invalid -z value 'zstd:99': codec "zstd:99": zstd level must be 1 to 22)` + "\n"},
+		{"zstd level", []string{"--compress", "zstd:99"}, `replicate: invalid --compress 'zstd:99' (invalid argument 'zstd:99' for '-z': codec "zstd:99": zstd level must be 1 to 22)` + "\n"},
 	} {
 		for _, dry := range []bool{false, true} {
 			name := tc.name

@@ -88,7 +88,7 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 	if got := sshtest.BLAKE3(t, dst); got != want {
 		t.Fatalf("target sha256 %s after the resumed copy, source %s", got, want)
 	}
-	if left, _ := filepath.Glob(filepath.Join(state, "*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(state, "*.resume")); len(left) != 0 {
 		t.Errorf("resume state left after a verified copy: %v", left)
 	}
 }
