@@ -19,6 +19,13 @@ import (
 func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (err error) {
 	usr1 := ddtool.Notify()
 	set := ddtool.ReadSettings(os.Getenv)
+	args = joinDigest(args)
+	if sa, ok, err := parseSums(args); ok {
+		if err != nil {
+			return ddtool.Help(err, "blkcat", usage, stdout)
+		}
+		return runSums(name, sa, stdin, stdout, stderr)
+	}
 	ops, opt, err := parse(args)
 	if err != nil {
 		return ddtool.Help(err, "blkcat", usage, stdout)
@@ -73,7 +80,11 @@ func parse(args []string) (*ddargs.Operands, send.Options, error) {
 		return nil
 	}
 	p := ddtool.Parser{Positional: "if", Flags: map[string]func(ddtool.Flag) error{
-		"frame":    ddtool.Bool(&opt.Frame),
+		"frame": ddtool.Bool(&opt.Frame),
+		"digest": func(f ddtool.Flag) (err error) {
+			opt.Digest, err = parseDigestAlg(f)
+			return err
+		},
 		"z":        compress,
 		"compress": compress,
 		"sums": func(f ddtool.Flag) (err error) {
@@ -145,6 +156,9 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	}
 	if modes == 0 {
 		return nil
+	}
+	if opt.Sums > 0 && opt.Digest != 0 {
+		return ddtool.Usage("--sums writes block digests, not a framed stream: --digest does not apply")
 	}
 	if opt.Sums > 0 && opt.Frame {
 		return ddtool.Usage("--sums writes block digests, not a framed stream: --frame and -z do not apply")
