@@ -201,7 +201,7 @@ make_mixed() {
 # help; on tmpfs it reads memory or falls back to buffered reads).
 warm_copy() {
 	local w=/dev/shm/blkpipe-bench-$(basename "$1") avail
-	avail=$(awk '/^MemAvailable/ { print $2 * 1024 }' /proc/meminfo)
+	avail=$(awk '/^MemAvailable/ { printf "%d", $2 * 1024 }' /proc/meminfo)
 	if [ "$(stat -c %s "$1")" -lt $((avail / 3)) ]; then
 		[ "$(stat -c %s "$w" 2>/dev/null || echo 0)" = "$(stat -c %s "$1")" ] || cp "$1" "$w"
 		echo "$w"
