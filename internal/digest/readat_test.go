@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 
 	"lukechampine.com/blake3"
@@ -45,6 +46,38 @@ func TestSumAtShort(t *testing.T) {
 		_, _, err := SumAt(bytes.NewReader(b[:n]), int64(len(b)), ReadConfig{})
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("source of %d bytes for %d: err %v, want io.ErrUnexpectedEOF", n, len(b), err)
+		}
+	}
+}
+
+// TestWriteLent mixes lent and copied writes of uneven sizes and checks
+// the digest, the leaves, and that every piece held is released once.
+func TestWriteLent(t *testing.T) {
+	for _, n := range sizes {
+		b := gen("mixed", n)
+		want := blake3.Sum256(b)
+		_, wantLeaves := Leaves(b)
+		for _, step := range []int{pieceSize, 3 * pieceSize, pieceSize + 4096, 4096} {
+			var held, released atomic.Int64
+			h := New(WithLeaves(), WithWorkers(2))
+			for i, p := 0, b; len(p) > 0; i++ {
+				c := min(len(p), step)
+				if i%3 == 2 {
+					h.Write(p[:c])
+				} else {
+					h.WriteLent(p[:c], func() { held.Add(1) }, func() { released.Add(1) })
+				}
+				p = p[c:]
+			}
+			if got := h.Sum(); got != want {
+				t.Fatalf("%d bytes in writes of %d: %x, want %x", n, step, got, want)
+			}
+			if !equalCVs(h.Leaves(), wantLeaves) {
+				t.Fatalf("%d bytes in writes of %d: leaves differ", n, step)
+			}
+			if held.Load() != released.Load() {
+				t.Fatalf("%d bytes in writes of %d: %d pieces held, %d released", n, step, held.Load(), released.Load())
+			}
 		}
 	}
 }
