@@ -8,6 +8,8 @@
 //	blkcat --sums[=BS] SRC
 //	blkcat --against SUMS [-z CODEC] SRC
 //	blkcat --resume TOKEN [-z CODEC] SRC
+//	blkcat --digest[=ALG] [SRC...]
+//	blkcat --check SRC...
 //
 // blkcat accepts GNU dd's operands with dd's meaning and prints dd's
 // statistics, but reads regular files and block devices with O_DIRECT in
@@ -32,8 +34,12 @@ Conventional options:
   --length N    copy at most N bytes
   -q, --quiet   no statistics (status=none)
   --frame       write a framed stream: every block checksummed, zero blocks
-                sent as ZERO records, the SHA-256 of the source at the end;
+                sent as ZERO records, the digest of the source at the end;
                 blkwrite recognises it, writes it and verifies it
+  --digest=ALG  the digest a framed stream carries (with --frame, -z,
+                --against, --resume): blake3 (default, on all cores) or
+                sha256 (for blkwrite before BLAKE3); blkwrite prints
+                "verified ALG HEX", what b3sum or sha256sum print for SRC
   -z, --compress CODEC
                 --frame with compression on all cores: lz4, zstd (level 1)
                 or zstd:LEVEL (1 to 22); none is --frame alone
@@ -62,6 +68,16 @@ Conventional options:
                 may only read PATH (the same file or device, whatever path
                 names it) to standard output, with --frame, -z, --sums,
                 --against - or --resume; anything else is refused (exit 3)
+  --digest[=ALG] SRC...
+                without a stream option: print each SRC's digest exactly
+                as b3sum (or sha256sum for sha256) does, reading with
+                O_DIRECT and hashing on all cores; no SRC or - is standard
+                input. --digest takes a value only after = or when the next
+                word is blake3 or sha256. Exit 1 if a SRC cannot be read
+  --check SRC...  rehash SRC against the digest map blkwrite keeps for it
+                as a target (in $BLKPIPE_STATE_DIR): "ok, blake3 HEX", or
+                the first MiB that differs and how many 64 KiB leaves do,
+                exit 1; no map, a damaged map or another size also exit 1
   -h, --help    this help
   -V, --version print the version and exit
 
@@ -72,6 +88,8 @@ Examples:
   blkcat /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
   blkcat -z lz4 /dev/vg/snap | ssh root@backup blkwrite /dev/vg/data
   blkcat --offset 1M --length 64M disk.img > part.img
+  blkcat --digest /dev/vg/snap; ssh root@backup blkcat --digest /dev/vg/data
+  ssh root@backup blkcat --check /dev/vg/data   # a scrub for bit rot
   ssh backup blkcat --sums /dev/vg/data | blkcat --against - /dev/vg/snap -z lz4 |
       ssh backup blkwrite /dev/vg/data
   blkcat --resume "$(ssh backup blkwrite --resume-point /dev/vg/data)" /dev/vg/snap |

@@ -25,6 +25,16 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	if err != nil {
 		return err
 	}
+	args = joinDigest(args) // digest.go
+	if sa, ok, err := parseSums(args); ok {
+		if err != nil {
+			return ddtool.HelpOrError(err, stdout, "blkcat", usage)
+		}
+		if grant != nil {
+			return refused("this key reads its source as a stream only, not --digest SRC or --check SRC")
+		}
+		return runSums(name, sa, set, stdin, stdout, stderr)
+	}
 	var adm adminOptions
 	ops, opt, err := parse(args, &adm)
 	if err != nil {
@@ -101,6 +111,10 @@ func parse(args []string, adm *adminOptions) (*ddargs.Operands, send.Options, er
 			opt.Frame = true
 			return err
 		}),
+		{Long: "digest", Arg: cli.Optional, Set: func(v string) (err error) {
+			opt.Digest, err = parseDigestAlg(v)
+			return err
+		}},
 		{Long: "sums", Arg: cli.Optional, Set: func(v string) (err error) {
 			opt.Sums, err = parseSumsBS(v)
 			return err
@@ -177,6 +191,9 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	}
 	if modes == 0 {
 		return nil
+	}
+	if opt.Sums > 0 && opt.Digest != 0 {
+		return ddtool.Usage("--sums writes block digests, not a framed stream: --digest does not apply")
 	}
 	if opt.Sums > 0 && opt.Frame {
 		return ddtool.Usage("--sums writes block digests, not a framed stream: --frame and -z do not apply")

@@ -43,9 +43,10 @@ type Hasher struct {
 }
 
 type pieceJob struct {
-	b   []byte
-	i   int64
-	res chan pieceSum
+	b       []byte
+	i       int64
+	res     chan pieceSum
+	release func() // of a lent piece (WriteLent); nil for the Hasher's own
 }
 
 type pieceSum struct {
@@ -95,7 +96,11 @@ func (h *Hasher) work() {
 	for j := range h.jobs {
 		var s pieceSum
 		s.cv = hashPiece(j.b, j.i, s.leaves[:])
-		h.free <- j.b[:0]
+		if j.release != nil {
+			j.release()
+		} else {
+			h.free <- j.b[:0]
+		}
 		j.res <- s
 	}
 }
@@ -140,12 +145,53 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteLent is Write for bytes the caller lends: the whole pieces of p
+// that start at a multiple of 1 MiB of the source and are followed by more
+// of p are hashed where they are, not copied. For each it calls hold
+// before it hands it to a goroutine and release, once, from that
+// goroutine, when it is hashed; the caller must not change the piece in
+// between. No piece is kept past that: the rest of p (its last piece,
+// which may be the source's last) is copied as Write copies it.
+func (h *Hasher) WriteLent(p []byte, hold, release func()) (int, error) {
+	if h.closed {
+		panic("digest: Write after Sum or Close")
+	}
+	n := len(p)
+	for h.size%pieceSize == 0 && len(p) > pieceSize {
+		if len(h.buf) == pieceSize {
+			h.dispatch() // more bytes follow it
+		}
+		if !h.started {
+			h.start()
+		}
+		if h.buf != nil {
+			h.free <- h.buf // an empty buffer of its own, not needed now
+			h.buf = nil
+		}
+		hold()
+		h.send(p[:pieceSize:pieceSize], release)
+		h.size += pieceSize
+		p = p[pieceSize:]
+	}
+	if len(p) > 0 {
+		h.Write(p)
+	}
+	return n, nil
+}
+
+// dispatch hands the filled piece to the goroutines.
 func (h *Hasher) dispatch() {
+	h.send(h.buf, nil)
+	h.buf = nil
+}
+
+// send hands the next piece b to the goroutines, in order; release is
+// b's for a lent piece, nil for one of the Hasher's buffers.
+func (h *Hasher) send(b []byte, release func()) {
 	res := make(chan pieceSum, 1)
 	h.queue <- res
-	h.jobs <- pieceJob{b: h.buf, i: h.pieces, res: res}
+	h.jobs <- pieceJob{b: b, i: h.pieces, res: res, release: release}
 	h.pieces++
-	h.buf = nil
 }
 
 // stop ends the goroutines after they have hashed what they were given.

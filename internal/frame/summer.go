@@ -14,6 +14,10 @@ type summer interface {
 	io.Writer
 	sum() [32]byte
 	close()
+	// writeLent hashes p, which the caller lent the Writer under ref;
+	// it reports false when the summer does not take lent bytes (SHA-256,
+	// hashed in order by the caller as it sends).
+	writeLent(p []byte, ref *lent) bool
 }
 
 // newSummer returns a summer for alg (valid); BLAKE3 hashes on workers
@@ -38,7 +42,16 @@ func (s sha256Summer) sum() (d [32]byte) {
 
 func (sha256Summer) close() {}
 
+func (sha256Summer) writeLent([]byte, *lent) bool { return false }
+
 type blake3Summer struct{ *digest.Hasher }
 
 func (s blake3Summer) sum() [32]byte { return s.Sum() }
 func (s blake3Summer) close()        { s.Close() }
+
+// writeLent hashes the whole pieces of p where they are, holding ref until
+// each is hashed, instead of copying them.
+func (s blake3Summer) writeLent(p []byte, ref *lent) bool {
+	s.WriteLent(p, func() { ref.n.Add(1) }, ref.done)
+	return true
+}

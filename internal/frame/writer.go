@@ -390,6 +390,9 @@ func (fw *Writer) write(p []byte, ref *lent) (int, error) {
 		return 0, fw.setErr(fmt.Errorf("frame: %w: source continues past its declared size %d", ErrSourceSize, fw.hdr.SourceSize))
 	}
 	fw.fed += int64(len(p))
+	// BLAKE3 takes lent bytes whole, hashing them on its goroutines where
+	// they are; SHA-256 is hashed piece by piece below.
+	hashed := ref != nil && fw.sum.writeLent(p, ref)
 	n := 0
 	for len(p) > 0 {
 		// Blocks end at multiples of bs in source offsets, so a resumed
@@ -404,7 +407,9 @@ func (fw *Writer) write(p []byte, ref *lent) (int, error) {
 		// another goroutine for it left it idle a quarter of the time,
 		// waiting for hand-offs. BLAKE3 only copies the bytes here and
 		// hashes them on its own goroutines.
-		fw.sum.Write(p[:c])
+		if !hashed {
+			fw.sum.Write(p[:c])
+		}
 		if ref != nil && len(fw.block) == 0 && c == room {
 			// A whole block or segment: lend it. dispatch copies
 			// the blocks of a segment it keeps, so a delta, which

@@ -68,8 +68,8 @@ func newDeltaSender(ctx context.Context, opt Options, c *ddcopy.Copier, stdin *o
 			return nil, d.err
 		}
 	}
-	fw, err := frame.NewWriter(d.out, frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
-		frame.WithBlockSize(h.BlockSize), frame.WithFilter(d.keep))
+	fw, err := frame.NewWriter(d.out, append(opt.writerOptions(), frame.WithSourceSize(size),
+		frame.WithBlockSize(h.BlockSize), frame.WithFilter(d.keep))...)
 	if err != nil {
 		return nil, ddtool.Usage(err.Error())
 	}

@@ -16,7 +16,7 @@ import (
 
 // newResumeSender starts a framed stream at the offset in blkwrite's
 // resume token, with the interrupted stream's id, after hashing SRC's
-// prefix so END still carries the whole source's SHA-256.
+// prefix so END still carries the whole source's digest.
 func newResumeSender(ctx context.Context, opt Options, c *ddcopy.Copier) (*Sender, error) {
 	tok, err := state.ParseToken(opt.Resume)
 	if err != nil {
@@ -39,8 +39,8 @@ func newResumeSender(ctx context.Context, opt Options, c *ddcopy.Copier) (*Sende
 				ddmsg.Quote(c.In.Name), tok.Offset)
 		}
 	}
-	fw, err := frame.NewWriter(opt.output(c), frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
-		frame.WithStartOffset(tok.Offset), frame.WithStreamID(tok.ID))
+	fw, err := frame.NewWriter(opt.output(c), append(opt.writerOptions(), frame.WithSourceSize(size),
+		frame.WithStartOffset(tok.Offset), frame.WithStreamID(tok.ID))...)
 	if err != nil {
 		return nil, ddtool.Usage(err.Error())
 	}

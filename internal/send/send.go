@@ -37,6 +37,19 @@ type Options struct {
 	// Written, if set, counts the bytes of the stream written to the
 	// output (blkcat --json).
 	Written *atomic.Int64
+	// Digest is END's whole-source digest (--digest ALG); 0 is
+	// frame.DefaultDigest.
+	Digest frame.DigestAlg
+}
+
+// writerOptions are the frame writer options every framed stream of
+// blkcat's takes from opt: the codec and the digest.
+func (opt Options) writerOptions() []frame.WriterOption {
+	o := []frame.WriterOption{frame.WithCodec(opt.Codec, opt.Level)}
+	if opt.Digest != 0 {
+		o = append(o, frame.WithDigest(opt.Digest))
+	}
+	return o
 }
 
 // Sender is what blkcat's copy feeds instead of its output: a frame.Writer
@@ -104,7 +117,7 @@ func knownSize(c *ddcopy.Copier, what string) (int64, error) {
 // source of a framed stream written to the real output.
 func newFrameWriter(opt Options, c *ddcopy.Copier) (*frame.Writer, error) {
 	size := c.P.StreamSize(&c.In)
-	fopts := []frame.WriterOption{frame.WithCodec(opt.Codec, opt.Level)}
+	fopts := opt.writerOptions()
 	if size >= 0 {
 		fopts = append(fopts, frame.WithSourceSize(size))
 	}
