@@ -37,6 +37,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 	}
 	defer out.F.Close()
 
+	if opt.ChangedFrom != "" {
+		return sendChanged(ctx, opt, in, out, rep, set.StateDir)
+	}
 	c := &ddcopy.Copier{P: ddcopy.ParamsOf(ops), In: *in, Out: *out, R: rep}
 	set.Tune(c)
 	snd, err := send.New(ctx, opt, c, stdin, set.StateDir)
@@ -87,6 +90,8 @@ func parse(args []string) (*ddargs.Operands, send.Options, error) {
 			}
 			return err
 		},
+		"changed-from": nonEmpty(&opt.ChangedFrom, "--changed-from needs BASE: the snapshot the target's last verified copy was made from"),
+		"changes":      nonEmpty(&opt.Changes, "--changes needs FILE: a change list from snapctl changes BASE SNAP"),
 		"resume": func(f ddtool.Flag) (err error) {
 			// An empty token is what "$(ssh backup blkwrite
 			// --resume-point DST)" gives when there is nothing to
@@ -135,13 +140,16 @@ func parseSumsBS(v string) (int, error) {
 // checkDeltaOptions rejects combinations that make no sense, after parse.
 func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	modes := 0
-	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != ""} {
+	if opt.Changes != "" && opt.ChangedFrom == "" {
+		return ddtool.Usage("--changes FILE goes with --changed-from BASE")
+	}
+	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != "", opt.ChangedFrom != ""} {
 		if on {
 			modes++
 		}
 	}
 	if modes > 1 {
-		return ddtool.Usage("--sums, --against and --resume cannot be combined")
+		return ddtool.Usage("--sums, --against, --resume and --changed-from cannot be combined")
 	}
 	if modes == 0 {
 		return nil
@@ -158,7 +166,7 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	if ops.If == "" {
 		return ddtool.Usage("--sums, --against and --resume need SRC to be a device or file (not standard input)")
 	}
-	if opt.Against != "" || opt.Resume != "" {
+	if opt.Against != "" || opt.Resume != "" || opt.ChangedFrom != "" {
 		opt.Frame = true
 	}
 	return nil

@@ -105,6 +105,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
 		return err
 	}
+	if err := checkBase(opt, t, h, rep); err != nil {
+		return err
+	}
 	if err := rs.begin(t); err != nil {
 		return err
 	}

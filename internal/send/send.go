@@ -29,6 +29,10 @@ type Options struct {
 	Level   int
 	Sums    int    // --sums block size, 0 off
 	Against string // --against SUMS
+	// --changed-from BASE: a changed-block delta against the snapshot
+	// BASE (see Changed), with the change list from Changes (--changes
+	// FILE) or, when empty, from BASE's and SRC's extents.
+	ChangedFrom, Changes string
 	Resume  string // --resume TOKEN
 }
 
