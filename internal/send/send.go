@@ -33,7 +33,7 @@ type Options struct {
 	// BASE (see Changed), with the change list from Changes (--changes
 	// FILE) or, when empty, from BASE's and SRC's extents.
 	ChangedFrom, Changes string
-	Resume  string // --resume TOKEN
+	Resume               string // --resume TOKEN
 }
 
 // Sender is what blkcat's copy feeds instead of its output: a frame.Writer
