@@ -647,7 +647,7 @@ var hostTools = []string{"/usr/sbin/lvm", "/usr/sbin/dmsetup", "/usr/sbin/pdata_
 var lvmCommands = []string{"lvs", "vgs", "pvs", "lvcreate", "lvremove", "lvextend", "lvchange", "lvconvert", "lvrename",
 	"vgcreate", "vgremove", "vgchange", "pvcreate", "pvremove", "lvdisplay", "vgdisplay"}
 
-var thinTools = []string{"thin_check", "thin_dump", "thin_repair", "thin_restore"}
+var thinTools = []string{"thin_check", "thin_dump", "thin_repair", "thin_restore", "thin_delta"}
 
 const lvmConf = `# qemutest: no udev in the guest
 devices {
