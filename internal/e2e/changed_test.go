@@ -257,6 +257,30 @@ func TestChangedBlocksRefused(t *testing.T) {
 		}
 	})
 
+	t.Run("incomplete change list", func(t *testing.T) {
+		// Half the image rewritten, a list naming one block: the spot
+		// check finds a block outside the list that is not the base's.
+		f, err := os.OpenFile(p.live, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteAt(randomBytes(changedImageSize/2, 77), 0)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		half := p.snap(t, "half")
+		list := filepath.Join(t.TempDir(), "list")
+		writeFile(t, list, []byte("blkpipe-changes 1\n0 4096\nend 1 4096\n"))
+		_, stderr, code := sh(t, env, fmt.Sprintf("$BC -q --changed-from %s --changes %s %s | $BW %s", base, list, half, target))
+		if code == 0 || !strings.Contains(stderr, "misses the block") || !strings.Contains(stderr, "nothing was sent") {
+			t.Fatalf("incomplete change list: exit %d:\n%s", code, stderr)
+		}
+		if !bytes.Equal(mustRead(t, target), before) {
+			t.Fatal("the target was written")
+		}
+	})
+
 	// And the right base still goes through after all that.
 	_, stderr, code := sh(t, env, fmt.Sprintf("$BC -q --changed-from %s %s | $BW %s", base, next, target))
 	if code != 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -105,6 +106,11 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 	}
 	defer b.close()
 
+	aligned := list.Align(digest.LeafSize, size)
+	checked, err := spotCheck(in, b.sums, aligned, size)
+	if err != nil {
+		return st, err
+	}
 	cw := &countWriter{w: out}
 	rw, err := frame.NewRecordWriter(cw, frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
 		frame.WithBlockSize(digest.LeafSize), frame.WithExpectedBase(size, b.root))
@@ -112,7 +118,8 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 		return st, ddtool.Usage(err.Error())
 	}
 	s := &changedSender{rw: rw, b: b, size: size, patch: map[int64]uint64{}}
-	err = s.readAll(ctx, in, list.Align(digest.LeafSize, size), rep)
+	s.read = checked
+	err = s.readAll(ctx, in, aligned, rep)
 	if err == nil {
 		st.Root, err = b.tree.Root()
 	}
@@ -132,6 +139,45 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 		rep.Note(fmt.Sprintf("%s was sent, but its leaf map was not kept for the next run: %v", ddmsg.Quote(in.Name), err))
 	}
 	return st, nil
+}
+
+// spotChecks is how many blocks outside the change list spotCheck reads.
+const spotChecks = 64
+
+// spotCheck reads up to spotChecks sum blocks of SNAP at random outside
+// list and compares them with BASE's sums: a change list that misses
+// changes (wrong metadata, a snapshot of another origin) would otherwise
+// give a copy that verifies against the root the sender computed but is
+// not SNAP. It cannot prove a list complete; it catches lists that miss
+// much. It returns the bytes it read.
+func spotCheck(in *ddcopy.Input, t *sums.Table, list changes.List, size int64) (int64, error) {
+	n := sums.Blocks(size, sumBlock)
+	buf := blockdev.AlignedBuffer(sumBlock, 4096)
+	var read int64
+	var v [1]uint64
+	for range spotChecks {
+		if n == 0 || list.Bytes() >= size {
+			break
+		}
+		i := rand.Int64N(n)
+		off := i * sumBlock
+		if list.Covers(changes.Range{Off: off, Len: min(sumBlock, size-off)}) {
+			continue
+		}
+		want := int(min(sumBlock, size-off))
+		m, err := readAt(in, buf, off, want)
+		if err != nil {
+			return read, &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d", ddmsg.Quote(in.Name), off), Err: err}
+		}
+		read += int64(m)
+		if err := t.Get(i, v[:]); err != nil {
+			return read, err
+		}
+		if sums.Sum(buf[:m]) != v[0] {
+			return read, fmt.Errorf("%w: the change list misses the block at offset %d, which differs from the base's: the snapshots' metadata cannot be trusted", ErrNoBase, off)
+		}
+	}
+	return read, nil
 }
 
 // changeList returns the ranges of snap that may differ from base: from a

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/changes"
 )
 
@@ -56,9 +57,10 @@ func (m *Manager) Changes(ctx context.Context, base, snap string) (l changes.Lis
 	if err != nil {
 		return nil, "", err
 	}
-	size, err := strconv.ParseInt(strings.TrimSuffix(s.Size, "B"), 10, 64)
+	// The device's size: lvs gives a classic snapshot's COW size.
+	size, err := deviceSize(s.Path)
 	if err != nil {
-		return nil, "", fmt.Errorf("size of %s/%s %q: %w", s.VG, s.Name, s.Size, err)
+		return nil, "", err
 	}
 	switch {
 	case b.VG != s.VG || b.Origin == "" || b.Origin != s.Origin:
@@ -129,4 +131,14 @@ func (m *Manager) thinChanges(ctx context.Context, b, s lv) (changes.List, error
 // the two joined by '-'.
 func dmName(vg, lv string) string {
 	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
+}
+
+// deviceSize is the size of the block device at path (BLKGETSIZE64).
+func deviceSize(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return blockdev.Size(f)
 }

@@ -690,7 +690,7 @@ poweroff -f
 // lvm or busybox, or a change here, builds a new one.
 func initramfsKey(kdir string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintln(h, kdir, initScript, lvmConf, guestModules, lvmCommands)
+	fmt.Fprintln(h, kdir, initScript, lvmConf, guestModules, lvmCommands, thinTools)
 	for _, p := range append([]string{"/bin/busybox"}, hostTools...) {
 		fi, err := os.Stat(p)
 		if err != nil {
