@@ -2,7 +2,6 @@ package frame
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,13 +51,8 @@ func NewRecordWriter(w io.Writer, opts ...WriterOption) (*RecordWriter, error) {
 	case cfg.hdr.SourceSize < 0:
 		return nil, fmt.Errorf("frame: %w: a RecordWriter needs the source size", ErrHeader)
 	}
-	if err := cfg.hdr.validate(); err != nil {
-		return nil, fmt.Errorf("frame: %w", err)
-	}
-	if !cfg.idSet {
-		if _, err := rand.Read(cfg.hdr.StreamID[:]); err != nil {
-			return nil, fmt.Errorf("frame: stream id: %w", err)
-		}
+	if err := cfg.finish(); err != nil {
+		return nil, err
 	}
 	bs := int(cfg.hdr.BlockSize)
 	c, err := newCompressor(cfg.hdr.Codec, cfg.level, bs)

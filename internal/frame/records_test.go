@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -118,20 +116,8 @@ func TestRecordWriterMisuse(t *testing.T) {
 func TestGoldenBase(t *testing.T) {
 	next := append(append([]byte("blkpipe\n"), make([]byte, 2*MinBlockSize)...), "end\n"...)
 	prev := append([]byte("BLKPIPE\n"), next[8:]...)
-	got := changedStream(t, prev, next, MinBlockSize)
-	p := filepath.Join("testdata", "small-base.blkp")
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("stream differs from %s (format change? run with -update only if intended)", p)
-	}
+	want := golden(t, "small-base.blkp", changedStream(t, prev, next, MinBlockSize))
+	p := "testdata/small-base.blkp"
 	if len(want) < BaseHeaderLen || binary.LittleEndian.Uint16(want[10:]) != BaseHeaderLen || want[12] != 3 {
 		t.Fatalf("%s: header_len %d flags %#x, want %d and DELTA|BASE", p, binary.LittleEndian.Uint16(want[10:]), want[12], BaseHeaderLen)
 	}

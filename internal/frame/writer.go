@@ -268,13 +268,8 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		// A base stream's END digest is not the digest of what is fed.
 		return nil, fmt.Errorf("frame: %w: WithExpectedBase needs a RecordWriter", ErrHeader)
 	}
-	if err := cfg.hdr.validate(); err != nil {
-		return nil, fmt.Errorf("frame: %w", err)
-	}
-	if !cfg.idSet {
-		if _, err := rand.Read(cfg.hdr.StreamID[:]); err != nil {
-			return nil, fmt.Errorf("frame: stream id: %w", err)
-		}
+	if err := cfg.finish(); err != nil {
+		return nil, err
 	}
 	bs := int(cfg.hdr.BlockSize)
 	// Small blocks (a delta stream's 4 KiB) travel to dispatch in
@@ -329,6 +324,20 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 	go fw.output()
 	go fw.dispatch()
 	return fw, nil
+}
+
+// finish validates the header the options made and picks the stream id
+// unless one was given.
+func (cfg *writerConfig) finish() error {
+	if err := cfg.hdr.validate(); err != nil {
+		return fmt.Errorf("frame: %w", err)
+	}
+	if !cfg.idSet {
+		if _, err := rand.Read(cfg.hdr.StreamID[:]); err != nil {
+			return fmt.Errorf("frame: stream id: %w", err)
+		}
+	}
+	return nil
 }
 
 // Header returns the header written to the stream.
