@@ -138,6 +138,9 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 		// its shortcut (it hashes SNAP once).
 		rep.Note(fmt.Sprintf("%s was sent, but its leaf map was not kept for the next run: %v", ddmsg.Quote(in.Name), err))
 	}
+	if err := dir.PruneSent(); err != nil {
+		rep.Note(fmt.Sprintf("could not remove the kept leaf maps of snapshots that are gone: %v", err))
+	}
 	return st, nil
 }
 

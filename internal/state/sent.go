@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -71,4 +72,30 @@ func (d Dir) RemoveSent(src string) error {
 		}
 	}
 	return nil
+}
+
+// PruneSent removes the sent records, maps and sums of snapshots that no
+// longer exist (a lineage's old bases, removed once a newer copy
+// verified), so that they do not pile up night after night. Damaged
+// records are left for a person to look at.
+func (d Dir) PruneSent() error {
+	paths, err := filepath.Glob(filepath.Join(d.dir(), "*.sent"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		c, err := parseCopy(b)
+		if err != nil || c.Target == "" || d.SentPath(c.Target) != p {
+			continue
+		}
+		if _, err := os.Stat(c.Target); errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, d.RemoveSent(c.Target))
+		}
+	}
+	return errors.Join(errs...)
 }
