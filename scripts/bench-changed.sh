@@ -153,7 +153,8 @@ for kind in scattered runs; do
 	echo "== $pct % churn, $kind 4 KiB writes, ${size_mib} MiB image"
 	say "changed %d bytes in %d 4 KiB blocks; leaves touched %d bytes" ch "ch / 4096" leaves
 	say "time: changed-block delta %.2f s (the sender alone %.2f s), sums delta %.2f s" tc tsd ts
-	say "changed / sums delta wall   %.3f×  (goal ≤ $goal×)" "tc / ts"
+	say "changed / sums delta wall   %.3f×  (goal ≤ $goal×; blkwrite's read-back of the target included)" "tc / ts"
+	say "  the sender alone / sums   %.3f×  (the pipeline's wall once blkwrite verifies from its map)" "tsd / ts"
 	say "source read / leaves touched %.3f×  (goal ≤ 1.2×)" "rd / leaves"
 	say "wire / changed blocks       %.3f×  (goal ≤ 1.1×)" "wire / ch"
 	say "target read: %.0f bytes by blkwrite's read-back check (the image less the records; the leaves touched once it verifies from its map)" "size - ch"
