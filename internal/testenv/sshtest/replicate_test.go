@@ -248,10 +248,14 @@ func TestReplicateDryRun(t *testing.T) {
 		args []string
 		want []string
 	}{
+		// MODE=auto: a lineage, and send picks changed blocks, a sums
+		// delta or a full copy.
 		{"config", []string{"-c", conf}, []string{
-			"snapctl run --freeze /srv /dev/vg0/data -- bash -c 'set -o pipefail\nsrc=$SNAP\n",
+			"snapctl run --freeze /srv --keep-base replicate-",
+			" /dev/vg0/data -- bash -c 'set -o pipefail\nsrc=$SNAP\n",
 			`blkcat -z lz4 "$src" 2>`,
-			`| pvcat -q --wire -L 80M --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\ /dev/vg1/data 2>`,
+			`blkcat -z lz4 --changed-from "$BASE" --changes "$d/changes" "$src" 2>`,
+			`send | pvcat -q --wire -L 80M --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\ /dev/vg1/data 2>`,
 		}},
 		{"overrides", []string{"--compress=zstd:5", "--no-snapshot", "--rate", "1G", "--config", conf, "--config-dir", "/etc/backuppc", "--config-delete", "--blkwrite", "/opt/bin/blkwrite"}, []string{
 			"bash -c 'set -o pipefail\nsrc=/dev/vg0/data\n",
