@@ -150,7 +150,9 @@ for kind in scattered runs; do
 	}
 	goal=0.3
 	[ "$kind" = scattered ] || goal=0.1
-	echo "== $pct % churn, $kind 4 KiB writes, ${size_mib} MiB image"
+	what="scattered 4 KiB writes"
+	[ "$kind" = scattered ] || what="1 MiB runs"
+	echo "== $pct % churn, $what, ${size_mib} MiB image"
 	say "changed %d bytes in %d 4 KiB blocks; leaves touched %d bytes" ch "ch / 4096" leaves
 	say "time: changed-block delta %.2f s (the sender alone %.2f s), sums delta %.2f s" tc tsd ts
 	say "changed / sums delta wall   %.3f×  (goal ≤ $goal×; blkwrite's read-back of the target included)" "tc / ts"

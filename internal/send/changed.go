@@ -43,10 +43,12 @@ const sumBlock = sums.DefaultBlockSize
 const blocksPerLeaf = digest.LeafSize / sumBlock
 
 // readPiece is the most one read of a changed range asks for; readers is
-// how many reads are in flight.
+// how many reads are in flight: scattered changes make many small reads
+// (a 64 KiB leaf each), which a disk or pool serves far better queued
+// deep. Memory: readers+2 buffers of readPiece.
 const (
 	readPiece = 1 << 20
-	readers   = 4
+	readers   = 16
 )
 
 // ErrNoBase means blkcat --changed-from cannot make a changed-block delta
