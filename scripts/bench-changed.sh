@@ -57,7 +57,7 @@ mkfs_loop() {
 	loops+=("$dev")
 	case $1 in
 	xfs) mkfs.xfs -q -m reflink=1 "$dev" ;;
-	btrfs) mkfs.btrfs -q "$dev" ;;
+	btrfs) mkfs.btrfs -q "$dev" >/dev/null ;;
 	esac
 	mkdir -p "$2"
 	mount "$dev" "$2"
