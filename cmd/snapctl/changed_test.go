@@ -13,6 +13,7 @@ import (
 
 	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
+	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -120,9 +121,9 @@ func night(t *testing.T, lineage, origin, dst string, opts []string, want string
 	if err != nil {
 		t.Fatalf("snapctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	src, got := readDev(t, origin), readDev(t, dst)
+	src, got := readDisk(t, origin, changedSize), readDisk(t, dst, changedSize)
 	if !bytes.Equal(src, got) {
-		t.Fatalf("the copy differs from %s at byte %d:\n%s", origin, firstDiff(src, got), out)
+		t.Fatalf("the copy differs from %s at byte %d:\n%s", origin, testutil.FirstDiff(src, got), out)
 	}
 	root := digest.Sum256(src)
 	if !strings.Contains(string(out), "verified blake3 "+hex.EncodeToString(root[:])) {
@@ -147,29 +148,6 @@ func checkChangedLine(t *testing.T, out string) {
 	if read > changedSize/4 || sent > changedSize/8 || blocks > 20+256+32 {
 		t.Errorf("read %d, sent %d bytes (%d blocks) of a %d-byte volume", read, sent, blocks, changedSize)
 	}
-}
-
-func readDev(t *testing.T, dev string) []byte {
-	t.Helper()
-	f, err := os.Open(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, changedSize)
-	if _, err := f.ReadAt(b, 0); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func firstDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
 }
 
 // churnDev writes 20 random 4 KiB blocks and a 1 MiB run to dev and, with

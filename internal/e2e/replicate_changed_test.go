@@ -13,19 +13,6 @@ import (
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
 )
 
-// fakeSSH runs the remote command locally: `ssh [-o X]... HOST CMD`.
-const fakeSSH = `#!/bin/bash
-while [ $# -gt 0 ]; do
-	case $1 in
-	-o | -i | -p) shift 2 ;;
-	-*) shift ;;
-	*) break ;;
-	esac
-done
-shift
-exec bash -c "$*"
-`
-
 // TestReplicateChanged: scripts/replicate.sh run nightly on a reflink
 // image: a full copy first, then changed-block deltas, a sums delta when
 // the lineage's base went missing, each night's summary saying which path
@@ -39,7 +26,7 @@ func TestReplicateChanged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writeFile(t, filepath.Join(bin, "ssh"), []byte(fakeSSH))
+	writeFile(t, filepath.Join(bin, "ssh"), []byte(testutil.FakeSSH))
 	os.Chmod(filepath.Join(bin, "ssh"), 0o755)
 	mnt := testutil.MountFS(t, 512<<20, "mkfs.xfs", "-q", "-m", "reflink=1")
 	img := filepath.Join(mnt, "vm.img")

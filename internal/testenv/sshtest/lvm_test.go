@@ -26,20 +26,6 @@ const (
 	lvmData   = 32 << 20
 )
 
-// fakeSSH stands in for ssh in the guest: it skips ssh's options and the
-// host and runs the remote command with sh, as sshd would.
-const fakeSSH = `#!/bin/sh
-while [ $# -gt 0 ]; do
-	case $1 in
-	-[oipFlc]) shift 2 ;;
-	-*) shift ;;
-	*) break ;;
-	esac
-done
-shift
-exec sh -c "$*"
-`
-
 func lvmPattern() []byte {
 	b := make([]byte, lvmData)
 	rng := rand.New(rand.NewChaCha8([32]byte{'l', 'v', 'm'}))
@@ -123,7 +109,7 @@ func guestReplicateLVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := os.WriteFile("/bin/ssh-local", []byte(fakeSSH), 0o755); err != nil {
+	if err := os.WriteFile("/bin/ssh-local", []byte(testutil.FakeSSH), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
