@@ -40,13 +40,11 @@ func TestReplicateChanged(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("bash", script, "--snapshot-opt", "--backend reflink", "--metrics", metrics, img, "backup", target)
 		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "BLKPIPE_STATE_DIR="+state)
+		var errb strings.Builder
+		cmd.Stderr = &errb
 		out, err := cmd.Output()
 		if err != nil {
-			var stderr []byte
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = ee.Stderr
-			}
-			t.Fatalf("replicate.sh: %v\n%s%s", err, out, stderr)
+			t.Fatalf("replicate.sh: %v\n%s%s", err, out, errb.String())
 		}
 		src := mustRead(t, img)
 		root := digest.Sum256(src)

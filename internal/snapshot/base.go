@@ -30,7 +30,8 @@ func (m *Manager) baseFile(name string) string {
 
 // Base returns lineage name's base, checked against snap, the new
 // snapshot it is to be compared with: it must still exist (as snapctl's),
-// be a snapshot of snap's origin by the same backend, and (a COW
+// be a snapshot of snap's origin by the same backend, made when the
+// record says (not another one that took its name), and (a COW
 // snapshot) be neither invalid nor full. The error matches ErrNoBase when
 // none is recorded, ErrBaseUnusable when it fails a check.
 func (m *Manager) Base(ctx context.Context, name string, snap Snapshot) (*Snapshot, error) {
@@ -53,7 +54,9 @@ func (m *Manager) Base(ctx context.Context, name string, snap Snapshot) (*Snapsh
 		return nil, err
 	}
 	for _, s := range all {
-		if s.Path != rec.Path {
+		// The path alone is not enough: a base removed by hand frees its
+		// name, which a snapshot made in the same second takes again.
+		if s.Path != rec.Path || s.Path == snap.Path || !s.Created.Equal(rec.Created) {
 			continue
 		}
 		switch {
