@@ -183,20 +183,8 @@ func checkCopy(t *testing.T, stderr, src, target string) {
 // stream's base, and blkcat sends nothing, saying why, when it has no
 // change list it can trust.
 func TestChangedBlocksRefused(t *testing.T) {
-	testutil.NeedRoot(t)
-	testutil.NeedCmd(t, "bash", "cp")
-	mnt := testutil.MountFS(t, 512<<20, "mkfs.xfs", "-q", "-m", "reflink=1")
-	p := clonePair(t, mnt)
-	stateDir := t.TempDir()
-	env := []string{"BLKPIPE_STATE_DIR=" + stateDir}
-	writeFile(t, p.live, randomBytes(changedImageSize, 9))
-	base := p.snap(t, "s0")
-	target := filepath.Join(t.TempDir(), "target.img")
-	if _, stderr, code := sh(t, env, "$BC -q -z lz4 "+base+" | $BW -q "+target); code != 0 {
-		t.Fatalf("full copy: exit %d\n%s", code, stderr)
-	}
-	churn(t, p.live, 3)
-	next := p.snap(t, "s1")
+	n := nightAfterFullCopy(t, 9)
+	mnt, p, stateDir, env, base, target, next := n.mnt, n.p, n.stateDir, n.env, n.base, n.target, n.next
 	before := mustRead(t, target)
 
 	t.Run("record of another copy", func(t *testing.T) {
@@ -294,19 +282,9 @@ func TestChangedBlocksRefused(t *testing.T) {
 // redone from the same base, as replicate.sh does after an interrupted
 // night) finishes the copy, verified.
 func TestChangedBlocksCutShort(t *testing.T) {
-	testutil.NeedRoot(t)
-	testutil.NeedCmd(t, "bash", "cp", "head")
-	mnt := testutil.MountFS(t, 512<<20, "mkfs.xfs", "-q", "-m", "reflink=1")
-	p := clonePair(t, mnt)
-	env := []string{"BLKPIPE_STATE_DIR=" + t.TempDir()}
-	writeFile(t, p.live, randomBytes(changedImageSize, 21))
-	base := p.snap(t, "s0")
-	target := filepath.Join(t.TempDir(), "target.img")
-	if _, stderr, code := sh(t, env, "$BC -q -z lz4 "+base+" | $BW -q "+target); code != 0 {
-		t.Fatalf("full copy: exit %d\n%s", code, stderr)
-	}
-	churn(t, p.live, 4)
-	next := p.snap(t, "s1")
+	testutil.NeedCmd(t, "head")
+	n := nightAfterFullCopy(t, 21)
+	env, base, target, next := n.env, n.base, n.target, n.next
 	stream := filepath.Join(t.TempDir(), "stream")
 	if _, stderr, code := sh(t, env, fmt.Sprintf("$BC -q --changed-from %s %s > %s", base, next, stream)); code != 0 {
 		t.Fatalf("blkcat: exit %d\n%s", code, stderr)
@@ -321,4 +299,30 @@ func TestChangedBlocksCutShort(t *testing.T) {
 		t.Fatalf("again: exit %d\n%s", code, stderr)
 	}
 	checkCopy(t, stderr, next, target)
+}
+
+// changedNight is a reflink image on XFS whose snapshot base was copied
+// in full to target, then changed (churn) and snapshotted again as next.
+type changedNight struct {
+	mnt, stateDir, base, target, next string
+	p                                 changedPair
+	env                               []string
+}
+
+func nightAfterFullCopy(t *testing.T, seed uint64) changedNight {
+	t.Helper()
+	testutil.NeedRoot(t)
+	testutil.NeedCmd(t, "bash", "cp")
+	n := changedNight{mnt: testutil.MountFS(t, 512<<20, "mkfs.xfs", "-q", "-m", "reflink=1"), stateDir: t.TempDir()}
+	n.p = clonePair(t, n.mnt)
+	n.env = []string{"BLKPIPE_STATE_DIR=" + n.stateDir}
+	writeFile(t, n.p.live, randomBytes(changedImageSize, seed))
+	n.base = n.p.snap(t, "s0")
+	n.target = filepath.Join(t.TempDir(), "target.img")
+	if _, stderr, code := sh(t, n.env, "$BC -q -z lz4 "+n.base+" | $BW -q "+n.target); code != 0 {
+		t.Fatalf("full copy: exit %d\n%s", code, stderr)
+	}
+	churn(t, n.p.live, seed)
+	n.next = n.p.snap(t, "s1")
+	return n
 }
