@@ -8,8 +8,9 @@
 #
 # Usage: scripts/bench.sh [--report | --update-doc] [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]
 # Sections: read aio pipe dropin device write cache rss pvcat digest frame
-# delta ssh usr1 (default: all). pvcat, delta and ssh run scripts/bench-pvcat.sh,
-# scripts/bench-delta.sh and scripts/bench-ssh.sh at the same size.
+# delta changed ssh usr1 (default: all). pvcat, delta, changed and ssh run
+# scripts/bench-pvcat.sh, scripts/bench-delta.sh, scripts/bench-changed.sh
+# and scripts/bench-ssh.sh at the same size.
 # frame builds MIXED, an ext4 image of SIZE about half full of ordinary files
 # (text, copies of binaries, random data, zeros), with mkfs.ext4 -d.
 # usr1 starts blkcat, blkwrite and dd 200 times each with SIGUSR1 sent as
@@ -26,7 +27,7 @@ set -euo pipefail
 runs=5
 size_mib=4096
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench
-all="read aio pipe dropin device write cache rss pvcat digest frame delta ssh usr1"
+all="read aio pipe dropin device write cache rss pvcat digest frame delta changed ssh usr1"
 usage="usage: $0 [--report | --update-doc] [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]"
 report=0 update_doc=0 args=()
 for a in "$@"; do
@@ -399,6 +400,14 @@ for s in $sections; do
 	delta)
 		echo "== delta: refreshing an image with 1 % of its blocks changed (scripts/bench-delta.sh)"
 		scripts/bench-delta.sh -n "$runs" -s "$size_mib" -d "$dir/delta"
+		;;
+	changed)
+		if [ "$(id -u)" = 0 ]; then
+			echo "== changed: changed blocks from reflink metadata, 1 % churn (scripts/bench-changed.sh)"
+			scripts/bench-changed.sh -s "$size_mib" -d "$dir/changed"
+		else
+			echo "== changed: skipped (needs root for loop file systems)"
+		fi
 		;;
 	ssh)
 		if [ "$(id -u)" = 0 ]; then

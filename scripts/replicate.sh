@@ -39,6 +39,15 @@
 #                         and verifies the stream
 #   --raw                 send raw dd data instead of a framed stream (no
 #                         verification; for a receiver without framing)
+#   --mode auto|full      auto (default): keep the snapshot of each verified
+#                         copy as the base of the next run (snapctl run
+#                         --keep-base), and send only what changed since it:
+#                         a changed-block delta where the snapshots' metadata
+#                         lists the changes (LVM thin, classic LVM, reflink
+#                         images on XFS/btrfs, btrfs snapshots), else a sums
+#                         delta (blkcat --sums on HOST), else a full copy; the
+#                         first run is a full copy. full: always a full copy,
+#                         and no snapshot is kept
 #   --rate RATE           limit the stream to RATE bytes/s (pvcat -L: 50M, 1G)
 #   --config-dir DIR      after a good copy, rsync -a DIR/ to the same path on
 #                         HOST (repeatable)
@@ -68,7 +77,7 @@
 #
 # Config file (sourced by bash; every key optional, command line wins):
 #   SOURCE=/dev/vg0/data  HOST=root@backup  TARGET=/dev/vg1/data
-#   COMPRESS=lz4  RAW=no  RATE=  CONFIG_DIRS="/etc/backuppc"  CONFIG_DELETE=no
+#   COMPRESS=lz4  RAW=no  MODE=auto  RATE=  CONFIG_DIRS="/etc/backuppc"  CONFIG_DELETE=no
 #   SSH=ssh  SSH_OPTS="-i /root/.ssh/blkpipe_ed25519"  BLKWRITE=blkwrite
 #   SNAPSHOT=yes  SNAPSHOT_OPTS="--freeze /srv"  LOG=/var/log/blkpipe.log
 #   LOCK=/run/lock/blkpipe-data.lock  METRICS=/var/lib/node_exporter/blkpipe-data.prom
@@ -85,7 +94,7 @@ me=replicate
 usage() { sed -n '/^# Usage:/,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "$me: $*" >&2; exit 2; }
 
-SOURCE= HOST= TARGET= COMPRESS=lz4 RAW=no RATE= CONFIG_DIRS= CONFIG_DELETE=no
+SOURCE= HOST= TARGET= COMPRESS=lz4 RAW=no MODE=auto RATE= CONFIG_DIRS= CONFIG_DELETE=no
 SSH=ssh SSH_OPTS= BLKWRITE=blkwrite SNAPSHOT=yes SNAPSHOT_OPTS= LOG= LOCK=
 METRICS= QUIET=no PROGRESS=auto DRY=no VERBOSE=no
 
@@ -123,6 +132,7 @@ while [ $# -gt 0 ]; do
 	--target) need "$@"; TARGET=$2; shift 2 ;;
 	--compress) need "$@"; COMPRESS=$2; shift 2 ;;
 	--raw) RAW=yes; shift ;;
+	--mode) need "$@"; MODE=$2; shift 2 ;;
 	--rate) need "$@"; RATE=$2; shift 2 ;;
 	--config-dir) need "$@"; CONFIG_DIRS="${CONFIG_DIRS:+$CONFIG_DIRS }$2"; shift 2 ;;
 	--config-delete) CONFIG_DELETE=yes; shift ;;
@@ -152,6 +162,10 @@ esac
 [ -n "$SOURCE" ] || die "no source (SOURCE or --source)"
 [ -n "$HOST" ] || die "no backup host (HOST or --host)"
 [ -n "$TARGET" ] || die "no target (TARGET or --target)"
+case $MODE in
+auto | full) ;;
+*) die "invalid --mode '$MODE' (auto or full)" ;;
+esac
 for kv in "RAW=$RAW" "SNAPSHOT=$SNAPSHOT" "CONFIG_DELETE=$CONFIG_DELETE" "QUIET=$QUIET"; do
 	case ${kv#*=} in
 	yes | no) ;;
@@ -213,9 +227,17 @@ if [ "$QUIET" = no ] && command -v pvcat >/dev/null; then
 	fi
 fi
 
+# Changed blocks need a lineage of snapshots (one per source and target)
+# and a framed stream.
+changed=no
+[ "$MODE" = auto ] && [ "$SNAPSHOT" = yes ] && [ "$RAW" = no ] && changed=yes
 snap=()
 if [ "$SNAPSHOT" = yes ]; then
 	read -r -a snap_opts <<<"$SNAPSHOT_OPTS"
+	if [ "$changed" = yes ]; then
+		lineage=replicate-$(printf '%s\n' "$SOURCE" "$HOST" "$TARGET" | sha256sum | cut -c1-16)
+		snap_opts+=(--keep-base "$lineage")
+	fi
 	snap=(snapctl run "${snap_opts[@]}" "$SOURCE" --)
 	command -v snapctl >/dev/null || [ "$DRY" = yes ] ||
 		die "snapctl not on PATH (install it, or use --no-snapshot for a source nothing writes to)"
@@ -237,7 +259,38 @@ src=$src
 $1
 "
 	stages=(blkcat)
-	if [ ${#display[@]} -gt 0 ]; then
+	if [ "$changed" = yes ]; then
+		# send picks the path: changed blocks from $BASE (snapctl
+		# run --keep-base) when snapctl lists the changes, else a sums
+		# delta against the target, else (first run) a full copy. A
+		# path that fails before sending anything (blkcat says
+		# "nothing was sent") falls through to the next on the same
+		# stream. $d/path says which ran and why.
+		printf -v sums '%q ' blkcat -q --sums "$TARGET"
+		p+="full() { echo \"full (\$1)\" >\"\$d/path\"; $(q blkcat "${frame[@]}")\"\$src\" 2>\"\$d/blkcat.err\"; }
+sent_nothing() { grep -q 'nothing was sent\$' \"\$d/blkcat.err\"; }
+send() {
+	local why=\${BASE_NOTE:-no base}
+	if [ -n \"\${BASE:-}\" ]; then
+		if snapctl changes \"\$BASE\" \"\$src\" >\"\$d/changes\" 2>\"\$d/changes.err\"; then
+			echo \"changed-blocks (\$(sed -n 's/^snapctl: changes: .* from //p' \"\$d/changes.err\"))\" >\"\$d/path\"
+			$(q blkcat "${frame[@]}")--changed-from \"\$BASE\" --changes \"\$d/changes\" \"\$src\" 2>\"\$d/blkcat.err\" && return 0
+			sent_nothing || return 1
+			why=\$(sed -n '\$s/^blkcat: //p' \"\$d/blkcat.err\")
+		else
+			why=\$(sed -n '\$s/^snapctl: //p' \"\$d/changes.err\")
+		fi
+	fi
+	case \$why in
+	'first run of lineage '*) full 'first run'; return ;;
+	esac
+	echo \"sums-delta (\$why)\" >\"\$d/path\"
+	$(q blkcat "${frame[@]}")--against <($(q "${ssh[@]}" "$HOST" "${sums% }")2>\"\$d/sums.err\") \"\$src\" 2>\"\$d/blkcat.err\" && return 0
+	sent_nothing || return 1
+	full \"no sums delta: \$(sed -n '\$s/^blkcat: //p' \"\$d/blkcat.err\")\"
+}
+send"
+	elif [ ${#display[@]} -gt 0 ]; then
 		# A raw reader, the display on source bytes, then the framer.
 		p+="blkcat \"\$src\" 2>\"\$d/blkcat.err\" | $(q "${display[@]}")-s @\"\$src\"$tty"
 		stages+=(pvcat)
@@ -295,7 +348,8 @@ log() {
 # last success time is the one the previous file held (0: none yet).
 metrics() {
 	[ -n "$METRICS" ] || return 0
-	local result=$1 t last=0 labels
+	local result=$1 t last=0 labels pth=${path:-full}
+	pth=${pth%% *} # changed-blocks, sums-delta or full
 	t=$(date +%s)
 	if [ "$result" = 0 ]; then
 		last=$t
@@ -303,7 +357,7 @@ metrics() {
 		last=$(sed -n 's/^blkpipe_replicate_last_success_timestamp_seconds\({[^}]*}\)\{0,1\} \([0-9.e+]*\)$/\2/p' "$METRICS" | tail -n 1)
 		last=${last:-0}
 	fi
-	labels="source=\"$(esc "$SOURCE")\",host=\"$(esc "$HOST")\",target=\"$(esc "$TARGET")\",path=\"full\""
+	labels="source=\"$(esc "$SOURCE")\",host=\"$(esc "$HOST")\",target=\"$(esc "$TARGET")\",path=\"$(esc "$pth")\""
 	{
 		gauge last_success_timestamp_seconds "Unix time of the last run that copied and verified the source." "$last"
 		gauge last_run_timestamp_seconds "Unix time the last run ended." "$t"
@@ -346,7 +400,7 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/replicate.XXXXXX") || fail "setup: cannot make a temporary directory"
 trap 'rm -rf "$tmp"' EXIT
-read_bytes= sent_bytes=
+read_bytes= sent_bytes= path=full
 
 # The source must exist (an LVM name like vg0/data means /dev/vg0/data).
 dev=$SOURCE
@@ -371,14 +425,19 @@ pipeline "d=$(printf %q "$tmp")"
 elapsed
 
 show() { # the tools' own messages, indented
-	for f in "$tmp/run.err" "$tmp/blkcat.err" "$tmp/frame.err" "$tmp/remote.err"; do
+	for f in "$tmp/run.err" "$tmp/changes.err" "$tmp/blkcat.err" "$tmp/frame.err" "$tmp/sums.err" "$tmp/remote.err"; do
 		[ ! -s "$f" ] || sed "s/^/$me:   /" "$f" >&2
 	done
 }
 # The last line a tool printed, without its name: the cause of a failure.
 last() { [ -s "$1" ] && sed -n '$s/^[a-z]*: //p' "$1"; }
 
+path=full
+[ ! -s "$tmp/path" ] || path=$(cat "$tmp/path")
 read_bytes=$(sed -n 's/^\([0-9]*\) bytes .*/\1/p' "$tmp/blkcat.err" 2>/dev/null | tail -n 1) || true
+case $path in
+changed-blocks*) read_bytes=$(sed -n 's/^blkcat: changed blocks: .* read \([0-9]*\) bytes, .*/\1/p' "$tmp/blkcat.err" 2>/dev/null | tail -n 1) || true ;;
+esac
 sent_bytes=$(sed -n 's/.*"bytes":\([0-9]*\),.*"done":true.*/\1/p' "$tmp/wire.json" 2>/dev/null | tail -n 1) || true
 
 fail=
@@ -429,9 +488,9 @@ done
 elapsed
 read_bytes=${read_bytes:-$size}
 rate=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')
-proof="raw, not verified"
-[ -z "$digest" ] || proof="$digest"
-line="$me: ok $what $size bytes in $secs s, $rate MB/s, $proof${CONFIG_DIRS:+, synced $CONFIG_DIRS}"
+proof="$size bytes raw, not verified"
+[ -z "$digest" ] || proof="$size bytes verified $digest"
+line="$me: ok $what via $path: read $read_bytes bytes, sent ${sent_bytes:-?} bytes, $proof in $secs s, $rate MB/s${CONFIG_DIRS:+, synced $CONFIG_DIRS}"
 [ "$QUIET" = yes ] || echo "$line"
 log "$line"
 metrics 0

@@ -10,6 +10,7 @@
 //	blkcat --resume TOKEN [-z CODEC] SRC
 //	blkcat --digest[=ALG] [SRC...]
 //	blkcat --check SRC...
+//	blkcat --changed-from BASE [--changes FILE] [-z CODEC] SRC
 //
 // blkcat accepts GNU dd's operands with dd's meaning and prints dd's
 // statistics, but reads regular files and block devices with O_DIRECT in
@@ -78,6 +79,18 @@ Conventional options:
                 as a target (in $BLKPIPE_STATE_DIR): "ok, blake3 HEX", or
                 the first MiB that differs and how many 64 KiB leaves do,
                 exit 1; no map, a damaged map or another size also exit 1
+  --changed-from BASE  a changed-block delta: SRC is a snapshot, BASE the
+                snapshot the target's last verified copy was made from;
+                reads only what changed since BASE (from BASE's and SRC's
+                extents: reflink clones on XFS or btrfs, btrfs snapshot
+                files; or from --changes), sends only the 4 KiB blocks that
+                differ, and ends with SRC's BLAKE3 from BASE's leaf map, kept
+                in $BLKPIPE_STATE_DIR by the run that sent BASE (the first
+                run reads BASE once to make it); blkwrite refuses it unless
+                the target holds BASE's copy. Fails, sending nothing, when
+                there is no trustworthy change list (then use --against)
+  --changes FILE  with --changed-from: the change list, as snapctl changes
+                BASE SRC writes it (LVM thin and classic snapshots)
   -h, --help    this help
   -V, --version print the version and exit
 
@@ -94,6 +107,8 @@ Examples:
       ssh backup blkwrite /dev/vg/data
   blkcat --resume "$(ssh backup blkwrite --resume-point /dev/vg/data)" /dev/vg/snap |
       ssh backup blkwrite /dev/vg/data
+  blkcat --changed-from /srv/img/vm.base -z lz4 /srv/img/vm.new |
+      ssh backup blkwrite /backup/vm.img
 
 ` + cli.ExitHelp("blkcat")
 

@@ -70,6 +70,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	}
 	defer out.F.Close()
 
+	if opt.ChangedFrom != "" {
+		return sendChanged(ctx, opt, in, out, rep, set.StateDir)
+	}
 	c := &ddcopy.Copier{P: ddcopy.ParamsOf(ops), In: *in, Out: *out, R: rep}
 	set.Tune(c)
 	if opt.Sums > 0 && !opt.SumsReread {
@@ -127,6 +130,8 @@ func parse(args []string, adm *adminOptions) (*ddargs.Operands, send.Options, er
 			}
 			return nil
 		}),
+		cli.Func(0, "changed-from", nonEmpty(&opt.ChangedFrom, "--changed-from needs BASE: the snapshot the target's last verified copy was made from")),
+		cli.Func(0, "changes", nonEmpty(&opt.Changes, "--changes needs FILE: a change list from snapctl changes BASE SNAP")),
 		cli.Func(0, "resume", func(v string) error {
 			// An empty token is what "$(ssh backup blkwrite
 			// --resume-point DST)" gives when there is nothing to
@@ -178,7 +183,10 @@ func parseSumsBS(v string) (int, error) {
 // checkDeltaOptions rejects combinations that make no sense, after parse.
 func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	modes := 0
-	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != ""} {
+	if opt.Changes != "" && opt.ChangedFrom == "" {
+		return ddtool.Usage("--changes FILE goes with --changed-from BASE")
+	}
+	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != "", opt.ChangedFrom != ""} {
 		if on {
 			modes++
 		}
@@ -187,7 +195,7 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 		return ddtool.Usage("--sums-reread applies to --sums")
 	}
 	if modes > 1 {
-		return ddtool.Usage("--sums, --against and --resume cannot be combined")
+		return ddtool.Usage("--sums, --against, --resume and --changed-from cannot be combined")
 	}
 	if modes == 0 {
 		return nil
@@ -207,7 +215,7 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	if ops.If == "" {
 		return ddtool.Usage("--sums, --against and --resume need SRC to be a device or file (not standard input)")
 	}
-	if opt.Against != "" || opt.Resume != "" {
+	if opt.Against != "" || opt.Resume != "" || opt.ChangedFrom != "" {
 		opt.Frame = true
 	}
 	return nil

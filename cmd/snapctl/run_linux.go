@@ -22,7 +22,9 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	var cf createFlags
 	wo := snapshot.WatchOptions{Interval: 2 * time.Second, Warn: 80, MaxFill: 95}
 	grace := 10 * time.Second
+	var keep string
 	rest, err := parse(args, append(cf.options(),
+		cli.String(0, "keep-base", &keep),
 		cli.Duration(0, "interval", &wo.Interval),
 		cli.Float(0, "warn", &wo.Warn),
 		cli.Float(0, "max-fill", &wo.MaxFill),
@@ -51,6 +53,9 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	o, err := cf.check("run")
 	if err != nil {
 		return err
+	}
+	if err := snapshot.CheckName(keep); keep != "" && err != nil {
+		return cli.Usagef("run: --keep-base: %w", err)
 	}
 	// gc leaves the snapshot alone while this run goes on.
 	o.Owner = os.Getpid()
@@ -89,11 +94,26 @@ func cmdRun(ctx context.Context, m *snapshot.Manager, args []string, stdin io.Re
 	default:
 	}
 
+	base, baseNote := lineageBase(ctx, m, keep, *snap, stderr)
+	if keep != "" {
+		// The new snapshot becomes the base once CMD succeeded; the
+		// previous base goes only then.
+		removeSnap := remove
+		remove = func(status error) error {
+			if status != nil {
+				return removeSnap(status)
+			}
+			if err := m.KeepBase(rctx, keep, *snap); err != nil {
+				return &exitError{exitRunFailed, fmt.Errorf("run: CMD succeeded, but keeping %s as the base of %s failed: %w", snap.Path, keep, err)}
+			}
+			return nil
+		}
+	}
 	for i, a := range argv {
 		argv[i] = strings.ReplaceAll(a, "{}", snap.Path)
 	}
 	c := exec.Command(argv[0], argv[1:]...)
-	c.Env = append(os.Environ(), "SNAP="+snap.Path)
+	c.Env = append(os.Environ(), "SNAP="+snap.Path, "BASE="+base, "BASE_NOTE="+baseNote)
 	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stderr
 	// Its own process group, so that a pipeline under sh -c is stopped whole.
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -215,4 +235,22 @@ func stopGroup(c *exec.Cmd, sig syscall.Signal, grace time.Duration, waited <-ch
 	}
 	// Leftovers of the group (a background reader) would hold the snapshot.
 	syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// lineageBase returns the base of lineage keep for the new snapshot snap,
+// or "" and why there is none (also said on stderr when a recorded base
+// cannot be used).
+func lineageBase(ctx context.Context, m *snapshot.Manager, keep string, snap snapshot.Snapshot, stderr io.Writer) (path, note string) {
+	if keep == "" {
+		return "", ""
+	}
+	b, err := m.Base(ctx, keep, snap)
+	switch {
+	case err == nil:
+		return b.Path, ""
+	case errors.Is(err, snapshot.ErrNoBase):
+		return "", "first run of lineage " + keep
+	}
+	fmt.Fprintf(stderr, "snapctl: run: %v; not used\n", err)
+	return "", err.Error()
 }

@@ -33,6 +33,8 @@ var usageText = `usage:
   snapctl remove [--timeout D] SNAP...
   snapctl run [options] ORIGIN -- CMD [ARG...]
   snapctl gc --older-than D [--backend B]  remove stale snapshots (cron)
+  snapctl changes BASE SNAP                what changed from BASE to SNAP,
+                                           as blkcat --changes reads it
   snapctl -h|--help | -V|--version
 
 Options of create and run:
@@ -50,6 +52,13 @@ Options of run only:
   --max-fill PCT  stop CMD at this fill (default 95)
   --extend        grow the snapshot (thin: its pool) while the VG has room
   --grace D       from the signal to CMD's group to SIGKILL (default 10s)
+  --keep-base NAME  keep a lineage NAME for changed-block copies: CMD also
+                  gets $BASE, the snapshot of NAME's last successful run
+                  (empty on the first run, or when the base is missing,
+                  invalid or full; $BASE_NOTE then says why); when CMD
+                  succeeds, the new snapshot becomes NAME's base and the
+                  previous base is removed; when it fails, the new one is
+                  removed and the base kept. list shows bases, gc keeps them
 remove: --timeout D retries a busy device for D (default 15s).
 D is seconds (2, 0.5) or a duration (250ms, 5m, 1h30m, 1d, 7d, 1d12h).
 
@@ -63,6 +72,13 @@ polls the fill of a COW snapshot (a thin snapshot: of its pool): at --warn it
 says so, with --extend it grows the snapshot while the volume group has
 room, and at --max-fill, or when the snapshot turns invalid, it stops CMD's
 process group, removes the snapshot and exits 75.
+
+changes prints the byte ranges of SNAP that may differ from BASE, two
+snapshots of one origin, from their metadata: extents of two files
+(reflink clones, btrfs snapshots), thin_delta of two thin snapshots, or the
+exception store of the older of two classic snapshots (take SNAP first).
+It fails, printing nothing, when no trustworthy list exists (an overflowed
+snapshot, other kinds): then make a sums delta or a full copy.
 
 A COW snapshot keeps the old copy of every block written to the origin; when
 that space is full the kernel invalidates it and every read returns EIO.
@@ -157,6 +173,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return cmdGC(ctx, m, args[1:], stdout, stderr)
 	case "run":
 		return cmdRun(ctx, m, args[1:], stdin, stdout, stderr)
+	case "changes":
+		return cmdChanges(ctx, m, args[1:], stdout, stderr)
 	}
 	if strings.HasPrefix(args[0], "-") {
 		return cli.Usagef("unknown option '%s'", args[0])
@@ -259,10 +277,14 @@ func cmdList(ctx context.Context, m *snapshot.Manager, args []string, stdout, st
 		return enc.Encode(all)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "PATH\tBACKEND\tORIGIN\tAGE\tFILL")
+	fmt.Fprintln(tw, "PATH\tBACKEND\tORIGIN\tAGE\tFILL\tBASE OF")
 	now := time.Now()
 	for _, s := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Path, s.Backend, s.Origin, age(now.Sub(s.Created)), fill(s))
+		base := "-"
+		if s.Base != "" {
+			base = s.Base
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Path, s.Backend, s.Origin, age(now.Sub(s.Created)), fill(s), base)
 	}
 	return tw.Flush()
 }

@@ -336,9 +336,9 @@ func rejectCases(t *testing.T) []rejectCase {
 			return sq + "invalid header: header length 63 not in [64, 4096]"
 		}},
 		{name: "unknown critical flag", header: true, brk: func(s *rawStream) string {
-			s.hdr[hFlags] |= 2
+			s.hdr[hFlags] |= 4
 			s.sealHeader()
-			return sq + "invalid header: unknown critical flags 0x2"
+			return sq + "invalid header: unknown critical flags 0x4"
 		}},
 		{name: "block size beyond the cap", header: true, brk: func(s *rawStream) string {
 			le.PutUint32(s.hdr[hBlock:], 32<<20)

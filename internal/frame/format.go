@@ -31,6 +31,7 @@ const Version = 1
 // Sizes and limits of the format (docs/FORMAT.md).
 const (
 	HeaderLen       = 64       // header length written by this version
+	BaseHeaderLen   = 112      // header length with FlagBase
 	MaxHeaderLen    = 4096     // largest header_len a reader accepts
 	RecordHeaderLen = 32       // bytes before each record's payload
 	EndPayloadLen   = 48       // END payload: records, covered, digest
@@ -46,8 +47,12 @@ const (
 	// FlagDelta says records may leave gaps: the stream carries only some
 	// blocks of the source.
 	FlagDelta uint32 = 1 << 0
+	// FlagBase says the header names the copy the target must hold
+	// before the stream is applied (Header.BaseSize, BaseDigest); set
+	// only with FlagDelta, in a header of BaseHeaderLen bytes.
+	FlagBase uint32 = 1 << 1
 
-	knownCritical uint32 = FlagDelta
+	knownCritical uint32 = FlagDelta | FlagBase
 	criticalMask  uint32 = 0xFFFF
 )
 
@@ -166,22 +171,41 @@ type Header struct {
 	SourceSize  int64     // source size in bytes, -1 if unknown
 	StartOffset int64     // source offset the stream starts at (resume)
 	StreamID    [16]byte  // random per stream, mixed into record CRCs
+
+	// With FlagBase: the size and digest (of DigestAlg) of the copy the
+	// target must hold before the stream is applied.
+	BaseSize   int64
+	BaseDigest [32]byte
 }
 
 // Delta reports whether the stream may leave gaps (FlagDelta).
 func (h Header) Delta() bool { return h.Flags&FlagDelta != 0 }
 
+// Base reports whether the header names the target's expected copy
+// (FlagBase).
+func (h Header) Base() bool { return h.Flags&FlagBase != 0 }
+
+// Len returns the header's length on the wire.
+func (h Header) Len() int {
+	if h.Base() {
+		return BaseHeaderLen
+	}
+	return HeaderLen
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
-// marshal returns the 64-byte version 1 header.
+// marshal returns the version 1 header: 64 bytes, or BaseHeaderLen with
+// FlagBase.
 func (h Header) marshal() []byte {
-	b := make([]byte, HeaderLen)
+	n := h.Len()
+	b := make([]byte, n)
 	copy(b, Magic)
 	le := binary.LittleEndian
 	le.PutUint16(b[8:], h.Version)
-	le.PutUint16(b[10:], HeaderLen)
+	le.PutUint16(b[10:], uint16(n))
 	le.PutUint32(b[12:], h.Flags)
 	le.PutUint32(b[16:], h.BlockSize)
 	b[20] = byte(h.Codec)
@@ -191,7 +215,11 @@ func (h Header) marshal() []byte {
 	le.PutUint64(b[24:], uint64(h.SourceSize))
 	le.PutUint64(b[32:], uint64(h.StartOffset))
 	copy(b[40:56], h.StreamID[:])
-	le.PutUint32(b[60:], crc(b[:60]))
+	if h.Base() {
+		le.PutUint64(b[60:], uint64(h.BaseSize))
+		copy(b[68:100], h.BaseDigest[:])
+	}
+	le.PutUint32(b[n-4:], crc(b[:n-4]))
 	return b
 }
 
@@ -211,6 +239,10 @@ func (h Header) validate() error {
 		return fmt.Errorf("%w: source size %d", ErrHeader, h.SourceSize)
 	case h.StartOffset < 0 || (h.SourceSize >= 0 && h.StartOffset > h.SourceSize):
 		return fmt.Errorf("%w: start offset %d outside source of size %d", ErrHeader, h.StartOffset, h.SourceSize)
+	case h.Base() && !h.Delta():
+		return fmt.Errorf("%w: base flag without the delta flag", ErrHeader)
+	case h.Base() && h.BaseSize < 0:
+		return fmt.Errorf("%w: base size %d", ErrHeader, h.BaseSize)
 	}
 	return nil
 }

@@ -23,23 +23,31 @@ func TestGolden(t *testing.T) {
 	} {
 		t.Run(tc.alg.String(), func(t *testing.T) {
 			got := encode(t, src, WithBlockSize(MinBlockSize), WithSourceSize(int64(len(src))), WithDigest(tc.alg))
-			p := filepath.Join("testdata", tc.file)
-			if *update {
-				if err := os.WriteFile(p, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("stream differs from %s (format change? run with -update only if intended)", p)
-			}
+			want := golden(t, tc.file, got)
 			d, err := decode(want)
 			if err != nil || !bytes.Equal(d.data, src) || d.hdr.DigestAlg != tc.alg || !d.end.Verified || d.end.Digest != sourceDigest(tc.alg, src) {
 				t.Fatalf("golden stream does not decode to its source: %v", err)
 			}
 		})
 	}
+}
+
+// golden compares got with testdata/name (rewritten first with -update)
+// and returns the file's bytes.
+func golden(t *testing.T, name string, got []byte) []byte {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("stream differs from %s (format change? run with -update only if intended)", p)
+	}
+	return want
 }

@@ -274,6 +274,16 @@ func readHeader(br *bufio.Reader) (Header, int, error) {
 		return h, 0, fmt.Errorf("frame: %w: unknown checksum algorithm %d", ErrHeader, b[22])
 	}
 	h.DigestAlg = DigestAlg(b[23])
+	if h.Base() {
+		if hlen < BaseHeaderLen {
+			return h, 0, fmt.Errorf("frame: %w: base flag in a header of %d bytes, want at least %d", ErrHeader, hlen, BaseHeaderLen)
+		}
+		h.BaseSize = int64(le.Uint64(b[60:]))
+		copy(h.BaseDigest[:], b[68:100])
+		if r := le.Uint64(b[100:]); r != 0 {
+			return h, 0, fmt.Errorf("frame: %w: base reserved bytes %#x", ErrHeader, r)
+		}
+	}
 	if err := h.validate(); err != nil {
 		return h, 0, fmt.Errorf("frame: %w", err)
 	}

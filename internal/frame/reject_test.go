@@ -155,7 +155,7 @@ func TestReject(t *testing.T) {
 		{"header checksum of stream id", join(func() []byte { b := h.marshal(); b[45] ^= 0x80; return b }(), body), ErrHeaderChecksum, ""},
 		{"header length 63", headerWith(h, func(b []byte) { b[10] = 63 }), ErrHeader, "header length 63"},
 		{"header length 5000", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint16(b[10:], 5000) }), ErrHeader, "header length 5000"},
-		{"unknown critical flag", join(headerWith(h, func(b []byte) { b[12] = 2 }), body), ErrHeader, "unknown critical flags 0x2"},
+		{"unknown critical flag", join(headerWith(h, func(b []byte) { b[12] = 4 }), body), ErrHeader, "unknown critical flags 0x4"},
 		{"block size not multiple of 512", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint32(b[16:], 1000) }), ErrHeader, "block size 1000"},
 		{"block size over cap", headerWith(h, func(b []byte) { binary.LittleEndian.PutUint32(b[16:], MaxBlockSize+512) }), ErrHeader, "block size 16777728"},
 		{"unknown codec", headerWith(h, func(b []byte) { b[20] = 3 }), ErrHeader, "unknown codec(3)"},

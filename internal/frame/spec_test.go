@@ -36,8 +36,10 @@ type specStream struct {
 
 // specDecode checks b against every rule of docs/FORMAT.md that a full
 // (not delta, not resumed) stream with codec none must follow, and
-// returns what it holds.
-func specDecode(b []byte) (*specStream, error) {
+// returns what it holds. With base, b must instead be a changed-block
+// delta (DELTA and BASE) of that base copy; the source is base with the
+// records applied.
+func specDecode(b []byte, base []byte) (*specStream, error) {
 	le := binary.LittleEndian
 	if len(b) < 64 || !bytes.Equal(b[:8], []byte("\x89BLKP\r\n\x1a")) {
 		return nil, fmt.Errorf("no magic")
@@ -55,8 +57,13 @@ func specDecode(b []byte) (*specStream, error) {
 	s := &specStream{blockSize: le.Uint32(b[16:]), codec: b[20], sourceSize: int64(le.Uint64(b[24:]))}
 	copy(s.streamID[:], b[40:56])
 	flags, start := le.Uint32(b[12:]), int64(le.Uint64(b[32:]))
+	delta := base != nil
 	switch {
-	case flags&0xffff != 0:
+	case delta && (flags&0xffff != 3 || hl < 112 || int64(le.Uint64(b[60:])) != int64(len(base)) || le.Uint64(b[100:]) != 0):
+		return nil, fmt.Errorf("flags %#x header_len %d base_size %d: not a changed-block delta of the %d-byte base", flags, hl, int64(le.Uint64(b[60:])), len(base))
+	case delta && b[23] == 2 && !bytes.Equal(b[68:100], func() []byte { d := blake3.Sum256(base); return d[:] }()):
+		return nil, fmt.Errorf("base_digest %x is not the BLAKE3-256 of the base", b[68:100])
+	case !delta && flags&0xffff != 0:
 		return nil, fmt.Errorf("critical flags %#x (this checker reads full streams only)", flags)
 	case s.codec != 0:
 		return nil, fmt.Errorf("codec %d (this checker reads codec none only)", s.codec)
@@ -68,6 +75,9 @@ func specDecode(b []byte) (*specStream, error) {
 		return nil, fmt.Errorf("source_size %d, start_offset %d", s.sourceSize, start)
 	}
 	pos, records, covered := int64(0), int64(0), int64(0)
+	if delta {
+		s.source = append(append([]byte(nil), base...), make([]byte, max(0, s.sourceSize-int64(len(base))))...)[:s.sourceSize]
+	}
 	for off := hl; ; {
 		if off+32 > len(b) {
 			return nil, fmt.Errorf("stream offset %d: truncated record header", off)
@@ -94,7 +104,7 @@ func specDecode(b []byte) (*specStream, error) {
 			}
 			continue
 		}
-		if offset != pos {
+		if offset != pos && (!delta || offset < pos) {
 			return nil, fmt.Errorf("record at source offset %d, want %d", offset, pos)
 		}
 		switch typ {
@@ -102,12 +112,20 @@ func specDecode(b []byte) (*specStream, error) {
 			if length < 1 || length > int64(s.blockSize) || int64(stored) != length || crc32.Checksum(payload, specCRC) != payCRC {
 				return nil, fmt.Errorf("DATA at %d: length %d stored %d or payload_crc", offset, length, stored)
 			}
-			s.source = append(s.source, payload...)
+			if delta {
+				copy(s.source[offset:], payload)
+			} else {
+				s.source = append(s.source, payload...)
+			}
 		case 'Z':
 			if length < 1 || stored != 0 || payCRC != 0 {
 				return nil, fmt.Errorf("ZERO at %d: length %d stored %d", offset, length, stored)
 			}
-			s.source = append(s.source, make([]byte, length)...)
+			if delta {
+				clear(s.source[offset : offset+length])
+			} else {
+				s.source = append(s.source, make([]byte, length)...)
+			}
 		case 'E':
 			if length != 0 || stored != 48 || crc32.Checksum(payload, specCRC) != payCRC {
 				return nil, fmt.Errorf("END: length %d stored %d or payload_crc", length, stored)
@@ -137,7 +155,7 @@ func specDecode(b []byte) (*specStream, error) {
 		if s.sourceSize >= 0 && offset+length > s.sourceSize {
 			return nil, fmt.Errorf("record beyond source_size")
 		}
-		pos += length
+		pos = offset + length
 		records++
 		covered += length
 	}
@@ -154,7 +172,12 @@ func TestSpecCRC(t *testing.T) {
 // and testdata/small.blkp also against the Example of docs/FORMAT.md.
 func TestSpecGolden(t *testing.T) {
 	testutil.EachFile(t, filepath.Join("testdata", "*.blkp"), func(t *testing.T, p string, b []byte) {
-		s, err := specDecode(b)
+		var base []byte
+		if filepath.Base(p) == "small-base.blkp" {
+			// TestGoldenBase's base: the source with BLKPIPE in capitals.
+			base = append(append([]byte("BLKPIPE\n"), make([]byte, 1024)...), "end\n"...)
+		}
+		s, err := specDecode(b, base)
 		if err != nil {
 			t.Fatalf("%s breaks docs/FORMAT.md: %v", p, err)
 		}

@@ -133,6 +133,20 @@ func WithFilter(keep func(off int64, block []byte) bool) WriterOption {
 	}
 }
 
+// WithExpectedBase names the copy the target must hold before the stream
+// is applied, size bytes whose digest (of the stream's digest algorithm)
+// is digest: it sets FlagBase and FlagDelta. Only a RecordWriter takes it.
+func WithExpectedBase(size int64, digest [32]byte) WriterOption {
+	return func(cfg *writerConfig) error {
+		if size < 0 {
+			return fmt.Errorf("%w: base size %d", ErrHeader, size)
+		}
+		cfg.hdr.Flags |= FlagBase | FlagDelta
+		cfg.hdr.BaseSize, cfg.hdr.BaseDigest = size, digest
+		return nil
+	}
+}
+
 // WithStartOffset makes a resume stream starting at source offset off ≥ 0:
 // the first byte passed to Write is the source's byte at off. END's digest
 // still covers the whole source, so the caller must pass the source's
@@ -250,13 +264,12 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		cfg.workers = DefaultConcurrency()
 	}
 	cfg.hdr.Level = int8(cfg.level)
-	if err := cfg.hdr.validate(); err != nil {
-		return nil, fmt.Errorf("frame: %w", err)
+	if cfg.hdr.Base() {
+		// A base stream's END digest is not the digest of what is fed.
+		return nil, fmt.Errorf("frame: %w: WithExpectedBase needs a RecordWriter", ErrHeader)
 	}
-	if !cfg.idSet {
-		if _, err := rand.Read(cfg.hdr.StreamID[:]); err != nil {
-			return nil, fmt.Errorf("frame: stream id: %w", err)
-		}
+	if err := cfg.finish(); err != nil {
+		return nil, err
 	}
 	bs := int(cfg.hdr.BlockSize)
 	// Small blocks (a delta stream's 4 KiB) travel to dispatch in
@@ -311,6 +324,20 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 	go fw.output()
 	go fw.dispatch()
 	return fw, nil
+}
+
+// finish validates the header the options made and picks the stream id
+// unless one was given.
+func (cfg *writerConfig) finish() error {
+	if err := cfg.hdr.validate(); err != nil {
+		return fmt.Errorf("frame: %w", err)
+	}
+	if !cfg.idSet {
+		if _, err := rand.Read(cfg.hdr.StreamID[:]); err != nil {
+			return fmt.Errorf("frame: stream id: %w", err)
+		}
+	}
+	return nil
 }
 
 // Header returns the header written to the stream.

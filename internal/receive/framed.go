@@ -117,6 +117,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		base.set(nil, nil, nil)
 		return err
 	}
+	if err := checkBase(opt, t, h, rep); err != nil {
+		return err
+	}
 	k := newKeeper(opt, h, t)
 	defer k.close()
 	t.keep, t.keepOf = k, ops.Of

@@ -33,7 +33,11 @@ type Options struct {
 	// valid sums of it (FromKept).
 	SumsReread bool
 	Against    string // --against SUMS
-	Resume     string // --resume TOKEN
+	// --changed-from BASE: a changed-block delta against the snapshot
+	// BASE (see Changed), with the change list from Changes (--changes
+	// FILE) or, when empty, from BASE's and SRC's extents.
+	ChangedFrom, Changes string
+	Resume               string // --resume TOKEN
 	// Written, if set, counts the bytes of the stream written to the
 	// output (blkcat --json).
 	Written *atomic.Int64

@@ -294,12 +294,7 @@ func (m *Manager) writeState(s *Snapshot) error {
 	if err != nil {
 		return err
 	}
-	p := m.stateFile(s.Path)
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err := writeAtomic(m.stateFile(s.Path), append(b, '\n')); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

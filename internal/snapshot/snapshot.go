@@ -122,6 +122,9 @@ type Snapshot struct {
 	// ticks after boot), which tells it from a later process of that pid.
 	Owner      int    `json:"owner,omitempty"`
 	OwnerStart uint64 `json:"owner_start,omitempty"`
+	// Base names the lineage whose base this snapshot is (snapctl run
+	// --keep-base), if any: gc keeps it.
+	Base string `json:"base,omitempty"`
 }
 
 // ownerAlive reports whether the snapshot's owner still runs.
@@ -189,6 +192,9 @@ type Manager struct {
 	// RemoveTimeout bounds the retries of a removal that fails because
 	// the device is in use (udev, a slow reader); default 15 s.
 	RemoveTimeout time.Duration
+	// ThinDelta is the thin_delta program Changes runs; "" means
+	// "thin_delta" on PATH.
+	ThinDelta string
 	// now is time.Now, replaceable in tests.
 	now func() time.Time
 }
@@ -359,6 +365,10 @@ func (m *Manager) List(ctx context.Context, o ListOptions) ([]Snapshot, error) {
 		}
 		all = append(all, fs...)
 	}
+	bases := m.Bases()
+	for i := range all {
+		all[i].Base = bases[all[i].Path]
+	}
 	return all, nil
 }
 
@@ -403,6 +413,12 @@ func (m *Manager) GC(ctx context.Context, olderThan time.Duration, o ListOptions
 	var errs []error
 	for _, s := range all {
 		if !s.Created.Before(cut) {
+			continue
+		}
+		if s.Base != "" {
+			// The next copy of its lineage starts from it; the run
+			// that replaces it removes it.
+			fmt.Fprintf(m.stderr(), "snapctl: gc: kept %s: the base of lineage %s\n", s.Path, s.Base)
 			continue
 		}
 		if s.ownerAlive() {

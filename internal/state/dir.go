@@ -5,8 +5,10 @@
 package state
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +80,14 @@ func (d Dir) Save(target string, t Token) error {
 // replace writes b to path atomically: temp file in the same directory,
 // fsync, rename, fsync of the directory.
 func (d Dir) replace(path string, b []byte) error {
+	return d.replaceWith(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// replaceWith is replace with the bytes written by write.
+func (d Dir) replaceWith(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -87,7 +97,11 @@ func (d Dir) replace(path string, b []byte) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}

@@ -657,7 +657,7 @@ var hostTools = []string{"/usr/sbin/lvm", "/usr/sbin/dmsetup", "/usr/sbin/pdata_
 var lvmCommands = []string{"lvs", "vgs", "pvs", "lvcreate", "lvremove", "lvextend", "lvchange", "lvconvert", "lvrename",
 	"vgcreate", "vgremove", "vgchange", "pvcreate", "pvremove", "lvdisplay", "vgdisplay"}
 
-var thinTools = []string{"thin_check", "thin_dump", "thin_repair", "thin_restore"}
+var thinTools = []string{"thin_check", "thin_dump", "thin_repair", "thin_restore", "thin_delta"}
 
 const lvmConf = `# qemutest: no udev in the guest
 devices {
@@ -700,7 +700,7 @@ poweroff -f
 // lvm or busybox, or a change here, builds a new one.
 func initramfsKey(kdir string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintln(h, kdir, initScript, lvmConf, guestModules, lvmCommands)
+	fmt.Fprintln(h, kdir, initScript, lvmConf, guestModules, lvmCommands, thinTools)
 	for _, p := range append([]string{"/bin/busybox"}, hostTools...) {
 		fi, err := os.Stat(p)
 		if err != nil {

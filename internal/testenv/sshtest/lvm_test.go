@@ -26,20 +26,6 @@ const (
 	lvmData   = 32 << 20
 )
 
-// fakeSSH stands in for ssh in the guest: it skips ssh's options and the
-// host and runs the remote command with sh, as sshd would.
-const fakeSSH = `#!/bin/sh
-while [ $# -gt 0 ]; do
-	case $1 in
-	-[oipFlc]) shift 2 ;;
-	-*) shift ;;
-	*) break ;;
-	esac
-done
-shift
-exec sh -c "$*"
-`
-
 func lvmPattern() []byte {
 	b := make([]byte, lvmData)
 	rng := rand.New(rand.NewChaCha8([32]byte{'l', 'v', 'm'}))
@@ -123,7 +109,7 @@ func guestReplicateLVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := os.WriteFile("/bin/ssh-local", []byte(fakeSSH), 0o755); err != nil {
+	if err := os.WriteFile("/bin/ssh-local", []byte(testutil.FakeSSH), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
@@ -138,11 +124,13 @@ func guestReplicateLVM(t *testing.T) {
 		t.Fatal("replicate.sh failed")
 	}
 	want := sshtest.BLAKE3(t, "/dev/vg/data")
-	re := regexp.MustCompile(`^replicate: ok /dev/vg/data -> backup:` + lvmTarget + ` 33554432 bytes in [0-9.]+ s, [0-9.]+ MB/s, blake3 ` + strings.TrimSpace(want) + "\n$")
+	re := regexp.MustCompile(`^replicate: ok /dev/vg/data -> backup:` + lvmTarget + ` via full \(first run\): read [0-9]+ bytes, sent ([0-9]+|\?) bytes, 33554432 bytes verified blake3 ` +
+		strings.TrimSpace(want) + ` in [0-9.]+ s, [0-9.]+ MB/s\n$`)
 	if !re.MatchString(stdout.String()) {
 		t.Fatalf("summary %q does not match %s", stdout.String(), re)
 	}
-	if lvs := sh("lvs --noheadings -o lv_name vg"); strings.TrimSpace(lvs) != "data" {
-		t.Fatalf("logical volumes after the copy: %q; want only data (snapshot removed)", lvs)
+	// The snapshot stays as the base of the next run's changed blocks.
+	if lvs := strings.Fields(sh("lvs --noheadings -o lv_name vg")); len(lvs) != 2 || lvs[0] != "data" || !strings.HasPrefix(lvs[1], "data_snapctl_") {
+		t.Fatalf("logical volumes after the copy: %q; want data and its snapshot, kept as the base", lvs)
 	}
 }

@@ -136,7 +136,7 @@ func TestReplicateCron(t *testing.T) {
 		if got := sshtest.BLAKE3(t, dst); got != want {
 			t.Fatalf("target blake3 %s, source %s", got, want)
 		}
-		if b, _ := os.ReadFile(log); !regexp.MustCompile(`^\S+ replicate: ok .* blake3 ` + want + "\n$").Match(b) {
+		if b, _ := os.ReadFile(log); !regexp.MustCompile(`^\S+ replicate: ok .* verified blake3 ` + want + ` in .*\n$`).Match(b) {
 			t.Errorf("log after a -q run: %q", b)
 		}
 		labels := `{source="` + src + `",host="backup",target="` + dst + `",path="full"}`

@@ -65,7 +65,7 @@ func TestReplicateScript(t *testing.T) {
 	type mode struct{ name, flag, digest string }
 	modes := []mode{{"raw", "--raw", "raw, not verified"}}
 	for _, c := range []string{"none", "lz4", "zstd"} {
-		modes = append(modes, mode{c, "--compress=" + c, "blake3 " + want})
+		modes = append(modes, mode{c, "--compress=" + c, "verified blake3 " + want})
 	}
 	for i, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -88,7 +88,8 @@ func TestReplicateScript(t *testing.T) {
 			}
 			r := run(t, args...)
 			re := regexp.MustCompile(`^replicate: ok ` + regexp.QuoteMeta(src+" -> backup:"+dst) +
-				` 67108864 bytes in [0-9.]+ s, [0-9.]+ MB/s, ` + regexp.QuoteMeta(m.digest+sync) + "\n$")
+				` via full: read [0-9]+ bytes, sent ([0-9]+|\?) bytes, 67108864 bytes ` + regexp.QuoteMeta(m.digest) +
+				` in [0-9.]+ s, [0-9.]+ MB/s` + regexp.QuoteMeta(sync) + "\n$")
 			if r.Code != 0 || !re.MatchString(r.Stdout) {
 				t.Fatalf("exit %d, stdout %q, want a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
 			}
@@ -128,8 +129,11 @@ func TestReplicateScript(t *testing.T) {
 			state := "SNAPCTL_STATE_DIR=" + filepath.Join(t.TempDir(), "state")
 			dst, _ := testutil.LoopImage(t, size)
 			r := runEnv(t, []string{state}, "--snapshot-opt", "--backend "+backend, "--compress", "lz4", origin, "backup", dst)
+			// The first run of a lineage: a full copy, whose snapshot
+			// stays as the base of the next run's changed blocks.
 			re := regexp.MustCompile(`^replicate: ok ` + regexp.QuoteMeta(origin+" -> backup:"+dst) +
-				` 67108864 bytes in [0-9.]+ s, [0-9.]+ MB/s, blake3 ` + want + "\n$")
+				` via full \(first run\): read [0-9]+ bytes, sent ([0-9]+|\?) bytes, 67108864 bytes verified blake3 ` + want +
+				` in [0-9.]+ s, [0-9.]+ MB/s\n$`)
 			if r.Code != 0 || !re.MatchString(r.Stdout) {
 				t.Fatalf("exit %d, stdout %q, want a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
 			}
@@ -137,7 +141,7 @@ func TestReplicateScript(t *testing.T) {
 				t.Fatalf("target sha256 %s, source %s", got, want)
 			}
 			l := lab.Run(lab.Client, `snapctl list --backend `+backend, time.Minute, state)
-			if l.Code != 0 || strings.Count(strings.TrimSpace(l.Stdout), "\n") != 0 {
+			if l.Code != 0 || strings.Count(strings.TrimSpace(l.Stdout), "\n") != 1 || !strings.Contains(l.Stdout, " replicate-") {
 				t.Fatalf("snapctl list after the copy: exit %d\n%s%s", l.Code, l.Stdout, l.Stderr)
 			}
 		})
@@ -244,10 +248,14 @@ func TestReplicateDryRun(t *testing.T) {
 		args []string
 		want []string
 	}{
+		// MODE=auto: a lineage, and send picks changed blocks, a sums
+		// delta or a full copy.
 		{"config", []string{"-c", conf}, []string{
-			"snapctl run --freeze /srv /dev/vg0/data -- bash -c 'set -o pipefail\nsrc=$SNAP\n",
+			"snapctl run --freeze /srv --keep-base replicate-",
+			" /dev/vg0/data -- bash -c 'set -o pipefail\nsrc=$SNAP\n",
 			`blkcat -z lz4 "$src" 2>`,
-			`| pvcat -q --wire -L 80M --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\ /dev/vg1/data 2>`,
+			`blkcat -z lz4 --changed-from "$BASE" --changes "$d/changes" "$src" 2>`,
+			`send | pvcat -q --wire -L 80M --json-fd 3 3>"$d/wire.json" | ssh -i /root/.ssh/blkpipe_ed25519 -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 root@backup.example.net blkwrite\ /dev/vg1/data 2>`,
 		}},
 		{"overrides", []string{"--compress=zstd:5", "--no-snapshot", "--rate", "1G", "--config", conf, "--config-dir", "/etc/backuppc", "--config-delete", "--blkwrite", "/opt/bin/blkwrite"}, []string{
 			"bash -c 'set -o pipefail\nsrc=/dev/vg0/data\n",

@@ -1,0 +1,137 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// A lineage is a chain of snapshots of one origin, each the base of the
+// next copy: a changed-block copy reads only what changed between the
+// lineage's base (the snapshot the target's last verified copy was made
+// from) and a new snapshot. snapctl run --keep-base NAME keeps the
+// snapshot of a run whose command succeeded as NAME's new base and only
+// then removes the previous one. The record is the file bases/NAME in the
+// state directory, holding the base's Snapshot as JSON.
+
+// ErrNoBase: the lineage has no base recorded (its first run).
+var ErrNoBase = errors.New("no base recorded")
+
+// ErrBaseUnusable: the lineage's recorded base cannot serve as one
+// (missing, of another origin, invalid or full); the error says which.
+var ErrBaseUnusable = errors.New("base not usable")
+
+func (m *Manager) baseFile(name string) string {
+	return filepath.Join(m.stateDir(), "bases", name)
+}
+
+// Base returns lineage name's base, checked against snap, the new
+// snapshot it is to be compared with: it must still exist (as snapctl's),
+// be a snapshot of snap's origin by the same backend, made when the
+// record says (not another one that took its name), and (a COW
+// snapshot) be neither invalid nor full. The error matches ErrNoBase when
+// none is recorded, ErrBaseUnusable when it fails a check.
+func (m *Manager) Base(ctx context.Context, name string, snap Snapshot) (*Snapshot, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(m.baseFile(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("lineage %s: %w", name, ErrNoBase)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec Snapshot
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("lineage %s: %w: record %s is damaged: %v", name, ErrBaseUnusable, m.baseFile(name), err)
+	}
+	all, err := m.List(ctx, ListOptions{Backend: rec.Backend})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range all {
+		// The path alone is not enough: a base removed by hand frees its
+		// name, which a snapshot made in the same second takes again.
+		if s.Path != rec.Path || s.Path == snap.Path || !s.Created.Equal(rec.Created) {
+			continue
+		}
+		switch {
+		case s.Origin != snap.Origin || s.Backend != snap.Backend:
+			return nil, fmt.Errorf("lineage %s: %w: base %s is a %s snapshot of %s, the new one a %s snapshot of %s",
+				name, ErrBaseUnusable, s.Path, s.Backend, s.Origin, snap.Backend, snap.Origin)
+		case s.Invalid:
+			return nil, fmt.Errorf("lineage %s: %w: base %s is invalid (it overflowed)", name, ErrBaseUnusable, s.Path)
+		case s.Backend == LVM && s.Fill >= 100:
+			return nil, fmt.Errorf("lineage %s: %w: base %s is full", name, ErrBaseUnusable, s.Path)
+		}
+		return &s, nil
+	}
+	return nil, fmt.Errorf("lineage %s: %w: base %s is missing", name, ErrBaseUnusable, rec.Path)
+}
+
+// KeepBase makes s lineage name's base, then removes the previous base,
+// if another. It is called once a copy made from s has been verified.
+func (m *Manager) KeepBase(ctx context.Context, name string, s Snapshot) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	var prev Snapshot
+	if b, err := os.ReadFile(m.baseFile(name)); err == nil {
+		json.Unmarshal(b, &prev)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(m.baseFile(name), b); err != nil {
+		return fmt.Errorf("record base of lineage %s: %w", name, err)
+	}
+	if prev.Path != "" && prev.Path != s.Path {
+		if err := m.Remove(ctx, prev.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("lineage %s: remove the previous base: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Bases returns the recorded bases: snapshot path → lineage name.
+func (m *Manager) Bases() map[string]string {
+	out := map[string]string{}
+	dir := filepath.Join(m.stateDir(), "bases")
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		var s Snapshot
+		if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && json.Unmarshal(b, &s) == nil && s.Path != "" {
+			out[s.Path] = e.Name()
+		}
+	}
+	return out
+}
+
+// writeAtomic replaces path with b (mode 0600), creating its directory:
+// temp file, fsync, rename.
+func writeAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	return err
+}
