@@ -6,6 +6,8 @@
 //	blkwrite [--bs N] [--offset N] [--length N] [-q] [DST] [dd operands...]
 //	blkwrite of=DST [if=SRC] [bs=N] [seek=N] [conv=...] ...
 //	blkwrite --resume-point DST
+//	blkwrite --keep N DST < framed-stream
+//	blkwrite --versions DST
 //
 // blkwrite accepts GNU dd's operands with dd's meaning and prints dd's
 // statistics. A block device target is opened exclusively (a mounted or
@@ -45,6 +47,16 @@ Conventional options:
                 stream leaves out back from DST to check it)
   --resume-point  print the point an interrupted framed copy to DST can be
                 resumed from (for blkcat --resume) and exit; 1 if there is none
+  --keep N      before the first byte is written, keep what DST holds (its
+                last verified copy) as a snapshot named after that copy's
+                time and digest (thin or classic LV, btrfs, reflink image);
+                once the new copy verifies keep the newest N versions; if it
+                fails, say which version is the last good one and how to use
+                it. A DST that cannot be snapshotted is refused. Needs a
+                framed stream. In an --allow forced command it applies to
+                every stream of that key; the client cannot change it
+  --versions    list DST's kept versions (time verified, size, digest) and
+                its current copy, and exit
   --allow PATH  restricted mode for an ssh forced command (repeatable): the
                 client's command (SSH_ORIGINAL_COMMAND) may only write PATH,
                 may not use if= or --allow; anything else is refused (exit 3)

@@ -18,6 +18,8 @@ import (
 type options struct {
 	raw, framed, assumeZeroed, noVerify bool // --raw, --framed, --assume-zeroed, --no-verify
 	resumePoint                         bool // --resume-point
+	keep                                int  // --keep N: versions to keep
+	versions                            bool // --versions
 	bareTarget                          bool // blkwrite DST rather than of=DST
 }
 
@@ -36,6 +38,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 	}
 	if opt.resumePoint {
 		return receive.ResumePoint(set.StateDir, ops.Of, stdout)
+	}
+	if opt.versions {
+		return listVersions(ops.Of, set.StateDir, stdout, stderr)
 	}
 
 	ctx, rep, end := ddtool.Begin(name, ops, stderr)
@@ -87,12 +92,15 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer) (
 		// unlike dd's.
 		return ddtool.Usage(fmt.Sprintf("%s is a framed stream: the text conversions (conv=ucase, swab, block, ...) apply on the sending side (blkcat conv=... --frame), or use --raw to convert the stream's bytes", ddmsg.Quote(in.Name)))
 	}
+	if opt.keep > 0 && (!framed || opt.noVerify) {
+		return fmt.Errorf("--keep: %s was left as it was: only a verified copy makes a good version, so --keep needs a framed stream (blkcat --frame) without --no-verify", ddmsg.Quote(ddtool.OutputName(ops)))
+	}
 	if framed {
-		return receive.Framed(ctx, receive.Options{
+		return framedKeep(ctx, opt.keep, receive.Options{
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
 			State: set.StateDir, ResumeEvery: resumeEvery(os.Getenv("BLKPIPE_RESUME_EVERY")),
 			SSH: os.Getenv("SSH_CONNECTION") != "",
-		}, in, stdout, rep, usr1)
+		}, stderr, func(o receive.Options) error { return receive.Framed(ctx, o, in, stdout, rep, usr1) })
 	}
 
 	p := ddcopy.ParamsOf(ops)
@@ -136,14 +144,19 @@ func restrict(args []string) ([]string, error) {
 	if len(allows) == 0 {
 		return args, nil
 	}
+	forced, rest := receive.Forced(rest)
 	orig, haveSSH := os.LookupEnv("SSH_ORIGINAL_COMMAND")
-	return receive.Restrict("blkwrite", allows, rest, orig, haveSSH, func(args []string) (string, error) {
+	client, err := receive.Restrict("blkwrite", allows, rest, orig, haveSSH, func(args []string) (string, error) {
 		ops, _, err := parse(args)
 		if err != nil {
 			return "", err
 		}
 		return ops.Of, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return receive.WithForced(client, forced)
 }
 
 // parse reads blkwrite's command line: the shared options and operands,
@@ -156,6 +169,8 @@ func parse(args []string) (*ddargs.Operands, options, error) {
 		"framed":        ddtool.Bool(&opt.framed),
 		"assume-zeroed": ddtool.Bool(&opt.assumeZeroed),
 		"no-verify":     ddtool.Bool(&opt.noVerify),
+		"keep":          keepFlag(&opt.keep),
+		"versions":      ddtool.Bool(&opt.versions),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

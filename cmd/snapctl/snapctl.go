@@ -112,7 +112,7 @@ func exitCode(err error, stderr io.Writer) int {
 
 // stateDir is where snapctl keeps the state of btrfs and reflink
 // snapshots; existing installs keep /var/lib/snapctl.
-var stateDir = cli.StateDir{Sub: "snapctl", OldVar: "SNAPCTL_STATE_DIR", OldDir: "/var/lib/snapctl"}
+var stateDir = cli.SnapctlStateDir
 
 func newManager(getenv func(string) string, stderr io.Writer) *snapshot.Manager {
 	isDir := func(p string) bool {

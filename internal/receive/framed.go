@@ -32,6 +32,9 @@ type Options struct {
 	State                  state.Dir
 	ResumeEvery            time.Duration // how often progress is made durable and recorded
 	SSH                    bool          // run by sshd: the resume hint names ssh
+	// Verified, if set, is told of a verified copy before Framed
+	// returns: its digest algorithm, hex digest, stream id and size.
+	Verified func(alg, digest, streamID string, size int64)
 }
 
 // Framed is blkwrite receiving a framed stream: it validates the header
@@ -160,6 +163,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	rep.Report(time.Now())
 	digest := hex.EncodeToString(end.Digest[:])
 	if end.Verified {
+		if opt.Verified != nil {
+			opt.Verified(h.DigestAlg.String(), digest, hex.EncodeToString(h.StreamID[:]), h.SourceSize)
+		}
 		rep.Diagnose("verified " + h.DigestAlg.String() + " " + digest)
 	} else {
 		rep.Diagnose(h.DigestAlg.String() + " " + digest + " NOT verified (--no-verify)")

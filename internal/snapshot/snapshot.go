@@ -122,6 +122,9 @@ type Snapshot struct {
 	// ticks after boot), which tells it from a later process of that pid.
 	Owner      int    `json:"owner,omitempty"`
 	OwnerStart uint64 `json:"owner_start,omitempty"`
+	// Kept tells a version kept by blkwrite --keep (see Keep): GC never
+	// removes it.
+	Kept bool `json:"kept,omitempty"`
 }
 
 // ownerAlive reports whether the snapshot's owner still runs.
@@ -175,6 +178,8 @@ type Options struct {
 	// it when done (snapctl run); GC leaves the snapshot alone while that
 	// process runs. 0: none, GC goes by age alone.
 	Owner int
+	// Keep marks the snapshot as a kept version (Snapshot.Kept).
+	Keep bool
 }
 
 // Manager makes and tracks snapshots. The zero value uses the defaults;
@@ -402,8 +407,8 @@ func (m *Manager) GC(ctx context.Context, olderThan time.Duration, o ListOptions
 	var removed []Snapshot
 	var errs []error
 	for _, s := range all {
-		if !s.Created.Before(cut) {
-			continue
+		if !s.Created.Before(cut) || s.Kept {
+			continue // a kept version goes only when a newer one verifies
 		}
 		if s.ownerAlive() {
 			// A long copy, not a crash's leftover: its run removes it.
