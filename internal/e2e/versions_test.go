@@ -43,9 +43,9 @@ func churn(b []byte, pct int, seed uint64) []byte {
 
 // versionPaths is the VERSION column of blkwrite --versions, without the
 // current copy.
-func versionPaths(t *testing.T, target string) []string {
+func versionPaths(t *testing.T, blkwrite, target string) []string {
 	t.Helper()
-	out, stderr, code := run(t, nil, testutil.Tool(t, "blkwrite"), "--versions", target)
+	out, stderr, code := run(t, nil, blkwrite, "--versions", target)
 	if code != 0 {
 		t.Fatalf("blkwrite --versions %s: exit %d: %s", target, code, stderr)
 	}
@@ -70,43 +70,82 @@ func TestKeepVersions(t *testing.T) {
 	for _, fs := range []struct {
 		name, mkfs string
 		args       []string
-		backend    string
 	}{
-		{"xfs-reflink", "mkfs.xfs", []string{"-q", "-m", "reflink=1"}, "reflink"},
-		{"btrfs", "mkfs.btrfs", []string{"-q"}, "btrfs"},
+		{"xfs-reflink", "mkfs.xfs", []string{"-q", "-m", "reflink=1"}},
+		{"btrfs", "mkfs.btrfs", []string{"-q"}},
 	} {
 		t.Run(fs.name, func(t *testing.T) {
 			testutil.NeedCmd(t, fs.mkfs)
 			mnt := testutil.MountFS(t, 1<<30, fs.mkfs, fs.args...)
-			keepVersions(t, mnt, fs.backend)
+			target := filepath.Join(mnt, "backup.img")
+			writeFile(t, target, nil)
+			keepVersions(t, keepSetup{
+				target: target, size: 32 << 20,
+				blkcat: testutil.Tool(t, "blkcat"), blkwrite: testutil.Tool(t, "blkwrite"), snapctl: testutil.Tool(t, "snapctl"),
+				useVersion: func(t *testing.T, version string) {
+					testutil.Run(t, "cp", "--reflink=always", version, target)
+				},
+			})
 		})
 	}
 }
 
-func keepVersions(t *testing.T, mnt, backend string) {
-	const size, keep = 32 << 20, 3
-	blkcat, blkwrite := testutil.Tool(t, "blkcat"), testutil.Tool(t, "blkwrite")
+// keepSetup is one target for keepVersions and the tools to use.
+type keepSetup struct {
+	target                    string
+	shell                     string // bash, or the guest's sh
+	size                      int    // of the source, in bytes
+	blkcat, blkwrite, snapctl string
+	// useVersion puts version back onto target the way blkwrite's hint
+	// says.
+	useVersion func(t *testing.T, version string)
+	// afterRun, if set, is called after every good refresh (the thin
+	// pool's usage is logged there).
+	afterRun func(t *testing.T, k int)
+}
+
+// sh runs a pipeline with k.shell (default bash) and pipefail, $BC and
+// $BW set to k's tools.
+func (k keepSetup) sh(t *testing.T, env []string, script string) (string, string, int) {
+	t.Helper()
+	shell := k.shell
+	if shell == "" {
+		shell = "bash"
+	}
+	cmd := exec.Command(shell, "-c", "set -o pipefail\n"+script)
+	cmd.Env = append(append(os.Environ(), "BC="+k.blkcat, "BW="+k.blkwrite), env...)
+	return runCmd(t, cmd)
+}
+
+func keepVersions(t *testing.T, k keepSetup) {
+	const keep = 3
+	size, blkcat, blkwrite, target := k.size, k.blkcat, k.blkwrite, k.target
 	dir := t.TempDir()
-	target := filepath.Join(mnt, "backup.img")
-	writeFile(t, target, nil)
 
 	// gens[k] is the source at refresh k; digests[k] its b3sum.
 	var gens [][]byte
 	var digests []string
-	refresh := func(k int, delta bool) string {
+	refresh := func(n int, delta bool) string {
 		t.Helper()
-		src := filepath.Join(dir, fmt.Sprintf("src%d", k))
-		writeFile(t, src, gens[k])
+		src := filepath.Join(dir, "src")
+		writeFile(t, src, gens[n])
 		script := `$BC --frame "$SRC" | $BW --keep ` + fmt.Sprint(keep) + ` "$T"`
 		if delta {
 			script = `$BC --sums "$T" > "$SRC.sums" && $BC --against "$SRC.sums" "$SRC" | $BW --keep ` + fmt.Sprint(keep) + ` "$T"`
 		}
-		_, stderr, code := sh(t, []string{"SRC=" + src, "T=" + target}, script)
+		_, stderr, code := k.sh(t, []string{"SRC=" + src, "T=" + target}, script)
 		if code != 0 {
-			t.Fatalf("refresh %d: exit %d:\n%s", k, code, stderr)
+			t.Fatalf("refresh %d: exit %d:\n%s", n, code, stderr)
 		}
-		if got := b3(t, target); got != digests[k] {
-			t.Fatalf("refresh %d: target b3sum %s, source %s", k, got, digests[k])
+		if got := b3(t, target); got != digests[n] {
+			t.Fatalf("refresh %d: target b3sum %s, source %s", n, got, digests[n])
+		}
+		if k.afterRun != nil {
+			k.afterRun(t, n)
+		}
+		// Only the newest generations are needed from here.
+		if n > 0 {
+			gens[n-1] = nil
 		}
 		return stderr
 	}
@@ -115,36 +154,36 @@ func keepVersions(t *testing.T, mnt, backend string) {
 	if stderr := refresh(0, false); !strings.Contains(stderr, "holds no verified copy yet: no version to keep") {
 		t.Errorf("first copy: stderr does not say there is nothing to keep:\n%s", stderr)
 	}
-	if v := versionPaths(t, target); len(v) != 0 {
+	if v := versionPaths(t, k.blkwrite, k.target); len(v) != 0 {
 		t.Fatalf("after the first copy: versions %v, want none", v)
 	}
 	// Nightly runs at 1 % churn, every other one a delta: after run k
 	// the versions are the copies of runs k-keep .. k-1.
-	for k := 1; k <= 6; k++ {
-		gens = append(gens, churn(gens[k-1], 1, uint64(k+1)))
-		digests = append(digests, b3(t, writeTemp(t, dir, gens[k])))
-		stderr := refresh(k, k%2 == 0)
-		if !strings.Contains(stderr, "kept version ") || !strings.Contains(stderr, digests[k-1]) {
-			t.Errorf("refresh %d: stderr does not name the version of %s:\n%s", k, digests[k-1], stderr)
+	for n := 1; n <= 6; n++ {
+		gens = append(gens, churn(gens[n-1], 1, uint64(n+1)))
+		digests = append(digests, b3(t, writeTemp(t, dir, gens[n])))
+		stderr := refresh(n, n%2 == 0)
+		if !strings.Contains(stderr, "kept version ") || !strings.Contains(stderr, digests[n-1]) {
+			t.Errorf("refresh %d: stderr does not name the version of %s:\n%s", n, digests[n-1], stderr)
 		}
-		v := versionPaths(t, target)
-		if want := min(k, keep); len(v) != want {
-			t.Fatalf("after refresh %d: %d versions %v, want %d", k, len(v), v, want)
+		v := versionPaths(t, k.blkwrite, k.target)
+		if want := min(n, keep); len(v) != want {
+			t.Fatalf("after refresh %d: %d versions %v, want %d", n, len(v), v, want)
 		}
 		for i, p := range v {
-			j := k - len(v) + i
+			j := n - len(v) + i
 			if got := b3(t, p); got != digests[j] {
-				t.Errorf("after refresh %d: version %s has b3sum %s, want that of refresh %d (%s)", k, p, got, j, digests[j])
+				t.Errorf("after refresh %d: version %s has b3sum %s, want that of refresh %d (%s)", n, p, got, j, digests[j])
 			}
 		}
 	}
 	last := len(gens) - 1
 
 	// snapctl gc leaves kept versions alone whatever their age.
-	if _, stderr, code := run(t, nil, testutil.Tool(t, "snapctl"), "gc", "--older-than", "0"); code != 0 {
+	if _, stderr, code := run(t, nil, k.snapctl, "gc", "--older-than", "0"); code != 0 {
 		t.Fatalf("snapctl gc: exit %d: %s", code, stderr)
 	}
-	if v := versionPaths(t, target); len(v) != keep {
+	if v := versionPaths(t, k.blkwrite, k.target); len(v) != keep {
 		t.Fatalf("after snapctl gc: versions %v, want %d", v, keep)
 	}
 
@@ -157,7 +196,7 @@ func keepVersions(t *testing.T, mnt, backend string) {
 	}
 	// The first failed refresh keeps the copy of the last good one as a
 	// new version; every later one finds it kept, and nothing is pruned.
-	before := versionPaths(t, target)
+	before := versionPaths(t, k.blkwrite, k.target)
 	newest := ""
 	for _, pct := range []int{10, 50, 99} {
 		for _, how := range []string{"cut", "killed"} {
@@ -177,39 +216,34 @@ func keepVersions(t *testing.T, mnt, backend string) {
 				}
 			} else {
 				killAt(t, blkwrite, target, cut, int64(size*pct/100)-2<<20)
+				if newest == "" {
+					t.Fatal("killed before any cut run named the version")
+				}
 			}
 			if got := b3(t, newest); got != digests[last] {
 				t.Fatalf("%d %% %s: version %s b3sum %s, the copy before was %s", pct, how, newest, got, digests[last])
 			}
-			if v := versionPaths(t, target); strings.Join(v, " ") != strings.Join(before, " ") {
+			if v := versionPaths(t, k.blkwrite, k.target); strings.Join(v, " ") != strings.Join(before, " ") {
 				t.Errorf("%d %% %s: versions %v, want %v", pct, how, v, before)
 			}
 		}
 	}
-	// The hint works: copy the version back.
-	if backend == "reflink" || backend == "btrfs" {
-		testutil.Run(t, "cp", "--reflink=always", newest, target)
-		if got := b3(t, target); got != digests[last] {
-			t.Errorf("cp --reflink=always back: target b3sum %s, want %s", got, digests[last])
-		}
-	}
-
 	// Restore version k to the primary, in full and as a delta against
 	// what the primary holds, and the current copy as a delta.
 	primary := filepath.Join(dir, "primary.img")
 	for i, p := range before {
-		k := last - len(before) + 1 + i
+		n := last - len(before) + 1 + i
 		writeFile(t, primary, next)
 		full := i%2 == 0
 		script := `$BC --frame "$V" | $BW "$P"`
 		if !full {
 			script = `$BC --sums "$P" > "$P.sums" && $BC --against "$P.sums" "$V" | $BW "$P"`
 		}
-		if _, stderr, code := sh(t, []string{"V=" + p, "P=" + primary}, script); code != 0 {
+		if _, stderr, code := k.sh(t, []string{"V=" + p, "P=" + primary}, script); code != 0 {
 			t.Fatalf("restore %s: exit %d:\n%s", p, code, stderr)
 		}
-		if got := b3(t, primary); got != digests[k] {
-			t.Errorf("restore of %s (full %v): primary b3sum %s, source at refresh %d was %s", p, full, got, k, digests[k])
+		if got := b3(t, primary); got != digests[n] {
+			t.Errorf("restore of %s (full %v): primary b3sum %s, source at refresh %d was %s", p, full, got, n, digests[n])
 		}
 	}
 
@@ -218,9 +252,14 @@ func keepVersions(t *testing.T, mnt, backend string) {
 	gens = append(gens, next)
 	digests = append(digests, b3(t, nextSrc))
 	refresh(last+1, false)
-	v := versionPaths(t, target)
+	v := versionPaths(t, k.blkwrite, k.target)
 	if len(v) != keep || v[keep-1] != newest {
 		t.Errorf("after a good refresh: versions %v, want %d ending in %s", v, keep, newest)
+	}
+	// blkwrite's hint works: the newest version put back onto the target.
+	k.useVersion(t, newest)
+	if got := b3(t, target); got != digests[last] {
+		t.Errorf("the version put back: target b3sum %s, want %s", got, digests[last])
 	}
 }
 
@@ -309,7 +348,7 @@ func TestKeepForced(t *testing.T) {
 			t.Fatalf("send %d: exit %d: %s", i, code, stderr)
 		}
 	}
-	if v := versionPaths(t, target); len(v) != 2 {
+	if v := versionPaths(t, blkwrite, target); len(v) != 2 {
 		t.Errorf("after 4 sends with a forced --keep 2: versions %v, want 2", v)
 	}
 	before := b3(t, target)
