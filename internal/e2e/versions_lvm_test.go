@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -85,9 +84,5 @@ func TestKeepLVM(t *testing.T) {
 // lvmSh runs a shell command in the guest and fails the test on error.
 func lvmSh(tb testing.TB, script string) string {
 	tb.Helper()
-	out, err := exec.Command("sh", "-c", script).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("%s: %v\n%s", script, err, out)
-	}
-	return string(out)
+	return testutil.Run(tb, "sh", "-c", script)
 }
