@@ -30,9 +30,11 @@ const (
 var usageText = `usage:
   snapctl create [options] ORIGIN          print the snapshot's path
   snapctl list [--backend B] [--json]      snapshots made by snapctl, age, fill
+                                           (",kept": a version of blkwrite --keep)
   snapctl remove [--timeout D] SNAP...
   snapctl run [options] ORIGIN -- CMD [ARG...]
-  snapctl gc --older-than D [--backend B]  remove stale snapshots (cron)
+  snapctl gc --older-than D [--backend B]  remove stale snapshots (cron), never
+                                           a kept version
   snapctl -h|--help | -V|--version
 
 Options of create and run:
@@ -262,7 +264,11 @@ func cmdList(ctx context.Context, m *snapshot.Manager, args []string, stdout, st
 	fmt.Fprintln(tw, "PATH\tBACKEND\tORIGIN\tAGE\tFILL")
 	now := time.Now()
 	for _, s := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Path, s.Backend, s.Origin, age(now.Sub(s.Created)), fill(s))
+		backend := string(s.Backend)
+		if s.Kept {
+			backend += ",kept" // a version of blkwrite --keep: gc leaves it
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Path, backend, s.Origin, age(now.Sub(s.Created)), fill(s))
 	}
 	return tw.Flush()
 }
