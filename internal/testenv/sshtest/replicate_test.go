@@ -129,7 +129,7 @@ func TestReplicateScript(t *testing.T) {
 			dst, _ := testutil.LoopImage(t, size)
 			r := runEnv(t, []string{state}, "--snapshot-opt", "--backend "+backend, "--compress", "lz4", origin, "backup", dst)
 			re := regexp.MustCompile(`^replicate: ok ` + regexp.QuoteMeta(origin+" -> backup:"+dst) +
-				` 67108864 bytes in [0-9.]+ s, [0-9.]+ MB/s, sha256 ` + want + "\n$")
+				` 67108864 bytes in [0-9.]+ s, [0-9.]+ MB/s, blake3 ` + want + "\n$")
 			if r.Code != 0 || !re.MatchString(r.Stdout) {
 				t.Fatalf("exit %d, stdout %q, want a line matching %s\nstderr:\n%s", r.Code, r.Stdout, re, r.Stderr)
 			}
