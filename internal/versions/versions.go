@@ -50,7 +50,6 @@ type Keeper struct {
 	last     *snapshot.Snapshot // the newest good version, if any
 	lastCopy state.Copy         // its copy record
 	haveCopy bool               // lastCopy is known
-	made     bool               // Before took last
 }
 
 func (k *Keeper) notef(format string, a ...any) {
@@ -102,7 +101,7 @@ func (k *Keeper) Before(ctx context.Context) error {
 	if err != nil {
 		return k.refuse(err)
 	}
-	k.last, k.made = s, made
+	k.last = s
 	if made {
 		if err := k.saveRecord(*s, c); err != nil {
 			return err
