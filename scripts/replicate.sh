@@ -57,6 +57,13 @@
 #   --ssh-opt OPT         extra ssh option, e.g. "-i /root/.ssh/backup_key"
 #                         (repeatable; word-split)
 #   --blkwrite PATH       blkwrite on the backup host (default: blkwrite)
+#   --keep N              blkwrite --keep N: before writing, keep the target's
+#                         last verified copy as a snapshot version on the
+#                         backup host, and the newest N once this copy
+#                         verifies; the summary names the version kept, a
+#                         FAILED line the last good one. Leave it out when
+#                         the backup key's forced command sets --keep (the
+#                         client may not change it)
 #   --no-snapshot         read SOURCE directly (an unmounted volume or an image
 #                         nothing writes to) instead of a snapctl snapshot
 #   --snapshot-opt OPT    option for snapctl run, e.g. "--backend reflink" or
@@ -78,7 +85,7 @@
 # Config file (sourced by bash; every key optional, command line wins):
 #   SOURCE=/dev/vg0/data  HOST=root@backup  TARGET=/dev/vg1/data
 #   COMPRESS=lz4  RAW=no  MODE=auto  RATE=  CONFIG_DIRS="/etc/backuppc"  CONFIG_DELETE=no
-#   SSH=ssh  SSH_OPTS="-i /root/.ssh/blkpipe_ed25519"  BLKWRITE=blkwrite
+#   SSH=ssh  SSH_OPTS="-i /root/.ssh/blkpipe_ed25519"  BLKWRITE=blkwrite  KEEP=
 #   SNAPSHOT=yes  SNAPSHOT_OPTS="--freeze /srv"  LOG=/var/log/blkpipe.log
 #   LOCK=/run/lock/blkpipe-data.lock  METRICS=/var/lib/node_exporter/blkpipe-data.prom
 #   QUIET=no
@@ -95,7 +102,7 @@ usage() { sed -n '/^# Usage:/,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "$me: $*" >&2; exit 2; }
 
 SOURCE= HOST= TARGET= COMPRESS=lz4 RAW=no MODE=auto RATE= CONFIG_DIRS= CONFIG_DELETE=no
-SSH=ssh SSH_OPTS= BLKWRITE=blkwrite SNAPSHOT=yes SNAPSHOT_OPTS= LOG= LOCK=
+SSH=ssh SSH_OPTS= BLKWRITE=blkwrite KEEP= SNAPSHOT=yes SNAPSHOT_OPTS= LOG= LOCK=
 METRICS= QUIET=no PROGRESS=auto DRY=no VERBOSE=no
 
 # The config file first, so that the command line overrides it.
@@ -139,6 +146,7 @@ while [ $# -gt 0 ]; do
 	--ssh) need "$@"; SSH=$2; shift 2 ;;
 	--ssh-opt) need "$@"; SSH_OPTS="${SSH_OPTS:+$SSH_OPTS }$2"; shift 2 ;;
 	--blkwrite) need "$@"; BLKWRITE=$2; shift 2 ;;
+	--keep) need "$@"; KEEP=$2; shift 2 ;;
 	--no-snapshot) SNAPSHOT=no; shift ;;
 	--snapshot-opt) need "$@"; SNAPSHOT_OPTS="${SNAPSHOT_OPTS:+$SNAPSHOT_OPTS }$2"; shift 2 ;;
 	--log) need "$@"; LOG=$2; shift 2 ;;
@@ -173,6 +181,12 @@ for kv in "RAW=$RAW" "SNAPSHOT=$SNAPSHOT" "CONFIG_DELETE=$CONFIG_DELETE" "QUIET=
 	esac
 done
 
+case $KEEP in
+'') ;;
+*[!0-9]* | 0*) die "invalid --keep '$KEEP' (the number of versions to keep, 1 or more)" ;;
+esac
+[ -z "$KEEP" ] || [ "$RAW" != yes ] || die "--keep needs a verified copy: it cannot be combined with --raw"
+
 # The framing options: none for --raw, else --frame or -z CODEC.
 frame=()
 if [ "$RAW" != yes ]; then
@@ -198,7 +212,9 @@ read -r -a ssh_opts <<<"$SSH_OPTS"
 ssh+=("${ssh_opts[@]}" -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4)
 # The remote command is one string for the remote shell (or for a
 # forced-command blkwrite --allow, which accepts plain quoted words only).
-printf -v remote '%q ' "$BLKWRITE" "$TARGET"
+keep=()
+[ -z "$KEEP" ] || keep=(--keep "$KEEP")
+printf -v remote '%q ' "$BLKWRITE" "${keep[@]}" "$TARGET"
 remote=${remote% }
 
 # pvcat on the wire limits the rate and counts the bytes sent (its last
@@ -470,6 +486,14 @@ if [ "$RAW" != yes ]; then
 	digest=$(sed -n 's/^blkwrite: verified \(blake3\|sha256\) \([0-9a-f]\{64\}\)$/\1 \2/p' "$tmp/remote.err" 2>/dev/null | tail -n 1) || true
 	[ -n "$fail" ] || [ -n "$digest" ] || fail="blkwrite reported no verified digest"
 fi
+# --keep: the version blkwrite kept before writing, and after a failure
+# the last good one (blkwrite's own line on stderr says how to use it).
+version=
+if [ -n "$KEEP" ]; then
+	version=$(sed -n 's/^blkwrite: --keep: \(kept version\|version\) \([^ ]*\) .*/\2/p' "$tmp/remote.err" 2>/dev/null | tail -n 1) || true
+	good=$(sed -n 's/^blkwrite: --keep: .* its last good version is \([^ ]*\) .*/\1/p' "$tmp/remote.err" 2>/dev/null | tail -n 1) || true
+	[ -z "$fail" ] || [ -z "$good" ] || fail+="; last good version on $HOST: $good"
+fi
 if [ -n "$fail" ]; then
 	show
 	# The stages that failed and their exit status; each tool's own
@@ -490,6 +514,13 @@ read_bytes=${read_bytes:-$size}
 rate=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')
 proof="$size bytes raw, not verified"
 [ -z "$digest" ] || proof="$size bytes verified $digest"
+if [ -n "$KEEP" ]; then
+	if [ -n "$version" ]; then
+		proof+=", kept version $version"
+	else
+		proof+=", no version kept (no verified copy before)"
+	fi
+fi
 line="$me: ok $what via $path: read $read_bytes bytes, sent ${sent_bytes:-?} bytes, $proof in $secs s, $rate MB/s${CONFIG_DIRS:+, synced $CONFIG_DIRS}"
 [ "$QUIET" = yes ] || echo "$line"
 log "$line"

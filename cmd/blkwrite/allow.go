@@ -73,6 +73,9 @@ func restrict(args []string) ([]string, *restricted, error) {
 			return nil, nil, execBlkcat(list, words)
 		}
 	}
+	// --keep N on the forced command line applies to every stream of
+	// this key; the client may not change it (receive.WithForced).
+	forced, rest := receive.Forced(rest)
 	rest, g, err := receive.Restrict("blkwrite", list, rest, orig, haveSSH, func(args []string) (string, error) {
 		ops, _, err := parse(args)
 		if err != nil {
@@ -81,6 +84,9 @@ func restrict(args []string) ([]string, *restricted, error) {
 		return ops.Of, nil
 	})
 	if err != nil {
+		return nil, nil, err
+	}
+	if rest, err = receive.WithForced(rest, forced); err != nil {
 		return nil, nil, err
 	}
 	if r.rs, err = receive.NewRestriction(g, r.raw); err != nil {

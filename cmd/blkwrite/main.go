@@ -7,6 +7,8 @@
 //	blkwrite of=DST [if=SRC] [bs=N] [seek=N] [conv=...] ...
 //	blkwrite --resume-point DST
 //	blkwrite --last [--json] DST
+//	blkwrite --keep N DST < framed-stream
+//	blkwrite --versions DST
 //
 // blkwrite accepts GNU dd's operands with dd's meaning and prints dd's
 // statistics. A block device target is opened exclusively (a mounted or
@@ -52,6 +54,16 @@ Conventional options:
                 "verified blake3 HEX size N at TIME stream ID target PATH";
                 1 if there is none, it is damaged, or DST changed since
   --json        with --last: one JSON object instead
+  --keep N      before the first byte is written, keep what DST holds (its
+                last verified copy) as a snapshot named after that copy's
+                time and digest (thin or classic LV, btrfs, reflink image);
+                once the new copy verifies keep the newest N versions; if it
+                fails, say which version is the last good one and how to use
+                it. A DST that cannot be snapshotted is refused. Needs a
+                framed stream. In an --allow forced command it applies to
+                every stream of that key; the client cannot change it
+  --versions    list DST's kept versions (time verified, size, digest) and
+                its current copy, and exit
   --allow PATH  restricted mode for an ssh forced command (repeatable): the
                 client's command (SSH_ORIGINAL_COMMAND) may only write PATH
                 (the same file or device, whatever path names it) with a

@@ -19,6 +19,8 @@ type options struct {
 	raw, framed, assumeZeroed, noVerify bool // --raw, --framed, --assume-zeroed, --no-verify
 	resumePoint                         bool // --resume-point
 	last, json                          bool // --last, --json (admin.go)
+	keep                                int  // --keep N: versions to keep
+	versions                            bool // --versions
 	bareTarget                          bool // blkwrite DST rather than of=DST
 }
 
@@ -47,6 +49,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	}
 	if opt.resumePoint {
 		return receive.ResumePoint(set.StateDir, ops.Of, stdout)
+	}
+	if opt.versions {
+		return listVersions(ops.Of, set.StateDir, stdout, stderr)
 	}
 	if opt.last {
 		return receive.Last(set.StateDir, ops.Of, opt.json, stdout)
@@ -115,6 +120,9 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		// unlike dd's.
 		return ddtool.Usage(fmt.Sprintf("%s is a framed stream: the text conversions (conv=ucase, swab, block, ...) apply on the sending side (blkcat conv=... --frame), or use --raw to convert the stream's bytes", ddmsg.Quote(in.Name)))
 	}
+	if opt.keep > 0 && (!framed || opt.noVerify) {
+		return fmt.Errorf("--keep: %s was left as it was: only a verified copy makes a good version, so --keep needs a framed stream (blkcat --frame) without --no-verify", ddmsg.Quote(ddtool.OutputName(ops)))
+	}
 	if framed {
 		src := io.Reader(in.F)
 		if in.R != nil {
@@ -122,11 +130,11 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		}
 		idle.Reset(src) // --idle-timeout watches the stream's reads
 		in.R = idle
-		return receive.Framed(ctx, receive.Options{
+		return framedKeep(ctx, opt.keep, receive.Options{ // keep.go
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
 			State: set.StateDir, ResumeEvery: every,
 			SSH: getenv("SSH_CONNECTION") != "", Result: sum.framed(in), Restrict: lim.rs,
-		}, in, stdout, rep, usr1)
+		}, stderr, func(o receive.Options) error { return receive.Framed(ctx, o, in, stdout, rep, usr1) })
 	}
 
 	if in.R != nil {
@@ -186,6 +194,8 @@ func parse(args []string) (*ddargs.Operands, options, error) {
 		cli.Bool(0, "no-verify", &opt.noVerify),
 		cli.Bool(0, "json", &opt.json),
 		cli.Bool(0, "last", &opt.last),
+		cli.Func(0, "keep", keepFlag(&opt.keep)),
+		cli.Bool(0, "versions", &opt.versions),
 	}}
 	a, err := p.Parse(args)
 	if err != nil {

@@ -30,9 +30,11 @@ const (
 var usageText = `usage:
   snapctl create [options] ORIGIN          print the snapshot's path
   snapctl list [--backend B] [--json]      snapshots made by snapctl, age, fill
+                                           (",kept": a version of blkwrite --keep)
   snapctl remove [--timeout D] SNAP...
   snapctl run [options] ORIGIN -- CMD [ARG...]
-  snapctl gc --older-than D [--backend B]  remove stale snapshots (cron)
+  snapctl gc --older-than D [--backend B]  remove stale snapshots (cron), never
+                                           a kept version or a live base
   snapctl changes BASE SNAP                what changed from BASE to SNAP,
                                            as blkcat --changes reads it
   snapctl -h|--help | -V|--version
@@ -128,7 +130,7 @@ func exitCode(err error, stderr io.Writer) int {
 
 // stateDir is where snapctl keeps the state of btrfs and reflink
 // snapshots; existing installs keep /var/lib/snapctl.
-var stateDir = cli.StateDir{Sub: "snapctl", OldVar: "SNAPCTL_STATE_DIR", OldDir: "/var/lib/snapctl"}
+var stateDir = cli.SnapctlStateDir
 
 func newManager(getenv func(string) string, stderr io.Writer) *snapshot.Manager {
 	isDir := func(p string) bool {
@@ -284,7 +286,11 @@ func cmdList(ctx context.Context, m *snapshot.Manager, args []string, stdout, st
 		if s.Base != "" {
 			base = s.Base
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Path, s.Backend, s.Origin, age(now.Sub(s.Created)), fill(s), base)
+		backend := string(s.Backend)
+		if s.Kept {
+			backend += ",kept" // a version of blkwrite --keep: gc leaves it
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Path, backend, s.Origin, age(now.Sub(s.Created)), fill(s), base)
 	}
 	return tw.Flush()
 }

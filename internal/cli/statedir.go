@@ -38,3 +38,8 @@ func (s StateDir) Path(getenv func(string) string, isDir func(string) bool) stri
 	}
 	return filepath.Join(DefaultStateDir, s.Sub)
 }
+
+// SnapctlStateDir is where snapctl keeps the state of btrfs and reflink
+// snapshots, and blkwrite --keep that of the versions it keeps:
+// existing installs keep /var/lib/snapctl.
+var SnapctlStateDir = StateDir{Sub: "snapctl", OldVar: "SNAPCTL_STATE_DIR", OldDir: "/var/lib/snapctl"}

@@ -34,6 +34,9 @@ type Options struct {
 	SSH                    bool          // run by sshd: the resume hint names ssh
 	Result                 *Result       // if set, filled in for --json (result.go)
 	Restrict               *Restriction  // --allow: the key's policy (see policy.go); nil otherwise
+	// Verified, if set, is told of a verified copy before Framed
+	// returns: its digest algorithm, hex digest, stream id and size.
+	Verified func(alg, digest, streamID string, size int64)
 }
 
 // Framed is blkwrite receiving a framed stream: it validates the header
@@ -204,6 +207,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		// never read back from the target.
 		rep.Diagnose("verified stream; zero runs not written (--assume-zeroed): " + h.DigestAlg.String() + " " + digest)
 	} else if end.Verified {
+		if opt.Verified != nil {
+			opt.Verified(h.DigestAlg.String(), digest, hex.EncodeToString(h.StreamID[:]), h.SourceSize)
+		}
 		rep.Diagnose("verified " + h.DigestAlg.String() + " " + digest)
 	} else {
 		rep.Diagnose(h.DigestAlg.String() + " " + digest + " NOT verified (--no-verify)")

@@ -193,7 +193,7 @@ func (m *Manager) createFile(ctx context.Context, origin string, b Backend, o Op
 	if exists(dest) {
 		return nil, fmt.Errorf("snapshot %s: %w", dest, ErrExists)
 	}
-	s := &Snapshot{Origin: origin, Backend: b, Fill: -1}
+	s := &Snapshot{Origin: origin, Backend: b, Fill: -1, Kept: o.Keep}
 	if o.Owner > 0 {
 		if s.OwnerStart, err = procStart(o.Owner); err != nil {
 			return nil, fmt.Errorf("owner: %w", err)

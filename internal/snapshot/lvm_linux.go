@@ -178,6 +178,7 @@ func (l lv) toSnapshot(pools map[string]float64) Snapshot {
 	if s.Path == "" {
 		s.Path = "/dev/" + l.VG + "/" + l.Name
 	}
+	s.Kept = l.hasTag(keptTag)
 	for _, t := range strings.Split(l.Tags, ",") {
 		if rest, ok := strings.CutPrefix(t, ownerTagPrefix); ok {
 			pid, start, _ := strings.Cut(rest, "_")
@@ -331,6 +332,9 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 		}
 		args = append(args, "--addtag", fmt.Sprintf("%s%d_%d", ownerTagPrefix, o.Owner, start))
 	}
+	if o.Keep {
+		args = append(args, "--addtag", keptTag)
+	}
 	switch b {
 	case LVM:
 		sz, want, err := cowSize(o.Size, l)
@@ -418,7 +422,7 @@ func (m *Manager) createLVM(ctx context.Context, origin string, l lv, b Backend,
 	var same []Snapshot
 	for _, s := range prior {
 		// One a live snapctl run uses is no leftover.
-		if s.Origin == l.VG+"/"+l.Name && !s.ownerAlive() {
+		if s.Origin == l.VG+"/"+l.Name && !s.ownerAlive() && !s.Kept {
 			same = append(same, s)
 		}
 	}

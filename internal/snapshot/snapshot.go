@@ -125,6 +125,9 @@ type Snapshot struct {
 	// Base names the lineage whose base this snapshot is (snapctl run
 	// --keep-base), if any: gc keeps it.
 	Base string `json:"base,omitempty"`
+	// Kept tells a version kept by blkwrite --keep (see Keep): GC never
+	// removes it.
+	Kept bool `json:"kept,omitempty"`
 }
 
 // ownerAlive reports whether the snapshot's owner still runs.
@@ -178,6 +181,8 @@ type Options struct {
 	// it when done (snapctl run); GC leaves the snapshot alone while that
 	// process runs. 0: none, GC goes by age alone.
 	Owner int
+	// Keep marks the snapshot as a kept version (Snapshot.Kept).
+	Keep bool
 }
 
 // Manager makes and tracks snapshots. The zero value uses the defaults;
@@ -412,8 +417,8 @@ func (m *Manager) GC(ctx context.Context, olderThan time.Duration, o ListOptions
 	var removed []Snapshot
 	var errs []error
 	for _, s := range all {
-		if !s.Created.Before(cut) {
-			continue
+		if !s.Created.Before(cut) || s.Kept {
+			continue // a kept version goes only when a newer one verifies
 		}
 		if s.Base != "" {
 			// The next copy of its lineage starts from it; the run
