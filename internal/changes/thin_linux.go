@@ -125,6 +125,11 @@ func (t *Thin) run(ctx context.Context, older, newer uint64) (*ThinDelta, error)
 		kill() // nobody reads what it still writes
 	}
 	werr := cmd.Wait()
+	if cmd.ProcessState != nil && cmd.ProcessState.Success() && ctx.Err() == nil {
+		// thin_delta exited 0: an error from Wait is the kill() above,
+		// racing its exit, and the parse error says what was wrong.
+		werr = nil
+	}
 	exited := cmd.ProcessState != nil && cmd.ProcessState.Exited()
 	switch {
 	case werr != nil && (perr == nil || exited || ctx.Err() != nil):
