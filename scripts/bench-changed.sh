@@ -20,24 +20,15 @@
 # Needs root (loop file systems), mkfs.xfs, mkfs.btrfs, btrfs, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 size_mib=4096
 pct=1
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench-changed
-while getopts "s:p:d:" o; do
-	case $o in
-	s) size_mib=$OPTARG ;;
-	p) pct=$OPTARG ;;
-	d) dir=$OPTARG ;;
-	*) echo "usage: $0 [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2 ;;
-	esac
-done
-shift $((OPTIND - 1))
-[ $# -eq 0 ] || { echo "usage: $0 [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2; }
-. scripts/bench-lib.sh
-export CGO_ENABLED=0
-mkdir -p bin "$dir"
-go build -o bin/ ./cmd/blkcat ./cmd/blkwrite
-B=$(pwd)/bin
+usage="usage: $0 [-s SIZE_MiB] [-p PCT] [-d DIR]"
+options s:p:d: "$usage" "$@"
+[ ${#operands[@]} -eq 0 ] || { echo "$usage" >&2; exit 2; }
+mkdir -p "$dir"
+build ./cmd/blkcat ./cmd/blkwrite
 export BLKPIPE_STATE_DIR=$dir/state
 bytes=$((size_mib << 20))
 xfs=$dir/xfs btrfs=$dir/btrfs
@@ -65,18 +56,13 @@ mkfs_loop() {
 mkfs_loop xfs "$xfs"
 mkfs_loop btrfs "$btrfs"
 
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-now() { date +%s.%N; }
 # timeit CMD: wall seconds of CMD (bash -o pipefail), caches dropped first;
 # its stderr is kept in $dir/err.
 timeit() {
-	local s e
 	drop_caches
-	s=$(now)
-	bash -o pipefail -c "$1" >/dev/null 2>"$dir/err" || { echo "FAILED: $1" >&2; cat "$dir/err" >&2; exit 1; }
-	e=$(now)
-	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
+	wall quiet "$1"
 }
+quiet() { bash -o pipefail -c "$1" >/dev/null 2>"$dir/err" || { echo "FAILED: $1" >&2; cat "$dir/err" >&2; return 1; }; }
 
 # churn IMG KIND: PCT % of IMG's 4 KiB blocks rewritten, scattered
 # ("scattered") or in 1 MiB runs ("runs"); prints the changed bytes and

@@ -15,29 +15,19 @@
 # Needs python3 (to scatter the changes); root to drop caches between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 runs=3
 size_mib=4096
 pct=1
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench-delta
-while getopts "n:s:p:d:" o; do
-	case $o in
-	n) runs=$OPTARG ;;
-	s) size_mib=$OPTARG ;;
-	p) pct=$OPTARG ;;
-	d) dir=$OPTARG ;;
-	*) echo "usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2 ;;
-	esac
-done
-shift $((OPTIND - 1))
-if [ $# -gt 0 ]; then
-	echo "$0: unexpected argument '$1'; usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2
+usage="usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]"
+options n:s:p:d: "$usage" "$@"
+if [ ${#operands[@]} -gt 0 ]; then
+	echo "$0: unexpected argument '${operands[0]}'; $usage" >&2
 	exit 2
 fi
-. scripts/bench-lib.sh
-export CGO_ENABLED=0
-mkdir -p bin "$dir"
-go build -o bin/ ./cmd/blkcat ./cmd/blkwrite
-B=$(pwd)/bin
+mkdir -p "$dir"
+build ./cmd/blkcat ./cmd/blkwrite
 export BLKPIPE_STATE_DIR=$dir/state
 bytes=$((size_mib << 20))
 src=$dir/src.img dst=$dir/dst.img old=$dir/old.img full=$dir/full.img
@@ -68,20 +58,11 @@ PY
 )"
 sync
 
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-now() { date +%s.%N; }
-
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-
 # timeit CMD: the wall seconds of CMD, after dropping the caches; its CPU
 # seconds (user+sys, the whole pipeline) are left in $dir/time.
 timeit() {
-	local s e
 	drop_caches
-	s=$(now)
-	cputime "$dir/time" "$1" || return 1
-	e=$(now)
-	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
+	wall cputime "$dir/time" "$1"
 }
 
 # delta FROM [BLKWRITE FLAGS]: refresh the target from FROM.
