@@ -125,15 +125,8 @@ for kind in scattered runs; do
 	t_send=$(timeit "btrfs send -q -p $bbase $btrfs/s$n | wc -c >$dir/send.bytes")
 	send_bytes=$(cat "$dir/send.bytes")
 	t_bchanged=$(timeit "$B/blkcat -q --changed-from $bbase/vm.img -z lz4 $btrfs/s$n/vm.img | wc -c")
-	say() {
-		local f=$1 e
-		shift
-		e=$(IFS=,; echo "$*")
-		tag 2
-		awk -v size="$bytes" -v ch="$changed" -v leaves="$leaves" -v rd="$read_src" -v wire="$wire" \
-			-v tc="$t_changed" -v ts="$t_sums" -v tsd="$t_sender" -v tsend="$t_send" -v sendb="$send_bytes" \
-			-v tbc="$t_bchanged" "BEGIN { printf \"$f\\n\", $e }"
-	}
+	figures=("size=$bytes" "ch=$changed" "leaves=$leaves" "rd=$read_src" "wire=$wire"
+		"tc=$t_changed" "ts=$t_sums" "tsd=$t_sender" "tsend=$t_send" "sendb=$send_bytes" "tbc=$t_bchanged")
 	goal=0.3
 	[ "$kind" = scattered ] || goal=0.1
 	what="scattered 4 KiB writes"

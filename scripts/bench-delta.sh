@@ -95,16 +95,10 @@ sums=$(wc -c <"$dir/sums.bin")
 delta=$(wc -c <"$dir/delta.bin")
 rm -f "$dir/sums.bin" "$dir/delta.bin"
 
-# say FORMAT EXPR...: one figure line, its numbers computed by awk.
-say() {
-	local f=$1 e
-	shift
-	e=$(IFS=,; echo "$*")
-	tag 2
-	awk -v size="$bytes" -v ch="$changed" -v sums="$sums" -v delta="$delta" -v runs="$runs" \
-		-v tr="$t_read" -v td="$t_delta" -v tf="$t_full" -v tfr="$t_frame" -v tnv="$t_noverify" \
-		-v cd="$c_delta" -v cnv="$c_noverify" "BEGIN { printf \"$f\\n\", $e }"
-}
+# The figures' numbers, for say (scripts/bench-lib.sh).
+figures=("size=$bytes" "ch=$changed" "sums=$sums" "delta=$delta" "runs=$runs"
+	"tr=$t_read" "td=$t_delta" "tf=$t_full" "tfr=$t_frame" "tnv=$t_noverify"
+	"cd=$c_delta" "cnv=$c_noverify")
 say "image %d MiB, changed %d bytes (%.2f %%), medians of %d runs" "size / 1048576" ch "100 * ch / size" runs
 say "time: read both sides %.2f s, delta pipeline %.2f s, full copy %.2f s, framed full copy %.2f s" tr td tf tfr
 say "cpu (user+sys, all processes): delta pipeline %.2f s, with receiver --no-verify %.2f s" cd cnv

@@ -69,3 +69,16 @@ wall() {
 	e=$(now)
 	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
 }
+
+# say FORMAT EXPR...: one figure line, tagged with the line that called
+# say: the printf FORMAT of the awk expressions EXPR..., which read the
+# awk variables the script's array figures assigns ("NAME=VALUE" words).
+# shellcheck disable=SC2154 # figures is the sourcing script's
+say() {
+	local f=$1 e v vars=()
+	shift
+	e=$(IFS=,; echo "$*")
+	for v in "${figures[@]}"; do vars+=(-v "$v"); done
+	tag 2
+	awk "${vars[@]}" "BEGIN { printf \"$f\\n\", $e }"
+}
