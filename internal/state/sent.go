@@ -18,9 +18,7 @@ import (
 // path, with the extension ".sent".
 
 // SentPath is the sent record of src, a snapshot blkcat sent from.
-func (d Dir) SentPath(src string) string {
-	return d.file(src, ".sent")
-}
+func (d Dir) SentPath(src string) string { return d.file(src, ".sent") }
 
 // SentMapPath is where the leaf map of src's sent record is kept.
 func (d Dir) SentMapPath(src string) string { return d.SentPath(src) + ".b3map" }
