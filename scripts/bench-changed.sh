@@ -20,24 +20,15 @@
 # Needs root (loop file systems), mkfs.xfs, mkfs.btrfs, btrfs, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 size_mib=4096
 pct=1
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench-changed
-while getopts "s:p:d:" o; do
-	case $o in
-	s) size_mib=$OPTARG ;;
-	p) pct=$OPTARG ;;
-	d) dir=$OPTARG ;;
-	*) echo "usage: $0 [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2 ;;
-	esac
-done
-shift $((OPTIND - 1))
-[ $# -eq 0 ] || { echo "usage: $0 [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2; }
-. scripts/bench-lib.sh
-export CGO_ENABLED=0
-mkdir -p bin "$dir"
-go build -o bin/ ./cmd/blkcat ./cmd/blkwrite
-B=$(pwd)/bin
+usage="usage: $0 [-s SIZE_MiB] [-p PCT] [-d DIR]"
+options s:p:d: "$usage" "$@"
+[ ${#operands[@]} -eq 0 ] || { echo "$usage" >&2; exit 2; }
+mkdir -p "$dir"
+build ./cmd/blkcat ./cmd/blkwrite
 export BLKPIPE_STATE_DIR=$dir/state
 bytes=$((size_mib << 20))
 xfs=$dir/xfs btrfs=$dir/btrfs
@@ -65,18 +56,13 @@ mkfs_loop() {
 mkfs_loop xfs "$xfs"
 mkfs_loop btrfs "$btrfs"
 
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-now() { date +%s.%N; }
 # timeit CMD: wall seconds of CMD (bash -o pipefail), caches dropped first;
 # its stderr is kept in $dir/err.
 timeit() {
-	local s e
 	drop_caches
-	s=$(now)
-	bash -o pipefail -c "$1" >/dev/null 2>"$dir/err" || { echo "FAILED: $1" >&2; cat "$dir/err" >&2; exit 1; }
-	e=$(now)
-	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
+	wall quiet "$1"
 }
+quiet() { bash -o pipefail -c "$1" >/dev/null 2>"$dir/err" || { echo "FAILED: $1" >&2; cat "$dir/err" >&2; return 1; }; }
 
 # churn IMG KIND: PCT % of IMG's 4 KiB blocks rewritten, scattered
 # ("scattered") or in 1 MiB runs ("runs"); prints the changed bytes and
@@ -139,15 +125,8 @@ for kind in scattered runs; do
 	t_send=$(timeit "btrfs send -q -p $bbase $btrfs/s$n | wc -c >$dir/send.bytes")
 	send_bytes=$(cat "$dir/send.bytes")
 	t_bchanged=$(timeit "$B/blkcat -q --changed-from $bbase/vm.img -z lz4 $btrfs/s$n/vm.img | wc -c")
-	say() {
-		local f=$1 e
-		shift
-		e=$(IFS=,; echo "$*")
-		tag 2
-		awk -v size="$bytes" -v ch="$changed" -v leaves="$leaves" -v rd="$read_src" -v wire="$wire" \
-			-v tc="$t_changed" -v ts="$t_sums" -v tsd="$t_sender" -v tsend="$t_send" -v sendb="$send_bytes" \
-			-v tbc="$t_bchanged" "BEGIN { printf \"$f\\n\", $e }"
-	}
+	figures=("size=$bytes" "ch=$changed" "leaves=$leaves" "rd=$read_src" "wire=$wire"
+		"tc=$t_changed" "ts=$t_sums" "tsd=$t_sender" "tsend=$t_send" "sendb=$send_bytes" "tbc=$t_bchanged")
 	goal=0.3
 	[ "$kind" = scattered ] || goal=0.1
 	what="scattered 4 KiB writes"

@@ -15,29 +15,19 @@
 # Needs python3 (to scatter the changes); root to drop caches between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 runs=3
 size_mib=4096
 pct=1
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench-delta
-while getopts "n:s:p:d:" o; do
-	case $o in
-	n) runs=$OPTARG ;;
-	s) size_mib=$OPTARG ;;
-	p) pct=$OPTARG ;;
-	d) dir=$OPTARG ;;
-	*) echo "usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2; exit 2 ;;
-	esac
-done
-shift $((OPTIND - 1))
-if [ $# -gt 0 ]; then
-	echo "$0: unexpected argument '$1'; usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]" >&2
+usage="usage: $0 [-n RUNS] [-s SIZE_MiB] [-p PCT] [-d DIR]"
+options n:s:p:d: "$usage" "$@"
+if [ ${#operands[@]} -gt 0 ]; then
+	echo "$0: unexpected argument '${operands[0]}'; $usage" >&2
 	exit 2
 fi
-. scripts/bench-lib.sh
-export CGO_ENABLED=0
-mkdir -p bin "$dir"
-go build -o bin/ ./cmd/blkcat ./cmd/blkwrite
-B=$(pwd)/bin
+mkdir -p "$dir"
+build ./cmd/blkcat ./cmd/blkwrite
 export BLKPIPE_STATE_DIR=$dir/state
 bytes=$((size_mib << 20))
 src=$dir/src.img dst=$dir/dst.img old=$dir/old.img full=$dir/full.img
@@ -68,20 +58,11 @@ PY
 )"
 sync
 
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-now() { date +%s.%N; }
-
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-
 # timeit CMD: the wall seconds of CMD, after dropping the caches; its CPU
 # seconds (user+sys, the whole pipeline) are left in $dir/time.
 timeit() {
-	local s e
 	drop_caches
-	s=$(now)
-	cputime "$dir/time" "$1" || return 1
-	e=$(now)
-	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
+	wall cputime "$dir/time" "$1"
 }
 
 # delta FROM [BLKWRITE FLAGS]: refresh the target from FROM.
@@ -114,16 +95,10 @@ sums=$(wc -c <"$dir/sums.bin")
 delta=$(wc -c <"$dir/delta.bin")
 rm -f "$dir/sums.bin" "$dir/delta.bin"
 
-# say FORMAT EXPR...: one figure line, its numbers computed by awk.
-say() {
-	local f=$1 e
-	shift
-	e=$(IFS=,; echo "$*")
-	tag 2
-	awk -v size="$bytes" -v ch="$changed" -v sums="$sums" -v delta="$delta" -v runs="$runs" \
-		-v tr="$t_read" -v td="$t_delta" -v tf="$t_full" -v tfr="$t_frame" -v tnv="$t_noverify" \
-		-v cd="$c_delta" -v cnv="$c_noverify" "BEGIN { printf \"$f\\n\", $e }"
-}
+# The figures' numbers, for say (scripts/bench-lib.sh).
+figures=("size=$bytes" "ch=$changed" "sums=$sums" "delta=$delta" "runs=$runs"
+	"tr=$t_read" "td=$t_delta" "tf=$t_full" "tfr=$t_frame" "tnv=$t_noverify"
+	"cd=$c_delta" "cnv=$c_noverify")
 say "image %d MiB, changed %d bytes (%.2f %%), medians of %d runs" "size / 1048576" ch "100 * ch / size" runs
 say "time: read both sides %.2f s, delta pipeline %.2f s, full copy %.2f s, framed full copy %.2f s" tr td tf tfr
 say "cpu (user+sys, all processes): delta pipeline %.2f s, with receiver --no-verify %.2f s" cd cnv

@@ -24,6 +24,8 @@
 # that printed it and its section. --update-doc does the same and puts the
 # report between the bench-report markers of docs/PERFORMANCE.md.
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/bench-lib.sh"
 runs=5
 size_mib=4096
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench
@@ -38,17 +40,8 @@ for a in "$@"; do
 	*) args+=("$a") ;;
 	esac
 done
-set -- ${args[@]+"${args[@]}"}
-while getopts "n:s:d:" o; do
-	case $o in
-	n) runs=$OPTARG ;;
-	s) size_mib=$OPTARG ;;
-	d) dir=$OPTARG ;;
-	*) echo "$usage" >&2; exit 2 ;;
-	esac
-done
-shift $((OPTIND - 1))
-sections=${*:-$all}
+options n:s:d: "$usage" ${args[@]+"${args[@]}"}
+sections=${operands[*]:-$all}
 # A misspelt section is refused before the build and the image, not
 # after minutes of the sections before it.
 for s in $sections; do
@@ -57,7 +50,6 @@ for s in $sections; do
 	*) echo "unknown section $s (sections: $all)" >&2; exit 2 ;;
 	esac
 done
-root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$update_doc" = 1 ]; then
 	# The report is made whole first; the document changes only if it was.
 	doc=$root/docs/PERFORMANCE.md
@@ -76,11 +68,7 @@ fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd) # -d DIR is relative to where the script was started
 cd "$root"
-. scripts/bench-lib.sh
-export CGO_ENABLED=0
-mkdir -p bin
-go build -o bin/ ./cmd/...
-B=$(pwd)/bin
+build ./cmd/...
 img=$dir/random.img
 out=$dir/out.img
 tf=$dir/time
@@ -90,9 +78,6 @@ if [ "$(stat -c %s "$img" 2>/dev/null || echo 0)" != $((size_mib << 20)) ]; then
 fi
 bytes=$((size_mib << 20))
 
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-now() { date +%s.%N; }
-
 # timeit CMD: runs CMD with bash, prints wall and CPU seconds.
 timeit() {
 	local s e
@@ -101,8 +86,6 @@ timeit() {
 	e=$(now)
 	awk -v s="$s" -v e="$e" -v c="$(cat "$tf")" 'BEGIN { printf "%.4f %.3f\n", e - s, c }'
 }
-
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 # ratio NAME GOAL PREP A B: alternates A and B (PREP before each run) and
 # prints the medians of wall time (with MB/s of the image) and of CPU

@@ -87,25 +87,13 @@ func WithBlockSize(n int) WriterOption {
 // HashOnly and Write), and Write fails as soon as more are. Default -1,
 // unknown.
 func WithSourceSize(n int64) WriterOption {
-	return func(cfg *writerConfig) error {
-		if n < 0 {
-			return fmt.Errorf("%w: source size %d", ErrHeader, n)
-		}
-		cfg.hdr.SourceSize = n
-		return nil
-	}
+	return atLeast("source size", n, 0, func(cfg *writerConfig) { cfg.hdr.SourceSize = n })
 }
 
 // WithConcurrency sets the number of compression goroutines, n ≥ 1.
 // Default DefaultConcurrency(). The stream's bytes do not depend on it.
 func WithConcurrency(n int) WriterOption {
-	return func(cfg *writerConfig) error {
-		if n < 1 {
-			return fmt.Errorf("%w: concurrency %d", ErrHeader, n)
-		}
-		cfg.workers = n
-		return nil
-	}
+	return atLeast("concurrency", n, 1, func(cfg *writerConfig) { cfg.workers = n })
 }
 
 // WithStreamID sets the stream id instead of 16 random bytes (for tests
@@ -137,14 +125,10 @@ func WithFilter(keep func(off int64, block []byte) bool) WriterOption {
 // is applied, size bytes whose digest (of the stream's digest algorithm)
 // is digest: it sets FlagBase and FlagDelta. Only a RecordWriter takes it.
 func WithExpectedBase(size int64, digest [32]byte) WriterOption {
-	return func(cfg *writerConfig) error {
-		if size < 0 {
-			return fmt.Errorf("%w: base size %d", ErrHeader, size)
-		}
+	return atLeast("base size", size, 0, func(cfg *writerConfig) {
 		cfg.hdr.Flags |= FlagBase | FlagDelta
 		cfg.hdr.BaseSize, cfg.hdr.BaseDigest = size, digest
-		return nil
-	}
+	})
 }
 
 // WithStartOffset makes a resume stream starting at source offset off ≥ 0:
@@ -152,11 +136,17 @@ func WithExpectedBase(size int64, digest [32]byte) WriterOption {
 // still covers the whole source, so the caller must pass the source's
 // first off bytes to HashOnly before the first Write. Default 0.
 func WithStartOffset(off int64) WriterOption {
+	return atLeast("start offset", off, 0, func(cfg *writerConfig) { cfg.hdr.StartOffset = off })
+}
+
+// atLeast returns the option that calls set when n is at least low and
+// otherwise fails with ErrHeader naming what and n.
+func atLeast[T int | int64](what string, n, low T, set func(*writerConfig)) WriterOption {
 	return func(cfg *writerConfig) error {
-		if off < 0 {
-			return fmt.Errorf("%w: start offset %d", ErrHeader, off)
+		if n < low {
+			return fmt.Errorf("%w: %s %d", ErrHeader, what, n)
 		}
-		cfg.hdr.StartOffset = off
+		set(cfg)
 		return nil
 	}
 }

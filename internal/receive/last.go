@@ -2,7 +2,6 @@ package receive
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,11 +25,8 @@ func Last(dir state.Dir, of string, asJSON bool, stdout io.Writer) error {
 		return ddtool.Usage("--last needs the target (blkwrite --last DST)")
 	}
 	c, err := dir.LoadCopy(of)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no verified copy is recorded for %s (no %s)", ddmsg.Quote(of), dir.CopyPath(of))
-	}
 	if err != nil {
-		return err
+		return noRecord(err, "no verified copy is recorded for", of, dir.CopyPath(of))
 	}
 	f, err := os.Open(of)
 	if err != nil {

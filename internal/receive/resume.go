@@ -26,13 +26,20 @@ func ResumePoint(dir state.Dir, of string, stdout io.Writer) error {
 		return ddtool.Usage("--resume-point needs the target (blkwrite --resume-point DST)")
 	}
 	t, err := dir.Load(of)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no interrupted copy to resume on %s (no %s)", ddmsg.Quote(of), dir.Path(of))
-	}
 	if err != nil {
-		return err
+		return noRecord(err, "no interrupted copy to resume on", of, dir.Path(of))
 	}
 	_, err = fmt.Fprintln(stdout, t.String())
+	return err
+}
+
+// noRecord is the error of a query about target of (--resume-point,
+// --last) that failed to load of's record at path with err: when there
+// is no record, "none of (no path)"; otherwise err.
+func noRecord(err error, none, of, path string) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s %s (no %s)", none, ddmsg.Quote(of), path)
+	}
 	return err
 }
 

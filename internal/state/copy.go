@@ -57,12 +57,12 @@ type Copy struct {
 
 // CopyPath is the copy record file for target.
 func (d Dir) CopyPath(target string) string {
-	return strings.TrimSuffix(d.Path(target), ".resume") + ".copy"
+	return d.file(target, ".copy")
 }
 
 // MapPath is where the digest map of target's last verified copy is kept.
 func (d Dir) MapPath(target string) string {
-	return strings.TrimSuffix(d.Path(target), ".resume") + ".b3map"
+	return d.file(target, ".b3map")
 }
 
 // Identify returns the identity a Copy records for the open file f: st_rdev
@@ -182,14 +182,20 @@ func parseCopy(b []byte) (Copy, error) {
 // os.ErrNotExist when there is none, and one matching ErrDamaged (naming
 // the file) when it cannot be trusted.
 func (d Dir) LoadCopy(target string) (Copy, error) {
-	path := d.CopyPath(target)
+	return loadCopy(d.CopyPath(target), "copy record")
+}
+
+// loadCopy reads the record in the Copy format at path (a copy or a sent
+// record, what): os.ErrNotExist when there is none, ErrDamaged naming
+// the file when it cannot be trusted.
+func loadCopy(path, what string) (Copy, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Copy{}, err
 	}
 	c, err := parseCopy(b)
 	if err != nil {
-		return Copy{}, fmt.Errorf("copy record %s: %w", path, err)
+		return Copy{}, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return c, nil
 }
@@ -204,12 +210,7 @@ func (d Dir) SaveCopy(c Copy) error {
 // none is no error. blkwrite calls it before it first writes to a target,
 // so a record never outlives the state it describes.
 func (d Dir) RemoveCopy(target string) error {
-	for _, p := range []string{d.CopyPath(target), d.MapPath(target), d.SumsPath(target)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
+	return remove(d.CopyPath(target), d.MapPath(target), d.SumsPath(target))
 }
 
 // SaveMap replaces target's digest map with b (a marshalled digest.Map)

@@ -34,7 +34,12 @@ const stateMagic = "blkpipe-resume 1"
 
 // Path is the resume state file for target: its absolute path escaped
 // into one file name in the state directory.
-func (d Dir) Path(target string) string {
+func (d Dir) Path(target string) string { return d.file(target, ".resume") }
+
+// file is target's file in the state directory with the extension ext:
+// target's absolute path escaped into one file name, then ext. Every
+// file kept for a target (Path, CopyPath, SentPath ...) is named so.
+func (d Dir) file(target, ext string) string {
 	dir := d.dir()
 	abs, err := filepath.Abs(target)
 	if err != nil {
@@ -50,7 +55,7 @@ func (d Dir) Path(target string) string {
 			fmt.Fprintf(&b, "%%%02X", c)
 		}
 	}
-	return filepath.Join(dir, b.String()+".resume")
+	return filepath.Join(dir, b.String()+ext)
 }
 
 // Load reads target's resume state; it returns os.ErrNotExist when there
@@ -121,9 +126,15 @@ func (d Dir) replaceWith(path string, write func(io.Writer) error) error {
 }
 
 // Remove removes target's resume state; there being none is no error.
-func (d Dir) Remove(target string) error {
-	if err := os.Remove(d.Path(target)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+func (d Dir) Remove(target string) error { return remove(d.Path(target)) }
+
+// remove removes the files at paths, stopping at the first failure; a
+// file that is not there is no error.
+func remove(paths ...string) error {
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"strings"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/digest"
@@ -37,7 +36,7 @@ var ErrNoCopy = errors.New("no copy record")
 
 // SumsPath is where the kept block sums of target's last verified copy are.
 func (d Dir) SumsPath(target string) string {
-	return strings.TrimSuffix(d.Path(target), ".resume") + ".keptsums"
+	return d.file(target, ".keptsums")
 }
 
 // SaveSums replaces target's kept block sums with b (a sums stream) and

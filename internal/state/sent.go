@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // The sender's side of a changed-block copy (blkcat --changed-from) keeps,
@@ -19,9 +18,7 @@ import (
 // path, with the extension ".sent".
 
 // SentPath is the sent record of src, a snapshot blkcat sent from.
-func (d Dir) SentPath(src string) string {
-	return strings.TrimSuffix(d.Path(src), ".resume") + ".sent"
-}
+func (d Dir) SentPath(src string) string { return d.file(src, ".sent") }
 
 // SentMapPath is where the leaf map of src's sent record is kept.
 func (d Dir) SentMapPath(src string) string { return d.SentPath(src) + ".b3map" }
@@ -33,16 +30,7 @@ func (d Dir) SentSumsPath(src string) string { return d.SentPath(src) + ".sums" 
 // LoadSent reads src's sent record: os.ErrNotExist when there is none,
 // ErrDamaged (naming the file) when it cannot be trusted.
 func (d Dir) LoadSent(src string) (Copy, error) {
-	path := d.SentPath(src)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Copy{}, err
-	}
-	c, err := parseCopy(b)
-	if err != nil {
-		return Copy{}, fmt.Errorf("sent record %s: %w", path, err)
-	}
-	return c, nil
+	return loadCopy(d.SentPath(src), "sent record")
 }
 
 // SaveSent replaces c.Target's sent record, sums and map, written in
@@ -66,12 +54,7 @@ func (d Dir) SaveSent(c *Copy, writeMap, writeSums func(io.Writer) error) error 
 // RemoveSent removes src's sent record, map and sums; there being none is
 // no error.
 func (d Dir) RemoveSent(src string) error {
-	for _, p := range []string{d.SentPath(src), d.SentMapPath(src), d.SentSumsPath(src)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
+	return remove(d.SentPath(src), d.SentMapPath(src), d.SentSumsPath(src))
 }
 
 // PruneSent removes the sent records, maps and sums of snapshots that no
@@ -85,11 +68,7 @@ func (d Dir) PruneSent() error {
 	}
 	var errs []error
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		c, err := parseCopy(b)
+		c, err := loadCopy(p, "sent record")
 		if err != nil || c.Target == "" || d.SentPath(c.Target) != p {
 			continue
 		}

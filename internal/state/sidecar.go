@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
@@ -24,7 +23,7 @@ import (
 
 // sidecarPath is the sidecar for dev.
 func (d Dir) sidecarPath(dev string) string {
-	return strings.TrimSuffix(d.Path(dev), ".resume") + ".sums"
+	return d.file(dev, ".sums")
 }
 
 // SidecarWriter tees a sums stream into a temporary sidecar; failures to
