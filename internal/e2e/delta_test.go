@@ -519,7 +519,7 @@ func TestDeltaUsage(t *testing.T) {
 	}{
 		{blkcat, []string{"--sums", "--frame", "/dev/null"}, "blkcat: --sums writes block digests, not a framed stream: --frame and -z do not apply"},
 		{blkcat, []string{"--sums=1000", "/dev/null"}, "blkcat: invalid --sums block size '1000' (a multiple of 512 from 512 to 16M, e.g. 4K)"},
-		{blkcat, []string{"--sums", "--against", "x", "/dev/null"}, "blkcat: --sums, --against and --resume cannot be combined"},
+		{blkcat, []string{"--sums", "--against", "x", "/dev/null"}, "blkcat: --sums, --against, --resume and --changed-from cannot be combined"},
 		{blkcat, []string{"--against", "x"}, "blkcat: --sums, --against and --resume need SRC to be a device or file (not standard input)"},
 		{blkcat, []string{"--sums", "skip=1", "/dev/null"}, "blkcat: --sums, --against and --resume read all of SRC: skip=, count=, seek= and conv=sync do not apply"},
 		{blkcat, []string{"--resume", "nope", "/dev/null"}, "blkcat: invalid --resume token 'nope': want STREAMID:OFFSET:SIZE:SAMPLE as printed by blkwrite --resume-point"},
