@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/blkpipe/blkpipe/internal/atomicfile"
 )
 
 // A lineage is a chain of snapshots of one origin, each the base of the
@@ -87,7 +89,7 @@ func (m *Manager) KeepBase(ctx context.Context, name string, s Snapshot) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(m.baseFile(name), b); err != nil {
+	if err := atomicfile.WriteBytes(m.baseFile(name), b); err != nil {
 		return fmt.Errorf("record base of lineage %s: %w", name, err)
 	}
 	if prev.Path != "" && prev.Path != s.Path {
@@ -110,28 +112,4 @@ func (m *Manager) Bases() map[string]string {
 		}
 	}
 	return out
-}
-
-// writeAtomic replaces path with b (mode 0600), creating its directory:
-// temp file, fsync, rename.
-func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	return err
 }

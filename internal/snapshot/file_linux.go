@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/blkpipe/blkpipe/internal/atomicfile"
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"golang.org/x/sys/unix"
 )
@@ -294,7 +295,7 @@ func (m *Manager) writeState(s *Snapshot) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(m.stateFile(s.Path), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(m.stateFile(s.Path), append(b, '\n')); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

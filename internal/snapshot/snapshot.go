@@ -283,6 +283,19 @@ func (m *Manager) Create(ctx context.Context, origin string, o Options) (*Snapsh
 	}
 }
 
+// pickLV returns want (if set, else the backend LVM says origin needs)
+// and origin's lvs row.
+func (m *Manager) pickLV(ctx context.Context, origin string, want Backend) (Backend, lv, error) {
+	l, err := m.lvInfo(ctx, origin)
+	if err != nil {
+		return "", lv{}, err
+	}
+	if want != "" {
+		return want, l, nil
+	}
+	return lvBackend(l), l, nil
+}
+
 // pick returns the backend for origin: want if set, else from what origin
 // is, and for LVM the origin's lvs row. It fails with ErrNotFound if the
 // origin does not exist.
@@ -290,15 +303,7 @@ func (m *Manager) pick(ctx context.Context, origin string, want Backend) (Backen
 	fi, err := os.Stat(origin)
 	if err != nil {
 		if os.IsNotExist(err) && isVGLV(origin) {
-			// vg/lv without /dev: ask LVM.
-			l, err := m.lvInfo(ctx, origin)
-			if err != nil {
-				return "", lv{}, err
-			}
-			if want != "" {
-				return want, l, nil
-			}
-			return lvBackend(l), l, nil
+			return m.pickLV(ctx, origin, want) // vg/lv without /dev: ask LVM
 		}
 		if os.IsNotExist(err) {
 			return "", lv{}, fmt.Errorf("%s: %w", origin, ErrNotFound)
@@ -309,14 +314,7 @@ func (m *Manager) pick(ctx context.Context, origin string, want Backend) (Backen
 		if want == Btrfs || want == Reflink {
 			return "", lv{}, fmt.Errorf("backend %s cannot snapshot the block device %s: %w", want, origin, ErrUnsupported)
 		}
-		l, err := m.lvInfo(ctx, origin)
-		if err != nil {
-			return "", lv{}, err
-		}
-		if want != "" {
-			return want, l, nil
-		}
-		return lvBackend(l), l, nil
+		return m.pickLV(ctx, origin, want)
 	}
 	if want == LVM || want == LVMThin {
 		return "", lv{}, fmt.Errorf("backend %s needs a logical volume, %s is not a block device: %w", want, origin, ErrUnsupported)

@@ -5,13 +5,14 @@
 package state
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/blkpipe/blkpipe/internal/atomicfile"
 )
 
 // DefaultDir is where state is kept unless $BLKPIPE_STATE_DIR names
@@ -93,36 +94,7 @@ func (d Dir) replace(path string, b []byte) error {
 
 // replaceWith is replace with the bytes written by write.
 func (d Dir) replaceWith(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".state-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 256<<10)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		if d, derr := os.Open(dir); derr == nil {
-			d.Sync()
-			d.Close()
-		}
-	}
-	return err
+	return atomicfile.Write(path, write)
 }
 
 // Remove removes target's resume state; there being none is no error.
