@@ -514,14 +514,15 @@ read_bytes=${read_bytes:-$size}
 rate=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')
 proof="$size bytes raw, not verified"
 [ -z "$digest" ] || proof="$size bytes verified $digest"
+kept=
 if [ -n "$KEEP" ]; then
 	if [ -n "$version" ]; then
-		proof+=", kept version $version"
+		kept=", kept version $version"
 	else
-		proof+=", no version kept (no verified copy before)"
+		kept=", no version kept (no verified copy before)"
 	fi
 fi
-line="$me: ok $what via $path: read $read_bytes bytes, sent ${sent_bytes:-?} bytes, $proof in $secs s, $rate MB/s${CONFIG_DIRS:+, synced $CONFIG_DIRS}"
+line="$me: ok $what via $path: read $read_bytes bytes, sent ${sent_bytes:-?} bytes, $proof in $secs s, $rate MB/s$kept${CONFIG_DIRS:+, synced $CONFIG_DIRS}"
 [ "$QUIET" = yes ] || echo "$line"
 log "$line"
 metrics 0

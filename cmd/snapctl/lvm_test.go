@@ -80,7 +80,7 @@ func guestLVM(t *testing.T) {
 			t.Errorf("lvs shows %q, want an active 8M snapshot tagged snapctl", got)
 		}
 		list, _ := expect(t, 0, nil, "list")
-		if !regexp.MustCompile(`(?m)^` + path + `\s+lvm\s+vg/data\s+\d+s\s+0\.0%$`).MatchString(list) {
+		if !regexp.MustCompile(`(?m)^` + path + `\s+lvm\s+vg/data\s+\d+s\s+0\.0%\s+-$`).MatchString(list) {
 			t.Errorf("list shows:\n%s", list)
 		}
 		js, _ := expect(t, 0, nil, "list", "--json")
@@ -253,7 +253,7 @@ func guestLVM(t *testing.T) {
 		path := strings.TrimSpace(out)
 		sh(t, "dd if="+diskNew+" of=/dev/vg/data bs=1M count=8 conv=fsync 2>/dev/null")
 		list, _ := expect(t, 0, nil, "list")
-		if !regexp.MustCompile(`(?m)^` + path + `\s+lvm\s+vg/data\s+\d+s\s+INVALID$`).MatchString(list) {
+		if !regexp.MustCompile(`(?m)^` + path + `\s+lvm\s+vg/data\s+\d+s\s+INVALID\s+-$`).MatchString(list) {
 			t.Errorf("list does not show the snapshot invalid:\n%s", list)
 		}
 		f, err := os.Open(path)
@@ -412,7 +412,7 @@ func guestThin(t *testing.T) {
 		// Active despite thin snapshots' activation skip, and readable.
 		sh(t, "cmp -n 4194304 "+path+" "+thinOld)
 		list, _ := expect(t, 0, nil, "list")
-		if !regexp.MustCompile(`(?m)^` + path + `\s+lvm-thin\s+vg/thin\s+\d+s\s+pool \d+\.\d%$`).MatchString(list) {
+		if !regexp.MustCompile(`(?m)^` + path + `\s+lvm-thin\s+vg/thin\s+\d+s\s+pool \d+\.\d%\s+-$`).MatchString(list) {
 			t.Errorf("list shows:\n%s", list)
 		}
 		// A thin snapshot of a thin snapshot is refused; so is --size.
