@@ -55,7 +55,7 @@ Conventional options:
   --against SUMS  a delta stream: send only the blocks whose digest differs
                 from SUMS (a file, - for standard input, or <(...)); implies
                 --frame, block size = the sums' block size; END still carries
-                the SHA-256 of all of SRC, which blkwrite checks
+                the digest of all of SRC, which blkwrite checks
   --resume TOKEN  carry on an interrupted framed copy from where blkwrite
                 durably stopped (TOKEN from blkwrite --resume-point DST);
                 implies --frame
