@@ -12,10 +12,11 @@ import (
 // whole piece on one of its goroutines while the caller writes on, so the
 // digest runs on all cores; the last piece is hashed by Sum.
 //
-// Memory is bounded: at most 2×workers+2 pieces (2×workers+2 MiB) are
-// held, one being filled, one kept back until the next byte shows it is
-// not the last, and up to 2×workers hashed or waiting; Write blocks
-// when all are in use. With WithLeaves it also keeps 32 bytes per leaf.
+// Memory is bounded: at most min(2×workers+2, maxPieces) pieces (6 MiB
+// with 2 workers or more) are held, one being filled, one kept back until
+// the next byte shows it is not the last, and the rest hashed or waiting;
+// Write blocks when all are in use. With WithLeaves it also keeps 32
+// bytes per leaf.
 //
 // A Hasher is not safe for concurrent use. Close (or Sum) releases its
 // goroutines.
@@ -54,6 +55,11 @@ type pieceSum struct {
 	leaves [pieceLeaves][8]uint32
 }
 
+// maxPieces caps the Hasher's own pieces whatever the number of workers:
+// with many cores the pieces, not the cores, would set its memory, and
+// maxPieces-2 pieces hashing at once outrun any stream it is written.
+const maxPieces = 6
+
 // Option configures a Hasher.
 type Option func(*Hasher)
 
@@ -76,7 +82,7 @@ func New(opts ...Option) *Hasher {
 
 func (h *Hasher) start() {
 	h.started = true
-	n := 2*h.workers + 2
+	n := min(2*h.workers+2, maxPieces)
 	h.free = make(chan []byte, n)
 	for range n {
 		h.free <- nil // allocated on first use

@@ -12,11 +12,13 @@ import (
 )
 
 // ReadConfig says how SumAt reads its source. The zero ReadConfig reads
-// 4 MiB at a time on 2×GOMAXPROCS goroutines into buffers from make.
+// 4 MiB at a time on 2×GOMAXPROCS goroutines (at most 5) into buffers
+// from make.
 type ReadConfig struct {
 	// Workers is the number of goroutines that each read a chunk and
 	// hash it; more than GOMAXPROCS keeps reads in flight while the
-	// others hash. Default 2×GOMAXPROCS.
+	// others hash. Default 2×GOMAXPROCS, but no more than keep
+	// readBudget bytes of chunks.
 	Workers int
 	// Chunk is the bytes of one read, rounded up to a multiple of 1 MiB
 	// (a piece). Default 4 MiB.
@@ -32,6 +34,11 @@ type ReadConfig struct {
 	Leaves bool
 }
 
+// readBudget bounds the chunks SumAt holds by default (Workers+1 of
+// them), so that many cores do not make it take more memory than a few
+// keep busy.
+const readBudget = 24 << 20
+
 // SumAt returns the BLAKE3-256 digest of the first size bytes of r, as
 // b3sum prints it, and with cfg.Leaves their leaves' chaining values. Its
 // goroutines each read a chunk with one ReadAt into a buffer of their own
@@ -46,15 +53,15 @@ func SumAt(r io.ReaderAt, size int64, cfg ReadConfig) ([Size]byte, []CV, error) 
 	if size < 0 {
 		return [Size]byte{}, nil, fmt.Errorf("digest: negative size %d", size)
 	}
-	workers := cfg.Workers
-	if workers <= 0 {
-		workers = 2 * runtime.GOMAXPROCS(0)
-	}
 	chunk := cfg.Chunk
 	if chunk <= 0 {
 		chunk = 4 << 20
 	}
 	chunk = (chunk + pieceSize - 1) / pieceSize * pieceSize
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = max(1, min(2*runtime.GOMAXPROCS(0), readBudget/chunk-1))
+	}
 	alloc := cfg.Alloc
 	if alloc == nil {
 		alloc = func(n int) []byte { return make([]byte, n) }

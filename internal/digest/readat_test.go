@@ -81,3 +81,16 @@ func TestWriteLent(t *testing.T) {
 		}
 	}
 }
+
+// TestHasherPieces: the Hasher's own pieces are 2×workers+2 for few
+// workers and never more than maxPieces, however many workers hash.
+func TestHasherPieces(t *testing.T) {
+	for _, tc := range []struct{ workers, want int }{{1, 4}, {2, 6}, {8, maxPieces}, {64, maxPieces}} {
+		h := New(WithWorkers(tc.workers))
+		h.Write([]byte{1})
+		if got := cap(h.free); got != tc.want {
+			t.Errorf("%d workers: %d pieces, want %d", tc.workers, got, tc.want)
+		}
+		h.Close()
+	}
+}
