@@ -2,7 +2,7 @@ package blockdev
 
 import (
 	"bytes"
-		"fmt"
+	"fmt"
 	"io"
 	"os"
 	"testing"
