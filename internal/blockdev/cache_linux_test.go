@@ -21,6 +21,8 @@ type cachedFile struct {
 	page int
 	// align is what O_DIRECT needs of lengths.
 	align int
+	// locked maps the file, its cached pages locked (cache).
+	locked []byte
 }
 
 func newCachedFile(t testing.TB, size int) *cachedFile {
@@ -38,18 +40,28 @@ func newCachedFile(t testing.TB, size int) *cachedFile {
 	if r == nil {
 		t.Fatal("NewCachedReader of a regular file open with O_DIRECT = nil")
 	}
-	t.Cleanup(func() { r.Close() })
+	c := &cachedFile{path: path, data: data, f: f, r: r, page: os.Getpagesize(), align: DirectAlign(f)}
+	t.Cleanup(func() {
+		unix.Munmap(c.locked)
+		r.Close()
+	})
 	// Written pages are dirty, and DropCache keeps dirty pages.
 	if err := Fdatasync(r.buffered); err != nil {
 		t.Fatal(err)
 	}
-	return &cachedFile{path: path, data: data, f: f, r: r, page: os.Getpagesize(), align: DirectAlign(f)}
+	return c
 }
 
-// cache empties the page cache of the file, then reads the pages for which
-// in says true through it, and returns which pages are cached.
+// cache empties the page cache of the file, then locks in it the pages
+// for which in says true (mlock of a mapping with MADV_RANDOM, which
+// reads no other page), so that no other program drops them before the
+// test reads, and returns which pages are cached.
 func (c *cachedFile) cache(t testing.TB, in func(page int) bool) []byte {
 	t.Helper()
+	if c.locked != nil {
+		unix.Munmap(c.locked)
+		c.locked = nil
+	}
 	if err := DropCache(c.r.buffered, 0, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -57,20 +69,18 @@ func (c *cachedFile) cache(t testing.TB, in func(page int) bool) []byte {
 	if bytes.IndexByte(vec, 1) >= 0 {
 		t.Skip("the temporary directory's filesystem keeps its pages in the cache (tmpfs)")
 	}
-	b, err := os.Open(c.path)
+	mem, err := unix.Mmap(int(c.r.buffered.Fd()), 0, len(vec)*c.page, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	// No readahead: only the pages asked for.
-	if err := unix.Fadvise(int(b.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+	c.locked = mem
+	if err := unix.Madvise(mem, unix.MADV_RANDOM); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, c.page)
 	for i := range vec {
 		if in(i) {
-			if _, err := b.ReadAt(buf, int64(i*c.page)); err != nil && err != io.EOF {
-				t.Fatal(err)
+			if err := unix.Mlock(mem[i*c.page : (i+1)*c.page]); err != nil {
+				t.Skipf("cannot lock pages in the page cache: %v", err)
 			}
 		}
 	}

@@ -1,15 +1,19 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/state"
 	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // sumImages writes random, zero and mixed images of sizes around leaf and
@@ -71,6 +75,64 @@ func TestSumDigestLoopDevice(t *testing.T) {
 		want, _, _ := sh(t, nil, alg.anchor+" "+dev)
 		if code != 0 || got != want {
 			t.Fatalf("blkcat %s %s: exit %d, stderr %q, got %q, want %q", alg.flag, dev, code, stderr, got, want)
+		}
+	}
+}
+
+// TestSumDigestPartlyCached: a file some stretches of which are in the
+// page cache hashes as b3sum and sha256sum hash it (blkcat copies those
+// from the cache and reads the rest with O_DIRECT), and blkcat's reads
+// add no page to the cache.
+func TestSumDigestPartlyCached(t *testing.T) {
+	testutil.NeedCmd(t, "b3sum", "sha256sum")
+	img := filepath.Join(t.TempDir(), "part.img")
+	const size = 9<<20 + 12345
+	writeFile(t, img, randomBytes(size, 9))
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	page := os.Getpagesize()
+	cached := func() []byte {
+		vec := make([]byte, (size+page-1)/page)
+		if err := blockdev.Resident(f, 0, size, vec); err != nil {
+			t.Fatal(err)
+		}
+		return vec
+	}
+	for _, alg := range []struct{ flag, anchor string }{{"--digest", "b3sum"}, {"--digest=sha256", "sha256sum"}} {
+		// Cached: every third stretch of 192 KiB, read without readahead.
+		if err := blockdev.Fdatasync(f); err != nil {
+			t.Fatal(err)
+		}
+		if err := blockdev.DropCache(f, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.IndexByte(cached(), 1) >= 0 {
+			t.Skip("the temporary directory's filesystem keeps its pages in the cache (tmpfs)")
+		}
+		unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM)
+		buf := make([]byte, 64<<10)
+		for off := int64(0); off < size; off += 3 * 192 << 10 {
+			for o := off; o < min(off+192<<10, size); o += int64(len(buf)) {
+				if _, err := f.ReadAt(buf, o); err != nil && err != io.EOF {
+					t.Fatal(err)
+				}
+			}
+		}
+		before := cached()
+		got, stderr, code := sh(t, nil, "$BC "+alg.flag+" "+img)
+		after := cached()
+		want, _, _ := sh(t, nil, alg.anchor+" "+img)
+		if code != 0 || got != want {
+			t.Fatalf("blkcat %s of a partly cached file: exit %d, stderr %q, got %q, want %q", alg.flag, code, stderr, got, want)
+		}
+		// Other programs may drop pages meanwhile, not add them.
+		for i := range after {
+			if after[i] > before[i] {
+				t.Fatalf("blkcat %s cached page %d (of %d), which was not cached", alg.flag, i, len(after))
+			}
 		}
 	}
 }
