@@ -183,11 +183,7 @@ func FuzzCachedReader(f *testing.F) {
 func TestCachedReaderDevice(t *testing.T) {
 	image, _ := randomImage(t, 1<<20, 17)
 	dev := testutil.LoopDevice(t, image)
-	f, _, err := OpenDirect(dev, os.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := open(t, dev, os.O_RDONLY|unix.O_DIRECT)
 	if r := NewCachedReader(f, DirectAlign(f)); r != nil {
 		r.Close()
 		t.Fatalf("NewCachedReader(%s) is not nil", dev)
