@@ -186,7 +186,9 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	if opt.Changes != "" && opt.ChangedFrom == "" {
 		return ddtool.Usage("--changes FILE goes with --changed-from BASE")
 	}
-	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != "", opt.ChangedFrom != ""} {
+	// --resume with --changed-from resumes a changed-block delta
+	// (counted once: it is that mode).
+	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != "" && opt.ChangedFrom == "", opt.ChangedFrom != ""} {
 		if on {
 			modes++
 		}
@@ -195,7 +197,7 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 		return ddtool.Usage("--sums-reread applies to --sums")
 	}
 	if modes > 1 {
-		return ddtool.Usage("--sums, --against, --resume and --changed-from cannot be combined")
+		return ddtool.Usage("--sums, --against, --resume and --changed-from cannot be combined (but --changed-from BASE --resume TOKEN resumes a changed-block delta)")
 	}
 	if modes == 0 {
 		return nil
