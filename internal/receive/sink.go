@@ -176,7 +176,7 @@ func (t *sink) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) erro
 			return nil
 		}
 		t.written += rec.Length
-		if err := t.resume.advance(t, rec.Offset+rec.Length); err != nil {
+		if err := t.resume.advance(t, rec); err != nil {
 			return err
 		}
 		rep.C.InFull.Add(1)
