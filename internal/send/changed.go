@@ -249,11 +249,11 @@ type changedSender struct {
 	// applied sums the blocks before the resume point, which are not
 	// sent (see writer).
 	applied state.Applied
-	b      *baseline
-	size   int64
-	patch  map[int64]uint64 // sum block → SNAP's digest, where it differs from BASE's
-	read   int64
-	blocks int64
+	b       *baseline
+	size    int64
+	patch   map[int64]uint64 // sum block → SNAP's digest, where it differs from BASE's
+	read    int64
+	blocks  int64
 
 	runOff  int64 // pending DATA run, within one leaf
 	data    []byte
