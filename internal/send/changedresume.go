@@ -42,7 +42,7 @@ func changedResume(opt Options, in *ddcopy.Input, size int64) (*state.Token, err
 		return nil, &ddmsg.Error{Msg: "error reading " + ddmsg.Quote(in.Name), Err: err}
 	}
 	if got != tok.Sample {
-		return nil, fmt.Errorf("resume point does not match %s: the target's first %d bytes are not this snapshot's (sampled blocks differ: another source, or the target changed since the interrupted delta); nothing was sent",
+		return nil, fmt.Errorf("resume point does not match %s: the target's first %d bytes are not this snapshot's (sampled blocks differ: another source or snapshot, or the target changed since the interrupted delta); nothing was sent",
 			ddmsg.Quote(in.Name), tok.Offset)
 	}
 	return &tok, nil
