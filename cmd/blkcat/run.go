@@ -197,7 +197,7 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 		return ddtool.Usage("--sums-reread applies to --sums")
 	}
 	if modes > 1 {
-		return ddtool.Usage("--sums, --against, --resume and --changed-from cannot be combined (but --changed-from BASE --resume TOKEN resumes a changed-block delta)")
+		return ddtool.Usage("--sums, --against, --resume and --changed-from cannot be combined")
 	}
 	if modes == 0 {
 		return nil
