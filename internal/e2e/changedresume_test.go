@@ -52,14 +52,25 @@ func resumePoint(t *testing.T, n changedNight) (string, int64) {
 // was smaller than the whole one (size full), and then that the next
 // night's changed-block delta applies and verifies from the map kept by
 // the resumed run.
-func resumeAndNextNight(t *testing.T, n changedNight, tok string, full int64) {
+func resumeAndNextNight(t *testing.T, n changedNight, tok string, full int64, fromMap bool) {
 	t.Helper()
 	resumed := filepath.Join(t.TempDir(), "resumed")
 	_, stderr, code := sh(t, n.env, fmt.Sprintf("$BC -q --changed-from %s --resume %s %s | tee %s | $BW %s", n.base, tok, n.next, resumed, n.target))
 	if code != 0 || !strings.Contains(stderr, "blkcat: resumed the changed-block delta at byte ") {
 		t.Fatalf("resume: exit %d\n%s", code, stderr)
 	}
+	if read := strings.Contains(stderr, "verifying by reading all"); fromMap && read {
+		t.Errorf("the resumed delta was not verified from the map:\n%s", stderr)
+	} else if read {
+		t.Logf("verified by reading the target back: %s", stderr)
+	}
 	checkCopy(t, stderr, n.next, n.target)
+	// The block sums kept for the next sums delta are the target's.
+	kept, _, code1 := sh(t, n.env, "$BC --sums "+n.target)
+	reread, _, code2 := sh(t, n.env, "$BC --sums --sums-reread "+n.target)
+	if code1 != 0 || code2 != 0 || kept != reread {
+		t.Errorf("kept block sums after the resume differ from the target's (exit %d, %d)", code1, code2)
+	}
 	if got := wcC(t, resumed); got >= full {
 		t.Errorf("the resumed stream is %d bytes, the whole delta %d", got, full)
 	}
@@ -94,7 +105,7 @@ func TestChangedResume(t *testing.T) {
 				t.Fatalf("cut stream: exit %d\n%s", code, stderr)
 			}
 			tok, _ := resumePoint(t, n)
-			resumeAndNextNight(t, n, tok, size)
+			resumeAndNextNight(t, n, tok, size, true)
 		})
 	}
 }
@@ -140,7 +151,9 @@ func TestChangedResumeKilled(t *testing.T) {
 	cmd.Wait()
 	stdin.Close()
 	tok, _ := resumePoint(t, n)
-	resumeAndNextNight(t, n, tok, size)
+	// Verified from the map if blkwrite wrote nothing after its last
+	// point, else by reading the target back: either way the whole root.
+	resumeAndNextNight(t, n, tok, size, false)
 }
 
 // TestChangedResumeRefused: resume points of another base, another
@@ -201,6 +214,38 @@ func TestChangedResumeRefused(t *testing.T) {
 	if !bytes.Equal(mustRead(t, n.target), written) {
 		t.Fatal("a refused resume changed the target")
 	}
+	// Restored, the target's Stamp still says it was written: the
+	// resumed delta is verified by reading it back.
 	writeFile(t, n.target, cut)
-	resumeAndNextNight(t, n, tok, size)
+	resumeAndNextNight(t, n, tok, size, false)
+}
+
+// TestChangedResumeWrittenSince: a target written after the cut where no
+// check before writing looks (outside the sampled blocks, in a leaf the
+// delta does not touch) is not verified from the map: the resumed delta
+// reads it back and fails, never saying "verified".
+func TestChangedResumeWrittenSince(t *testing.T) {
+	testutil.NeedCmd(t, "head")
+	n := nightAfterFullCopy(t, 34)
+	stream, size := changedStream(t, n)
+	if _, stderr, code := sh(t, n.env, fmt.Sprintf("head -c %d %s | $BW %s", size/2, stream, n.target)); code == 0 {
+		t.Fatalf("cut stream verified:\n%s", stderr)
+	}
+	tok, _ := resumePoint(t, n)
+	f, err := os.OpenFile(n.target, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := int64(changedImageSize - 3*4096)
+	if !bytes.Equal(mustRead(t, n.base)[at:at+4096], mustRead(t, n.next)[at:at+4096]) {
+		t.Fatal("the block written behind the delta's back is one it changes: pick another")
+	}
+	if _, err := f.WriteAt([]byte("written behind the delta's back"), at); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, stderr, code := sh(t, n.env, fmt.Sprintf("$BC -q --changed-from %s --resume %s %s | $BW %s", n.base, tok, n.next, n.target))
+	if code == 0 || strings.Contains(stderr, "blkwrite: verified") || !strings.Contains(stderr, "verifying by reading all") || !strings.Contains(stderr, "digest mismatch") {
+		t.Fatalf("resume onto a target written since: exit %d\n%s", code, stderr)
+	}
 }

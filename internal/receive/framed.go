@@ -131,12 +131,19 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	defer k.close()
 	t.keep, t.keepOf = k, ops.Of
 	if k != nil && h.Delta() && h.StartOffset > 0 {
-		rep.Note(fmt.Sprintf("a resumed delta: verifying by reading all of %s back (its digest map went when the interrupted delta first wrote)", ddmsg.Quote(ops.Of)))
+		if err := k.useAside(t, rs); err != nil { // changedresume.go
+			rep.Note(fmt.Sprintf("a resumed delta: verifying by reading all of %s back (%v)", ddmsg.Quote(ops.Of), err))
+		} else {
+			base.noBase = true
+		}
 	} else if k != nil && h.Delta() {
 		if err := k.useMap(t, h); err != nil {
 			rep.Diagnose(fmt.Sprintf("no valid digest map for %s (%v): verifying by reading the whole target", ddmsg.Quote(ops.Of), err))
 		} else {
 			base.noBase = true
+			// A changed-block delta keeps the map it verifies from
+			// with its resume state, for a resumed delta to use.
+			t.keepAside = rs != nil && h.Base()
 		}
 	}
 	base.set(t.F, opt.State.OpenSidecar(opt.Ops.Of, h), k)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
+	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"github.com/blkpipe/blkpipe/internal/state"
@@ -64,6 +65,12 @@ type resumer struct {
 	// syncErr is the first failed fdatasync: no later point is recorded
 	// and the copy fails (see saveLocked).
 	syncErr error
+
+	// A changed-block delta's touched leaves (changedresume.go), saved
+	// with each point unless lost: a resumed delta whose file was
+	// unreadable must never save a list without the earlier leaves.
+	leaves     state.Leaves
+	leavesLost bool
 }
 
 // newResumer checks a stream against the target's resume state before
@@ -107,8 +114,13 @@ func newResumer(opt Options, h frame.Header, rep *progress.DD) (*resumer, error)
 	if h.Base() {
 		tok.Changed, tok.BaseRoot, tok.Applied = true, h.BaseDigest, recorded.Applied
 	}
-	return &resumer{dir: opt.State, target: target, tok: tok,
-		recorded: recorded, every: opt.ResumeEvery, rep: rep, ssh: opt.SSH, last: time.Now(), saved: h.StartOffset}, nil
+	r := &resumer{dir: opt.State, target: target, tok: tok,
+		recorded: recorded, every: opt.ResumeEvery, rep: rep, ssh: opt.SSH, last: time.Now(), saved: h.StartOffset}
+	if h.Base() && resume {
+		l, err := opt.State.LoadLeaves(target)
+		r.leaves, r.leavesLost = l, err != nil
+	}
+	return r, nil
 }
 
 // begin is called once the target is open and checked, before anything is
@@ -167,6 +179,9 @@ func (r *resumer) advance(t *sink, rec frame.Record) error {
 	defer r.mu.Unlock()
 	if r.tok.Changed {
 		r.applied(rec)
+		if rec.Length > 0 {
+			r.leaves.Add(rec.Offset/digest.LeafSize, (rec.Offset+rec.Length-1)/digest.LeafSize)
+		}
 	}
 	r.tok.Offset = rec.Offset + rec.Length
 	if time.Since(r.last) >= r.every {
@@ -259,6 +274,7 @@ func (r *resumer) saveLocked(t *sink) {
 	if v, err := state.Sample(t.F, r.tok.Offset); err == nil {
 		r.tok.Sample, r.tok.HasSample = v, true
 	}
+	r.saveLeaves(t) // changedresume.go; before the point it goes with
 	if err := r.dir.Save(r.target, r.tok); err != nil {
 		r.off = true
 		r.rep.Diagnose("warning: cannot record the resume point (set BLKPIPE_STATE_DIR?): " + err.Error())

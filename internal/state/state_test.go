@@ -94,3 +94,40 @@ func TestApplied(t *testing.T) {
 		t.Fatal("the same bytes at another offset sum alike")
 	}
 }
+
+// TestLeaves: the touched-leaves file round-trips, merges adjacent
+// ranges, and is refused when cut short or out of order.
+func TestLeaves(t *testing.T) {
+	d := Dir(t.TempDir())
+	var l Leaves
+	for _, r := range [][2]int64{{0, 0}, {1, 2}, {2, 2}, {5, 7}, {9, 9}} {
+		l.Add(r[0], r[1])
+	}
+	l.Dev, l.Ino, l.Stamp = 1, 2, "ctime:3"
+	if err := d.SaveLeaves("/dev/x", l); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.LoadLeaves("/dev/x")
+	want := [][2]int64{{0, 2}, {5, 7}, {9, 9}}
+	if err != nil || got.Stamp != "ctime:3" || got.Dev != 1 || got.Ino != 2 || len(got.Ranges) != len(want) {
+		t.Fatalf("LoadLeaves = %+v, %v", got, err)
+	}
+	for i := range want {
+		if got.Ranges[i] != want[i] {
+			t.Fatalf("ranges %v, want %v", got.Ranges, want)
+		}
+	}
+	b, _ := os.ReadFile(d.LeavesPath("/dev/x"))
+	for _, bad := range [][]byte{b[:len(b)-4], bytes.Replace(b, []byte("5 7"), []byte("1 7"), 1)} {
+		os.WriteFile(d.LeavesPath("/dev/x"), bad, 0o600)
+		if _, err := d.LoadLeaves("/dev/x"); err == nil {
+			t.Errorf("damaged leaves file %q accepted", bad)
+		}
+	}
+	if err := d.Remove("/dev/x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(d.LeavesPath("/dev/x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Remove left the leaves file: %v", err)
+	}
+}
