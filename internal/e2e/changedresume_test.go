@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -120,16 +119,7 @@ func TestChangedResumeKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(testutil.Tool(t, "blkwrite"), "-q", n.target)
-	cmd.Env = append(append(os.Environ(), n.env...), "BLKPIPE_RESUME_EVERY=0s")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd, stdin, _ := startWriter(t, append(n.env, "BLKPIPE_RESUME_EVERY=0s"), "-q", n.target) // fail_test.go
 	// Most of the stream, but not its END: blkwrite cannot finish.
 	if _, err := stdin.Write(b[:len(b)*2/3]); err != nil {
 		t.Fatal(err)
