@@ -109,6 +109,31 @@ func TestChangedResume(t *testing.T) {
 	}
 }
 
+// TestChangedResumeTwice: a resumed changed-block delta cut short again
+// resumes from its own later point, the blocks and leaves of both parts
+// counted.
+func TestChangedResumeTwice(t *testing.T) {
+	testutil.NeedCmd(t, "head", "tee", "b3sum")
+	n := nightAfterFullCopy(t, 35)
+	stream, size := changedStream(t, n)
+	if _, stderr, code := sh(t, n.env, fmt.Sprintf("head -c %d %s | $BW %s", size*3/10, stream, n.target)); code == 0 {
+		t.Fatalf("cut stream verified:\n%s", stderr)
+	}
+	tok, first := resumePoint(t, n)
+	resumed := filepath.Join(t.TempDir(), "resumed")
+	if _, stderr, code := sh(t, n.env, fmt.Sprintf("$BC -q --changed-from %s --resume %s %s > %s", n.base, tok, n.next, resumed)); code != 0 {
+		t.Fatalf("blkcat --resume: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := sh(t, n.env, fmt.Sprintf("head -c %d %s | $BW %s", wcC(t, resumed)/2, resumed, n.target)); code == 0 {
+		t.Fatalf("cut resumed stream verified:\n%s", stderr)
+	}
+	tok2, second := resumePoint(t, n)
+	if second <= first || tok2[:32] != tok[:32] {
+		t.Fatalf("second point %s after first %s", tok2, tok)
+	}
+	resumeAndNextNight(t, n, tok2, size, true)
+}
+
 // TestChangedResumeKilled: blkwrite killed (SIGKILL) while it applies a
 // changed-block delta resumes from the last point it recorded.
 func TestChangedResumeKilled(t *testing.T) {
