@@ -46,7 +46,9 @@
 #                         lists the changes (LVM thin, classic LVM, reflink
 #                         images on XFS/btrfs, btrfs snapshots), else a sums
 #                         delta (blkcat --sums on HOST), else a full copy; the
-#                         first run is a full copy. full: always a full copy,
+#                         first run is a full copy; a changed-block delta a
+#                         run left interrupted is resumed by the next one
+#                         (docs/NIGHTLY.md). full: always a full copy,
 #                         and no snapshot is kept
 #   --rate RATE           limit the stream to RATE bytes/s (pvcat -L: 50M, 1G)
 #   --config-dir DIR      after a good copy, rsync -a DIR/ to the same path on
