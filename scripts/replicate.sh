@@ -46,7 +46,9 @@
 #                         lists the changes (LVM thin, classic LVM, reflink
 #                         images on XFS/btrfs, btrfs snapshots), else a sums
 #                         delta (blkcat --sums on HOST), else a full copy; the
-#                         first run is a full copy. full: always a full copy,
+#                         first run is a full copy; a changed-block delta a
+#                         run left interrupted is resumed by the next one
+#                         (docs/NIGHTLY.md). full: always a full copy,
 #                         and no snapshot is kept
 #   --rate RATE           limit the stream to RATE bytes/s (pvcat -L: 50M, 1G)
 #   --config-dir DIR      after a good copy, rsync -a DIR/ to the same path on
@@ -281,15 +283,30 @@ $1
 		# delta against the target, else (first run) a full copy. A
 		# path that fails before sending anything (blkcat says
 		# "nothing was sent") falls through to the next on the same
-		# stream. $d/path says which ran and why.
+		# stream. $d/path says which ran and why. A changed-block delta
+		# that an earlier run left interrupted (blkwrite has a resume
+		# point of one) is resumed first: blkcat refuses, sending
+		# nothing, unless this snapshot's blocks before the point are
+		# the ones written there, and the whole delta runs instead.
 		printf -v sums '%q ' blkcat -q --sums "$TARGET"
+		printf -v point '%q ' "$BLKWRITE" --resume-point "$TARGET"
 		p+="full() { echo \"full (\$1)\" >\"\$d/path\"; $(q blkcat "${frame[@]}")\"\$src\" 2>\"\$d/blkcat.err\"; }
 sent_nothing() { grep -q 'nothing was sent\$' \"\$d/blkcat.err\"; }
 send() {
 	local why=\${BASE_NOTE:-no base}
 	if [ -n \"\${BASE:-}\" ]; then
 		if snapctl changes \"\$BASE\" \"\$src\" >\"\$d/changes\" 2>\"\$d/changes.err\"; then
-			echo \"changed-blocks (\$(sed -n 's/^snapctl: changes: .* from //p' \"\$d/changes.err\"))\" >\"\$d/path\"
+			local how=\$(sed -n 's/^snapctl: changes: .* from //p' \"\$d/changes.err\") tok off
+			tok=\$($(q "${ssh[@]}" "$HOST" "${point% }")</dev/null 2>/dev/null) || tok=
+			case \$tok in
+			*:*:*:*:*:*)
+				off=\${tok#*:} off=\${off%%:*}
+				echo \"changed-blocks (\$how, resumed at byte \$off)\" >\"\$d/path\"
+				$(q blkcat "${frame[@]}")--changed-from \"\$BASE\" --changes \"\$d/changes\" --resume \"\$tok\" \"\$src\" 2>\"\$d/blkcat.err\" && return 0
+				sent_nothing || return 1
+				how+=\", not resumed: \$(sed -n '\$s/^blkcat: //p' \"\$d/blkcat.err\")\" ;;
+			esac
+			echo \"changed-blocks (\$how)\" >\"\$d/path\"
 			$(q blkcat "${frame[@]}")--changed-from \"\$BASE\" --changes \"\$d/changes\" \"\$src\" 2>\"\$d/blkcat.err\" && return 0
 			sent_nothing || return 1
 			why=\$(sed -n '\$s/^blkcat: //p' \"\$d/blkcat.err\")

@@ -10,7 +10,7 @@
 //	blkcat --resume TOKEN [-z CODEC] SRC
 //	blkcat --digest[=ALG] [SRC...]
 //	blkcat --check SRC...
-//	blkcat --changed-from BASE [--changes FILE] [-z CODEC] SRC
+//	blkcat --changed-from BASE [--changes FILE] [--resume TOKEN] [-z CODEC] SRC
 //
 // blkcat accepts GNU dd's operands with dd's meaning and prints dd's
 // statistics, but reads regular files and block devices with O_DIRECT in
@@ -58,7 +58,10 @@ Conventional options:
                 the digest of all of SRC, which blkwrite checks
   --resume TOKEN  carry on an interrupted framed copy from where blkwrite
                 durably stopped (TOKEN from blkwrite --resume-point DST);
-                implies --frame
+                implies --frame. With --changed-from: carry on an
+                interrupted changed-block delta, sending only the changed
+                blocks from that point on; refused, sending nothing, when
+                the token is of another base, snapshot or stream (exit 1)
   --progress    draw pv's bar (%, rate, ETA) on stderr in source bytes,
                 when stderr is a terminal
   -f, --force   write a framed stream or sums to a terminal (refused

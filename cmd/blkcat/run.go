@@ -186,7 +186,9 @@ func checkDeltaOptions(opt *send.Options, ops *ddargs.Operands) error {
 	if opt.Changes != "" && opt.ChangedFrom == "" {
 		return ddtool.Usage("--changes FILE goes with --changed-from BASE")
 	}
-	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != "", opt.ChangedFrom != ""} {
+	// --resume with --changed-from resumes a changed-block delta
+	// (counted once: it is that mode).
+	for _, on := range []bool{opt.Sums > 0, opt.Against != "", opt.Resume != "" && opt.ChangedFrom == "", opt.ChangedFrom != ""} {
 		if on {
 			modes++
 		}

@@ -92,7 +92,12 @@ Resume: while writing a full framed stream to DST, blkwrite fdatasyncs it
 every 2 s and records how far it got in $BLKPIPE_STATE_DIR (default
 /var/lib/blkpipe), file <escaped DST path>.resume; the state is removed once
 the copy is verified. A resumed stream (blkcat --resume) is accepted only if
-it continues the recorded stream of the same source size.
+it continues the recorded stream of the same source size. A changed-block
+delta (blkcat --changed-from) records its points too, with the base's root
+and the leaves written so far, and sets DST's kept state aside (.resume-*)
+until it verifies; its resumed stream (blkcat --changed-from BASE --resume
+TOKEN SNAP) must continue it from exactly that point (else exit 1, nothing
+written) and is verified from the base's map with those leaves rehashed.
 
 Kept state: after a verified framed copy blkwrite keeps, in the same
 directory, a copy record (<escaped DST>.copy: digest, size, time, stream,

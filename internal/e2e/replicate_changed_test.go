@@ -36,10 +36,14 @@ func TestReplicateChanged(t *testing.T) {
 	state := t.TempDir()
 	metrics := filepath.Join(t.TempDir(), "m.prom")
 	script := filepath.Join(testutil.ModuleRoot(t), "scripts", "replicate.sh")
-	replicate := func(t *testing.T) string {
-		t.Helper()
+	replicateCmd := func() *exec.Cmd {
 		cmd := exec.Command("bash", script, "--snapshot-opt", "--backend reflink", "--metrics", metrics, img, "backup", target)
 		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "BLKPIPE_STATE_DIR="+state)
+		return cmd
+	}
+	replicate := func(t *testing.T) string {
+		t.Helper()
+		cmd := replicateCmd()
 		var errb strings.Builder
 		cmd.Stderr = &errb
 		out, err := cmd.Output()
@@ -78,6 +82,54 @@ func TestReplicateChanged(t *testing.T) {
 	if b, err := os.ReadFile(metrics); err != nil || !strings.Contains(string(b), `path="changed-blocks"`) {
 		t.Errorf("metrics lack the path label: %v\n%s", err, b)
 	}
+
+	// A night whose stream is cut (the backup host's blkwrite gets its
+	// first 100000 bytes, as when the connection drops) fails; the next
+	// run resumes the interrupted delta, says so, and the night after
+	// it is a changed-block delta again.
+	bw := filepath.Join(bin, "blkwrite")
+	cutNight := func(t *testing.T, seed uint64) {
+		t.Helper()
+		churn(t, img, seed)
+		os.Remove(bw)
+		writeFile(t, bw, []byte("#!/bin/bash\nset -o pipefail\ncase \" $* \" in *' --resume-point '*) exec "+testutil.Tool(t, "blkwrite")+" \"$@\" ;; esac\nhead -c 100000 | "+testutil.Tool(t, "blkwrite")+" \"$@\"\n"))
+		os.Chmod(bw, 0o755)
+		out, err := replicateCmd().Output()
+		if err == nil || !strings.Contains(string(out), "FAILED") {
+			t.Fatalf("the cut night: %v\n%s", err, out)
+		}
+		os.Remove(bw)
+		if err := os.Symlink(testutil.Tool(t, "blkwrite"), bw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutNight(t, 5)
+	line := replicate(t)
+	t.Logf("after a cut night: %s", strings.TrimSpace(line))
+	if !regexp.MustCompile(`via changed-blocks \(extents, resumed at byte [1-9][0-9]*\): read \d+ bytes, sent \d+ bytes, 50335744 bytes verified blake3`).MatchString(line) {
+		t.Fatalf("summary after the cut night: %q", line)
+	}
+	churn(t, img, 6)
+	line = replicate(t)
+	if !regexp.MustCompile(`via changed-blocks \(extents\): `).MatchString(line) {
+		t.Fatalf("summary of the night after the resumed one: %q", line)
+	}
+	// Cut again, and the source's first block written before the next
+	// run: its snapshot is not the interrupted run's there, so the run
+	// sends the whole delta and says why.
+	cutNight(t, 7)
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("written after the cut"), 0)
+	f.Close()
+	line = replicate(t)
+	t.Logf("after a cut night and a write: %s", strings.TrimSpace(line))
+	if !regexp.MustCompile(`via changed-blocks \(extents, not resumed: resume point does not match '[^']+': the target's first \d+ bytes are not this snapshot's .*nothing was sent\): `).MatchString(line) {
+		t.Fatalf("summary after a cut night and a write to the source: %q", line)
+	}
+
 	// The base removed by hand: the night falls back to a sums delta and
 	// says why.
 	bases, _ := filepath.Glob(filepath.Join(mnt, ".snapctl", "vm*"))
@@ -85,7 +137,7 @@ func TestReplicateChanged(t *testing.T) {
 		os.Remove(b)
 	}
 	churn(t, img, 9)
-	line := replicate(t)
+	line = replicate(t)
 	if !regexp.MustCompile(`via sums-delta \(lineage replicate-[0-9a-f]+: base not usable: base \S+ is missing\)`).MatchString(line) {
 		t.Fatalf("summary after the base was removed: %q", line)
 	}

@@ -17,8 +17,9 @@ import (
 // caller's goroutine; its methods must be called from one goroutine.
 //
 // The stream always has FlagDelta; WithExpectedBase adds FlagBase. It
-// takes the Writer's options except WithFilter and WithStartOffset, and
-// needs WithSourceSize.
+// takes the Writer's options except WithFilter, and needs WithSourceSize.
+// With WithStartOffset (a resumed changed-block delta) its records start
+// at or after that offset.
 //
 // A failed RecordWriter stays failed: the first error (from the
 // underlying writer or a misuse) is returned by every later call.
@@ -46,8 +47,8 @@ func NewRecordWriter(w io.Writer, opts ...WriterOption) (*RecordWriter, error) {
 	}
 	cfg.hdr.Level = int8(cfg.level)
 	switch {
-	case cfg.filter != nil || cfg.hdr.StartOffset != 0:
-		return nil, fmt.Errorf("frame: %w: a RecordWriter takes neither a filter nor a start offset", ErrHeader)
+	case cfg.filter != nil:
+		return nil, fmt.Errorf("frame: %w: a RecordWriter takes no filter", ErrHeader)
 	case cfg.hdr.SourceSize < 0:
 		return nil, fmt.Errorf("frame: %w: a RecordWriter needs the source size", ErrHeader)
 	}
@@ -59,7 +60,7 @@ func NewRecordWriter(w io.Writer, opts ...WriterOption) (*RecordWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("frame: %w", err)
 	}
-	rw := &RecordWriter{hdr: cfg.hdr, bw: bufio.NewWriterSize(w, 256<<10), comp: c,
+	rw := &RecordWriter{hdr: cfg.hdr, bw: bufio.NewWriterSize(w, 256<<10), comp: c, pos: cfg.hdr.StartOffset, sent: cfg.hdr.StartOffset,
 		rec: make([]byte, 0, RecordHeaderLen+bs+bs/64+1024)}
 	if _, err := rw.bw.Write(rw.hdr.marshal()); err != nil {
 		c.close()

@@ -87,8 +87,20 @@ func TestRecordWriterMisuse(t *testing.T) {
 	if _, err := NewRecordWriter(&buf); !errors.Is(err, ErrHeader) {
 		t.Errorf("no source size: %v, want ErrHeader", err)
 	}
-	if _, err := NewRecordWriter(&buf, WithSourceSize(10), WithStartOffset(5)); !errors.Is(err, ErrHeader) {
-		t.Errorf("start offset: %v, want ErrHeader", err)
+	if _, err := NewRecordWriter(&buf, WithSourceSize(10), WithFilter(func(int64, []byte) bool { return true })); !errors.Is(err, ErrHeader) {
+		t.Errorf("filter: %v, want ErrHeader", err)
+	}
+	// A resumed changed-block delta starts at an offset: no record
+	// before it.
+	rs, err := NewRecordWriter(&buf, WithSourceSize(8192), WithBlockSize(4096), WithStartOffset(4096))
+	if err != nil {
+		t.Fatalf("start offset: %v", err)
+	}
+	if h := rs.Header(); h.StartOffset != 4096 {
+		t.Errorf("header start offset %d, want 4096", h.StartOffset)
+	}
+	if err := rs.Data(0, make([]byte, 10)); err == nil {
+		t.Error("record before the start offset accepted")
 	}
 	if _, err := NewWriter(&buf, WithExpectedBase(10, [32]byte{})); !errors.Is(err, ErrHeader) {
 		t.Errorf("Writer with a base: %v, want ErrHeader", err)

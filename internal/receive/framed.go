@@ -113,24 +113,37 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	}
 	if !t.seekable {
 		rs = nil // of=/dev/null or a pipe: nothing to resume onto
-	} else if h.Delta() {
+	} else if h.Delta() && rs == nil {
 		t.dropState = ops.Of
 	}
 	if err := checkDeltaTarget(t, h, full, rep); err != nil {
 		base.set(nil, nil, nil)
 		return err
 	}
-	if err := checkBase(opt, t, h, rep); err != nil {
+	if h.StartOffset > 0 {
+		// A resumed changed-block delta: newResumer checked its base
+		// against the resume point (the copy record went when the
+		// interrupted delta first wrote).
+	} else if err := checkBase(opt, t, h, rep); err != nil {
 		return err
 	}
 	k := newKeeper(opt, h, t)
 	defer k.close()
 	t.keep, t.keepOf = k, ops.Of
-	if k != nil && h.Delta() {
+	if k != nil && h.Delta() && h.StartOffset > 0 {
+		if err := k.useAside(t, rs); err != nil { // changedresume.go
+			rep.Note(fmt.Sprintf("a resumed delta: verifying by reading all of %s back (%v)", ddmsg.Quote(ops.Of), err))
+		} else {
+			base.noBase = true
+		}
+	} else if k != nil && h.Delta() {
 		if err := k.useMap(t, h); err != nil {
 			rep.Diagnose(fmt.Sprintf("no valid digest map for %s (%v): verifying by reading the whole target", ddmsg.Quote(ops.Of), err))
 		} else {
 			base.noBase = true
+			// A changed-block delta keeps the map it verifies from
+			// with its resume state, for a resumed delta to use.
+			t.keepAside = rs != nil && h.Base()
 		}
 	}
 	base.set(t.F, opt.State.OpenSidecar(opt.Ops.Of, h), k)
@@ -153,13 +166,14 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		}
 		// apply may still be writing a record: say what is known to
 		// have landed (the counter lags it by at most that record).
+		rs.record(t)
 		if t.touched.Load() {
 			rep.Diagnose(target.Incomplete(rep.C.Bytes.Load(), t.Name))
-			if h.Delta() {
+			if h.Delta() && !rs.resumable() {
 				rep.Diagnose(deltaAgain(t.Name))
 			}
 		}
-		rs.save(t)
+		rs.announce()
 		rep.Report(time.Now())
 		if idle != nil {
 			return ddtool.Reported(idle)
@@ -187,7 +201,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 			explainDigest(h, t.Name, base.explain(t.Name), rep)
 			rs.done() // the target is not the source: nothing to resume
 		} else {
-			if h.Delta() && t.touched.Load() {
+			if h.Delta() && t.touched.Load() && !rs.resumable() {
 				rep.Diagnose(deltaAgain(t.Name))
 			}
 			rs.announce()

@@ -81,15 +81,25 @@ func (k *keeper) useMap(t *sink, h frame.Header) error {
 	if err != nil {
 		return err
 	}
-	if kept.Copy.Size != h.SourceSize {
-		return fmt.Errorf("the map is of a %d-byte source, the delta's is %d bytes", kept.Copy.Size, h.SourceSize)
-	}
 	b, err := k.dir.KeptSums(kept)
 	if err != nil {
 		return err
 	}
+	if err := k.adopt(t, kept, b); err != nil {
+		return err
+	}
+	k.startLeaves()
+	return nil
+}
+
+// adopt makes kept (a map and its block sums b) what the delta is
+// verified from, once checked against the stream's source size.
+func (k *keeper) adopt(t *sink, kept *state.Kept, b []byte) error {
+	if kept.Copy.Size != k.size {
+		return fmt.Errorf("the map is of a %d-byte source, the delta's is %d bytes", kept.Copy.Size, k.size)
+	}
 	sh, ds, err := sums.Decode(b)
-	if err != nil || sh.BlockSize != state.KeptBlockSize || sh.Size != h.SourceSize {
+	if err != nil || sh.BlockSize != state.KeptBlockSize || sh.Size != k.size {
 		return errors.New("the kept block sums are damaged")
 	}
 	if len(kept.Map.Leaves) < 2 {
@@ -107,8 +117,18 @@ func (k *keeper) useMap(t *sink, h frame.Header) error {
 	// read-ahead would read (and count) what is not needed.
 	unix.Fadvise(int(rf.Fd()), 0, 0, unix.FADV_RANDOM)
 	k.sums, k.tree, k.rf = ds, tree, rf
-	k.startLeaves()
 	return nil
+}
+
+// unadopt undoes adopt: the delta is verified by reading the target back.
+func (k *keeper) unadopt() {
+	if k.rf != nil {
+		k.rf.Close()
+	}
+	k.tree, k.rf, k.sums = nil, nil, nil
+	if k.size <= maxKeptSums {
+		k.sums = make([]uint64, sums.Blocks(k.size, state.KeptBlockSize))
+	}
 }
 
 // close releases the target's read descriptor. The leaf workers end in

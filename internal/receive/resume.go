@@ -10,6 +10,7 @@ import (
 
 	"github.com/blkpipe/blkpipe/internal/ddmsg"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
+	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"github.com/blkpipe/blkpipe/internal/state"
@@ -64,6 +65,12 @@ type resumer struct {
 	// syncErr is the first failed fdatasync: no later point is recorded
 	// and the copy fails (see saveLocked).
 	syncErr error
+
+	// A changed-block delta's touched leaves (changedresume.go), saved
+	// with each point unless lost: a resumed delta whose file was
+	// unreadable must never save a list without the earlier leaves.
+	leaves     state.Leaves
+	leavesLost bool
 }
 
 // newResumer checks a stream against the target's resume state before
@@ -76,7 +83,7 @@ func newResumer(opt Options, h frame.Header, rep *progress.DD) (*resumer, error)
 	target := opt.Ops.Of
 	resume := h.StartOffset > 0
 	var recorded state.Token
-	if target == "" || h.Delta() || h.SourceSize < 0 {
+	if target == "" || h.Delta() && !h.Base() || h.SourceSize < 0 {
 		if resume {
 			return nil, errors.New("a resume stream needs of= a device or file")
 		}
@@ -90,7 +97,11 @@ func newResumer(opt Options, h frame.Header, rep *progress.DD) (*resumer, error)
 		if err != nil {
 			return nil, err
 		}
-		if st.ID != h.StreamID || st.Size != h.SourceSize {
+		if h.Base() || st.Changed {
+			if err := checkChangedResume(st, h, target); err != nil { // changedresume.go
+				return nil, err
+			}
+		} else if st.ID != h.StreamID || st.Size != h.SourceSize {
 			return nil, fmt.Errorf("resume stream refused: it continues stream %x of a %d-byte source, but %s was interrupted in stream %x of a %d-byte source; nothing was written",
 				h.StreamID, h.SourceSize, ddmsg.Quote(target), st.ID, st.Size)
 		}
@@ -99,8 +110,17 @@ func newResumer(opt Options, h frame.Header, rep *progress.DD) (*resumer, error)
 		}
 		recorded = st
 	}
-	return &resumer{dir: opt.State, target: target, tok: state.Token{ID: h.StreamID, Offset: h.StartOffset, Size: h.SourceSize},
-		recorded: recorded, every: opt.ResumeEvery, rep: rep, ssh: opt.SSH, last: time.Now(), saved: h.StartOffset}, nil
+	tok := state.Token{ID: h.StreamID, Offset: h.StartOffset, Size: h.SourceSize}
+	if h.Base() {
+		tok.Changed, tok.BaseRoot, tok.Applied = true, h.BaseDigest, recorded.Applied
+	}
+	r := &resumer{dir: opt.State, target: target, tok: tok,
+		recorded: recorded, every: opt.ResumeEvery, rep: rep, ssh: opt.SSH, last: time.Now(), saved: h.StartOffset}
+	if h.Base() && resume {
+		l, err := opt.State.LoadLeaves(target)
+		r.leaves, r.leavesLost = l, err != nil
+	}
+	return r, nil
 }
 
 // begin is called once the target is open and checked, before anything is
@@ -151,13 +171,19 @@ func (r *resumer) dropStale() error {
 // seconds it makes that durable and records it. It returns the error of a
 // failed fdatasync, which must end the copy. A nil resumer does nothing.
 // This method is concurrency-safe.
-func (r *resumer) advance(t *sink, pos int64) error {
+func (r *resumer) advance(t *sink, rec frame.Record) error {
 	if r == nil {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.tok.Offset = pos
+	if r.tok.Changed {
+		r.applied(rec)
+		if rec.Length > 0 {
+			r.leaves.Add(rec.Offset/digest.LeafSize, (rec.Offset+rec.Length-1)/digest.LeafSize)
+		}
+	}
+	r.tok.Offset = rec.Offset + rec.Length
 	if time.Since(r.last) >= r.every {
 		r.saveLocked(t)
 	}
@@ -184,6 +210,17 @@ func (r *resumer) record(t *sink) {
 	r.saveLocked(t)
 }
 
+// resumable reports whether a resume point is recorded (a nil resumer
+// records none).
+func (r *resumer) resumable() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.off && r.saved > 0
+}
+
 // announce tells the user where a resumed copy would start, if a point is
 // recorded.
 func (r *resumer) announce() {
@@ -194,7 +231,12 @@ func (r *resumer) announce() {
 	defer r.mu.Unlock()
 	if !r.off && r.saved > 0 {
 		how := fmt.Sprintf("blkcat --resume \"$(blkwrite --resume-point %s)\" SRC | blkwrite %s", r.target, r.target)
-		if r.ssh {
+		if r.tok.Changed {
+			how = fmt.Sprintf("blkcat --changed-from BASE --resume \"$(blkwrite --resume-point %s)\" SNAP | blkwrite %s", r.target, r.target)
+		}
+		if r.ssh && r.tok.Changed {
+			how = fmt.Sprintf("blkcat --changed-from BASE --resume \"$(ssh HOST blkwrite --resume-point %s)\" SNAP | ssh HOST blkwrite %s", r.target, r.target)
+		} else if r.ssh {
 			// Run by sshd (`blkcat ... | ssh HOST blkwrite DST`): this
 			// line is read on the sending host, where the command
 			// without ssh would look for the point, and write, there.
@@ -232,6 +274,7 @@ func (r *resumer) saveLocked(t *sink) {
 	if v, err := state.Sample(t.F, r.tok.Offset); err == nil {
 		r.tok.Sample, r.tok.HasSample = v, true
 	}
+	r.saveLeaves(t) // changedresume.go; before the point it goes with
 	if err := r.dir.Save(r.target, r.tok); err != nil {
 		r.off = true
 		r.rep.Diagnose("warning: cannot record the resume point (set BLKPIPE_STATE_DIR?): " + err.Error())

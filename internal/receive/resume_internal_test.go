@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/blkpipe/blkpipe/internal/frame"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"github.com/blkpipe/blkpipe/internal/state"
 	"github.com/blkpipe/blkpipe/internal/target"
@@ -39,18 +40,18 @@ func TestResumeAfterFailedSync(t *testing.T) {
 
 	r := &resumer{dir: sdir, target: name, tok: state.Token{Size: 1 << 20}, rep: progress.NewDD(io.Discard, "blkwrite", progress.LevelNone)}
 	tg := &sink{Target: &target.Target{F: good, Name: name}}
-	if err := r.advance(tg, 4096); err != nil {
+	if err := r.advance(tg, frame.Record{Length: 4096}); err != nil {
 		t.Fatalf("advance: %v", err)
 	}
 	if tok, err := sdir.Load(name); err != nil || tok.Offset != 4096 {
 		t.Fatalf("state after a good fdatasync: %+v, %v; want offset 4096", tok, err)
 	}
 	tg.F = bad
-	if err := r.advance(tg, 8192); !errors.Is(err, unix.EBADF) {
+	if err := r.advance(tg, frame.Record{Offset: 4096, Length: 4096}); !errors.Is(err, unix.EBADF) {
 		t.Fatalf("advance after a failed fdatasync: %v, want EBADF", err)
 	}
 	tg.F = good // this fdatasync would succeed
-	if err := r.advance(tg, 12288); !errors.Is(err, unix.EBADF) {
+	if err := r.advance(tg, frame.Record{Offset: 8192, Length: 4096}); !errors.Is(err, unix.EBADF) {
 		t.Errorf("advance after that: %v, want the first failure again", err)
 	}
 	r.save(tg)

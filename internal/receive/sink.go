@@ -41,6 +41,9 @@ type sink struct {
 	// the target whose kept state is removed before its first change.
 	keep   *keeper
 	keepOf string
+	// keepAside: the kept state is set aside with the resume state
+	// (state.SetKeptAside), not removed.
+	keepAside bool
 }
 
 // openSink opens of= (or standard output) for a stream with header h,
@@ -112,6 +115,12 @@ func (t *sink) touch() error {
 		}
 		t.dropState = ""
 	}
+	if t.keepOf != "" && t.keepAside {
+		if err := t.state.SetKeptAside(t.keepOf); err != nil {
+			return fmt.Errorf("set the copy record of %s aside: %w", ddmsg.Quote(t.keepOf), err)
+		}
+		t.keepOf = ""
+	}
 	if t.keepOf != "" {
 		if err := RemoveKept(t.state, t.keepOf); err != nil {
 			return err
@@ -176,7 +185,7 @@ func (t *sink) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) erro
 			return nil
 		}
 		t.written += rec.Length
-		if err := t.resume.advance(t, rec.Offset+rec.Length); err != nil {
+		if err := t.resume.advance(t, rec); err != nil {
 			return err
 		}
 		rep.C.InFull.Add(1)

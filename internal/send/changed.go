@@ -98,6 +98,10 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 		return st, fmt.Errorf("%w: the change list reaches byte %d of a %d-byte source", ErrNoBase, list[last-1].End(), size)
 	}
 	st.Listed = list.Bytes()
+	tok, err := changedResume(opt, in, size) // changedresume.go
+	if err != nil {
+		return st, err
+	}
 	var b *baseline
 	err = ddtool.Interruptible(ctx, func() (err error) {
 		b, err = loadBaseline(dir, opt.ChangedFrom, baseF, size, rep)
@@ -108,32 +112,47 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 	}
 	defer b.close()
 
+	if err := checkResumeBase(tok, opt.ChangedFrom, b.root); err != nil {
+		return st, err
+	}
+
 	aligned := list.Align(digest.LeafSize, size)
 	checked, err := spotCheck(in, b.sums, aligned, size)
 	if err != nil {
 		return st, err
 	}
 	cw := &countWriter{w: out}
-	rw, err := frame.NewRecordWriter(cw, frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
-		frame.WithBlockSize(digest.LeafSize), frame.WithExpectedBase(size, b.root))
-	if err != nil {
-		return st, ddtool.Usage(err.Error())
-	}
-	s := &changedSender{rw: rw, b: b, size: size, patch: map[int64]uint64{}}
+	s := &changedSender{out: cw, name: in.Name, resume: tok, b: b, size: size, patch: map[int64]uint64{},
+		opts: []frame.WriterOption{frame.WithCodec(opt.Codec, opt.Level), frame.WithSourceSize(size),
+			frame.WithBlockSize(digest.LeafSize), frame.WithExpectedBase(size, b.root)}}
 	s.read = checked
+	if tok == nil {
+		// The header goes out at once; a resume's waits for the check
+		// of what blkwrite applied (writer).
+		if _, err := s.writer(); err != nil {
+			return st, err
+		}
+	}
 	err = s.readAll(ctx, in, aligned, rep)
 	if err == nil {
 		st.Root, err = b.tree.Root()
 	}
+	var rw *frame.RecordWriter
+	if err == nil {
+		rw, err = s.writer()
+	}
 	if err == nil {
 		err = rw.Close(st.Root)
-	} else {
-		rw.Abort(err)
+	} else if s.rw != nil {
+		s.rw.Abort(err)
 	}
 	st.Read, st.Blocks, st.Sent = s.read, s.blocks, cw.n
 	rep.C.Bytes.Store(cw.n)
 	if err != nil {
 		return st, err
+	}
+	if tok != nil {
+		rep.Diagnose(fmt.Sprintf("resumed the changed-block delta at byte %d of %d", tok.Offset, size))
 	}
 	if err := b.save(dir, in, st.Root, s.patch, rw.Header().StreamID); err != nil {
 		// The stream is complete and right; only the next run loses
@@ -222,12 +241,19 @@ func sourceSize(f *os.File) (int64, error) {
 
 // changedSender turns the leaves read from SNAP into records.
 type changedSender struct {
-	rw     *frame.RecordWriter
-	b      *baseline
-	size   int64
-	patch  map[int64]uint64 // sum block → SNAP's digest, where it differs from BASE's
-	read   int64
-	blocks int64
+	rw     *frame.RecordWriter // nil until writer starts the stream
+	out    io.Writer
+	opts   []frame.WriterOption
+	name   string // SNAP, for messages
+	resume *state.Token
+	// applied sums the blocks before the resume point, which are not
+	// sent (see writer).
+	applied state.Applied
+	b       *baseline
+	size    int64
+	patch   map[int64]uint64 // sum block → SNAP's digest, where it differs from BASE's
+	read    int64
+	blocks  int64
 
 	runOff  int64 // pending DATA run, within one leaf
 	data    []byte
@@ -341,6 +367,10 @@ func (s *changedSender) leaf(off int64, b []byte) error {
 			continue
 		}
 		s.patch[first+int64(j)] = v
+		if at := off + int64(j*sumBlock); at < s.from() {
+			s.applied.Add(at, blk) // blkwrite has it
+			continue
+		}
 		s.blocks++
 		if err := s.add(off+int64(j*sumBlock), blk); err != nil {
 			return err
@@ -394,7 +424,11 @@ func (s *changedSender) flushData() error {
 	if len(s.data) == 0 {
 		return nil
 	}
-	err := s.rw.Data(s.runOff, s.data)
+	rw, err := s.writer()
+	if err != nil {
+		return err
+	}
+	err = rw.Data(s.runOff, s.data)
 	s.data = s.data[:0]
 	return err
 }
@@ -403,7 +437,11 @@ func (s *changedSender) flushZero() error {
 	if s.zeroLen == 0 {
 		return nil
 	}
-	err := s.rw.Zero(s.zeroOff, s.zeroLen)
+	rw, err := s.writer()
+	if err != nil {
+		return err
+	}
+	err = rw.Zero(s.zeroOff, s.zeroLen)
 	s.zeroLen = 0
 	return err
 }

@@ -22,6 +22,9 @@ func newResumeSender(ctx context.Context, opt Options, c *ddcopy.Copier) (*Sende
 	if err != nil {
 		return nil, ddtool.Usage(fmt.Sprintf("invalid --resume token '%s': %v", opt.Resume, err))
 	}
+	if tok.Changed {
+		return nil, fmt.Errorf("resume point '%s' is of a changed-block delta: resume it with blkcat --changed-from BASE --resume TOKEN SNAP; nothing was sent", opt.Resume)
+	}
 	size, err := knownSize(c, "--resume")
 	if err != nil {
 		return nil, err

@@ -97,8 +97,15 @@ func (d Dir) replaceWith(path string, write func(io.Writer) error) error {
 	return atomicfile.Write(path, write)
 }
 
-// Remove removes target's resume state; there being none is no error.
-func (d Dir) Remove(target string) error { return remove(d.Path(target)) }
+// Remove removes target's resume state (with a changed-block delta's
+// set-aside kept state and touched leaves, aside.go); there being none is
+// no error.
+func (d Dir) Remove(target string) error {
+	if err := remove(d.Path(target)); err != nil {
+		return err
+	}
+	return d.removeResume(target)
+}
 
 // remove removes the files at paths, stopping at the first failure; a
 // file that is not there is no error.
