@@ -44,7 +44,8 @@ fi`
 // print the same. A base removed by hand (thin), an overflowed classic
 // base and a base record put back to an older snapshot are reported and
 // the run falls back to a full copy; two change lists asked of one pool
-// at once both succeed and leave no metadata snapshot held. Then each
+// at once both succeed and leave no metadata snapshot held, and one held
+// outside snapctl makes a full copy that says so. Then each
 // volume gets an ext4 (guestChangedFS): a file deleted (thin: trimmed,
 // sent as ZERO records) and a writer busy while a snapshot is taken.
 func TestChangedLVM(t *testing.T) {
@@ -109,6 +110,18 @@ func guestChangedLVM(t *testing.T) {
 		sh(t, cmd)
 		heldMetadata(t)
 		expect(t, 0, nil, "remove", a, b)
+		// A metadata snapshot held outside snapctl (a thin_dump, a
+		// killed run): the change list is refused, saying so, and the
+		// night makes a full copy; released, the next is a delta again.
+		sh(t, "dmsetup message vg-pool-tpool 0 reserve_metadata_snap")
+		churnDev(t, "/dev/vg/thin", 4, true)
+		out = night(t, "thin", "/dev/vg/thin", changedThinDst, nil, "full copy: no change list")
+		if !strings.Contains(out, "thin pool vg-pool-tpool already holds a metadata snapshot (at block ") {
+			t.Errorf("the held metadata snapshot was not named:\n%s", out)
+		}
+		sh(t, "dmsetup message vg-pool-tpool 0 release_metadata_snap")
+		churnDev(t, "/dev/vg/thin", 5, true)
+		night(t, "thin", "/dev/vg/thin", changedThinDst, nil, "changed blocks:")
 	})
 	t.Run("thin ext4", func(t *testing.T) {
 		guestChangedFS(t, "thin", "/dev/vg/thin", changedThinDst, nil, true)
