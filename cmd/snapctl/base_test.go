@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/blkpipe/blkpipe/internal/changes"
+	"github.com/blkpipe/blkpipe/internal/snapshot"
 )
 
 // TestKeepBase: snapctl run --keep-base keeps a lineage of reflink
@@ -102,10 +104,56 @@ func TestKeepBase(t *testing.T) {
 		t.Errorf("changes after a 4 KiB write at 128 KiB: %v %v\n%s", l, err, stderr)
 	}
 	snapctl(t, "remove", clone)
+	// A snapshot older than the next verified copy, for the base record
+	// put back below.
+	if code, _, stderr := snapctl(t, "create", "--backend", "reflink", "--name", "old", img); code != 0 {
+		t.Fatalf("create: %s", stderr)
+	}
+	js, _ := expect(t, 0, nil, "list", "--json")
+	var all []snapshot.Snapshot
+	if err := json.Unmarshal([]byte(js), &all); err != nil {
+		t.Fatal(err)
+	}
+	var old []byte
+	for _, s := range all {
+		if strings.Contains(s.Path, "old") {
+			old, _ = json.Marshal(s)
+		}
+	}
+	if old == nil {
+		t.Fatalf("list --json does not show the snapshot named old:\n%s", js)
+	}
 
 	os.Remove(s2) // by hand: the lineage's base is missing
-	code, _, base, note, stderr = runOnce(t, "0")
+	code, s5, base, note, stderr := runOnce(t, "0")
 	if code != 0 || base != "" || !strings.Contains(note, "missing") || !strings.Contains(stderr, "not used") {
 		t.Fatalf("run with a missing base: exit %d, BASE %q, BASE_NOTE %q\n%s", code, base, note, stderr)
+	}
+
+	// The base record put back from before s5's copy verified (a
+	// restored backup of the state directory): the base is older than
+	// the last verified copy, reported and not used, by run and by
+	// changes.
+	rec := filepath.Join(os.Getenv("SNAPCTL_STATE_DIR"), "bases", "vm")
+	if _, err := os.Stat(rec); err != nil {
+		t.Fatalf("the base record is not where the test looks: %v", err)
+	}
+	if err := os.WriteFile(rec, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var oldSnap snapshot.Snapshot
+	json.Unmarshal(old, &oldSnap)
+	want := "base " + oldSnap.Path + " (made "
+	if code, _, errOut := snapctl(t, "changes", oldSnap.Path, s5); code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "is older than the last verified copy (of "+s5+", made ") {
+		t.Errorf("changes from a base older than the last verified copy: exit %d:\n%s", code, errOut)
+	}
+	code, s6, base, note, stderr := runOnce(t, "0")
+	if code != 0 || base != "" || !strings.Contains(note, want) || !strings.Contains(note, "is older than the last verified copy (of "+s5) ||
+		!strings.Contains(stderr, "snapctl: run: lineage vm: base not usable: "+want) || !strings.Contains(stderr, "; not used\n") {
+		t.Fatalf("run with a base older than the last verified copy: exit %d, BASE %q, BASE_NOTE %q\n%s", code, base, note, stderr)
+	}
+	// That run verified, and its snapshot is the base again.
+	if code, _, base, _, stderr := runOnce(t, "0"); code != 0 || base != s6 {
+		t.Fatalf("the run after: exit %d, BASE %q, want %q\n%s", code, base, s6, stderr)
 	}
 }

@@ -25,6 +25,11 @@ func cmdChanges(ctx context.Context, m *snapshot.Manager, args []string, stdout,
 	if len(operands) != 2 {
 		return cli.Usagef("changes: want BASE SNAP, got %d arguments", len(operands))
 	}
+	// A lineage's base that is older than its last verified copy is no
+	// base of the target's copy: a list from it would not apply there.
+	if err := m.CheckBase(operands[0]); err != nil {
+		return fmt.Errorf("changes %s %s: %w; not used: make a sums delta or a full copy", operands[0], operands[1], err)
+	}
 	l, how, err := m.Changes(ctx, operands[0], operands[1])
 	if errors.Is(err, changes.ErrNoChangeList) {
 		return fmt.Errorf("changes %s %s: %w; make a sums delta or a full copy", operands[0], operands[1], err)

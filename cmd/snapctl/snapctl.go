@@ -57,7 +57,8 @@ Options of run only:
   --keep-base NAME  keep a lineage NAME for changed-block copies: CMD also
                   gets $BASE, the snapshot of NAME's last successful run
                   (empty on the first run, or when the base is missing,
-                  invalid or full; $BASE_NOTE then says why); when CMD
+                  invalid, full or older than NAME's last verified copy;
+                  $BASE_NOTE then says why); when CMD
                   succeeds, the new snapshot becomes NAME's base and the
                   previous base is removed; when it fails, the new one is
                   removed and the base kept. list shows bases, gc keeps them

@@ -61,6 +61,10 @@ func (t *Thin) Delta(ctx context.Context, older, newer uint64) (td *ThinDelta, e
 	}
 	defer unlock()
 	if err := t.message(ctx, "reserve_metadata_snap"); err != nil {
+		if root := t.heldRoot(ctx); root != "" {
+			return nil, fmt.Errorf("%w; thin pool %s already holds a metadata snapshot (at block %s): a thin_delta or thin_dump outside snapctl uses it, "+
+				"or the run that reserved it was killed; if none runs, release it with dmsetup message %s 0 release_metadata_snap", err, t.Pool, root, t.Pool)
+		}
 		return nil, err
 	}
 	defer func() {
@@ -90,6 +94,23 @@ func (t *Thin) Release(ctx context.Context) error {
 	}
 	defer unlock()
 	return t.message(ctx, "release_metadata_snap")
+}
+
+// heldRoot returns the block of the metadata snapshot the pool holds, from
+// its status (the field after the data blocks), or "" when it holds none
+// or the status cannot be read.
+func (t *Thin) heldRoot(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, orDefault(t.Dmsetup, "dmsetup"), "status", t.Pool).Output()
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(out))
+	for i := range f {
+		if f[i] == "thin-pool" && i+4 < len(f) && f[i+4] != "-" {
+			return f[i+4]
+		}
+	}
+	return ""
 }
 
 func (t *Thin) message(ctx context.Context, msg string) error {

@@ -28,7 +28,11 @@ func fakeThin(t *testing.T, thinDelta string, reserveRC, releaseRC int) (*Thin, 
 		}
 		return p
 	}
-	dm := write("dmsetup", fmt.Sprintf(`echo "dmsetup $*" >>%[1]s
+	dm := write("dmsetup", fmt.Sprintf(`if [ "$1" = status ]; then
+	echo "0 131072 thin-pool 1 11/1024 0/512 ${FAKE_HELD:--} rw discard_passdown queue_if_no_space - 1024"
+	exit 0
+fi
+echo "dmsetup $*" >>%[1]s
 case "$4" in
 reserve_metadata_snap) rc=%[2]d ;;
 release_metadata_snap) rc=%[3]d ;;
@@ -78,8 +82,14 @@ func TestThinDelta(t *testing.T) {
 			[]string{logReserve}},
 		{"release fails", "cat <<'EOF'\n" + out + "EOF\n", 0, 1, "release_metadata_snap: exit status 1",
 			[]string{logReserve, logDelta, logRelease}},
+		{"reserve fails, one held", "exit 0\n", 1, 0, "reserve_metadata_snap: exit status 1: device-mapper: message ioctl on vg0-pool-tpool failed: Device or resource busy; " +
+			"thin pool vg0-pool-tpool already holds a metadata snapshot (at block 42): a thin_delta or thin_dump outside snapctl uses it, or the run that reserved it was killed; " +
+			"if none runs, release it with dmsetup message vg0-pool-tpool 0 release_metadata_snap", []string{logReserve}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if strings.HasSuffix(tc.name, "one held") {
+				t.Setenv("FAKE_HELD", "42")
+			}
 			th, log := fakeThin(t, tc.script, tc.reserveRC, tc.releaseRC)
 			td, err := th.Delta(context.Background(), 1, 2)
 			if tc.wantErr == "" {

@@ -6,14 +6,15 @@
 // uncompressed vmlinux (PVH entry) when it can be extracted. Its initramfs
 // holds busybox-static, the host's lvm, dmsetup and thin-provisioning tools
 // with their shared libraries, an lvm.conf with udev and monitoring off,
-// and the kernel modules for virtio disks and device-mapper snapshots and
-// thin pools, loaded with insmod in dependency order. Disks are raw image
+// and the kernel modules for virtio disks, device-mapper snapshots and
+// thin pools and ext4, loaded with insmod in dependency order. Disks are raw image
 // files on virtio-blk, so the host can check what the guest wrote after it
 // has exited.
 //
 // The kernel and the base initramfs are cached in
 // $BLKPIPE_QEMU_CACHE, else /var/cache/blkpipe-qemu when root, else
-// $XDG_CACHE_HOME/blkpipe-qemu, keyed by the package versions.
+// $XDG_CACHE_HOME/blkpipe-qemu, keyed by the package versions and the
+// modules chosen.
 //
 // A test usually runs its own test binary in the guest:
 //
@@ -414,7 +415,7 @@ func assets() (*assetPaths, error) {
 	if err != nil {
 		return nil, err
 	}
-	kdir := filepath.Join(root, pkg+"_"+version)
+	kdir := filepath.Join(root, pkg+"_"+version+"_"+modulesKey())
 	if _, err := os.Stat(filepath.Join(kdir, "done")); err != nil {
 		if err := fetchKernel(root, kdir, pkg); err != nil {
 			return nil, err
@@ -480,7 +481,14 @@ func kernelPackage() (pkg, version string, err error) {
 // guestModules are loaded in the guest, with their dependencies before
 // them. crc32c_generic comes first: libcrc32c asks the crypto API for
 // crc32c, and the optimised crc32c-intel fails under TCG.
-var guestModules = []string{"crc32c_generic", "virtio_pci", "virtio_blk", "dm_mod", "dm_snapshot", "dm_thin_pool"}
+// ext4 is for tests that mount a filesystem on a logical volume.
+var guestModules = []string{"crc32c_generic", "virtio_pci", "virtio_blk", "dm_mod", "dm_snapshot", "dm_thin_pool", "ext4"}
+
+// modulesKey tells kernel directories unpacked for other guestModules apart.
+func modulesKey() string {
+	h := sha256.Sum256([]byte(strings.Join(guestModules, " ")))
+	return hex.EncodeToString(h[:4])
+}
 
 // fetchKernel downloads and unpacks the kernel package into kdir: the
 // kernel image (vmlinux if it can be extracted) and the guest's modules

@@ -50,7 +50,7 @@ func TestLVMGuestModuleOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	order, err := os.ReadFile(cacheRoot() + "/" + pkg + "_" + version + "/modules.order")
+	order, err := os.ReadFile(cacheRoot() + "/" + pkg + "_" + version + "_" + modulesKey() + "/modules.order")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +63,7 @@ func TestLVMGuestModuleOrder(t *testing.T) {
 	for _, pair := range [][2]string{
 		{"crc32c_generic.ko", "libcrc32c.ko"}, {"virtio.ko", "virtio_pci.ko"}, {"dm-mod.ko", "dm-snapshot.ko"},
 		{"dm-bufio.ko", "dm-snapshot.ko"}, {"dm-persistent-data.ko", "dm-thin-pool.ko"}, {"dm-bio-prison.ko", "dm-thin-pool.ko"},
+		{"jbd2.ko", "ext4.ko"}, {"mbcache.ko", "ext4.ko"},
 	} {
 		a, aok := pos[pair[0]]
 		b, bok := pos[pair[1]]
