@@ -22,6 +22,7 @@ import (
 type Hasher struct {
 	keep    bool
 	workers int
+	total   int64 // the source's size when known (WithSize), else -1
 
 	buf    []byte // piece being filled
 	pieces int64  // whole pieces handed to the goroutines
@@ -65,9 +66,15 @@ func WithWorkers(n int) Option { return func(h *Hasher) { h.workers = max(1, n) 
 // by Leaves after Sum: 32 bytes per 64 KiB of source.
 func WithLeaves() Option { return func(h *Hasher) { h.keep = true } }
 
+// WithSize tells the Hasher the source is n bytes, so that WriteLent
+// knows which of its pieces is not the source's last and can hash it
+// where it is. Sum is then the source's digest only if exactly n bytes
+// were written (a caller that declared a size checks it anyway).
+func WithSize(n int64) Option { return func(h *Hasher) { h.total = n } }
+
 // New returns a Hasher.
 func New(opts ...Option) *Hasher {
-	h := &Hasher{workers: runtime.GOMAXPROCS(0)}
+	h := &Hasher{workers: runtime.GOMAXPROCS(0), total: -1}
 	for _, o := range opts {
 		o(h)
 	}
@@ -147,17 +154,18 @@ func (h *Hasher) Write(p []byte) (int, error) {
 
 // WriteLent is Write for bytes the caller lends: the whole pieces of p
 // that start at a multiple of 1 MiB of the source and are followed by more
-// of p are hashed where they are, not copied. For each it calls hold
-// before it hands it to a goroutine and release, once, from that
-// goroutine, when it is hashed; the caller must not change the piece in
-// between. No piece is kept past that: the rest of p (its last piece,
-// which may be the source's last) is copied as Write copies it.
+// of p (or, under WithSize, by more of the source) are hashed where they
+// are, not copied. For each it calls hold before it hands it to a
+// goroutine and release, once, from that goroutine, when it is hashed;
+// the caller must not change the piece in between. No piece is kept past
+// that: the rest of p (which may end the source) is copied as Write
+// copies it.
 func (h *Hasher) WriteLent(p []byte, hold, release func()) (int, error) {
 	if h.closed {
 		panic("digest: Write after Sum or Close")
 	}
 	n := len(p)
-	for h.size%pieceSize == 0 && len(p) > pieceSize {
+	for h.size%pieceSize == 0 && (len(p) > pieceSize || len(p) == pieceSize && h.size+pieceSize < h.total) {
 		if len(h.buf) == pieceSize {
 			h.dispatch() // more bytes follow it
 		}

@@ -271,7 +271,7 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		filter:   cfg.filter,
 		bs:       int64(bs),
 		seg:      int64(seg),
-		sum:      newSummer(cfg.hdr.DigestAlg, cfg.workers, false),
+		sum:      newSummer(cfg.hdr.DigestAlg, cfg.workers, false, cfg.hdr.SourceSize),
 		blockOff: cfg.hdr.StartOffset,
 		sent:     cfg.hdr.StartOffset,
 		// In flight: a block being filled, one waiting for dispatch
