@@ -24,9 +24,10 @@ type Hasher struct {
 	workers int
 	total   int64 // the source's size when known (WithSize), else -1
 
-	buf    []byte // piece being filled
-	pieces int64  // whole pieces handed to the goroutines
-	size   int64
+	buf     []byte    // piece being filled
+	pending *PieceSum // the last piece added by AddPiece, kept back until more follows
+	pieces  int64     // whole pieces handed to the goroutines
+	size    int64
 
 	started bool
 	free    chan []byte
@@ -130,6 +131,9 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	if h.closed {
 		panic("digest: Write after Sum or Close")
 	}
+	if len(p) > 0 {
+		h.flushPending()
+	}
 	n := len(p)
 	h.size += int64(n)
 	for len(p) > 0 {
@@ -163,6 +167,9 @@ func (h *Hasher) Write(p []byte) (int, error) {
 func (h *Hasher) WriteLent(p []byte, hold, release func()) (int, error) {
 	if h.closed {
 		panic("digest: Write after Sum or Close")
+	}
+	if len(p) > 0 {
+		h.flushPending()
 	}
 	n := len(p)
 	for h.size%pieceSize == 0 && (len(p) > pieceSize || len(p) == pieceSize && h.size+pieceSize < h.total) {
@@ -221,6 +228,10 @@ func (h *Hasher) Sum() [Size]byte {
 		return h.root
 	}
 	h.stop()
+	if h.pending != nil {
+		h.sumPending()
+		return h.root
+	}
 	// The last piece: its whole leaves but the last, then the last leaf.
 	n := NumLeaves(int64(len(h.buf)))
 	var cvs [pieceLeaves][8]uint32
@@ -261,6 +272,6 @@ func (h *Hasher) Leaves() []CV {
 func (h *Hasher) Close() {
 	if !h.closed {
 		h.stop()
-		h.buf = nil
+		h.buf, h.pending = nil, nil
 	}
 }

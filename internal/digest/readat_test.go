@@ -104,3 +104,35 @@ func TestWriteLent(t *testing.T) {
 		}
 	}
 }
+
+// TestAddPiece feeds sources as pieces hashed by SumPiece, after a prefix
+// of whole pieces written (or lent) the usual way, and checks the digest
+// and the leaves.
+func TestAddPiece(t *testing.T) {
+	for _, n := range sizes {
+		b := gen("mixed", n)
+		want := blake3.Sum256(b)
+		_, wantLeaves := Leaves(b)
+		for _, prefix := range []int{0, 1, 3} {
+			h := New(WithLeaves(), WithWorkers(2))
+			off := 0
+			for i := 0; i < prefix && off+pieceSize < n; i++ {
+				if i%2 == 0 {
+					h.Write(b[off : off+pieceSize])
+				} else {
+					h.WriteLent(b[off:off+pieceSize], func() {}, func() {})
+				}
+				off += pieceSize
+			}
+			for ; off < n; off += pieceSize {
+				h.AddPiece(SumPiece(b[off:min(off+pieceSize, n)], int64(off/pieceSize)))
+			}
+			if got := h.Sum(); got != want {
+				t.Fatalf("%d bytes, %d pieces written first: %x, want %x", n, prefix, got, want)
+			}
+			if !equalCVs(h.Leaves(), wantLeaves) {
+				t.Fatalf("%d bytes, %d pieces written first: leaves differ", n, prefix)
+			}
+		}
+	}
+}
