@@ -389,7 +389,8 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 // blocks (in segments of about 1 MiB when blocks are small) to the
 // Writer's goroutines, which apply the filter and compress them; Write
 // blocks when enough blocks are in flight. It hashes p into END's digest
-// itself (SHA-256), or copies it for the BLAKE3 goroutines, so the caller
+// itself (SHA-256), or copies it for the BLAKE3 goroutines (BLAKE3 with
+// 1 MiB blocks is hashed by the workers, block by block), so the caller
 // should have its next read in flight meanwhile.
 // It does not keep p.
 func (fw *Writer) Write(p []byte) (int, error) { return fw.write(p, nil) }
