@@ -23,10 +23,12 @@ import (
 type Hasher struct {
 	keep    bool
 	workers int
+	total   int64 // the source's size when known (WithSize), else -1
 
-	buf    []byte // piece being filled
-	pieces int64  // whole pieces handed to the goroutines
-	size   int64
+	buf     []byte    // piece being filled
+	pending *PieceSum // the last piece added by AddPiece, kept back until more follows
+	pieces  int64     // whole pieces handed to the goroutines
+	size    int64
 
 	started bool
 	free    chan []byte
@@ -71,9 +73,15 @@ func WithWorkers(n int) Option { return func(h *Hasher) { h.workers = max(1, n) 
 // by Leaves after Sum: 32 bytes per 64 KiB of source.
 func WithLeaves() Option { return func(h *Hasher) { h.keep = true } }
 
+// WithSize tells the Hasher the source is n bytes, so that WriteLent
+// knows which of its pieces is not the source's last and can hash it
+// where it is. Sum is then the source's digest only if exactly n bytes
+// were written (a caller that declared a size checks it anyway).
+func WithSize(n int64) Option { return func(h *Hasher) { h.total = n } }
+
 // New returns a Hasher.
 func New(opts ...Option) *Hasher {
-	h := &Hasher{workers: runtime.GOMAXPROCS(0)}
+	h := &Hasher{workers: runtime.GOMAXPROCS(0), total: -1}
 	for _, o := range opts {
 		o(h)
 	}
@@ -129,6 +137,9 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	if h.closed {
 		panic("digest: Write after Sum or Close")
 	}
+	if len(p) > 0 {
+		h.flushPending()
+	}
 	n := len(p)
 	h.size += int64(n)
 	for len(p) > 0 {
@@ -153,17 +164,21 @@ func (h *Hasher) Write(p []byte) (int, error) {
 
 // WriteLent is Write for bytes the caller lends: the whole pieces of p
 // that start at a multiple of 1 MiB of the source and are followed by more
-// of p are hashed where they are, not copied. For each it calls hold
-// before it hands it to a goroutine and release, once, from that
-// goroutine, when it is hashed; the caller must not change the piece in
-// between. No piece is kept past that: the rest of p (its last piece,
-// which may be the source's last) is copied as Write copies it.
+// of p (or, under WithSize, by more of the source) are hashed where they
+// are, not copied. For each it calls hold before it hands it to a
+// goroutine and release, once, from that goroutine, when it is hashed;
+// the caller must not change the piece in between. No piece is kept past
+// that: the rest of p (which may end the source) is copied as Write
+// copies it.
 func (h *Hasher) WriteLent(p []byte, hold, release func()) (int, error) {
 	if h.closed {
 		panic("digest: Write after Sum or Close")
 	}
+	if len(p) > 0 {
+		h.flushPending()
+	}
 	n := len(p)
-	for h.size%pieceSize == 0 && len(p) > pieceSize {
+	for h.size%pieceSize == 0 && (len(p) > pieceSize || len(p) == pieceSize && h.size+pieceSize < h.total) {
 		if len(h.buf) == pieceSize {
 			h.dispatch() // more bytes follow it
 		}
@@ -219,6 +234,10 @@ func (h *Hasher) Sum() [Size]byte {
 		return h.root
 	}
 	h.stop()
+	if h.pending != nil {
+		h.sumPending()
+		return h.root
+	}
 	// The last piece: its whole leaves but the last, then the last leaf.
 	n := NumLeaves(int64(len(h.buf)))
 	var cvs [pieceLeaves][8]uint32
@@ -259,6 +278,6 @@ func (h *Hasher) Leaves() []CV {
 func (h *Hasher) Close() {
 	if !h.closed {
 		h.stop()
-		h.buf = nil
+		h.buf, h.pending = nil, nil
 	}
 }

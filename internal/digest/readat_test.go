@@ -50,16 +50,25 @@ func TestSumAtShort(t *testing.T) {
 	}
 }
 
-// TestWriteLent mixes lent and copied writes of uneven sizes and checks
-// the digest, the leaves, and that every piece held is released once.
+// TestWriteLent mixes lent and copied writes of uneven sizes, with and
+// without the source's size declared, and checks the digest, the leaves,
+// and that every piece held is released once.
 func TestWriteLent(t *testing.T) {
 	for _, n := range sizes {
 		b := gen("mixed", n)
 		want := blake3.Sum256(b)
 		_, wantLeaves := Leaves(b)
-		for _, step := range []int{pieceSize, 3 * pieceSize, pieceSize + 4096, 4096} {
+		for _, tc := range []struct {
+			step  int
+			sized bool
+		}{{pieceSize, false}, {pieceSize, true}, {3 * pieceSize, false}, {3 * pieceSize, true}, {pieceSize + 4096, true}, {4096, false}} {
+			step := tc.step
 			var held, released atomic.Int64
-			h := New(WithLeaves(), WithWorkers(2))
+			opts := []Option{WithLeaves(), WithWorkers(2)}
+			if tc.sized {
+				opts = append(opts, WithSize(int64(n)))
+			}
+			h := New(opts...)
 			for i, p := 0, b; len(p) > 0; i++ {
 				c := min(len(p), step)
 				if i%3 == 2 {
@@ -77,6 +86,52 @@ func TestWriteLent(t *testing.T) {
 			}
 			if held.Load() != released.Load() {
 				t.Fatalf("%d bytes in writes of %d: %d pieces held, %d released", n, step, held.Load(), released.Load())
+			}
+			// Writes of one piece each are lent only when the Hasher
+			// knows which is the last: every lent one but the source's
+			// last, if it is whole.
+			if step == pieceSize {
+				lent := int64(0)
+				for i := 0; tc.sized && (i+1)*pieceSize < n; i++ {
+					if i%3 != 2 {
+						lent++
+					}
+				}
+				if held.Load() != lent {
+					t.Fatalf("%d bytes in writes of %d, size declared %v: %d pieces lent, want %d", n, step, tc.sized, held.Load(), lent)
+				}
+			}
+		}
+	}
+}
+
+// TestAddPiece feeds sources as pieces hashed by SumPiece, after a prefix
+// of whole pieces written (or lent) the usual way, and checks the digest
+// and the leaves.
+func TestAddPiece(t *testing.T) {
+	for _, n := range sizes {
+		b := gen("mixed", n)
+		want := blake3.Sum256(b)
+		_, wantLeaves := Leaves(b)
+		for _, prefix := range []int{0, 1, 3} {
+			h := New(WithLeaves(), WithWorkers(2))
+			off := 0
+			for i := 0; i < prefix && off+pieceSize < n; i++ {
+				if i%2 == 0 {
+					h.Write(b[off : off+pieceSize])
+				} else {
+					h.WriteLent(b[off:off+pieceSize], func() {}, func() {})
+				}
+				off += pieceSize
+			}
+			for ; off < n; off += pieceSize {
+				h.AddPiece(SumPiece(b[off:min(off+pieceSize, n)], int64(off/pieceSize)))
+			}
+			if got := h.Sum(); got != want {
+				t.Fatalf("%d bytes, %d pieces written first: %x, want %x", n, prefix, got, want)
+			}
+			if !equalCVs(h.Leaves(), wantLeaves) {
+				t.Fatalf("%d bytes, %d pieces written first: leaves differ", n, prefix)
 			}
 		}
 	}

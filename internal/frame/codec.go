@@ -8,11 +8,11 @@ import (
 )
 
 // compressor compresses one block at a time. Each worker goroutine owns
-// one, so the lz4.Compressor's hash table and the zstd encoder's state are
+// one, so the lz4Encoder's hash table and the zstd encoder's state are
 // reused from block to block and never shared.
 type compressor struct {
 	codec Codec
-	lz4   lz4.Compressor
+	lz4   lz4Encoder
 	zstd  *zstd.Encoder
 }
 
@@ -49,15 +49,15 @@ func (cp *compressor) compress(dst, src []byte) ([]byte, bool) {
 	switch cp.codec {
 	case CodecLZ4:
 		// A destination one byte shorter than src makes the compressor
-		// give up (n == 0 or an error) exactly when compression would not
-		// shrink the block, so incompressible blocks cost no large buffer.
+		// give up (n == 0) exactly when compression would not shrink the
+		// block, so incompressible blocks cost no large buffer.
 		start := len(dst)
 		if cap(dst)-start < len(src)-1 {
 			return dst, false
 		}
 		out := dst[start : start+len(src)-1]
-		n, err := cp.lz4.CompressBlock(src, out)
-		if err != nil || n == 0 || n >= len(src) {
+		n := cp.lz4.compress(src, out)
+		if n == 0 || n >= len(src) {
 			return dst, false
 		}
 		return dst[:start+n], true

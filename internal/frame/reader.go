@@ -199,7 +199,7 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 		recs:       make(chan checked),
 		bufs:       newPool(2*cfg.workers+5, min(int(hdr.BlockSize), 1<<20)),
 		done:       make(chan struct{}),
-		sum:        newSummer(hdr.DigestAlg, cfg.workers, cfg.leaves),
+		sum:        newSummer(hdr.DigestAlg, cfg.workers, cfg.leaves, -1),
 		verifiable: !cfg.noVerify,
 		limit:      cfg.limit - 1,
 	}

@@ -21,10 +21,12 @@ type summer interface {
 }
 
 // newSummer returns a summer for alg (valid); BLAKE3 hashes on workers
-// goroutines, SHA-256 in the caller's; leaves keeps BLAKE3's leaves.
-func newSummer(alg DigestAlg, workers int, leaves bool) summer {
+// goroutines, SHA-256 in the caller's; leaves keeps BLAKE3's leaves; size
+// is the source's size if known (else -1), which lets BLAKE3 hash every
+// lent piece but the source's last where it is.
+func newSummer(alg DigestAlg, workers int, leaves bool, size int64) summer {
 	if alg == DigestBLAKE3 {
-		opts := []digest.Option{digest.WithWorkers(workers)}
+		opts := []digest.Option{digest.WithWorkers(workers), digest.WithSize(size)}
 		if leaves {
 			opts = append(opts, digest.WithLeaves())
 		}

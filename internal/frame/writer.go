@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/blkpipe/blkpipe/internal/digest"
 )
 
 // DefaultConcurrency is the Writer's and Reader's number of codec
@@ -170,6 +172,12 @@ type Writer struct {
 	blockOff int64  // source offset of block[0]
 
 	sum summer // END's digest, fed by HashOnly and Write
+	// pieces is sum's BLAKE3 Hasher when the workers hash the blocks
+	// (blocks of one digest piece, see NewWriter): each worker hashes
+	// its block right after (or before) it checksums and compresses it,
+	// while the block is in its core's cache, and the output goroutine
+	// adds the sums in order. Nil when Write feeds sum.
+	pieces *digest.Hasher
 
 	// The dispatch goroutine's state: it takes full blocks in order
 	// and sends them on as records.
@@ -202,10 +210,11 @@ type fullBlock struct {
 }
 
 type job struct {
-	off   int64
-	block *[]byte
-	ref   *lent
-	res   chan result
+	off      int64
+	block    *[]byte
+	ref      *lent
+	res      chan result
+	hashOnly bool // a block left out or zero: only hashed (pieces)
 }
 
 // lent counts the blocks of a WriteOwned buffer still in flight, plus one
@@ -236,6 +245,10 @@ type result struct {
 	b     []byte  // bytes to write when rec is nil (small records)
 	block *[]byte // a raw DATA payload written after b, then recycled
 	ref   *lent   // block's lender, if any
+	sum   *digest.PieceSum
+	// reached, if set, is closed when the output goroutine gets to
+	// this result: every sum before it has been added.
+	reached chan struct{}
 }
 
 // NewWriter writes the header to w and returns a Writer that frames the
@@ -271,7 +284,7 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 		filter:   cfg.filter,
 		bs:       int64(bs),
 		seg:      int64(seg),
-		sum:      newSummer(cfg.hdr.DigestAlg, cfg.workers, false),
+		sum:      newSummer(cfg.hdr.DigestAlg, cfg.workers, false, cfg.hdr.SourceSize),
 		blockOff: cfg.hdr.StartOffset,
 		sent:     cfg.hdr.StartOffset,
 		// In flight: a block being filled, one waiting for dispatch
@@ -292,6 +305,11 @@ func NewWriter(w io.Writer, opts ...WriterOption) (*Writer, error) {
 	fw.segs = fw.blocks
 	if seg != bs {
 		fw.segs = newPool(4, seg)
+	}
+	if b, ok := fw.sum.(blake3Summer); ok && bs == digest.PieceSize && cfg.hdr.StartOffset%digest.PieceSize == 0 {
+		// Blocks are the digest's pieces: the workers hash them (the
+		// prefix before a start offset is still written to sum).
+		fw.pieces = b.Hasher
 	}
 	comps := make([]*compressor, cfg.workers)
 	for i := range comps {
@@ -371,7 +389,8 @@ func (fw *Writer) HashOnly(p []byte) (int, error) {
 // blocks (in segments of about 1 MiB when blocks are small) to the
 // Writer's goroutines, which apply the filter and compress them; Write
 // blocks when enough blocks are in flight. It hashes p into END's digest
-// itself (SHA-256), or copies it for the BLAKE3 goroutines, so the caller
+// itself (SHA-256), or copies it for the BLAKE3 goroutines (BLAKE3 with
+// 1 MiB blocks is hashed by the workers, block by block), so the caller
 // should have its next read in flight meanwhile.
 // It does not keep p.
 func (fw *Writer) Write(p []byte) (int, error) { return fw.write(p, nil) }
@@ -409,7 +428,7 @@ func (fw *Writer) write(p []byte, ref *lent) (int, error) {
 	fw.fed += int64(len(p))
 	// BLAKE3 takes lent bytes whole, hashing them on its goroutines where
 	// they are; SHA-256 is hashed piece by piece below.
-	hashed := ref != nil && fw.sum.writeLent(p, ref)
+	hashed := fw.pieces != nil || ref != nil && fw.sum.writeLent(p, ref)
 	n := 0
 	for len(p) > 0 {
 		// Blocks end at multiples of bs in source offsets, so a resumed
@@ -512,7 +531,7 @@ func (fw *Writer) dispatchBlock(off int64, b []byte, owned bool, ref *lent) bool
 		if end := off + int64(len(b)); end-fw.sent >= markInterval {
 			fw.queueMark(end)
 		}
-		return false
+		return fw.queueHash(off, b, ref)
 	}
 	if isZero(b) {
 		if fw.zeroLen > 0 && fw.zeroOff+fw.zeroLen != off {
@@ -525,7 +544,7 @@ func (fw *Writer) dispatchBlock(off int64, b []byte, owned bool, ref *lent) bool
 		if fw.zeroLen >= maxZeroRun {
 			fw.flushZeros()
 		}
-		return false
+		return fw.queueHash(off, b, ref)
 	}
 	fw.flushZeros()
 	fw.records++
@@ -539,6 +558,19 @@ func (fw *Writer) dispatchBlock(off int64, b []byte, owned bool, ref *lent) bool
 	res := make(chan result, 1)
 	fw.queue <- res
 	fw.jobs <- job{off: off, block: bp, ref: ref, res: res}
+	return true
+}
+
+// queueHash queues block b (owned: a whole block, see dispatchSegment)
+// for a worker to hash when the workers hash the blocks, and reports
+// whether it did.
+func (fw *Writer) queueHash(off int64, b []byte, ref *lent) bool {
+	if fw.pieces == nil {
+		return false
+	}
+	res := make(chan result, 1)
+	fw.queue <- res
+	fw.jobs <- job{off: off, block: &b, ref: ref, res: res, hashOnly: true}
 	return true
 }
 
@@ -578,6 +610,15 @@ func (fw *Writer) work(c *compressor) {
 	defer c.close()
 	for j := range fw.jobs {
 		src := *j.block
+		var sum *digest.PieceSum
+		if fw.pieces != nil {
+			sum = digest.SumPiece(src, j.off/digest.PieceSize)
+		}
+		if j.hashOnly {
+			fw.recycle(j.block, j.ref)
+			j.res <- result{sum: sum}
+			continue
+		}
 		rh := recHeader{typ: typeData, offset: j.off, length: int64(len(src)), payloadCRC: crc(src)}
 		if fw.hdr.Codec != CodecNone {
 			op := fw.outs.get(0)
@@ -588,7 +629,7 @@ func (fw *Writer) work(c *compressor) {
 				rh.put(out, &fw.hdr.StreamID)
 				*op = out
 				fw.recycle(j.block, j.ref)
-				j.res <- result{rec: op}
+				j.res <- result{rec: op, sum: sum}
 				continue
 			}
 			fw.outs.put(op)
@@ -598,7 +639,7 @@ func (fw *Writer) work(c *compressor) {
 		rh.storedLen = uint32(len(src))
 		h := make([]byte, RecordHeaderLen)
 		rh.put(h, &fw.hdr.StreamID)
-		j.res <- result{b: h, block: j.block, ref: j.ref}
+		j.res <- result{b: h, block: j.block, ref: j.ref, sum: sum}
 	}
 }
 
@@ -608,6 +649,13 @@ func (fw *Writer) output() {
 	defer close(fw.out)
 	for res := range fw.queue {
 		r := <-res
+		if r.sum != nil {
+			fw.pieces.AddPiece(r.sum)
+		}
+		if r.reached != nil {
+			close(r.reached)
+			continue
+		}
 		b := r.b
 		if r.rec != nil {
 			b = *r.rec
@@ -663,6 +711,15 @@ func (fw *Writer) Close() error {
 		fw.setErr(fmt.Errorf("frame: %w: source ended at %d bytes, declared %d", ErrSourceSize, fw.fed, fw.hdr.SourceSize))
 	}
 	if fw.getErr() == nil {
+		if fw.pieces != nil {
+			// The output goroutine adds the pieces' sums: wait until
+			// it has added the last.
+			reached := make(chan struct{})
+			res := make(chan result, 1)
+			res <- result{reached: reached}
+			fw.queue <- res
+			<-reached
+		}
 		fw.digest = fw.sum.sum()
 		b := make([]byte, RecordHeaderLen+EndPayloadLen)
 		p := b[RecordHeaderLen:]
@@ -675,11 +732,11 @@ func (fw *Writer) Close() error {
 		res <- result{b: b}
 		fw.queue <- res
 	}
-	fw.sum.close()
 	close(fw.jobs)
 	close(fw.queue)
 	fw.wg.Wait()
 	<-fw.out
+	fw.sum.close() // after output, which may add pieces to it
 	// Flush even after an error: the records before it are valid, and a
 	// stream that stops at a record boundary is the best start for a
 	// resume. (After a write error bufio keeps failing, writing nothing.)
