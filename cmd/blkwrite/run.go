@@ -132,7 +132,7 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		in.R = idle
 		return framedKeep(ctx, opt.keep, receive.Options{ // keep.go
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
-			State: set.StateDir, ResumeEvery: every,
+			State: set.StateDir, ResumeEvery: every, NoAIO: set.NoAIO,
 			SSH: getenv("SSH_CONNECTION") != "", Result: sum.framed(in), Restrict: lim.rs,
 		}, stderr, func(o receive.Options) error { return receive.Framed(ctx, o, in, stdout, rep, usr1) })
 	}

@@ -29,6 +29,7 @@ const DefaultResumeEvery = 2 * time.Second
 type Options struct {
 	Ops                    *ddargs.Operands
 	NoVerify, AssumeZeroed bool // --no-verify, --assume-zeroed
+	NoAIO                  bool // BLKPIPE_AIO=0: a delta's read-back uses preads, not native AIO
 	State                  state.Dir
 	ResumeEvery            time.Duration // how often progress is made durable and recorded
 	SSH                    bool          // run by sshd: the resume hint names ssh

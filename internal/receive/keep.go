@@ -44,18 +44,21 @@ type keeper struct {
 	badSums atomic.Bool // a piece did not fall on block boundaries
 
 	// A delta verified from the map: the map's tree, the leaf being
-	// rebuilt from the stream's bytes, and the workers that read the
-	// rest of each touched leaf from the target and hash it.
-	tree   *digest.Tree
-	rf     *os.File // the target, read with read-ahead off
-	cur    *leafJob
-	bufs   chan []byte
-	jobs   chan *leafJob
-	wg     sync.WaitGroup
-	failed atomic.Bool
-	mu     sync.Mutex
-	err    error    // the first failed read
-	cvs    []leafCV // the touched leaves' new chaining values
+	// rebuilt from the stream's bytes, and the readers that read the
+	// rest of each touched leaf from the target and hash it
+	// (leafread.go).
+	tree    *digest.Tree
+	noAIO   bool     // BLKPIPE_AIO=0: read with preads
+	rf      *os.File // the target, read with read-ahead off
+	aio     *aioLeaves
+	cur     *leafJob
+	bufs    chan []byte
+	jobs    chan *leafJob
+	pending sync.WaitGroup // leaves handed on, not yet hashed
+	failed  atomic.Bool
+	mu      sync.Mutex
+	err     error    // the first failed read
+	cvs     []leafCV // the touched leaves' new chaining values
 }
 
 // newKeeper returns the keeper of a stream with header h onto of, or nil
@@ -64,7 +67,7 @@ func newKeeper(opt Options, h frame.Header, t *sink) *keeper {
 	if opt.Ops.Of == "" || !t.seekable || h.SourceSize < 0 || opt.NoVerify {
 		return nil
 	}
-	k := &keeper{dir: opt.State, of: opt.Ops.Of, size: h.SourceSize, alg: h.DigestAlg}
+	k := &keeper{dir: opt.State, of: opt.Ops.Of, size: h.SourceSize, alg: h.DigestAlg, noAIO: opt.NoAIO}
 	if h.SourceSize <= maxKeptSums {
 		k.sums = make([]uint64, sums.Blocks(h.SourceSize, state.KeptBlockSize))
 	}
@@ -175,9 +178,8 @@ func (k *keeper) sum(p []byte, off int64) {
 
 // feed rebuilds the leaves the stream's bytes at off touch (p nil: n
 // zeros), in source order: it copies the stream's bytes into the leaf and
-// notes the ranges it lacks, which leafWorkers read from the target and
-// hash, many leaves at a time (the reads are small and scattered: one at
-// a time, each would wait for the disk).
+// notes the ranges it lacks, which the readers of leafread.go read from
+// the target and hash, many at a time.
 func (k *keeper) feed(p []byte, off, n int64) error {
 	if k.tree == nil {
 		return nil
@@ -206,98 +208,6 @@ func (k *keeper) feed(p []byte, off, n int64) error {
 		off, n = off+c, n-c
 	}
 	return nil
-}
-
-// leafWorkers is how many touched leaves are read back and hashed at once.
-const leafWorkers = 32
-
-// A leafJob is a touched leaf: its bytes from the stream, the ranges to
-// read from the target, and then its new chaining value.
-type leafJob struct {
-	i    int64
-	buf  []byte
-	gaps [][2]int64
-	pos  int64
-}
-
-type leafCV struct {
-	i  int64
-	cv digest.CV
-}
-
-func (k *keeper) leafLen(i int64) int64 { return min(digest.LeafSize, k.size-i*digest.LeafSize) }
-
-// startLeaves starts the goroutines that read and hash touched leaves.
-func (k *keeper) startLeaves() {
-	k.bufs = make(chan []byte, 2*leafWorkers)
-	for range 2 * leafWorkers {
-		k.bufs <- make([]byte, digest.LeafSize)
-	}
-	k.jobs = make(chan *leafJob, leafWorkers)
-	for range leafWorkers {
-		k.wg.Add(1)
-		go func() {
-			defer k.wg.Done()
-			for j := range k.jobs {
-				k.hashLeaf(j)
-				k.bufs <- j.buf
-			}
-		}()
-	}
-}
-
-func (k *keeper) hashLeaf(j *leafJob) {
-	if k.failed.Load() {
-		return
-	}
-	for _, g := range j.gaps {
-		at := j.i*digest.LeafSize + g[0]
-		if _, err := k.rf.ReadAt(j.buf[g[0]:g[1]], at); err != nil {
-			k.fail(&ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d to verify the delta", ddmsg.Quote(k.of), at), Err: err})
-			return
-		}
-	}
-	cv := digest.LeafCV(j.buf[:k.leafLen(j.i)], j.i)
-	k.mu.Lock()
-	k.cvs = append(k.cvs, leafCV{j.i, cv})
-	k.mu.Unlock()
-}
-
-func (k *keeper) fail(err error) {
-	k.mu.Lock()
-	if k.err == nil {
-		k.err = err
-		k.failed.Store(true)
-	}
-	k.mu.Unlock()
-}
-
-// flush hands the current leaf, if any, to the workers, with the rest of
-// it to read.
-func (k *keeper) flush() error {
-	if k.failed.Load() {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		return k.err
-	}
-	if j := k.cur; j != nil {
-		if l := k.leafLen(j.i); j.pos < l {
-			j.gaps = append(j.gaps, [2]int64{j.pos, l})
-		}
-		k.jobs <- j
-		k.cur = nil
-	}
-	return nil
-}
-
-// stopLeaves waits for the workers, once apply is done; it may be called
-// more than once.
-func (k *keeper) stopLeaves() {
-	if k.jobs != nil {
-		close(k.jobs)
-		k.wg.Wait()
-		k.jobs = nil
-	}
 }
 
 // verify finishes a delta verified from the map: END's digest must be
