@@ -170,6 +170,8 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	if err == nil {
 		err = k.verify(&end)
 	}
+	saving := k.startSave(h, fr, end) // while the target is made durable
+	defer saving.wait()
 	if err == nil {
 		err = t.finish(end)
 	}
@@ -197,7 +199,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		return ddtool.Reported(err)
 	}
 	rs.done()
-	if err := k.save(t, h, fr, end); err != nil {
+	if err := k.save(t, saving); err != nil {
 		rep.Diagnose(fmt.Sprintf("warning: could not keep the copy record and digest map of %s in %s: %v", ddmsg.Quote(ops.Of), opt.State.CopyPath(ops.Of), err))
 	}
 	rep.Report(time.Now())

@@ -239,42 +239,83 @@ func (k *keeper) verify(end *frame.Record) error {
 	return nil
 }
 
-// save keeps the state of a verified copy: the map (leaves from the tree,
-// or from fr, which hashed the whole source), the block sums and then the
-// copy record, which vouches for them. Failing to is worth a warning, not
-// a failed copy.
-func (k *keeper) save(t *sink, h frame.Header, fr *frame.Reader, end frame.Record) error {
+// saving is the map and block sums of a verified copy being written
+// (startSave), and the copy record that will vouch for them.
+type saving struct {
+	done chan struct{}
+	c    state.Copy
+	err  error
+}
+
+// startSave starts keeping the state of a verified copy: the map (leaves
+// from the tree, or from fr, which hashed the whole source) and the block
+// sums. They are written while the target is made durable: without the
+// copy record, which save writes after, they are not trusted (and the
+// record went before the target's first change). Nil when nothing is kept.
+func (k *keeper) startSave(h frame.Header, fr *frame.Reader, end frame.Record) *saving {
 	if k == nil || !end.Verified {
 		return nil
 	}
+	s := &saving{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.c, s.err = k.saveLeaves(h, fr, end)
+	}()
+	return s
+}
+
+func (k *keeper) saveLeaves(h frame.Header, fr *frame.Reader, end frame.Record) (state.Copy, error) {
 	c := state.Copy{Target: k.of, Size: k.size, Alg: h.DigestAlg.String(), Digest: hex.EncodeToString(end.Digest[:]),
 		StreamID: hex.EncodeToString(h.StreamID[:]), Time: time.Now()}
-	if h.DigestAlg == frame.DigestBLAKE3 {
-		leaves := fr.Leaves()
-		if k.tree != nil {
-			leaves = k.tree.Leaves()
-		}
-		if leaves == nil {
-			return errors.New("no leaves")
-		}
-		m := digest.Map{Size: k.size, Root: end.Digest, Leaves: leaves}
-		b, err := m.Marshal()
+	if h.DigestAlg != frame.DigestBLAKE3 {
+		return c, nil
+	}
+	leaves := fr.Leaves()
+	if k.tree != nil {
+		leaves = k.tree.Leaves()
+	}
+	if leaves == nil {
+		return c, errors.New("no leaves")
+	}
+	m := digest.Map{Size: k.size, Root: end.Digest, Leaves: leaves}
+	b, err := m.Marshal()
+	if err != nil {
+		return c, err
+	}
+	if err := k.dir.SaveMap(k.of, b); err != nil {
+		return c, err
+	}
+	if k.sums != nil && !k.badSums.Load() {
+		b, err := sums.Encode(state.KeptBlockSize, k.size, k.sums)
 		if err != nil {
-			return err
+			return c, err
 		}
-		if err := k.dir.SaveMap(k.of, b); err != nil {
-			return err
-		}
-		if k.sums != nil && !k.badSums.Load() {
-			b, err := sums.Encode(state.KeptBlockSize, k.size, k.sums)
-			if err != nil {
-				return err
-			}
-			if c.Sums, err = k.dir.SaveSums(k.of, b); err != nil {
-				return err
-			}
+		if c.Sums, err = k.dir.SaveSums(k.of, b); err != nil {
+			return c, err
 		}
 	}
+	return c, nil
+}
+
+// wait waits for the map and sums to be written; s may be nil.
+func (s *saving) wait() {
+	if s != nil {
+		<-s.done
+	}
+}
+
+// save keeps the copy record of a verified copy, once its map and sums
+// are written and the target was made durable; s is from startSave.
+// Failing to is worth a warning, not a failed copy.
+func (k *keeper) save(t *sink, s *saving) error {
+	if s == nil {
+		return nil
+	}
+	s.wait()
+	if s.err != nil {
+		return s.err
+	}
+	c := s.c
 	var err error
 	c.Dev, c.Ino, c.Stamp, err = state.Identify(t.F)
 	if err != nil {

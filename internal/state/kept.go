@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sync"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/digest"
@@ -124,6 +125,8 @@ func targetSize(f *os.File) (int64, error) {
 
 // sampleLeaves rehashes up to SampleLeaves random leaves of f (with the
 // last leaf among them) and returns the first that differs from m, or -1.
+// The leaves are read at once: one at a time, each read would wait for
+// the disk, and blkcat --sums answers, and a delta starts, only after.
 func sampleLeaves(f *os.File, m *digest.Map) (int64, error) {
 	n := int64(len(m.Leaves))
 	if m.Size == 0 {
@@ -139,17 +142,31 @@ func sampleLeaves(f *os.File, m *digest.Map) (int64, error) {
 		defer r.Close()
 		f = r
 	}
-	buf := make([]byte, digest.LeafSize)
-	for _, i := range picks {
-		b := buf[:min(digest.LeafSize, m.Size-i*digest.LeafSize)]
-		if _, err := f.ReadAt(b, i*digest.LeafSize); err != nil && !(err == io.EOF && len(b) == 0) {
-			return 0, err
-		}
-		if n == 1 {
-			if digest.Sum256(b) != m.Root {
-				return i, nil
+	differs := make([]bool, len(picks))
+	errs := make([]error, len(picks))
+	var wg sync.WaitGroup
+	for k, i := range picks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := make([]byte, min(digest.LeafSize, m.Size-i*digest.LeafSize))
+			if _, err := f.ReadAt(b, i*digest.LeafSize); err != nil && !(err == io.EOF && len(b) == 0) {
+				errs[k] = err
+				return
 			}
-		} else if digest.LeafCV(b, i) != m.Leaves[i] {
+			if n == 1 {
+				differs[k] = digest.Sum256(b) != m.Root
+			} else {
+				differs[k] = digest.LeafCV(b, i) != m.Leaves[i]
+			}
+		}()
+	}
+	wg.Wait()
+	for k, i := range picks {
+		if errs[k] != nil {
+			return 0, errs[k]
+		}
+		if differs[k] {
 			return i, nil
 		}
 	}
