@@ -35,6 +35,9 @@ type Options struct {
 	SSH                    bool          // run by sshd: the resume hint names ssh
 	Result                 *Result       // if set, filled in for --json (result.go)
 	Restrict               *Restriction  // --allow: the key's policy (see policy.go); nil otherwise
+	// Preloaded is the target's kept state, if loaded before the
+	// stream came (Preload); nil otherwise.
+	Preloaded *Preloaded
 	// Verified, if set, is told of a verified copy before Framed
 	// returns: its digest algorithm, hex digest, stream id and size.
 	Verified func(alg, digest, streamID string, size int64)
@@ -59,6 +62,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	if in.R != nil {
 		src = in.R
 	}
+	ahead := newAheadReader(src) // reads ahead once the stream is a delta
+	defer ahead.close()
+	src = ahead
 	base := &lazyReaderAt{ready: make(chan struct{})}
 	defer base.set(nil, nil, nil)
 	defer base.close()
@@ -85,6 +91,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	}
 	defer fr.Close()
 	h := fr.Header()
+	if h.Delta() {
+		ahead.start()
+	}
 	opt.Result.header(h)
 	full := !h.Delta() && h.StartOffset == 0
 	if err := opt.Restrict.checkHeader(h, ddtool.OutputName(ops)); err != nil {
@@ -128,7 +137,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	defer k.close()
 	t.keep, t.keepOf = k, ops.Of
 	if k != nil && h.Delta() {
-		if err := k.useMap(t, h); err != nil {
+		if err := k.useMap(t, h, opt.Preloaded); err != nil {
 			rep.Diagnose(fmt.Sprintf("no valid digest map for %s (%v): verifying by reading the whole target", ddmsg.Quote(ops.Of), err))
 		} else {
 			base.noBase = true

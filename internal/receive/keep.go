@@ -76,32 +76,33 @@ func newKeeper(opt Options, h frame.Header, t *sink) *keeper {
 
 // useMap tries to verify a delta from the target's kept state, and says
 // why not when it cannot: then the Reader reads the whole target back.
-func (k *keeper) useMap(t *sink, h frame.Header) error {
+func (k *keeper) useMap(t *sink, h frame.Header, pre *Preloaded) error {
 	if h.DigestAlg != frame.DigestBLAKE3 {
 		return fmt.Errorf("a %v stream", h.DigestAlg)
 	}
-	kept, err := k.dir.Kept(t.F, k.of)
-	if err != nil {
-		return err
+	s := pre.get(t.F)
+	if s == nil {
+		s = loadKept(k.dir, t.F, k.of)
 	}
-	if kept.Copy.Size != h.SourceSize {
-		return fmt.Errorf("the map is of a %d-byte source, the delta's is %d bytes", kept.Copy.Size, h.SourceSize)
+	if s.keptErr != nil {
+		return s.keptErr
 	}
-	b, err := k.dir.KeptSums(kept)
-	if err != nil {
-		return err
+	if s.kept.Copy.Size != h.SourceSize {
+		return fmt.Errorf("the map is of a %d-byte source, the delta's is %d bytes", s.kept.Copy.Size, h.SourceSize)
 	}
-	sh, ds, err := sums.Decode(b)
-	if err != nil || sh.BlockSize != state.KeptBlockSize || sh.Size != h.SourceSize {
+	if s.sumsErr != nil {
+		return s.sumsErr
+	}
+	if s.decErr != nil || s.sh.BlockSize != state.KeptBlockSize || s.sh.Size != h.SourceSize {
 		return errors.New("the kept block sums are damaged")
 	}
-	if len(kept.Map.Leaves) < 2 {
+	if len(s.kept.Map.Leaves) < 2 {
 		return errors.New("a target of one leaf") // read whole anyway
 	}
-	tree, err := kept.Map.Tree()
-	if err != nil {
-		return err
+	if s.treeErr != nil {
+		return s.treeErr
 	}
+	ds, tree := s.ds, s.tree
 	rf, err := os.Open(t.F.Name())
 	if err != nil {
 		return err

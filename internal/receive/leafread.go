@@ -68,15 +68,16 @@ func (k *keeper) startLeaves() {
 	for range leafBufs {
 		k.bufs <- blockdev.AlignedBuffer(digest.LeafSize, align)
 	}
-	k.jobs = make(chan *leafJob, leafBufs)
+	jobs := make(chan *leafJob, leafBufs)
+	k.jobs = jobs
 	if r != nil {
 		k.aio = r
-		r.start()
+		r.start(jobs)
 		return
 	}
 	for range leafWorkers {
 		go func() {
-			for j := range k.jobs {
+			for j := range jobs {
 				for _, g := range j.gaps {
 					if !k.readGap(j, g) {
 						break
@@ -199,8 +200,8 @@ func newAIOLeaves(k *keeper) *aioLeaves {
 		stopped: make(chan struct{}), pending: make(map[uint64]aioGap)}
 }
 
-func (r *aioLeaves) start() {
-	go r.submit()
+func (r *aioLeaves) start(jobs <-chan *leafJob) {
+	go r.submit(jobs)
 	go r.collect()
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		go func() {
@@ -212,8 +213,8 @@ func (r *aioLeaves) start() {
 }
 
 // submit submits the reads of each leaf handed on, in the stream's order.
-func (r *aioLeaves) submit() {
-	for j := range r.k.jobs {
+func (r *aioLeaves) submit(jobs <-chan *leafJob) {
+	for j := range jobs {
 		j.left.Store(1)
 		for _, g := range j.gaps {
 			if r.k.failed.Load() {

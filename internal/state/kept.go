@@ -75,19 +75,8 @@ func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
 	if c.Alg != "blake3" {
 		return nil, fmt.Errorf("the last copy was verified with %s", c.Alg)
 	}
-	dev, ino, stamp, err := Identify(f)
-	if err != nil {
+	if err := checkTarget(f, c); err != nil {
 		return nil, err
-	}
-	if !c.Same(dev, ino, stamp) {
-		return nil, errors.New("the target was changed since")
-	}
-	size, err := targetSize(f)
-	if err != nil {
-		return nil, err
-	}
-	if size < c.Size || ino != 0 && size != c.Size {
-		return nil, fmt.Errorf("the target is %d bytes, the copy record says %d", size, c.Size)
 	}
 	b, err := os.ReadFile(d.MapPath(target))
 	if errors.Is(err, os.ErrNotExist) {
@@ -111,6 +100,32 @@ func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
 	}
 	return &Kept{Copy: c, Map: m}, nil
 }
+
+// checkTarget checks that f is the target c records, unchanged since
+// (Copy.Same), and that it holds c.Size bytes (exactly, for a file).
+func checkTarget(f *os.File, c Copy) error {
+	dev, ino, stamp, err := Identify(f)
+	if err != nil {
+		return err
+	}
+	if !c.Same(dev, ino, stamp) {
+		return errors.New("the target was changed since")
+	}
+	size, err := targetSize(f)
+	if err != nil {
+		return err
+	}
+	if size < c.Size || ino != 0 && size != c.Size {
+		return fmt.Errorf("the target is %d bytes, the copy record says %d", size, c.Size)
+	}
+	return nil
+}
+
+// Recheck checks that f is still the target k was loaded and checked for
+// (by Kept, perhaps on another descriptor), unchanged since: its identity
+// and stamp, and its size. The sampled leaves are not read again: what
+// they showed holds while the stamp has not moved.
+func (k *Kept) Recheck(f *os.File) error { return checkTarget(f, k.Copy) }
 
 func targetSize(f *os.File) (int64, error) {
 	fi, err := f.Stat()
