@@ -165,13 +165,12 @@ type aioLeaves struct {
 	f       *os.File // the target with O_DIRECT
 	align   int64
 	a       *blockdev.AIO
-	slots   chan struct{} // a token per read in flight
+	free    chan int // slots with no read in flight; a read's tag is its slot
 	hashes  chan *leafJob
 	stopped chan struct{} // collect returned
 
-	mu      sync.Mutex
-	tag     uint64
-	pending map[uint64]aioGap
+	mu    sync.Mutex
+	slots [leafDepth]aioGap // the read in flight in each slot
 }
 
 type aioGap struct {
@@ -195,9 +194,12 @@ func newAIOLeaves(k *keeper) *aioLeaves {
 		f.Close()
 		return nil
 	}
-	return &aioLeaves{k: k, f: f, align: int64(blockdev.DirectAlign(f)), a: a,
-		slots: make(chan struct{}, leafDepth), hashes: make(chan *leafJob, leafBufs),
-		stopped: make(chan struct{}), pending: make(map[uint64]aioGap)}
+	r := &aioLeaves{k: k, f: f, align: int64(blockdev.DirectAlign(f)), a: a,
+		free: make(chan int, leafDepth), hashes: make(chan *leafJob, leafBufs), stopped: make(chan struct{})}
+	for i := range leafDepth {
+		r.free <- i
+	}
+	return r
 }
 
 func (r *aioLeaves) start(jobs <-chan *leafJob) {
@@ -239,19 +241,14 @@ func (r *aioLeaves) read(j *leafJob, g [2]int64) bool {
 	if g[0]%r.align != 0 || n%r.align != 0 || g[0]+n > int64(len(j.buf)) {
 		return false
 	}
-	r.slots <- struct{}{}
-	r.mu.Lock()
-	r.tag++
-	tag := r.tag
-	r.pending[tag] = aioGap{j, g}
+	slot := <-r.free
+	r.mu.Lock() // the collector reads the slot after the kernel's event
+	r.slots[slot] = aioGap{j, g}
 	r.mu.Unlock()
 	j.left.Add(1)
-	if err := r.a.Pread(r.f, j.buf[g[0]:g[0]+n], j.i*digest.LeafSize+g[0], tag); err != nil {
-		r.mu.Lock()
-		delete(r.pending, tag)
-		r.mu.Unlock()
+	if err := r.a.Pread(r.f, j.buf[g[0]:g[0]+n], j.i*digest.LeafSize+g[0], uint64(slot)); err != nil {
 		j.left.Add(-1)
-		<-r.slots
+		r.free <- slot
 		return false
 	}
 	return true
@@ -275,17 +272,22 @@ func (r *aioLeaves) collect() {
 			return
 		}
 		for _, e := range ev[:n] {
-			r.mu.Lock()
-			q := r.pending[e.Tag]
-			delete(r.pending, e.Tag)
-			r.mu.Unlock()
-			<-r.slots
-			if e.Res < q.g[1]-q.g[0] {
-				r.k.readGap(q.j, q.g) // the error, worded; or a short read done again
-			}
-			r.done(q.j)
+			r.finish(e)
 		}
 	}
+}
+
+// finish frees the slot of the read e reports, reads its gap again if
+// it came back short or failed, and notes it done.
+func (r *aioLeaves) finish(e blockdev.AIOEvent) {
+	r.mu.Lock()
+	q := r.slots[e.Tag]
+	r.mu.Unlock()
+	r.free <- int(e.Tag)
+	if e.Res < q.g[1]-q.g[0] {
+		r.k.readGap(q.j, q.g) // the error, worded; or a short read done again
+	}
+	r.done(q.j)
 }
 
 // stop ends the goroutines once every leaf handed on was hashed.
