@@ -28,8 +28,9 @@ type aheadReader struct {
 	err     error // the filler's read error, after buf
 }
 
-// aheadMax is how many bytes of the stream aheadReader holds at most.
-const aheadMax = 64 << 20
+// aheadMax is how many bytes of the stream aheadReader holds at most:
+// at 1 % of the blocks changed, the delta of 1.6 GB of source.
+const aheadMax = 16 << 20
 
 // aheadRead is the size of the filler's reads.
 const aheadRead = 256 << 10
@@ -108,11 +109,11 @@ func (a *aheadReader) fill() {
 		if a.head > 0 && a.head == len(a.buf) {
 			a.buf, a.head = a.buf[:0], 0
 		}
-		if cap(a.buf)-len(a.buf) < aheadRead {
-			if waiting := len(a.buf) - a.head; waiting <= cap(a.buf)/2 && cap(a.buf)-waiting >= aheadRead {
+		if c := cap(a.buf); c-len(a.buf) < aheadRead {
+			if waiting := len(a.buf) - a.head; c-waiting >= aheadRead && (waiting <= c/2 || c >= aheadMax+aheadRead) {
 				a.buf = a.buf[:copy(a.buf, a.buf[a.head:])]
 			} else {
-				a.buf = append(make([]byte, 0, 2*cap(a.buf)+aheadRead), a.buf[a.head:]...)
+				a.buf = append(make([]byte, 0, min(2*c+aheadRead, aheadMax+aheadRead)), a.buf[a.head:]...)
 			}
 			a.head = 0
 		}

@@ -11,7 +11,8 @@ import (
 // TestAheadReader: the stream comes out whole and in order, whether
 // reading ahead starts before the first read, after some reads, or never;
 // the writer's error follows the last byte; the filler reads ahead of a
-// reader that stopped.
+// reader that stopped, up to aheadMax bytes in a buffer that grows no
+// further than that and one read.
 func TestAheadReader(t *testing.T) {
 	data := make([]byte, 3<<20+12345)
 	rand.NewChaCha8([32]byte{7}).Read(data)
@@ -83,6 +84,25 @@ func TestAheadReader(t *testing.T) {
 		}
 		got, err := io.ReadAll(a)
 		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("ReadAll: %d bytes, %v", len(got), err)
+		}
+	})
+	t.Run("at most aheadMax", func(t *testing.T) {
+		big := bytes.Repeat(data, aheadMax/len(data)+2)
+		a := newAheadReader(bytes.NewReader(big))
+		defer a.close()
+		a.start()
+		a.mu.Lock()
+		for len(a.buf)-a.head < aheadMax {
+			a.cond.Wait() // the filler then waits for room
+		}
+		held, c := len(a.buf)-a.head, cap(a.buf)
+		a.mu.Unlock()
+		if held >= len(big) || c > aheadMax+aheadRead {
+			t.Fatalf("holds %d of %d bytes in a buffer of %d, want at most %d in %d", held, len(big), c, aheadMax, aheadMax+aheadRead)
+		}
+		got, err := io.ReadAll(a)
+		if err != nil || !bytes.Equal(got, big) {
 			t.Fatalf("ReadAll: %d bytes, %v", len(got), err)
 		}
 	})
