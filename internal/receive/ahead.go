@@ -11,29 +11,30 @@ import (
 // bytes lie between them: when blkwrite stops reading (checking the
 // target's kept state before its first write, a slow moment of the
 // disk), the sender stops too, and reading the source takes that much
-// longer. A delta's stream is small (the changed blocks), so holding it
-// costs little. Until start, reads pass straight through (a full copy's
+// longer. A delta's stream is small (the changed blocks), so holding a
+// good part of it costs little. Until start, reads pass straight through (a full copy's
 // stream is read without the extra copy).
 type aheadReader struct {
 	r io.Reader
 
 	mu      sync.Mutex
 	cond    sync.Cond
-	want    bool   // start was called
-	on      bool   // the filler runs: reads come from buf
-	reading bool   // a pass-through read is under way
-	closed  bool   // close was called: the filler stops
-	buf     []byte // read ahead; buf[head:] is not yet handed on
-	head    int
-	err     error // the filler's read error, after buf
+	want    bool     // start was called
+	on      bool     // the filler runs: reads come from chunks
+	reading bool     // a pass-through read is under way
+	closed  bool     // close was called: the filler stops
+	chunks  [][]byte // read ahead, in order; chunks[0][off:] comes next
+	off     int
+	free    [][]byte // chunks handed on, for the filler to reuse
+	err     error    // the filler's read error, after the chunks
 }
 
-// aheadMax is how many bytes of the stream aheadReader holds at most:
-// at 1 % of the blocks changed, the delta of 1.6 GB of source.
-const aheadMax = 16 << 20
-
-// aheadRead is the size of the filler's reads.
-const aheadRead = 256 << 10
+// The filler reads into aheadChunks chunks of aheadRead bytes at most:
+// 16 MiB, at 1 % of the blocks changed the delta of 1.6 GB of source.
+const (
+	aheadRead   = 256 << 10
+	aheadChunks = 64
+)
 
 func newAheadReader(r io.Reader) *aheadReader {
 	a := &aheadReader{r: r}
@@ -78,24 +79,28 @@ func (a *aheadReader) Read(p []byte) (int, error) {
 		return n, err
 	}
 	defer a.mu.Unlock()
-	for a.head == len(a.buf) && a.err == nil {
+	for len(a.chunks) == 0 && a.err == nil {
 		a.cond.Wait()
 	}
-	if a.head == len(a.buf) {
+	if len(a.chunks) == 0 {
 		return 0, a.err
 	}
-	n := copy(p, a.buf[a.head:])
-	a.head += n
-	a.cond.Broadcast() // room for the filler
+	n := copy(p, a.chunks[0][a.off:])
+	if a.off += n; a.off == len(a.chunks[0]) {
+		a.free = append(a.free, a.chunks[0][:cap(a.chunks[0])])
+		a.chunks[0] = nil
+		a.chunks, a.off = a.chunks[1:], 0
+		a.cond.Broadcast() // room for the filler
+	}
 	return n, nil
 }
 
-// fill reads the stream into buf until an error, close, or while
-// aheadMax bytes wait.
+// fill reads the stream into chunks until an error or close, waiting
+// while aheadChunks of them wait.
 func (a *aheadReader) fill() {
 	for {
 		a.mu.Lock()
-		for len(a.buf)-a.head >= aheadMax && !a.closed {
+		for len(a.chunks) >= aheadChunks && !a.closed {
 			a.cond.Wait()
 		}
 		if a.closed {
@@ -104,28 +109,22 @@ func (a *aheadReader) fill() {
 			a.mu.Unlock()
 			return
 		}
-		// Room at the tail of buf: the bytes handed on are dropped
-		// first, and it grows only when most of it is waiting.
-		if a.head > 0 && a.head == len(a.buf) {
-			a.buf, a.head = a.buf[:0], 0
+		var c []byte
+		if k := len(a.free); k > 0 {
+			c, a.free = a.free[k-1], a.free[:k-1]
+		} else {
+			c = make([]byte, aheadRead)
 		}
-		if c := cap(a.buf); c-len(a.buf) < aheadRead {
-			if waiting := len(a.buf) - a.head; c-waiting >= aheadRead && (waiting <= c/2 || c >= aheadMax+aheadRead) {
-				a.buf = a.buf[:copy(a.buf, a.buf[a.head:])]
-			} else {
-				a.buf = append(make([]byte, 0, min(2*c+aheadRead, aheadMax+aheadRead)), a.buf[a.head:]...)
-			}
-			a.head = 0
-		}
-		tail := a.buf[len(a.buf):cap(a.buf)]
 		a.mu.Unlock()
 
-		// Only this goroutine changes buf's tail and its backing array:
-		// Read copies from buf[head:len] under the lock.
-		n, err := a.r.Read(tail)
+		n, err := a.r.Read(c)
 
 		a.mu.Lock()
-		a.buf = a.buf[:len(a.buf)+n]
+		if n > 0 {
+			a.chunks = append(a.chunks, c[:n])
+		} else {
+			a.free = append(a.free, c)
+		}
 		if err != nil {
 			a.err = err
 		}

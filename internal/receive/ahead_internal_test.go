@@ -11,8 +11,7 @@ import (
 // TestAheadReader: the stream comes out whole and in order, whether
 // reading ahead starts before the first read, after some reads, or never;
 // the writer's error follows the last byte; the filler reads ahead of a
-// reader that stopped, up to aheadMax bytes in a buffer that grows no
-// further than that and one read.
+// reader that stopped, up to aheadChunks full chunks.
 func TestAheadReader(t *testing.T) {
 	data := make([]byte, 3<<20+12345)
 	rand.NewChaCha8([32]byte{7}).Read(data)
@@ -70,36 +69,21 @@ func TestAheadReader(t *testing.T) {
 		})
 	}
 	t.Run("ahead of a stopped reader", func(t *testing.T) {
-		a := newAheadReader(bytes.NewReader(data))
-		defer a.close()
-		a.start()
-		a.mu.Lock()
-		for a.err == nil {
-			a.cond.Wait()
-		}
-		held := len(a.buf) - a.head
-		a.mu.Unlock()
-		if held != len(data) {
-			t.Fatalf("holds %d bytes before any read, want all %d", held, len(data))
-		}
-		got, err := io.ReadAll(a)
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("ReadAll: %d bytes, %v", len(got), err)
-		}
-	})
-	t.Run("at most aheadMax", func(t *testing.T) {
-		big := bytes.Repeat(data, aheadMax/len(data)+2)
+		big := bytes.Repeat(data, aheadChunks*aheadRead/len(data)+2)
 		a := newAheadReader(bytes.NewReader(big))
 		defer a.close()
 		a.start()
 		a.mu.Lock()
-		for len(a.buf)-a.head < aheadMax {
+		for len(a.chunks) < aheadChunks {
 			a.cond.Wait() // the filler then waits for room
 		}
-		held, c := len(a.buf)-a.head, cap(a.buf)
+		held := 0
+		for _, c := range a.chunks {
+			held += len(c)
+		}
 		a.mu.Unlock()
-		if held >= len(big) || c > aheadMax+aheadRead {
-			t.Fatalf("holds %d of %d bytes in a buffer of %d, want at most %d in %d", held, len(big), c, aheadMax, aheadMax+aheadRead)
+		if held != aheadChunks*aheadRead {
+			t.Fatalf("holds %d bytes before any read, want %d", held, aheadChunks*aheadRead)
 		}
 		got, err := io.ReadAll(a)
 		if err != nil || !bytes.Equal(got, big) {

@@ -103,6 +103,7 @@ func (k *keeper) useMap(t *sink, h frame.Header, pre *Preloaded) error {
 		return s.treeErr
 	}
 	ds, tree := s.ds, s.tree
+	pre.drop()
 	rf, err := os.Open(t.F.Name())
 	if err != nil {
 		return err

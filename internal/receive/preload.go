@@ -13,7 +13,6 @@ import (
 type keptState struct {
 	kept    *state.Kept
 	keptErr error
-	sums    []byte
 	sumsErr error // KeptSums
 	sh      sums.Header
 	ds      []uint64
@@ -30,10 +29,11 @@ func loadKept(dir state.Dir, f *os.File, target string) *keptState {
 	if s.kept, s.keptErr = dir.Kept(f, target); s.keptErr != nil {
 		return s
 	}
-	if s.sums, s.sumsErr = dir.KeptSums(s.kept); s.sumsErr != nil {
+	b, err := dir.KeptSums(s.kept)
+	if s.sumsErr = err; err != nil {
 		return s
 	}
-	if s.sh, s.ds, s.decErr = sums.Decode(s.sums); s.decErr != nil {
+	if s.sh, s.ds, s.decErr = sums.Decode(b); s.decErr != nil {
 		return s
 	}
 	s.tree, s.treeErr = s.kept.Map.Tree()
@@ -83,4 +83,12 @@ func (p *Preloaded) get(f *os.File) *keptState {
 		return nil
 	}
 	return s
+}
+
+// drop lets the preloaded state go once used; p may be nil.
+func (p *Preloaded) drop() {
+	if p != nil {
+		<-p.done
+		p.s = nil
+	}
 }
