@@ -2,6 +2,7 @@ package receive
 
 import (
 	"os"
+	"syscall"
 
 	"github.com/blkpipe/blkpipe/internal/digest"
 	"github.com/blkpipe/blkpipe/internal/state"
@@ -56,11 +57,19 @@ func Preload(dir state.Dir, target string) *Preloaded {
 	p := &Preloaded{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		f, err := os.Open(target)
+		// Only a file or a block device: opening a FIFO or a tape is
+		// not without effect.
+		if fi, err := os.Stat(target); err != nil || !fileOrBlock(fi) {
+			return
+		}
+		f, err := os.OpenFile(target, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err != nil || !fileOrBlock(fi) {
+			return
+		}
 		p.s = loadKept(dir, f, target)
 	}()
 	return p
@@ -91,4 +100,9 @@ func (p *Preloaded) drop() {
 		<-p.done
 		p.s = nil
 	}
+}
+
+func fileOrBlock(fi os.FileInfo) bool {
+	m := fi.Mode()
+	return m.IsRegular() || m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0
 }
