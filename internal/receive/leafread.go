@@ -25,12 +25,14 @@ import (
 // before them were written.
 
 const (
-	// leafDepth is how many gap reads the AIO reader keeps in flight.
-	leafDepth = 64
+	// leafDepth is how many gap reads the AIO reader keeps in flight:
+	// while the sender reads the source from the same disk, each waits
+	// behind its large reads, and only more of them at once keep up.
+	leafDepth = 256
 	// leafBufs is how many touched leaves may be waiting for their
 	// reads or their hash at once (the stream's apply waits for a free
 	// one): 64 KiB each.
-	leafBufs = 128
+	leafBufs = 256
 	// leafWorkers is how many touched leaves the pread fallback reads
 	// back and hashes at once.
 	leafWorkers = 32
