@@ -76,6 +76,10 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	stopReports := ddtool.ReportOnSignal(rep, usr1)
 	ctx, idle := receive.WatchIdle(ctx, in.F, lim.idle)
 	defer idle.Stop()
+	var pre *receive.Preloaded
+	if ops.Of != "" && !opt.noVerify && lim.rs == nil {
+		pre = receive.Preload(set.StateDir, ops.Of) // a delta's, while the stream comes
+	}
 	var framed, empty, cut bool
 	err = ddtool.Interruptible(ctx, func() (err error) {
 		framed, empty, cut, err = receive.Detect(in, int(ops.IBS))
@@ -132,7 +136,7 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 		in.R = idle
 		return framedKeep(ctx, opt.keep, receive.Options{ // keep.go
 			Ops: ops, NoVerify: opt.noVerify, AssumeZeroed: opt.assumeZeroed,
-			State: set.StateDir, ResumeEvery: every,
+			State: set.StateDir, ResumeEvery: every, NoAIO: set.NoAIO, Preloaded: pre,
 			SSH: getenv("SSH_CONNECTION") != "", Result: sum.framed(in), Restrict: lim.rs,
 		}, stderr, func(o receive.Options) error { return receive.Framed(ctx, o, in, stdout, rep, usr1) })
 	}

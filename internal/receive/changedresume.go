@@ -104,7 +104,7 @@ func (k *keeper) useAside(t *sink, r *resumer) error {
 	if err != nil {
 		return err
 	}
-	if err := k.adopt(t, kept, b); err != nil {
+	if err := k.adopt(t, keptFrom(kept, b)); err != nil {
 		return err
 	}
 	if err := k.rehash(r.leaves.Ranges); err != nil {

@@ -29,11 +29,15 @@ const DefaultResumeEvery = 2 * time.Second
 type Options struct {
 	Ops                    *ddargs.Operands
 	NoVerify, AssumeZeroed bool // --no-verify, --assume-zeroed
+	NoAIO                  bool // BLKPIPE_AIO=0: a delta's read-back uses preads, not native AIO
 	State                  state.Dir
 	ResumeEvery            time.Duration // how often progress is made durable and recorded
 	SSH                    bool          // run by sshd: the resume hint names ssh
 	Result                 *Result       // if set, filled in for --json (result.go)
 	Restrict               *Restriction  // --allow: the key's policy (see policy.go); nil otherwise
+	// Preloaded is the target's kept state, if loaded before the
+	// stream came (Preload); nil otherwise.
+	Preloaded *Preloaded
 	// Verified, if set, is told of a verified copy before Framed
 	// returns: its digest algorithm, hex digest, stream id and size.
 	Verified func(alg, digest, streamID string, size int64)
@@ -58,6 +62,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	if in.R != nil {
 		src = in.R
 	}
+	ahead := newAheadReader(src) // reads ahead once the stream is a delta
+	defer ahead.close()
+	src = ahead
 	base := &lazyReaderAt{ready: make(chan struct{})}
 	defer base.set(nil, nil, nil)
 	defer base.close()
@@ -84,6 +91,9 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	}
 	defer fr.Close()
 	h := fr.Header()
+	if h.Delta() {
+		ahead.start()
+	}
 	opt.Result.header(h)
 	full := !h.Delta() && h.StartOffset == 0
 	if err := opt.Restrict.checkHeader(h, ddtool.OutputName(ops)); err != nil {
@@ -137,7 +147,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 			base.noBase = true
 		}
 	} else if k != nil && h.Delta() {
-		if err := k.useMap(t, h); err != nil {
+		if err := k.useMap(t, h, opt.Preloaded); err != nil {
 			rep.Diagnose(fmt.Sprintf("no valid digest map for %s (%v): verifying by reading the whole target", ddmsg.Quote(ops.Of), err))
 		} else {
 			base.noBase = true
@@ -183,6 +193,8 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 	if err == nil {
 		err = k.verify(&end)
 	}
+	saving := k.startSave(h, fr, end) // while the target is made durable
+	defer saving.wait()
 	if err == nil {
 		err = t.finish(end)
 	}
@@ -210,7 +222,7 @@ func Framed(ctx context.Context, opt Options, in *ddcopy.Input, stdout *os.File,
 		return ddtool.Reported(err)
 	}
 	rs.done()
-	if err := k.save(t, h, fr, end); err != nil {
+	if err := k.save(t, saving); err != nil {
 		rep.Diagnose(fmt.Sprintf("warning: could not keep the copy record and digest map of %s in %s: %v", ddmsg.Quote(ops.Of), opt.State.CopyPath(ops.Of), err))
 	}
 	rep.Report(time.Now())

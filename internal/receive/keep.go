@@ -44,18 +44,21 @@ type keeper struct {
 	badSums atomic.Bool // a piece did not fall on block boundaries
 
 	// A delta verified from the map: the map's tree, the leaf being
-	// rebuilt from the stream's bytes, and the workers that read the
-	// rest of each touched leaf from the target and hash it.
-	tree   *digest.Tree
-	rf     *os.File // the target, read with read-ahead off
-	cur    *leafJob
-	bufs   chan []byte
-	jobs   chan *leafJob
-	wg     sync.WaitGroup
-	failed atomic.Bool
-	mu     sync.Mutex
-	err    error    // the first failed read
-	cvs    []leafCV // the touched leaves' new chaining values
+	// rebuilt from the stream's bytes, and the readers that read the
+	// rest of each touched leaf from the target and hash it
+	// (leafread.go).
+	tree    *digest.Tree
+	noAIO   bool     // BLKPIPE_AIO=0: read with preads
+	rf      *os.File // the target, read with read-ahead off
+	aio     *aioLeaves
+	cur     *leafJob
+	bufs    chan []byte
+	jobs    chan *leafJob
+	pending sync.WaitGroup // leaves handed on, not yet hashed
+	failed  atomic.Bool
+	mu      sync.Mutex
+	err     error    // the first failed read
+	cvs     []leafCV // the touched leaves' new chaining values
 }
 
 // newKeeper returns the keeper of a stream with header h onto of, or nil
@@ -64,7 +67,7 @@ func newKeeper(opt Options, h frame.Header, t *sink) *keeper {
 	if opt.Ops.Of == "" || !t.seekable || h.SourceSize < 0 || opt.NoVerify {
 		return nil
 	}
-	k := &keeper{dir: opt.State, of: opt.Ops.Of, size: h.SourceSize, alg: h.DigestAlg}
+	k := &keeper{dir: opt.State, of: opt.Ops.Of, size: h.SourceSize, alg: h.DigestAlg, noAIO: opt.NoAIO}
 	if h.SourceSize <= maxKeptSums {
 		k.sums = make([]uint64, sums.Blocks(h.SourceSize, state.KeptBlockSize))
 	}
@@ -73,41 +76,43 @@ func newKeeper(opt Options, h frame.Header, t *sink) *keeper {
 
 // useMap tries to verify a delta from the target's kept state, and says
 // why not when it cannot: then the Reader reads the whole target back.
-func (k *keeper) useMap(t *sink, h frame.Header) error {
+func (k *keeper) useMap(t *sink, h frame.Header, pre *Preloaded) error {
 	if h.DigestAlg != frame.DigestBLAKE3 {
 		return fmt.Errorf("a %v stream", h.DigestAlg)
 	}
-	kept, err := k.dir.Kept(t.F, k.of)
-	if err != nil {
-		return err
+	s := pre.get(t.F)
+	if s == nil {
+		s = loadKept(k.dir, t.F, k.of)
 	}
-	b, err := k.dir.KeptSums(kept)
-	if err != nil {
-		return err
-	}
-	if err := k.adopt(t, kept, b); err != nil {
+	pre.drop()
+	if err := k.adopt(t, s); err != nil {
 		return err
 	}
 	k.startLeaves()
 	return nil
 }
 
-// adopt makes kept (a map and its block sums b) what the delta is
-// verified from, once checked against the stream's source size.
-func (k *keeper) adopt(t *sink, kept *state.Kept, b []byte) error {
-	if kept.Copy.Size != k.size {
-		return fmt.Errorf("the map is of a %d-byte source, the delta's is %d bytes", kept.Copy.Size, k.size)
+// adopt makes s (a kept map and its block sums, as loadKept or
+// keptFrom checked them) what the delta is verified from, once checked
+// against the stream's source size; the first failed step is the error.
+func (k *keeper) adopt(t *sink, s *keptState) error {
+	if s.keptErr != nil {
+		return s.keptErr
 	}
-	sh, ds, err := sums.Decode(b)
-	if err != nil || sh.BlockSize != state.KeptBlockSize || sh.Size != k.size {
+	if s.kept.Copy.Size != k.size {
+		return fmt.Errorf("the map is of a %d-byte source, the delta's is %d bytes", s.kept.Copy.Size, k.size)
+	}
+	if s.sumsErr != nil {
+		return s.sumsErr
+	}
+	if s.decErr != nil || s.sh.BlockSize != state.KeptBlockSize || s.sh.Size != k.size {
 		return errors.New("the kept block sums are damaged")
 	}
-	if len(kept.Map.Leaves) < 2 {
+	if len(s.kept.Map.Leaves) < 2 {
 		return errors.New("a target of one leaf") // read whole anyway
 	}
-	tree, err := kept.Map.Tree()
-	if err != nil {
-		return err
+	if s.treeErr != nil {
+		return s.treeErr
 	}
 	rf, err := os.Open(t.F.Name())
 	if err != nil {
@@ -116,7 +121,7 @@ func (k *keeper) adopt(t *sink, kept *state.Kept, b []byte) error {
 	// The leaves' untouched bytes are read in small scattered pieces:
 	// read-ahead would read (and count) what is not needed.
 	unix.Fadvise(int(rf.Fd()), 0, 0, unix.FADV_RANDOM)
-	k.sums, k.tree, k.rf = ds, tree, rf
+	k.sums, k.tree, k.rf = s.ds, s.tree, rf
 	return nil
 }
 
@@ -195,9 +200,8 @@ func (k *keeper) sum(p []byte, off int64) {
 
 // feed rebuilds the leaves the stream's bytes at off touch (p nil: n
 // zeros), in source order: it copies the stream's bytes into the leaf and
-// notes the ranges it lacks, which leafWorkers read from the target and
-// hash, many leaves at a time (the reads are small and scattered: one at
-// a time, each would wait for the disk).
+// notes the ranges it lacks, which the readers of leafread.go read from
+// the target and hash, many at a time.
 func (k *keeper) feed(p []byte, off, n int64) error {
 	if k.tree == nil {
 		return nil
@@ -226,98 +230,6 @@ func (k *keeper) feed(p []byte, off, n int64) error {
 		off, n = off+c, n-c
 	}
 	return nil
-}
-
-// leafWorkers is how many touched leaves are read back and hashed at once.
-const leafWorkers = 32
-
-// A leafJob is a touched leaf: its bytes from the stream, the ranges to
-// read from the target, and then its new chaining value.
-type leafJob struct {
-	i    int64
-	buf  []byte
-	gaps [][2]int64
-	pos  int64
-}
-
-type leafCV struct {
-	i  int64
-	cv digest.CV
-}
-
-func (k *keeper) leafLen(i int64) int64 { return min(digest.LeafSize, k.size-i*digest.LeafSize) }
-
-// startLeaves starts the goroutines that read and hash touched leaves.
-func (k *keeper) startLeaves() {
-	k.bufs = make(chan []byte, 2*leafWorkers)
-	for range 2 * leafWorkers {
-		k.bufs <- make([]byte, digest.LeafSize)
-	}
-	k.jobs = make(chan *leafJob, leafWorkers)
-	for range leafWorkers {
-		k.wg.Add(1)
-		go func() {
-			defer k.wg.Done()
-			for j := range k.jobs {
-				k.hashLeaf(j)
-				k.bufs <- j.buf
-			}
-		}()
-	}
-}
-
-func (k *keeper) hashLeaf(j *leafJob) {
-	if k.failed.Load() {
-		return
-	}
-	for _, g := range j.gaps {
-		at := j.i*digest.LeafSize + g[0]
-		if _, err := k.rf.ReadAt(j.buf[g[0]:g[1]], at); err != nil {
-			k.fail(&ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d to verify the delta", ddmsg.Quote(k.of), at), Err: err})
-			return
-		}
-	}
-	cv := digest.LeafCV(j.buf[:k.leafLen(j.i)], j.i)
-	k.mu.Lock()
-	k.cvs = append(k.cvs, leafCV{j.i, cv})
-	k.mu.Unlock()
-}
-
-func (k *keeper) fail(err error) {
-	k.mu.Lock()
-	if k.err == nil {
-		k.err = err
-		k.failed.Store(true)
-	}
-	k.mu.Unlock()
-}
-
-// flush hands the current leaf, if any, to the workers, with the rest of
-// it to read.
-func (k *keeper) flush() error {
-	if k.failed.Load() {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		return k.err
-	}
-	if j := k.cur; j != nil {
-		if l := k.leafLen(j.i); j.pos < l {
-			j.gaps = append(j.gaps, [2]int64{j.pos, l})
-		}
-		k.jobs <- j
-		k.cur = nil
-	}
-	return nil
-}
-
-// stopLeaves waits for the workers, once apply is done; it may be called
-// more than once.
-func (k *keeper) stopLeaves() {
-	if k.jobs != nil {
-		close(k.jobs)
-		k.wg.Wait()
-		k.jobs = nil
-	}
 }
 
 // verify finishes a delta verified from the map: END's digest must be
@@ -349,42 +261,83 @@ func (k *keeper) verify(end *frame.Record) error {
 	return nil
 }
 
-// save keeps the state of a verified copy: the map (leaves from the tree,
-// or from fr, which hashed the whole source), the block sums and then the
-// copy record, which vouches for them. Failing to is worth a warning, not
-// a failed copy.
-func (k *keeper) save(t *sink, h frame.Header, fr *frame.Reader, end frame.Record) error {
+// saving is the map and block sums of a verified copy being written
+// (startSave), and the copy record that will vouch for them.
+type saving struct {
+	done chan struct{}
+	c    state.Copy
+	err  error
+}
+
+// startSave starts keeping the state of a verified copy: the map (leaves
+// from the tree, or from fr, which hashed the whole source) and the block
+// sums. They are written while the target is made durable: without the
+// copy record, which save writes after, they are not trusted (and the
+// record went before the target's first change). Nil when nothing is kept.
+func (k *keeper) startSave(h frame.Header, fr *frame.Reader, end frame.Record) *saving {
 	if k == nil || !end.Verified {
 		return nil
 	}
+	s := &saving{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.c, s.err = k.saveLeaves(h, fr, end)
+	}()
+	return s
+}
+
+func (k *keeper) saveLeaves(h frame.Header, fr *frame.Reader, end frame.Record) (state.Copy, error) {
 	c := state.Copy{Target: k.of, Size: k.size, Alg: h.DigestAlg.String(), Digest: hex.EncodeToString(end.Digest[:]),
 		StreamID: hex.EncodeToString(h.StreamID[:]), Time: time.Now()}
-	if h.DigestAlg == frame.DigestBLAKE3 {
-		leaves := fr.Leaves()
-		if k.tree != nil {
-			leaves = k.tree.Leaves()
-		}
-		if leaves == nil {
-			return errors.New("no leaves")
-		}
-		m := digest.Map{Size: k.size, Root: end.Digest, Leaves: leaves}
-		b, err := m.Marshal()
+	if h.DigestAlg != frame.DigestBLAKE3 {
+		return c, nil
+	}
+	leaves := fr.Leaves()
+	if k.tree != nil {
+		leaves = k.tree.Leaves()
+	}
+	if leaves == nil {
+		return c, errors.New("no leaves")
+	}
+	m := digest.Map{Size: k.size, Root: end.Digest, Leaves: leaves}
+	b, err := m.Marshal()
+	if err != nil {
+		return c, err
+	}
+	if err := k.dir.SaveMap(k.of, b); err != nil {
+		return c, err
+	}
+	if k.sums != nil && !k.badSums.Load() {
+		b, err := sums.Encode(state.KeptBlockSize, k.size, k.sums)
 		if err != nil {
-			return err
+			return c, err
 		}
-		if err := k.dir.SaveMap(k.of, b); err != nil {
-			return err
-		}
-		if k.sums != nil && !k.badSums.Load() {
-			b, err := sums.Encode(state.KeptBlockSize, k.size, k.sums)
-			if err != nil {
-				return err
-			}
-			if c.Sums, err = k.dir.SaveSums(k.of, b); err != nil {
-				return err
-			}
+		if c.Sums, err = k.dir.SaveSums(k.of, b); err != nil {
+			return c, err
 		}
 	}
+	return c, nil
+}
+
+// wait waits for the map and sums to be written; s may be nil.
+func (s *saving) wait() {
+	if s != nil {
+		<-s.done
+	}
+}
+
+// save keeps the copy record of a verified copy, once its map and sums
+// are written and the target was made durable; s is from startSave.
+// Failing to is worth a warning, not a failed copy.
+func (k *keeper) save(t *sink, s *saving) error {
+	if s == nil {
+		return nil
+	}
+	s.wait()
+	if s.err != nil {
+		return s.err
+	}
+	c := s.c
 	var err error
 	c.Dev, c.Ino, c.Stamp, err = state.Identify(t.F)
 	if err != nil {

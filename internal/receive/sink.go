@@ -44,6 +44,7 @@ type sink struct {
 	// keepAside: the kept state is set aside with the resume state
 	// (state.SetKeptAside), not removed.
 	keepAside bool
+	behind    *writeBehind // a delta's records' early writeback; nil otherwise
 }
 
 // openSink opens of= (or standard output) for a stream with header h,
@@ -142,9 +143,11 @@ func (t *sink) touch() error {
 // which costs a copy and page allocation per byte and leaves the whole
 // copy cached. A delta stream is written through the page cache: its
 // records are small and scattered, where synchronous O_DIRECT writes are
-// slower; fdatasync makes them durable.
+// slower; their writeback starts as they come (writeBehind), and
+// fdatasync makes them durable.
 func (t *sink) setDirect(h frame.Header) {
 	if h.Delta() {
+		t.behind = &writeBehind{f: t.F}
 		return
 	}
 	if t.EnableDirect() {
@@ -170,6 +173,7 @@ func (t *sink) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) erro
 			if err := t.writeAt(rec.Data, rec.Offset); err != nil {
 				return err
 			}
+			t.behind.wrote(rec.Offset, rec.Length)
 			if err := t.keep.data(rec.Data, rec.Offset); err != nil {
 				return err
 			}
@@ -182,6 +186,7 @@ func (t *sink) apply(fr *frame.Reader, rep *progress.DD, end *frame.Record) erro
 			}
 		case frame.End:
 			*end = rec
+			t.behind.start()
 			return nil
 		}
 		t.written += rec.Length

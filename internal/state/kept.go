@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sync"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
 	"github.com/blkpipe/blkpipe/internal/digest"
@@ -74,19 +75,8 @@ func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
 	if c.Alg != "blake3" {
 		return nil, fmt.Errorf("the last copy was verified with %s", c.Alg)
 	}
-	dev, ino, stamp, err := Identify(f)
-	if err != nil {
+	if err := checkTarget(f, c); err != nil {
 		return nil, err
-	}
-	if !c.Same(dev, ino, stamp) {
-		return nil, errors.New("the target was changed since")
-	}
-	size, err := targetSize(f)
-	if err != nil {
-		return nil, err
-	}
-	if size < c.Size || ino != 0 && size != c.Size {
-		return nil, fmt.Errorf("the target is %d bytes, the copy record says %d", size, c.Size)
 	}
 	b, err := os.ReadFile(d.MapPath(target))
 	if errors.Is(err, os.ErrNotExist) {
@@ -111,6 +101,32 @@ func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
 	return &Kept{Copy: c, Map: m}, nil
 }
 
+// checkTarget checks that f is the target c records, unchanged since
+// (Copy.Same), and that it holds c.Size bytes (exactly, for a file).
+func checkTarget(f *os.File, c Copy) error {
+	dev, ino, stamp, err := Identify(f)
+	if err != nil {
+		return err
+	}
+	if !c.Same(dev, ino, stamp) {
+		return errors.New("the target was changed since")
+	}
+	size, err := targetSize(f)
+	if err != nil {
+		return err
+	}
+	if size < c.Size || ino != 0 && size != c.Size {
+		return fmt.Errorf("the target is %d bytes, the copy record says %d", size, c.Size)
+	}
+	return nil
+}
+
+// Recheck checks that f is still the target k was loaded and checked for
+// (by Kept, perhaps on another descriptor), unchanged since: its identity
+// and stamp, and its size. The sampled leaves are not read again: what
+// they showed holds while the stamp has not moved.
+func (k *Kept) Recheck(f *os.File) error { return checkTarget(f, k.Copy) }
+
 func targetSize(f *os.File) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -124,6 +140,8 @@ func targetSize(f *os.File) (int64, error) {
 
 // sampleLeaves rehashes up to SampleLeaves random leaves of f (with the
 // last leaf among them) and returns the first that differs from m, or -1.
+// The leaves are read at once: one at a time, each read would wait for
+// the disk, and blkcat --sums answers, and a delta starts, only after.
 func sampleLeaves(f *os.File, m *digest.Map) (int64, error) {
 	n := int64(len(m.Leaves))
 	if m.Size == 0 {
@@ -139,17 +157,31 @@ func sampleLeaves(f *os.File, m *digest.Map) (int64, error) {
 		defer r.Close()
 		f = r
 	}
-	buf := make([]byte, digest.LeafSize)
-	for _, i := range picks {
-		b := buf[:min(digest.LeafSize, m.Size-i*digest.LeafSize)]
-		if _, err := f.ReadAt(b, i*digest.LeafSize); err != nil && !(err == io.EOF && len(b) == 0) {
-			return 0, err
-		}
-		if n == 1 {
-			if digest.Sum256(b) != m.Root {
-				return i, nil
+	differs := make([]bool, len(picks))
+	errs := make([]error, len(picks))
+	var wg sync.WaitGroup
+	for k, i := range picks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := make([]byte, min(digest.LeafSize, m.Size-i*digest.LeafSize))
+			if _, err := f.ReadAt(b, i*digest.LeafSize); err != nil && !(err == io.EOF && len(b) == 0) {
+				errs[k] = err
+				return
 			}
-		} else if digest.LeafCV(b, i) != m.Leaves[i] {
+			if n == 1 {
+				differs[k] = digest.Sum256(b) != m.Root
+			} else {
+				differs[k] = digest.LeafCV(b, i) != m.Leaves[i]
+			}
+		}()
+	}
+	wg.Wait()
+	for k, i := range picks {
+		if errs[k] != nil {
+			return 0, errs[k]
+		}
+		if differs[k] {
 			return i, nil
 		}
 	}

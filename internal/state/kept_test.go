@@ -182,3 +182,42 @@ func TestCopySums(t *testing.T) {
 		t.Fatalf("kept sums after RemoveCopy: %v", err)
 	}
 }
+
+// TestKeptRecheck: kept state checked on one descriptor holds for another
+// of the same file until the file is written (its stamp moves) or grows.
+func TestKeptRecheck(t *testing.T) {
+	d := Dir(t.TempDir())
+	data := make([]byte, 1<<20+300)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, path string)
+		want   string // "" for valid
+	}{
+		{"unchanged", func(*testing.T, string) {}, ""},
+		{"written", func(t *testing.T, path string) { flip(t, path, 5) }, "the target was changed since"},
+		{"grown", func(t *testing.T, path string) {
+			if err := os.Truncate(path, int64(len(data))+1); err != nil {
+				t.Fatal(err)
+			}
+		}, "the target was changed since"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := keptFile(t, d, data)
+			k, err := kept(t, d, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(t, path)
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			err = k.Recheck(f)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != tc.want) {
+				t.Fatalf("Recheck: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
