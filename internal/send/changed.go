@@ -127,6 +127,9 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 	}
 	if err == nil {
 		err = rw.Close(st.Root)
+		if err == nil && opt.Ended != nil {
+			opt.Ended()
+		}
 	} else {
 		rw.Abort(err)
 	}
