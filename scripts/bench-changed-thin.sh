@@ -11,16 +11,16 @@
 # bytes on the wire against the changed blocks, and the wall ratio. The
 # guest runs under TCG (no KVM): ratios only, no rates.
 #
-# Usage: scripts/bench-changed-thin.sh [-s SIZE_MiB] [-r]   (default 256; needs root)
-# -r prints each line with the Go line that printed it (bench.sh --report).
+# Usage: scripts/bench-changed-thin.sh [-s SIZE_MiB]   (default 256; needs root)
+# With BLKPIPE_BENCH_SECTION set (scripts/bench.sh --report), each line is
+# prefixed with the line of the Go test that printed it and the section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-size_mib=256 rep=0
-while getopts s:r o; do
+size_mib=256
+while getopts s: o; do
 	case $o in
 	s) size_mib=$OPTARG ;;
-	r) rep=1 ;;
-	*) echo "usage: $0 [-s SIZE_MiB] [-r]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-s SIZE_MiB]" >&2; exit 2 ;;
 	esac
 done
 export CGO_ENABLED=0 BLKPIPE_THIN_BENCH=1 BLKPIPE_THIN_BENCH_MIB=$size_mib
@@ -33,7 +33,7 @@ go test -v -count=1 -timeout 60m -run '^TestChangedThinBench$' ./cmd/snapctl/ >"
 }
 # The figure lines are "LINE<tab>TEXT", LINE the line of $go that printed
 # TEXT.
-awk -F '\t' -v go="$go" -v rep="$rep" -v s="${BLKPIPE_BENCH_SECTION:-}" '
+awk -F '\t' -v go="$go" -v s="${BLKPIPE_BENCH_SECTION:-}" '
 	NF == 2 && $1 ~ /^[0-9]+$/ {
-		if (rep) printf "%-26s %-6s ", go ":" $1, s
+		if (s != "") printf "%-26s %-6s ", go ":" $1, s
 		print $2 }' "$out"
