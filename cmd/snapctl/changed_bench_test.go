@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/blkpipe/blkpipe/internal/testenv/qemutest"
-	"github.com/blkpipe/blkpipe/internal/testenv/testutil"
+	"github.com/blkpipe/blkpipe/internal/testenv/sshtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -119,6 +119,13 @@ func guestThinBench(t *testing.T) {
 	}
 	sh(t, "blkcat -q --changed-from "+base+" --changes "+empty+" "+base+" >/dev/null")
 	list := filepath.Join(tmp, "list")
+	// sameDisk fails the test unless a and b hold the same size bytes.
+	sameDisk := func(a, b string) {
+		t.Helper()
+		if c, first := sshtest.Diff(t, a, b, size); c != 0 {
+			t.Fatalf("%s differs from %s in %d bytes, the first at %d", b, a, c, first)
+		}
+	}
 	for n, kind := range []string{"scattered", "runs"} {
 		changed, leaves := churnThin(t, "/dev/vg/thin", size, kind)
 		next := snap(fmt.Sprintf("b%d", n+1))
@@ -139,9 +146,9 @@ func guestThinBench(t *testing.T) {
 		if strings.Contains(out, "no valid digest map") {
 			fromMap = 0
 		}
-		sameDisk(t, next, benchDst, size)
+		sameDisk(next, benchDst)
 		ts, _ := timed(t, fmt.Sprintf("blkcat -q --sums %s | blkcat -q --against - -z lz4 %s | blkwrite -q %s", benchSums, next, benchSums))
-		sameDisk(t, next, benchSums, size)
+		sameDisk(next, benchSums)
 		rd := func(k int) float64 { return float64((after[k] - before[k]) * 512) }
 		src := rd(0) + rd(1)
 		what, goal := "scattered 4 KiB writes", 0.3
@@ -278,33 +285,4 @@ func timed(t *testing.T, script string) (float64, string) {
 		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
 	}
 	return secs, stderr.String()
-}
-
-// sameDisk fails the test unless the first size bytes of a and b are
-// equal; it compares them 1 MiB at a time (the guest's memory is small).
-func sameDisk(t *testing.T, a, b string, size int64) {
-	t.Helper()
-	fa, err := os.Open(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fb.Close()
-	x, y := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := int64(0); off < size; off += int64(len(x)) {
-		n := int(min(int64(len(x)), size-off))
-		if _, err := fa.ReadAt(x[:n], off); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := fb.ReadAt(y[:n], off); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(x[:n], y[:n]) {
-			t.Fatalf("%s differs from %s at byte %d", b, a, off+int64(testutil.FirstDiff(x[:n], y[:n])))
-		}
-	}
 }
