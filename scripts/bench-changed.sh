@@ -9,12 +9,13 @@
 # Beside it, on btrfs, the same change between two read-only snapshots is
 # timed with btrfs send -p (to /dev/null) and with blkcat --changed-from of
 # the image file in them (to /dev/null).
-# Goals: bytes read from the source ≤ 1.2× the 64 KiB leaves the changes
-# touch, bytes on the wire ≤ 1.1× the changed 4 KiB blocks, wall ≤ 0.1× the
-# sums delta for 1 MiB runs and ≤ 0.3× for scattered writes. Bytes read
-# from the target: blkwrite verifies by reading back the blocks the delta
-# leaves out (until it verifies from its leaf map), so the sender alone
-# is timed too.
+# Goals: bytes read from the source and from the target each ≤ 1.2× the
+# 64 KiB leaves the changes touch, bytes on the wire ≤ 1.1× the changed
+# 4 KiB blocks, wall ≤ 0.1× the sums delta for 1 MiB runs and ≤ 0.3× for
+# scattered writes. The bytes each side read from storage are counted from
+# /proc/PID/io (blkwrite reads back the untouched bytes of the leaves the
+# records touch, and its kept map and sums); the sender alone is timed
+# too.
 #
 # Usage: scripts/bench-changed.sh [-s SIZE_MiB] [-p PCT] [-d DIR]
 # Needs root (loop file systems), mkfs.xfs, mkfs.btrfs, btrfs, python3.
@@ -52,17 +53,53 @@ mkfs_loop() {
 	esac
 	mkdir -p "$2"
 	mount "$dev" "$2"
+	# Not btrfs: a subvolume's device number can change with each mount,
+	# and blkcat's kept records name the device, so a remount would
+	# make it rehash BASE whole.
+	[ "$1" = btrfs ] || mounts+=("$dev" "$2")
 }
+mounts=()
 mkfs_loop xfs "$xfs"
 mkfs_loop btrfs "$btrfs"
+# remount: the XFS loop file system unmounted and mounted again. Dropping
+# caches leaves XFS's metadata buffers (extent and refcount btrees) in
+# memory, so without it only the first run after a snapshot reads them.
+remount() {
+	local i
+	for ((i = 0; i < ${#mounts[@]}; i += 2)); do
+		umount "${mounts[i + 1]}"
+		mount "${mounts[i]}" "${mounts[i + 1]}"
+	done
+}
 
-# timeit CMD: wall seconds of CMD (bash -o pipefail), caches dropped first;
-# its stderr is kept in $dir/err.
+# timeit CMD: wall seconds of CMD (bash -o pipefail), cold: XFS remounted
+# and caches dropped first (then the tools read back
+# in, so their start-up pages are not counted as reads of the data); its
+# stderr is kept in $dir/err.
 timeit() {
+	remount
 	drop_caches
+	cat "$B/blkcat" "$B/blkwrite" "$dir/rd" "$(command -v btrfs)" >/dev/null
 	wall quiet "$1"
 }
 quiet() { bash -o pipefail -c "$1" >/dev/null 2>"$dir/err" || { echo "FAILED: $1" >&2; cat "$dir/err" >&2; return 1; }; }
+
+# $dir/rd OUT CMD ARG...: runs CMD ARG... and writes to OUT the bytes it
+# read from storage: read_bytes of the shell's /proc/PID/io, which adds
+# the children it has waited for (read with builtins, so nothing else
+# counts). With caches dropped first these are the device reads.
+cat >"$dir/rd" <<'SH'
+#!/usr/bin/env bash
+io() { local k v; while read -r k v; do [ "$k" != read_bytes: ] || echo "$v"; done </proc/$$/io; }
+out=$1
+shift
+b=$(io)
+"$@"
+rc=$?
+echo $(($(io) - b)) >"$out"
+exit $rc
+SH
+chmod +x "$dir/rd"
 
 # churn IMG KIND: PCT % of IMG's 4 KiB blocks rewritten, scattered
 # ("scattered") or in 1 MiB runs ("runs"); prints the changed bytes and
@@ -114,13 +151,17 @@ for kind in scattered runs; do
 	cp --reflink=always "$xfs/vm.img" "$xfs/s$n.img"
 	btrfs -q subvolume snapshot -r "$btrfs/vol" "$btrfs/s$n"
 	next=$xfs/s$n.img
-	t_changed=$(timeit "$B/blkcat --changed-from $base -z lz4 $next | tee $dir/delta.bin | $B/blkwrite $target")
+	t_changed=$(timeit "$dir/rd $dir/rd.src $B/blkcat --changed-from $base -z lz4 $next | tee $dir/delta.bin | $dir/rd $dir/rd.dst $B/blkwrite $target")
 	line=$(grep 'changed blocks:' "$dir/err")
 	# 1 when blkwrite verified from its leaf map (reading only the leaves
 	# the records touch), 0 when it read the whole target back.
 	frommap=1
 	grep -q 'no valid digest map' "$dir/err" && frommap=0
 	read_src=$(sed -n 's/.* read \([0-9]*\) bytes,.*/\1/p' <<<"$line")
+	# What each side's process read from storage: blkcat, NEW's changed
+	# leaves and BASE's kept map; blkwrite, the target's leaves the
+	# records touch and its own kept map and sums.
+	io_src=$(cat "$dir/rd.src") io_dst=$(cat "$dir/rd.dst")
 	wire=$(wc -c <"$dir/delta.bin")
 	cmp "$next" "$target" || { echo "FAILED: target differs after the changed-block delta" >&2; exit 1; }
 	# The sender alone, to /dev/null: what the changed-block path costs
@@ -131,7 +172,7 @@ for kind in scattered runs; do
 	t_send=$(timeit "btrfs send -q -p $bbase $btrfs/s$n | wc -c >$dir/send.bytes")
 	send_bytes=$(cat "$dir/send.bytes")
 	t_bchanged=$(timeit "$B/blkcat -q --changed-from $bbase/vm.img -z lz4 $btrfs/s$n/vm.img | wc -c")
-	figures=("size=$bytes" "ch=$changed" "leaves=$leaves" "rd=$read_src" "wire=$wire"
+	figures=("size=$bytes" "ch=$changed" "leaves=$leaves" "rd=$read_src" "iosrc=$io_src" "iodst=$io_dst" "wire=$wire"
 		"tc=$t_changed" "ts=$t_sums" "tsd=$t_sender" "tsend=$t_send" "sendb=$send_bytes" "tbc=$t_bchanged" "frommap=$frommap")
 	goal=0.3
 	[ "$kind" = scattered ] || goal=0.1
@@ -143,6 +184,8 @@ for kind in scattered runs; do
 	say "changed / sums delta wall   %.3f×  (goal ≤ $goal×)" "tc / ts"
 	say "  the sender alone / sums   %.3f×" "tsd / ts"
 	say "source read / leaves touched %.3f×  (goal ≤ 1.2×)" "rd / leaves"
+	say "  blkcat's storage reads / leaves touched %.3f× (with BASE's kept map)" "iosrc / leaves"
+	say "target read / leaves touched %.3f×  (goal ≤ 1.2×; blkwrite's storage reads, with its kept map and sums)" "iodst / leaves"
 	say "wire / changed blocks       %.3f×  (goal ≤ 1.1×)" "wire / ch"
 	say "receiver verified from its leaf map: %d (1 yes: it read only the leaves the records touch; 0 no: it read the whole target back)" frommap
 	say "btrfs: send -p %.2f s (%d bytes), blkcat --changed-from of the file in the snapshots %.2f s" tsend sendb tbc

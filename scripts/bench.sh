@@ -8,9 +8,11 @@
 #
 # Usage: scripts/bench.sh [--report | --update-doc] [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]
 # Sections: read aio pipe dropin device write cache rss pvcat digest frame
-# delta changed ssh usr1 (default: all). pvcat, delta, changed and ssh run
-# scripts/bench-pvcat.sh, scripts/bench-delta.sh, scripts/bench-changed.sh
-# and scripts/bench-ssh.sh at the same size.
+# delta changed changed-thin ssh usr1 (default: all). pvcat, delta, changed
+# and ssh run scripts/bench-pvcat.sh, scripts/bench-delta.sh,
+# scripts/bench-changed.sh and scripts/bench-ssh.sh at the same size;
+# changed-thin runs scripts/bench-changed-thin.sh (a QEMU guest under TCG)
+# at a sixteenth of it, 64 to 512 MiB.
 # frame builds MIXED, an ext4 image of SIZE about half full of ordinary files
 # (text, copies of binaries, random data, zeros), with mkfs.ext4 -d.
 # usr1 starts blkcat, blkwrite and dd 200 times each with SIGUSR1 sent as
@@ -29,7 +31,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 runs=5
 size_mib=4096
 dir=${TMPDIR:-/var/tmp}/blkpipe-bench
-all="read aio pipe dropin device write cache rss pvcat digest frame delta changed ssh usr1"
+all="read aio pipe dropin device write cache rss pvcat digest frame delta changed changed-thin ssh usr1"
 usage="usage: $0 [--report | --update-doc] [-n RUNS] [-s SIZE_MiB] [-d DIR] [SECTION...]"
 report=0 update_doc=0 args=()
 for a in "$@"; do
@@ -390,6 +392,16 @@ for s in $sections; do
 			scripts/bench-changed.sh -s "$size_mib" -d "$dir/changed"
 		else
 			echo "== changed: skipped (needs root for loop file systems)"
+		fi
+		;;
+	changed-thin)
+		if [ "$(id -u)" = 0 ]; then
+			echo "== changed-thin: changed blocks of a thin LV in a QEMU guest, 1 % churn (scripts/bench-changed-thin.sh)"
+			thin_mib=$((size_mib / 16))
+			thin_mib=$((thin_mib < 64 ? 64 : thin_mib > 512 ? 512 : thin_mib))
+			scripts/bench-changed-thin.sh -s "$thin_mib"
+		else
+			echo "== changed-thin: skipped (needs root for the guest)"
 		fi
 		;;
 	ssh)

@@ -10,6 +10,7 @@ import (
 	"github.com/blkpipe/blkpipe/internal/cli"
 	"github.com/blkpipe/blkpipe/internal/ddcopy"
 	"github.com/blkpipe/blkpipe/internal/ddtool"
+	"github.com/blkpipe/blkpipe/internal/pipeio"
 	"github.com/blkpipe/blkpipe/internal/progress"
 	"github.com/blkpipe/blkpipe/internal/send"
 	"github.com/blkpipe/blkpipe/internal/state"
@@ -21,6 +22,13 @@ import (
 //	blkcat: changed blocks: listed N bytes, read N bytes, sent N bytes (N blocks of 4 KiB), blake3 ROOT
 func sendChanged(ctx context.Context, opt send.Options, in *ddcopy.Input, out *ddcopy.Output, rep *progress.DD, dir state.Dir) error {
 	rep.Restart(time.Now())
+	// The receiver gets its end of file with END, not after blkcat has
+	// kept SNAP's map and sums (written and synced).
+	opt.Ended = func() {
+		if err := pipeio.Detach(out.F); err != nil {
+			rep.Note(fmt.Sprintf("could not end the output before keeping the leaf map: %v", err))
+		}
+	}
 	st, err := send.Changed(ctx, opt, in, out.F, rep, dir)
 	if errors.Is(err, send.ErrNoBase) {
 		return fmt.Errorf("%w; nothing was sent", err)

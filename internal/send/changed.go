@@ -143,6 +143,9 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 	}
 	if err == nil {
 		err = rw.Close(st.Root)
+		if err == nil && opt.Ended != nil {
+			opt.Ended()
+		}
 	} else if s.rw != nil {
 		s.rw.Abort(err)
 	}
@@ -176,28 +179,34 @@ const spotChecks = 64
 // much. It returns the bytes it read.
 func spotCheck(in *ddcopy.Input, t *sums.Table, list changes.List, size int64) (int64, error) {
 	n := sums.Blocks(size, sumBlock)
-	buf := blockdev.AlignedBuffer(sumBlock, 4096)
-	var read int64
-	var v [1]uint64
+	var picks []int64
 	for range spotChecks {
 		if n == 0 || list.Bytes() >= size {
 			break
 		}
 		i := rand.Int64N(n)
+		if !list.Covers(changes.Range{Off: i * sumBlock, Len: min(sumBlock, size-i*sumBlock)}) {
+			picks = append(picks, i)
+		}
+	}
+	bufs, got, errs := make([][]byte, len(picks)), make([]int, len(picks)), make([]error, len(picks))
+	inFlight(len(picks), func(k int) {
+		off := picks[k] * sumBlock
+		bufs[k] = blockdev.AlignedBuffer(sumBlock, 4096)
+		got[k], errs[k] = readAt(in, bufs[k], off, int(min(sumBlock, size-off)))
+	})
+	var read int64
+	var v [1]uint64
+	for k, i := range picks {
 		off := i * sumBlock
-		if list.Covers(changes.Range{Off: off, Len: min(sumBlock, size-off)}) {
-			continue
+		read += int64(got[k])
+		if errs[k] != nil {
+			return read, &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d", ddmsg.Quote(in.Name), off), Err: errs[k]}
 		}
-		want := int(min(sumBlock, size-off))
-		m, err := readAt(in, buf, off, want)
-		if err != nil {
-			return read, &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d", ddmsg.Quote(in.Name), off), Err: err}
-		}
-		read += int64(m)
 		if err := t.Get(i, v[:]); err != nil {
 			return read, err
 		}
-		if sums.Sum(buf[:m]) != v[0] {
+		if sums.Sum(bufs[k][:got[k]]) != v[0] {
 			return read, fmt.Errorf("%w: the change list misses the block at offset %d, which differs from the base's: the snapshots' metadata cannot be trusted", ErrNoBase, off)
 		}
 	}
@@ -530,22 +539,30 @@ func openBaseline(dir state.Dir, name string, f *os.File, size int64) (*baseline
 // base replaced by another file that kept its identity fails here.
 func sample(t *sums.Table, f *os.File, size int64) error {
 	n := sums.Blocks(size, sumBlock)
-	buf := make([]byte, sumBlock)
-	var v [1]uint64
+	var picks []int64
 	for k := range int64(16) {
 		i := k * (n - 1) / 15
 		if n == 0 || k > 0 && i == (k-1)*(n-1)/15 {
 			continue
 		}
+		picks = append(picks, i)
+	}
+	bufs, got, errs := make([][]byte, len(picks)), make([]int, len(picks)), make([]error, len(picks))
+	inFlight(len(picks), func(k int) {
+		off := picks[k] * sumBlock
+		bufs[k] = make([]byte, sumBlock)
+		got[k], errs[k] = f.ReadAt(bufs[k][:min(sumBlock, size-off)], off)
+	})
+	var v [1]uint64
+	for k, i := range picks {
 		off := i * sumBlock
-		m, err := f.ReadAt(buf[:min(sumBlock, size-off)], off)
-		if err != nil && !(err == io.EOF && int64(m) == size-off) {
+		if err := errs[k]; err != nil && !(err == io.EOF && int64(got[k]) == size-off) {
 			return fmt.Errorf("read %s at offset %d: %w", f.Name(), off, err)
 		}
 		if err := t.Get(i, v[:]); err != nil {
 			return err
 		}
-		if sums.Sum(buf[:m]) != v[0] {
+		if sums.Sum(bufs[k][:got[k]]) != v[0] {
 			return fmt.Errorf("block %d of %s is not the one its kept sums describe", i, f.Name())
 		}
 	}

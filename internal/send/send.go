@@ -37,7 +37,11 @@ type Options struct {
 	// BASE (see Changed), with the change list from Changes (--changes
 	// FILE) or, when empty, from BASE's and SRC's extents.
 	ChangedFrom, Changes string
-	Resume               string // --resume TOKEN
+	// Ended, if set, is called once a changed-block stream is complete
+	// (END written), before SNAP's map and sums are kept: blkcat ends its
+	// output there, so the receiver finishes meanwhile.
+	Ended  func()
+	Resume string // --resume TOKEN
 	// Written, if set, counts the bytes of the stream written to the
 	// output (blkcat --json).
 	Written *atomic.Int64
