@@ -48,9 +48,11 @@ func keptFile(t *testing.T, d Dir, data []byte) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if c.Dev, c.Ino, c.Stamp, err = Identify(f); err != nil {
+	id, err := Identify(f)
+	if err != nil {
 		t.Fatal(err)
 	}
+	c.SetID(id)
 	if err := d.SaveCopy(c); err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +112,11 @@ func TestKept(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if _, _, c.Stamp, err = Identify(f); err != nil {
+			id, err := Identify(f)
+			if err != nil {
 				t.Fatal(err)
 			}
+			c.Stamp = id.Stamp
 			if err := d.SaveCopy(c); err != nil {
 				t.Fatal(err)
 			}
