@@ -75,19 +75,17 @@ type ID struct {
 	// Dev and Ino are st_rdev and 0 for a block device, st_dev and
 	// st_ino for a file.
 	Dev, Ino uint64
-	// FS is, for a file, "fsid:" and the hex fstatfs f_fsid of its file
-	// system, which unlike st_dev stays the same when it is mounted
-	// again (btrfs derives it from the file system's UUID and the
-	// subvolume, ext4 from its UUID); "" for a block device or a zero
-	// f_fsid.
+	// FS is, for a file, a name of its file system that unlike st_dev
+	// stays the same when it is mounted again (fsName: f_fsid, or the
+	// UUID on XFS); "" for a block device or where there is none.
 	FS string
 	// Stamp is what Copy.Stamp says.
 	Stamp string
 }
 
 // Identify returns the identity a Copy records for the open file f: st_rdev
-// and 0 for a block device, st_dev, st_ino and the file system's f_fsid
-// otherwise, and its Stamp.
+// and 0 for a block device, st_dev, st_ino and the file system's stable
+// name (fsName) otherwise, and its Stamp.
 func Identify(f *os.File) (ID, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
@@ -97,10 +95,7 @@ func Identify(f *os.File) (ID, error) {
 		return ID{Dev: uint64(st.Rdev), Stamp: deviceStamp(uint64(st.Rdev))}, nil
 	}
 	id := ID{Dev: uint64(st.Dev), Ino: st.Ino, Stamp: "ctime:" + strconv.FormatInt(st.Ctim.Nano(), 10)}
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(int(f.Fd()), &sfs); err == nil && sfs.Fsid.Val != [2]int32{} {
-		id.FS = fmt.Sprintf("fsid:%08x%08x", uint32(sfs.Fsid.Val[0]), uint32(sfs.Fsid.Val[1]))
-	}
+	id.FS = fsName(int(f.Fd()))
 	return id, nil
 }
 
@@ -136,7 +131,7 @@ func (c *Copy) SetID(id ID) { c.Dev, c.Ino, c.FS, c.Stamp = id.Dev, id.Ino, id.F
 // record without a stamp, does not match. The device number must match
 // too, unless both name the same file system by FS: a btrfs subvolume's
 // st_dev changes at every mount, and a loop-mounted file system's may,
-// while its f_fsid does not (and tells a btrfs snapshot, whose files keep
+// while its name does not (and tells a btrfs snapshot, whose files keep
 // their inode numbers and ctimes, from its origin).
 func (c Copy) Same(id ID) bool {
 	return c.Stamp != "" && c.Ino == id.Ino && c.Stamp == id.Stamp &&

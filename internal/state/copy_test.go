@@ -182,79 +182,112 @@ func TestCopyRecordFS(t *testing.T) {
 	}
 }
 
-// TestIdentifyRemount: a file on a btrfs file system, unmounted and
-// mounted again, has another st_dev but the same f_fsid, and its record
-// still matches; rewritten while unmounted, it does not.
+// TestIdentifyRemount: a file on a btrfs or XFS loop file system,
+// unmounted and mounted again with another st_dev (btrfs: another
+// anonymous device; XFS: its image on another loop device), still
+// matches its record; one rewritten between the mounts does not, nor does
+// a file of another file system of the same kind.
 func TestIdentifyRemount(t *testing.T) {
 	testutil.NeedRoot(t)
-	testutil.NeedCmd(t, "mkfs.btrfs", "mount", "umount")
-	dev, _ := testutil.LoopImage(t, 256<<20)
-	testutil.Run(t, "mkfs.btrfs", "-q", dev)
-	mnt := t.TempDir()
-	mounted := false
-	mount := func() {
-		testutil.Run(t, "mount", dev, mnt)
-		mounted = true
-	}
-	umount := func() {
-		testutil.Run(t, "umount", mnt)
-		mounted = false
-	}
-	t.Cleanup(func() {
-		if mounted {
-			if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-				t.Errorf("umount %s: %v %s", mnt, err, out)
-				exec.Command("umount", "-l", mnt).Run()
+	testutil.NeedCmd(t, "mount", "umount")
+	for _, mkfs := range []string{"mkfs.btrfs", "mkfs.xfs"} {
+		t.Run(mkfs, func(t *testing.T) {
+			testutil.NeedCmd(t, mkfs)
+			dev, image := testutil.LoopImage(t, 320<<20)
+			testutil.Run(t, mkfs, "-q", dev)
+			mnt := t.TempDir()
+			mounted := false
+			t.Cleanup(func() {
+				if mounted {
+					if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+						t.Errorf("umount %s: %v %s", mnt, err, out)
+						exec.Command("umount", "-l", mnt).Run()
+					}
+				}
+			})
+			mount := func() { testutil.Run(t, "mount", dev, mnt); mounted = true }
+			umount := func() { testutil.Run(t, "umount", mnt); mounted = false }
+			mount()
+			kept, rewritten := filepath.Join(mnt, "kept"), filepath.Join(mnt, "rewritten")
+			for _, p := range []string{kept, rewritten} {
+				if err := os.WriteFile(p, []byte("night 1"), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-	})
-	identify := func(p string) ID {
-		t.Helper()
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		id, err := Identify(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
+			var recKept, recRewritten Copy
+			recKept.SetID(identifyPath(t, kept))
+			recRewritten.SetID(identifyPath(t, rewritten))
+			if recKept.FS == "" {
+				t.Skipf("%s gives no file system name here (XFS needs FS_IOC_GETFSUUID, Linux 6.5): %+v", mkfs, recKept)
+			}
+			// Another file system of the same kind mounted in between
+			// takes the device number (anonymous or loop) the first one
+			// had, so the next mount surely gets another.
+			umount()
+			other := testutil.MountFS(t, 320<<20, mkfs, "-q")
+			if mkfs == "mkfs.xfs" {
+				// The image again on another loop device (the first
+				// stays attached, unused, until the cleanup).
+				dev = testutil.LoopDevice(t, image)
+			}
+			mount()
+			if err := os.WriteFile(rewritten, []byte("night 2"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			umount()
+			mount()
+			now := identifyPath(t, kept)
+			if now.Dev == recKept.Dev {
+				t.Skipf("st_dev %d is the same after a remount: nothing to test", now.Dev)
+			}
+			if !recKept.Same(now) {
+				t.Errorf("remounted file not recognised: recorded %+v, now %+v", recKept, now)
+			}
+			if id := identifyPath(t, rewritten); recRewritten.Same(id) {
+				t.Errorf("file rewritten between mounts matched its old record: recorded %+v, now %+v", recRewritten, id)
+			}
+			if id := identifyPath(t, other); id.FS == recKept.FS {
+				t.Errorf("another file system has the same name %q", id.FS)
+			}
+		})
 	}
-	mount()
-	kept, rewritten := filepath.Join(mnt, "kept"), filepath.Join(mnt, "rewritten")
-	for _, p := range []string{kept, rewritten} {
-		if err := os.WriteFile(p, []byte("night 1"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var recKept, recRewritten Copy
-	recKept.SetID(identify(kept))
-	recRewritten.SetID(identify(rewritten))
-	if recKept.FS == "" {
-		t.Fatalf("no file system id on btrfs: %+v", recKept)
-	}
-	// Mount something else in between, so the anonymous device number
-	// the next mount gets is surely another one.
-	umount()
-	other := testutil.MountFS(t, 256<<20, "mkfs.btrfs", "-q")
-	mount()
-	if err := os.WriteFile(rewritten, []byte("night 2"), 0o644); err != nil {
+}
+
+// TestIdentifySnapshot: a btrfs snapshot's files keep their inode numbers
+// and ctimes; its subvolume is another file system name, so a record of
+// the origin's file never matches the snapshot's, nor the other way.
+func TestIdentifySnapshot(t *testing.T) {
+	testutil.NeedCmd(t, "btrfs")
+	mnt := testutil.MountFS(t, 320<<20, "mkfs.btrfs", "-q")
+	vol := filepath.Join(mnt, "vol")
+	testutil.Run(t, "btrfs", "subvolume", "create", vol)
+	if err := os.WriteFile(filepath.Join(vol, "img"), []byte("night 1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	umount()
-	mount()
-	now := identify(kept)
-	if now.Dev == recKept.Dev {
-		t.Skipf("st_dev %d is the same after a remount on this kernel: nothing to test", now.Dev)
+	snap := filepath.Join(mnt, "snap")
+	testutil.Run(t, "btrfs", "subvolume", "snapshot", "-r", vol, snap)
+	a, b := identifyPath(t, filepath.Join(vol, "img")), identifyPath(t, filepath.Join(snap, "img"))
+	if a.Ino != b.Ino || a.Stamp != b.Stamp {
+		t.Logf("the snapshot's file has another inode or ctime: %+v, %+v", a, b)
 	}
-	if !recKept.Same(now) {
-		t.Errorf("remounted file not recognised: recorded %+v, now %+v", recKept, now)
+	var rec Copy
+	rec.SetID(a)
+	if a.FS == "" || a.FS == b.FS || rec.Same(b) {
+		t.Errorf("origin %+v and snapshot %+v are one file", a, b)
 	}
-	if id := identify(rewritten); recRewritten.Same(id) {
-		t.Errorf("file rewritten between mounts matched its old record: recorded %+v, now %+v", recRewritten, id)
+}
+
+// identifyPath is Identify of the file at p.
+func identifyPath(t *testing.T, p string) ID {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if id := identify(other); recKept.Same(id) || id.FS == recKept.FS {
-		t.Errorf("another btrfs matches: %+v, record %+v", id, recKept)
+	defer f.Close()
+	id, err := Identify(f)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return id
 }
