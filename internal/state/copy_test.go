@@ -3,7 +3,6 @@ package state
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -193,21 +192,8 @@ func TestIdentifyRemount(t *testing.T) {
 	for _, mkfs := range []string{"mkfs.btrfs", "mkfs.xfs"} {
 		t.Run(mkfs, func(t *testing.T) {
 			testutil.NeedCmd(t, mkfs)
-			dev, image := testutil.LoopImage(t, 320<<20)
-			testutil.Run(t, mkfs, "-q", dev)
-			mnt := t.TempDir()
-			mounted := false
-			t.Cleanup(func() {
-				if mounted {
-					if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-						t.Errorf("umount %s: %v %s", mnt, err, out)
-						exec.Command("umount", "-l", mnt).Run()
-					}
-				}
-			})
-			mount := func() { testutil.Run(t, "mount", dev, mnt); mounted = true }
-			umount := func() { testutil.Run(t, "umount", mnt); mounted = false }
-			mount()
+			fs := testutil.RemountableFS(t, 320<<20, mkfs, "-q")
+			mnt := fs.Dir
 			kept, rewritten := filepath.Join(mnt, "kept"), filepath.Join(mnt, "rewritten")
 			for _, p := range []string{kept, rewritten} {
 				if err := os.WriteFile(p, []byte("night 1"), 0o644); err != nil {
@@ -223,19 +209,17 @@ func TestIdentifyRemount(t *testing.T) {
 			// Another file system of the same kind mounted in between
 			// takes the device number (anonymous or loop) the first one
 			// had, so the next mount surely gets another.
-			umount()
+			fs.Unmount()
 			other := testutil.MountFS(t, 320<<20, mkfs, "-q")
 			if mkfs == "mkfs.xfs" {
-				// The image again on another loop device (the first
-				// stays attached, unused, until the cleanup).
-				dev = testutil.LoopDevice(t, image)
+				fs.Reattach()
 			}
-			mount()
+			fs.Mount()
 			if err := os.WriteFile(rewritten, []byte("night 2"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			umount()
-			mount()
+			fs.Unmount()
+			fs.Mount()
 			now := identifyPath(t, kept)
 			if now.Dev == recKept.Dev {
 				t.Skipf("st_dev %d is the same after a remount: nothing to test", now.Dev)
