@@ -53,15 +53,14 @@ mkfs_loop() {
 	esac
 	mkdir -p "$2"
 	mount "$dev" "$2"
-	# Not btrfs: a subvolume's device number can change with each mount,
-	# and blkcat's kept records name the device, so a remount would
-	# make it rehash BASE whole.
-	[ "$1" = btrfs ] || mounts+=("$dev" "$2")
+	# btrfs too: a subvolume's device number changes with each mount,
+	# and the kept records still match by the file system's f_fsid.
+	mounts+=("$dev" "$2")
 }
 mounts=()
 mkfs_loop xfs "$xfs"
 mkfs_loop btrfs "$btrfs"
-# remount: the XFS loop file system unmounted and mounted again. Dropping
+# remount: the loop file systems unmounted and mounted again. Dropping
 # caches leaves XFS's metadata buffers (extent and refcount btrees) in
 # memory, so without it only the first run after a snapshot reads them.
 remount() {
@@ -72,7 +71,7 @@ remount() {
 	done
 }
 
-# timeit CMD: wall seconds of CMD (bash -o pipefail), cold: XFS remounted
+# timeit CMD: wall seconds of CMD (bash -o pipefail), cold: remounted
 # and caches dropped first (then the tools read back
 # in, so their start-up pages are not counted as reads of the data); its
 # stderr is kept in $dir/err.

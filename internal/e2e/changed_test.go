@@ -192,7 +192,7 @@ func TestChangedBlocksRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dev, ino, stamp, err := state.Identify(f)
+		id, err := state.Identify(f)
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -200,8 +200,10 @@ func TestChangedBlocksRefused(t *testing.T) {
 		other := digest.Sum256([]byte("another night"))
 		// A copy of the right size, but another night's: the target
 		// missed a run, or was restored.
-		if err := state.Dir(stateDir).SaveCopy(state.Copy{Target: target, Dev: dev, Ino: ino, Stamp: stamp, Size: changedImageSize,
-			Alg: "blake3", Digest: hex.EncodeToString(other[:]), StreamID: strings.Repeat("0", 32), Time: time.Now()}); err != nil {
+		c := state.Copy{Target: target, Size: changedImageSize,
+			Alg: "blake3", Digest: hex.EncodeToString(other[:]), StreamID: strings.Repeat("0", 32), Time: time.Now()}
+		c.SetID(id)
+		if err := state.Dir(stateDir).SaveCopy(c); err != nil {
 			t.Fatal(err)
 		}
 		defer state.Dir(stateDir).RemoveCopy(target)

@@ -44,13 +44,13 @@ func checkBase(opt Options, t *sink, h frame.Header, rep *progress.DD) error {
 	if err != nil {
 		return refuse(err.Error())
 	}
-	dev, ino, stamp, err := state.Identify(t.F)
+	id, err := state.Identify(t.F)
 	switch {
 	case err != nil:
 		return refuse(err.Error())
 	case c.Alg != h.DigestAlg.String() || c.Size != h.BaseSize || c.Digest != hex.EncodeToString(h.BaseDigest[:]):
 		return refuse(fmt.Sprintf("%s holds %d bytes with %s %s, verified %s", ddmsg.Quote(t.Name), c.Size, c.Alg, c.Digest, c.Time.UTC().Format(time.RFC3339)))
-	case !c.Same(dev, ino, stamp):
+	case !c.Same(id):
 		return refuse(fmt.Sprintf("%s was written, replaced or restored since its copy of %s %s was verified %s", ddmsg.Quote(t.Name), c.Alg, c.Digest, c.Time.UTC().Format(time.RFC3339)))
 	}
 	return nil

@@ -71,11 +71,11 @@ func (r *resumer) saveLeaves(t *sink) {
 		os.Remove(r.dir.LeavesPath(r.target))
 		return
 	}
-	dev, ino, stamp, err := state.Identify(t.F)
+	id, err := state.Identify(t.F)
 	if err != nil {
-		stamp = "" // never matches: the resumed delta reads the target back
+		id.Stamp = "" // never matches: the resumed delta reads the target back
 	}
-	r.leaves.Dev, r.leaves.Ino, r.leaves.Stamp = dev, ino, stamp
+	r.leaves.Dev, r.leaves.Ino, r.leaves.Stamp = id.Dev, id.Ino, id.Stamp
 	if err := r.dir.SaveLeaves(r.target, r.leaves); err != nil {
 		os.Remove(r.dir.LeavesPath(r.target))
 	}
@@ -93,11 +93,11 @@ func (k *keeper) useAside(t *sink, r *resumer) error {
 	case r.leavesLost:
 		return errors.New("the leaves the interrupted delta wrote are not recorded")
 	}
-	dev, ino, stamp, err := state.Identify(t.F)
+	id, err := state.Identify(t.F)
 	if err != nil {
 		return err
 	}
-	if l := r.leaves; l.Stamp == "" || l.Dev != dev || l.Ino != ino || l.Stamp != stamp {
+	if l := r.leaves; l.Stamp == "" || l.Dev != id.Dev || l.Ino != id.Ino || l.Stamp != id.Stamp {
 		return errors.New("it was written since the interrupted delta's last resume point")
 	}
 	kept, b, err := k.dir.KeptAside(k.of)

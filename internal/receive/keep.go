@@ -339,10 +339,11 @@ func (k *keeper) save(t *sink, s *saving) error {
 	}
 	c := s.c
 	var err error
-	c.Dev, c.Ino, c.Stamp, err = state.Identify(t.F)
+	id, err := state.Identify(t.F)
 	if err != nil {
 		return err
 	}
+	c.SetID(id)
 	return k.dir.SaveCopy(c)
 }
 

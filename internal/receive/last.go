@@ -33,11 +33,11 @@ func Last(dir state.Dir, of string, asJSON bool, stdout io.Writer) error {
 		return &ddmsg.Error{Msg: "failed to open " + ddmsg.Quote(of), Err: err}
 	}
 	defer f.Close()
-	dev, ino, stamp, err := state.Identify(f)
+	id, err := state.Identify(f)
 	if err != nil {
 		return err
 	}
-	if !c.Same(dev, ino, stamp) {
+	if !c.Same(id) {
 		return fmt.Errorf("the target was changed since: %s is not the file or device the copy of %s %s was verified on (or was written since)", ddmsg.Quote(of), c.Alg, c.Digest)
 	}
 	if asJSON {

@@ -491,11 +491,11 @@ func openBaseline(dir state.Dir, name string, f *os.File, size int64) (*baseline
 	if err != nil {
 		return nil, err
 	}
-	dev, ino, stamp, err := state.Identify(f)
+	id, err := state.Identify(f)
 	if err != nil {
 		return nil, err
 	}
-	if !c.Same(dev, ino, stamp) || c.Size != size || c.Alg != "blake3" {
+	if !c.Same(id) || c.Size != size || c.Alg != "blake3" {
 		return nil, fmt.Errorf("the record %s is of another file, or %s changed since it was sent", dir.SentPath(name), ddmsg.Quote(name))
 	}
 	mb, err := os.ReadFile(dir.SentMapPath(name))
@@ -575,11 +575,12 @@ func sample(t *sums.Table, f *os.File, size int64) error {
 func hashBase(dir state.Dir, name string, f *os.File, size int64) error {
 	h := digest.New(digest.WithLeaves())
 	defer h.Close()
-	dev, ino, stamp, err := state.Identify(f)
+	id, err := state.Identify(f)
 	if err != nil {
 		return err
 	}
-	c := state.Copy{Target: absPath(name), Dev: dev, Ino: ino, Stamp: stamp, Size: size, Alg: "blake3", Time: time.Now()}
+	c := state.Copy{Target: absPath(name), Size: size, Alg: "blake3", Time: time.Now()}
+	c.SetID(id)
 	writeSums := func(w io.Writer) error {
 		sw, err := sums.NewWriter(w, sumBlock, size)
 		if err != nil {
@@ -629,12 +630,13 @@ func (b *baseline) save(dir state.Dir, in *ddcopy.Input, root [32]byte, patch ma
 	if err != nil {
 		return err
 	}
-	dev, ino, stamp, err := state.Identify(in.F)
+	ident, err := state.Identify(in.F)
 	if err != nil {
 		return err
 	}
-	c := state.Copy{Target: absPath(in.Name), Dev: dev, Ino: ino, Stamp: stamp, Size: m.Size, Alg: "blake3",
+	c := state.Copy{Target: absPath(in.Name), Size: m.Size, Alg: "blake3",
 		Digest: hex.EncodeToString(root[:]), StreamID: hex.EncodeToString(id[:]), Time: time.Now()}
+	c.SetID(ident)
 	return dir.SaveSent(&c, writeBytes(mb), func(w io.Writer) error { return b.sums.CopyPatched(w, patch) })
 }
 

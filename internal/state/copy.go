@@ -34,6 +34,10 @@ type Copy struct {
 	// Dev and Ino identify what Target named when the copy verified: for
 	// a block device its st_rdev and Ino 0; for a file st_dev and st_ino.
 	Dev, Ino uint64
+	// FS names a file's file system in a way that survives a remount
+	// (see ID.FS); "" for a block device, an older record, or a file
+	// system that gives no such name.
+	FS string
 	// Stamp changes whenever anything writes to the target: for a file
 	// its ctime (which, unlike the mtime, no user can set back), for a
 	// block device the boot id and the device's count of sectors written
@@ -65,17 +69,34 @@ func (d Dir) MapPath(target string) string {
 	return d.file(target, ".b3map")
 }
 
+// ID is the identity of an open file or block device, as Identify reads
+// it and a Copy records it.
+type ID struct {
+	// Dev and Ino are st_rdev and 0 for a block device, st_dev and
+	// st_ino for a file.
+	Dev, Ino uint64
+	// FS is, for a file, a name of its file system that unlike st_dev
+	// stays the same when it is mounted again (fsName: f_fsid, or the
+	// UUID on XFS); "" for a block device or where there is none.
+	FS string
+	// Stamp is what Copy.Stamp says.
+	Stamp string
+}
+
 // Identify returns the identity a Copy records for the open file f: st_rdev
-// and 0 for a block device, st_dev and st_ino otherwise, and its Stamp.
-func Identify(f *os.File) (dev, ino uint64, stamp string, err error) {
+// and 0 for a block device, st_dev, st_ino and the file system's stable
+// name (fsName) otherwise, and its Stamp.
+func Identify(f *os.File) (ID, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return 0, 0, "", &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+		return ID{}, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
-		return uint64(st.Rdev), 0, deviceStamp(uint64(st.Rdev)), nil
+		return ID{Dev: uint64(st.Rdev), Stamp: deviceStamp(uint64(st.Rdev))}, nil
 	}
-	return uint64(st.Dev), st.Ino, "ctime:" + strconv.FormatInt(st.Ctim.Nano(), 10), nil
+	id := ID{Dev: uint64(st.Dev), Ino: st.Ino, Stamp: "ctime:" + strconv.FormatInt(st.Ctim.Nano(), 10)}
+	id.FS = fsName(int(f.Fd()))
+	return id, nil
 }
 
 // deviceStamp is "writes:BOOTID:SECTORS" for the block device rdev: the
@@ -99,11 +120,22 @@ func deviceStamp(rdev uint64) string {
 	return "writes:" + strings.TrimSpace(string(boot)) + ":" + f[6]
 }
 
+// ID is the identity c records.
+func (c Copy) ID() ID { return ID{Dev: c.Dev, Ino: c.Ino, FS: c.FS, Stamp: c.Stamp} }
+
+// SetID records id as c's identity.
+func (c *Copy) SetID(id ID) { c.Dev, c.Ino, c.FS, c.Stamp = id.Dev, id.Ino, id.FS, id.Stamp }
+
 // Same reports whether the identity of f (from Identify) is the one c
 // recorded, stamp included: a target written since by anything else, or a
-// record without a stamp, does not match.
-func (c Copy) Same(dev, ino uint64, stamp string) bool {
-	return c.Stamp != "" && c.Dev == dev && c.Ino == ino && c.Stamp == stamp
+// record without a stamp, does not match. The device number must match
+// too, unless both name the same file system by FS: a btrfs subvolume's
+// st_dev changes at every mount, and a loop-mounted file system's may,
+// while its name does not (and tells a btrfs snapshot, whose files keep
+// their inode numbers and ctimes, from its origin).
+func (c Copy) Same(id ID) bool {
+	return c.Stamp != "" && c.Ino == id.Ino && c.Stamp == id.Stamp &&
+		(c.Dev == id.Dev || c.FS != "" && c.FS == id.FS)
 }
 
 func (c Copy) marshal() []byte {
@@ -115,6 +147,9 @@ func (c Copy) marshal() []byte {
 	fmt.Fprintf(&b, "time %s\n", c.Time.UTC().Format(time.RFC3339Nano))
 	if c.Sums != "" {
 		fmt.Fprintf(&b, "sums %s\n", c.Sums)
+	}
+	if c.FS != "" {
+		fmt.Fprintf(&b, "fs %s\n", c.FS)
 	}
 	fmt.Fprintf(&b, "crc32c %08x\n", crc32.Checksum(b.Bytes(), crcTable))
 	return b.Bytes()
@@ -165,6 +200,8 @@ func parseCopy(b []byte) (Copy, error) {
 			c.Time, err = time.Parse(time.RFC3339Nano, val)
 		case "sums":
 			c.Sums = val
+		case "fs":
+			c.FS = val
 		default:
 			err = ErrDamaged // a field this version does not know
 		}
@@ -172,10 +209,19 @@ func parseCopy(b []byte) (Copy, error) {
 			return Copy{}, ErrDamaged
 		}
 	}
-	if n := len(seen); n != 9 && !(n == 10 && seen["sums"]) || c.Size < 0 {
+	// sums and fs are optional: fs is absent from records of older
+	// versions, which then match by device number alone.
+	if n := len(seen); n != 9+count(seen["sums"])+count(seen["fs"]) || c.Size < 0 {
 		return Copy{}, ErrDamaged
 	}
 	return c, nil
+}
+
+func count(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // LoadCopy reads target's copy record. It returns an error matching

@@ -104,18 +104,18 @@ func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
 // checkTarget checks that f is the target c records, unchanged since
 // (Copy.Same), and that it holds c.Size bytes (exactly, for a file).
 func checkTarget(f *os.File, c Copy) error {
-	dev, ino, stamp, err := Identify(f)
+	id, err := Identify(f)
 	if err != nil {
 		return err
 	}
-	if !c.Same(dev, ino, stamp) {
+	if !c.Same(id) {
 		return errors.New("the target was changed since")
 	}
 	size, err := targetSize(f)
 	if err != nil {
 		return err
 	}
-	if size < c.Size || ino != 0 && size != c.Size {
+	if size < c.Size || id.Ino != 0 && size != c.Size {
 		return fmt.Errorf("the target is %d bytes, the copy record says %d", size, c.Size)
 	}
 	return nil

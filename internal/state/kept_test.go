@@ -43,14 +43,7 @@ func keptFile(t *testing.T, d Dir, data []byte) string {
 	if c.Sums, err = d.SaveSums(path, sb.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if c.Dev, c.Ino, c.Stamp, err = Identify(f); err != nil {
-		t.Fatal(err)
-	}
+	c.SetID(identifyPath(t, path))
 	if err := d.SaveCopy(c); err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +98,7 @@ func TestKept(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			if _, _, c.Stamp, err = Identify(f); err != nil {
-				t.Fatal(err)
-			}
+			c.Stamp = identifyPath(t, path).Stamp
 			if err := d.SaveCopy(c); err != nil {
 				t.Fatal(err)
 			}

@@ -127,11 +127,11 @@ func (k *Keeper) checkCopy(c state.Copy) error {
 		return fmt.Errorf("--keep: %w", err)
 	}
 	defer f.Close()
-	dev, ino, stamp, err := state.Identify(f)
+	id, err := state.Identify(f)
 	if err != nil {
 		return fmt.Errorf("--keep: %w", err)
 	}
-	if !c.Same(dev, ino, stamp) {
+	if !c.Same(id) {
 		return fmt.Errorf("--keep: %s changed since its copy record (%s %s, verified %s) was written: it is no verified copy to keep; check it, or remove %s to refresh it without keeping it",
 			k.Target, c.Alg, c.Digest, c.Time.UTC().Format(time.RFC3339), k.State.CopyPath(k.Target))
 	}
@@ -169,13 +169,14 @@ func (k *Keeper) saveRecord(s snapshot.Snapshot, c state.Copy) error {
 	if err != nil {
 		return fmt.Errorf("--keep: open version %s: %w", s.Path, err)
 	}
-	dev, ino, stamp, err := state.Identify(f)
+	id, err := state.Identify(f)
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("--keep: %w", err)
 	}
 	v := c
-	v.Target, v.Dev, v.Ino, v.Stamp = s.Path, dev, ino, stamp
+	v.Target = s.Path
+	v.SetID(id)
 	if err := k.State.SaveCopy(v); err != nil {
 		return fmt.Errorf("--keep: record version %s: %w", s.Path, err)
 	}
@@ -222,7 +223,7 @@ func (k *Keeper) Verified(alg, digest, streamID string, size int64) error {
 		return err
 	}
 	defer f.Close()
-	dev, ino, stamp, err := state.Identify(f)
+	id, err := state.Identify(f)
 	if err != nil {
 		return err
 	}
@@ -230,8 +231,9 @@ func (k *Keeper) Verified(alg, digest, streamID string, size int64) error {
 	if err != nil {
 		return err
 	}
-	return k.State.SaveCopy(state.Copy{Target: abs, Dev: dev, Ino: ino, Stamp: stamp, Size: size,
-		Alg: alg, Digest: digest, StreamID: streamID, Time: time.Now().UTC()})
+	c := state.Copy{Target: abs, Size: size, Alg: alg, Digest: digest, StreamID: streamID, Time: time.Now().UTC()}
+	c.SetID(id)
+	return k.State.SaveCopy(c)
 }
 
 // After ends the run: copyErr nil (the copy verified) prunes the versions
