@@ -17,7 +17,7 @@ func TestBenchUsage(t *testing.T) {
 	script := filepath.Join(testutil.ModuleRoot(t), "scripts", "bench.sh")
 	dir := t.TempDir()
 	out, err := exec.Command(script, "-s", "1", "-d", dir, "read", "raed").CombinedOutput()
-	if code := sshtest.ExitCode(err); code != 2 || string(out) != "unknown section raed (sections: read aio pipe dropin device write cache rss pvcat digest frame delta changed ssh usr1)\n" {
+	if code := sshtest.ExitCode(err); code != 2 || string(out) != "unknown section raed (sections: read aio pipe dropin device write cache rss pvcat digest frame delta changed changed-thin ssh usr1)\n" {
 		t.Errorf("bench.sh raed: exit %d, output %q", code, out)
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
