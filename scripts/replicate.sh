@@ -47,7 +47,9 @@
 #                         images on XFS/btrfs, btrfs snapshots), else a sums
 #                         delta (blkcat --sums on HOST), else a full copy; the
 #                         first run is a full copy; a changed-block delta a
-#                         run left interrupted is resumed by the next one
+#                         run left interrupted is resumed by the next one,
+#                         and a first copy cut short onto a device is
+#                         followed by a sums delta against what landed
 #                         (docs/NIGHTLY.md). full: always a full copy,
 #                         and no snapshot is kept
 #   --rate RATE           limit the stream to RATE bytes/s (pvcat -L: 50M, 1G)
@@ -315,7 +317,16 @@ send() {
 		fi
 	fi
 	case \$why in
-	'first run of lineage '*) full 'first run'; return ;;
+	'first run of lineage '*)
+		# A first copy cut short left part of an older snapshot on the
+		# target (blkwrite has its resume point): a sums delta sends only
+		# what differs from it.
+		local tok
+		tok=\$($(q "${ssh[@]}" "$HOST" "${point% }")</dev/null 2>/dev/null) || tok=
+		case \$tok in
+		*:*) why=\"first copy interrupted at byte \$(echo \"\$tok\" | cut -d: -f2): only what differs is sent\" ;;
+		*) full 'first run'; return ;;
+		esac ;;
 	esac
 	echo \"sums-delta (\$why)\" >\"\$d/path\"
 	$(q blkcat "${frame[@]}")--against <($(q "${ssh[@]}" "$HOST" "${sums% }")2>\"\$d/sums.err\") \"\$src\" 2>\"\$d/blkcat.err\" && return 0

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,8 +18,15 @@ import (
 // image: a full copy first, then changed-block deltas, a sums delta when
 // the lineage's base went missing, each night's summary saying which path
 // ran and why, and the metrics labelled with it. ssh is a local stand-in.
+// The target is an image file, then a loop device, onto which the first
+// copy is cut short: the next run sends a sums delta against what landed.
 func TestReplicateChanged(t *testing.T) {
 	testutil.NeedRoot(t)
+	t.Run("file", func(t *testing.T) { testReplicateChanged(t, false) })
+	t.Run("device", func(t *testing.T) { testReplicateChanged(t, true) })
+}
+
+func testReplicateChanged(t *testing.T, device bool) {
 	testutil.NeedCmd(t, "bash", "cp", "sha256sum", "flock")
 	bin := t.TempDir()
 	for _, tool := range []string{"blkcat", "blkwrite", "snapctl", "pvcat"} {
@@ -33,6 +41,9 @@ func TestReplicateChanged(t *testing.T) {
 	writeFile(t, img, append(randomBytes(changedImageSize/2, 3), make([]byte, changedImageSize/2)...))
 	target := filepath.Join(t.TempDir(), "backup.img")
 	writeFile(t, target, nil)
+	if device {
+		target, _ = testutil.LoopImage(t, changedImageSize)
+	}
 	state := t.TempDir()
 	metrics := filepath.Join(t.TempDir(), "m.prom")
 	script := filepath.Join(testutil.ModuleRoot(t), "scripts", "replicate.sh")
@@ -59,8 +70,33 @@ func TestReplicateChanged(t *testing.T) {
 		}
 		return line
 	}
+	// A night whose stream is cut (the backup host's blkwrite gets its
+	// first cut bytes, as when the connection drops) fails.
+	bw := filepath.Join(bin, "blkwrite")
+	cutNight := func(t *testing.T, seed uint64, cut int) {
+		t.Helper()
+		churn(t, img, seed)
+		os.Remove(bw)
+		writeFile(t, bw, []byte("#!/bin/bash\nset -o pipefail\ncase \" $* \" in *' --resume-point '*) exec "+testutil.Tool(t, "blkwrite")+" \"$@\" ;; esac\nhead -c "+strconv.Itoa(cut)+" | "+testutil.Tool(t, "blkwrite")+" \"$@\"\n"))
+		os.Chmod(bw, 0o755)
+		out, err := replicateCmd().Output()
+		if err == nil || !strings.Contains(string(out), "FAILED") {
+			t.Fatalf("the cut night: %v\n%s", err, out)
+		}
+		os.Remove(bw)
+		if err := os.Symlink(testutil.Tool(t, "blkwrite"), bw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := `via full \(first run\): read \d+ bytes, sent \d+ bytes, 50335744 bytes verified blake3 [0-9a-f]{64} in`
+	if device {
+		// The first copy cut short: the next run sends a sums delta
+		// against what landed, not the whole image again.
+		cutNight(t, 100, 20000000)
+		first = `via sums-delta \(first copy interrupted at byte [1-9]\d*: only what differs is sent\): read \d+ bytes, sent \d+ bytes, 50335744 bytes verified blake3 [0-9a-f]{64} in`
+	}
 	for i, want := range []string{
-		`via full \(first run\): read \d+ bytes, sent \d+ bytes, 50335744 bytes verified blake3 [0-9a-f]{64} in`,
+		first,
 		`via changed-blocks \(extents\): read \d+ bytes, sent \d+ bytes, 50335744 bytes verified blake3`,
 		`via changed-blocks \(extents\): read \d+ bytes, sent \d+ bytes, 50335744 bytes verified blake3`,
 	} {
@@ -72,8 +108,11 @@ func TestReplicateChanged(t *testing.T) {
 		if !regexp.MustCompile(want).MatchString(line) {
 			t.Fatalf("night %d: summary %q does not match %s", i, line, want)
 		}
+		m := regexp.MustCompile(`read (\d+) bytes, sent (\d+) bytes`).FindStringSubmatch(line)
+		if sent, _ := strconv.Atoi(m[2]); i == 0 && device && sent >= changedImageSize/2 {
+			t.Errorf("night 0 sent %d bytes after the cut first copy: the whole random half again", sent)
+		}
 		if i > 0 {
-			m := regexp.MustCompile(`read (\d+) bytes, sent (\d+) bytes`).FindStringSubmatch(line)
 			if len(m[1]) > 7 || len(m[2]) > 7 { // under 10 MB of a 48 MiB image
 				t.Errorf("night %d read %s and sent %s bytes", i, m[1], m[2])
 			}
@@ -83,27 +122,9 @@ func TestReplicateChanged(t *testing.T) {
 		t.Errorf("metrics lack the path label: %v\n%s", err, b)
 	}
 
-	// A night whose stream is cut (the backup host's blkwrite gets its
-	// first 100000 bytes, as when the connection drops) fails; the next
-	// run resumes the interrupted delta, says so, and the night after
-	// it is a changed-block delta again.
-	bw := filepath.Join(bin, "blkwrite")
-	cutNight := func(t *testing.T, seed uint64) {
-		t.Helper()
-		churn(t, img, seed)
-		os.Remove(bw)
-		writeFile(t, bw, []byte("#!/bin/bash\nset -o pipefail\ncase \" $* \" in *' --resume-point '*) exec "+testutil.Tool(t, "blkwrite")+" \"$@\" ;; esac\nhead -c 100000 | "+testutil.Tool(t, "blkwrite")+" \"$@\"\n"))
-		os.Chmod(bw, 0o755)
-		out, err := replicateCmd().Output()
-		if err == nil || !strings.Contains(string(out), "FAILED") {
-			t.Fatalf("the cut night: %v\n%s", err, out)
-		}
-		os.Remove(bw)
-		if err := os.Symlink(testutil.Tool(t, "blkwrite"), bw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cutNight(t, 5)
+	// The next run resumes an interrupted delta, says so, and the night
+	// after it is a changed-block delta again.
+	cutNight(t, 5, 100000)
 	line := replicate(t)
 	t.Logf("after a cut night: %s", strings.TrimSpace(line))
 	if !regexp.MustCompile(`via changed-blocks \(extents, resumed at byte [1-9][0-9]*\): read \d+ bytes, sent \d+ bytes, 50335744 bytes verified blake3`).MatchString(line) {
@@ -117,7 +138,7 @@ func TestReplicateChanged(t *testing.T) {
 	// Cut again, and the source's first block written before the next
 	// run: its snapshot is not the interrupted run's there, so the run
 	// sends the whole delta and says why.
-	cutNight(t, 7)
+	cutNight(t, 7, 100000)
 	f, err := os.OpenFile(img, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
