@@ -270,52 +270,30 @@ type changedSender struct {
 	zeroLen int64
 }
 
+// A piece is one read of a changed range: its offset, the bytes read,
+// or the error.
+type piece struct {
+	off  int64
+	buf  []byte
+	want int   // bytes asked for (aioReads)
+	span int64 // what buf takes of aioReads' arena
+	err  error
+}
+
 // readAll reads the leaf-aligned ranges of list from in, several reads in
-// flight, and hands them to leaf in order.
+// flight (aioReads, else preadReads), and hands them to leaf in order.
 func (s *changedSender) readAll(ctx context.Context, in *ddcopy.Input, list changes.List, rep *progress.DD) error {
-	type piece struct {
-		off int64
-		buf []byte
-		err error
-	}
 	var pieces []changes.Range
 	for _, r := range list {
 		for off := r.Off; off < r.End(); off += readPiece {
 			pieces = append(pieces, changes.Range{Off: off, Len: min(readPiece, r.End()-off)})
 		}
 	}
-	align := max(in.Align, 512)
-	queue := make(chan chan piece, readers)
-	free := make(chan []byte, readers+2)
-	for range readers + 2 {
-		free <- blockdev.AlignedBuffer(readPiece, align)
+	queue, release, stop := aioReads(in, pieces)
+	if queue == nil {
+		queue, release, stop = preadReads(in, pieces)
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		defer close(queue)
-		sem := make(chan struct{}, readers)
-		for _, p := range pieces {
-			res := make(chan piece, 1)
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-stop:
-				return
-			}
-			select {
-			case queue <- res:
-			case <-stop:
-				return
-			}
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem }()
-				n, err := readAt(in, buf, p.Off, int(p.Len))
-				res <- piece{off: p.Off, buf: buf[:n], err: err}
-			}()
-		}
-	}()
+	defer stop()
 	for res := range queue {
 		p := <-res
 		if p.err != nil {
@@ -331,9 +309,46 @@ func (s *changedSender) readAll(ctx context.Context, in *ddcopy.Input, list chan
 				return err
 			}
 		}
-		free <- p.buf[:cap(p.buf)]
+		release(p)
 	}
 	return s.flush()
+}
+
+// preadReads reads pieces of in in order, on up to readers goroutines
+// with a pread each, and returns the queue of their results, in order.
+func preadReads(in *ddcopy.Input, pieces []changes.Range) (queue chan chan piece, release func(piece), stop func()) {
+	align := max(in.Align, 512)
+	queue = make(chan chan piece, readers)
+	free := make(chan []byte, readers+2)
+	for range readers + 2 {
+		free <- blockdev.AlignedBuffer(readPiece, align)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(queue)
+		sem := make(chan struct{}, readers)
+		for _, p := range pieces {
+			res := make(chan piece, 1)
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-done:
+				return
+			}
+			select {
+			case queue <- res:
+			case <-done:
+				return
+			}
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				n, err := readAt(in, buf, p.Off, int(p.Len))
+				res <- piece{off: p.Off, buf: buf[:n], err: err}
+			}()
+		}
+	}()
+	return queue, func(p piece) { free <- p.buf[:cap(p.buf)] }, func() { close(done) }
 }
 
 // readAt reads want bytes at off (want is a multiple of 4 KiB but at the
