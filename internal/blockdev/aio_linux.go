@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -104,4 +105,82 @@ func (a *AIO) Close() error {
 		return os.NewSyscallError("io_destroy", e)
 	}
 	return nil
+}
+
+// AIOReads keeps up to n reads in flight on one AIO context and calls
+// each one's done with its result (the bytes read, or a negative errno)
+// as the kernel completes it, on the one goroutine that collects them. It
+// is the submit-and-collect loop blkcat's reader, blkcat --changed-from
+// and blkwrite's delta check share.
+type AIOReads struct {
+	a       *AIO
+	slots   chan struct{} // one per read in flight
+	mu      sync.Mutex
+	pending map[uint64]func(int64)
+	tag     uint64
+	stopped chan struct{}
+}
+
+// NewAIOReads sets up a context for n reads in flight and starts its
+// collector.
+func NewAIOReads(n int) (*AIOReads, error) {
+	a, err := NewAIO(n)
+	if err != nil {
+		return nil, err
+	}
+	r := &AIOReads{a: a, slots: make(chan struct{}, n), pending: make(map[uint64]func(int64)), stopped: make(chan struct{})}
+	go r.collect(n)
+	return r, nil
+}
+
+// Read submits a read of len(p) bytes of f at off, waiting while n reads
+// are in flight; done runs once it completes. It reports whether the read
+// was submitted: if not (the kernel did not take it, or Close came
+// first), done never runs. p must stay untouched until done runs.
+func (r *AIOReads) Read(f *os.File, p []byte, off int64, done func(res int64)) bool {
+	select {
+	case r.slots <- struct{}{}:
+	case <-r.stopped:
+		return false
+	}
+	r.mu.Lock()
+	r.tag++
+	tag := r.tag
+	r.pending[tag] = done
+	r.mu.Unlock()
+	if err := r.a.Pread(f, p, off, tag); err != nil {
+		r.mu.Lock()
+		delete(r.pending, tag)
+		r.mu.Unlock()
+		<-r.slots
+		return false
+	}
+	return true
+}
+
+// collect calls the done of each read the kernel completes, until Close.
+func (r *AIOReads) collect(n int) {
+	defer close(r.stopped)
+	ev := make([]AIOEvent, n)
+	for {
+		k, err := r.a.Wait(ev)
+		if err != nil {
+			return
+		}
+		for _, e := range ev[:k] {
+			r.mu.Lock()
+			done := r.pending[e.Tag]
+			delete(r.pending, e.Tag)
+			r.mu.Unlock()
+			<-r.slots
+			done(e.Res)
+		}
+	}
+}
+
+// Close destroys the context and waits for the collector: reads still in
+// flight are cancelled or waited for, and their done does not run.
+func (r *AIOReads) Close() {
+	r.a.Close()
+	<-r.stopped
 }

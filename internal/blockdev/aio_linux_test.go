@@ -106,3 +106,44 @@ func TestAIOErrors(t *testing.T) {
 		t.Fatalf("event %+v, want tag 7 and -EBADF", ev[0])
 	}
 }
+
+// TestAIOReads keeps more reads than its depth submitted through
+// AIOReads and checks each done's result and bytes; a Read after Close is
+// not submitted.
+func TestAIOReads(t *testing.T) {
+	const size = 4 << 20
+	path, data := randomImage(t, size, 2)
+	f, _, err := OpenDirect(path, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := NewAIOReads(4)
+	if err != nil {
+		testutil.Skip(t, fmt.Sprintf("no native AIO here: %v", err))
+	}
+	const n = 64 // 64 KiB each: more than 4 in flight must wait for a slot
+	results := make(chan error, n)
+	for i := range n {
+		off := int64(i) * (size / n)
+		p := AlignedBuffer(size/n, 4096)
+		if !r.Read(f, p, off, func(res int64) {
+			if res != int64(len(p)) || !bytes.Equal(p, data[off:off+int64(len(p))]) {
+				results <- fmt.Errorf("read at %d: %d bytes, or other bytes", off, res)
+				return
+			}
+			results <- nil
+		}) {
+			t.Fatalf("read %d was not submitted", i)
+		}
+	}
+	for range n {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	r.Close()
+	if r.Read(f, AlignedBuffer(4096, 4096), 0, func(int64) { t.Error("done ran after Close") }) {
+		t.Error("a Read after Close was submitted")
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/blkpipe/blkpipe/internal/blockdev"
@@ -163,21 +162,11 @@ func (k *keeper) stopLeaves() {
 // kernel does not take and one that comes back short or failed are read
 // again with a plain pread, which also words the error.
 type aioLeaves struct {
-	k       *keeper
-	f       *os.File // the target with O_DIRECT
-	align   int64
-	a       *blockdev.AIO
-	free    chan int // slots with no read in flight; a read's tag is its slot
-	hashes  chan *leafJob
-	stopped chan struct{} // collect returned
-
-	mu    sync.Mutex
-	slots [leafDepth]aioGap // the read in flight in each slot
-}
-
-type aioGap struct {
-	j *leafJob
-	g [2]int64
+	k      *keeper
+	f      *os.File // the target with O_DIRECT
+	align  int64
+	reads  *blockdev.AIOReads
+	hashes chan *leafJob
 }
 
 // newAIOLeaves opens k's target with O_DIRECT and sets up an AIO context,
@@ -191,22 +180,16 @@ func newAIOLeaves(k *keeper) *aioLeaves {
 		f.Close()
 		return nil
 	}
-	a, err := blockdev.NewAIO(leafDepth)
+	reads, err := blockdev.NewAIOReads(leafDepth)
 	if err != nil {
 		f.Close()
 		return nil
 	}
-	r := &aioLeaves{k: k, f: f, align: int64(blockdev.DirectAlign(f)), a: a,
-		free: make(chan int, leafDepth), hashes: make(chan *leafJob, leafBufs), stopped: make(chan struct{})}
-	for i := range leafDepth {
-		r.free <- i
-	}
-	return r
+	return &aioLeaves{k: k, f: f, align: int64(blockdev.DirectAlign(f)), reads: reads, hashes: make(chan *leafJob, leafBufs)}
 }
 
 func (r *aioLeaves) start(jobs <-chan *leafJob) {
 	go r.submit(jobs)
-	go r.collect()
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		go func() {
 			for j := range r.hashes {
@@ -243,17 +226,17 @@ func (r *aioLeaves) read(j *leafJob, g [2]int64) bool {
 	if g[0]%r.align != 0 || n%r.align != 0 || g[0]+n > int64(len(j.buf)) {
 		return false
 	}
-	slot := <-r.free
-	r.mu.Lock() // the collector reads the slot after the kernel's event
-	r.slots[slot] = aioGap{j, g}
-	r.mu.Unlock()
 	j.left.Add(1)
-	if err := r.a.Pread(r.f, j.buf[g[0]:g[0]+n], j.i*digest.LeafSize+g[0], uint64(slot)); err != nil {
+	ok := r.reads.Read(r.f, j.buf[g[0]:g[0]+n], j.i*digest.LeafSize+g[0], func(res int64) {
+		if res < g[1]-g[0] {
+			r.k.readGap(j, g) // the error, worded; or a short read done again
+		}
+		r.done(j)
+	})
+	if !ok {
 		j.left.Add(-1)
-		r.free <- slot
-		return false
 	}
-	return true
+	return ok
 }
 
 // done notes that one of j's reads finished (or that all were
@@ -264,41 +247,12 @@ func (r *aioLeaves) done(j *leafJob) {
 	}
 }
 
-// collect finishes reads as the kernel completes them, until stop.
-func (r *aioLeaves) collect() {
-	defer close(r.stopped)
-	ev := make([]blockdev.AIOEvent, leafDepth)
-	for {
-		n, err := r.a.Wait(ev)
-		if err != nil {
-			return
-		}
-		for _, e := range ev[:n] {
-			r.finish(e)
-		}
-	}
-}
-
-// finish frees the slot of the read e reports, reads its gap again if
-// it came back short or failed, and notes it done.
-func (r *aioLeaves) finish(e blockdev.AIOEvent) {
-	r.mu.Lock()
-	q := r.slots[e.Tag]
-	r.mu.Unlock()
-	r.free <- int(e.Tag)
-	if e.Res < q.g[1]-q.g[0] {
-		r.k.readGap(q.j, q.g) // the error, worded; or a short read done again
-	}
-	r.done(q.j)
-}
-
 // stop ends the goroutines once every leaf handed on was hashed.
 func (r *aioLeaves) stop() {
 	if r == nil {
 		return
 	}
-	r.a.Close()
-	<-r.stopped
+	r.reads.Close()
 	close(r.hashes)
 	r.f.Close()
 }

@@ -87,25 +87,14 @@ func aioReads(in *ddcopy.Input, pieces []changes.Range) (queue chan chan piece, 
 	if !in.Direct {
 		return nil, nil, nil
 	}
-	a, err := blockdev.NewAIO(aioDepth)
+	reads, err := blockdev.NewAIOReads(aioDepth)
 	if err != nil {
 		return nil, nil, nil
 	}
 	align := max(in.Align, 512)
 	r := newRing(arenaSize, align)
-	type slot struct {
-		p   piece
-		res chan piece
-	}
-	var mu sync.Mutex
-	var slots [aioDepth]slot
-	free := make(chan int, aioDepth)
-	for i := range aioDepth {
-		free <- i
-	}
 	queue = make(chan chan piece, aioDepth)
 	done := make(chan struct{})
-	collected := make(chan struct{})
 	// A read that fails, comes back short or is not taken is read again
 	// with a pread, which words the error.
 	again := func(p piece, res chan piece) {
@@ -113,55 +102,29 @@ func aioReads(in *ddcopy.Input, pieces []changes.Range) (queue chan chan piece, 
 		p.buf, p.err = p.buf[:n], err
 		res <- p
 	}
-	go func() { // collect
-		defer close(collected)
-		ev := make([]blockdev.AIOEvent, aioDepth)
-		for {
-			n, err := a.Wait(ev)
-			if err != nil {
-				return
-			}
-			for _, e := range ev[:n] {
-				mu.Lock()
-				s := slots[e.Tag]
-				mu.Unlock()
-				free <- int(e.Tag)
-				if e.Res < int64(s.p.want) {
-					go again(s.p, s.res)
-					continue
-				}
-				s.p.buf = s.p.buf[:s.p.want]
-				s.res <- s.p
-			}
-		}
-	}()
-	go func() { // submit
+	go func() {
 		defer close(queue)
 		for _, pc := range pieces {
 			want := int(pc.Len)
-			n := (want + align - 1) / align * align
-			buf, span := r.get(n)
+			buf, span := r.get((want + align - 1) / align * align)
 			if buf == nil {
 				return
 			}
 			p := piece{off: pc.Off, buf: buf, want: want, span: span}
 			res := make(chan piece, 1)
-			var k int
 			select {
 			case queue <- res:
 			case <-done:
 				return
 			}
-			select {
-			case k = <-free:
-			case <-done:
-				return
-			}
-			mu.Lock()
-			slots[k] = slot{p, res}
-			mu.Unlock()
-			if err := a.Pread(in.F, buf, pc.Off, uint64(k)); err != nil {
-				free <- k
+			if !reads.Read(in.F, buf, pc.Off, func(n int64) {
+				if n < int64(want) {
+					go again(p, res)
+					return
+				}
+				p.buf = p.buf[:want]
+				res <- p
+			}) {
 				go again(p, res)
 			}
 		}
@@ -171,8 +134,7 @@ func aioReads(in *ddcopy.Input, pieces []changes.Range) (queue chan chan piece, 
 		once.Do(func() {
 			close(done)
 			r.close()
-			a.Close() // waits for or cancels what is in flight
-			<-collected
+			reads.Close() // waits for or cancels what is in flight
 		})
 	}
 	return queue, func(p piece) { r.put(p.span) }, stop
