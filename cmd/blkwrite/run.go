@@ -74,7 +74,7 @@ func run(name string, args []string, stdin, stdout *os.File, stderr io.Writer, g
 	start := time.Now()
 	rep.Restart(start)
 	stopReports := ddtool.ReportOnSignal(rep, usr1)
-	ctx, idle := receive.WatchIdle(ctx, in.F, lim.idle)
+	ctx, idle := receive.WatchIdle(ctx, in.F, lim.idle, ddmsg.Quote(ddtool.OutputName(ops)))
 	defer idle.Stop()
 	var pre *receive.Preloaded
 	if ops.Of != "" && !opt.noVerify && lim.rs == nil {

@@ -32,10 +32,11 @@ type Idle struct {
 	stop    chan struct{}
 }
 
-// WatchIdle starts watching r for d (d ≤ 0: not at all). Until Reset,
-// the caller is taken to be waiting for r's first byte; reads must then
-// go through the returned Idle.
-func WatchIdle(ctx context.Context, r io.Reader, d time.Duration) (context.Context, *Idle) {
+// WatchIdle starts watching r for d (d ≤ 0: not at all), for writing
+// target (named so in the message). Until Reset, the caller is taken to
+// be waiting for r's first byte; reads must then go through the returned
+// Idle.
+func WatchIdle(ctx context.Context, r io.Reader, d time.Duration, target string) (context.Context, *Idle) {
 	w := &Idle{r: r, stop: make(chan struct{})}
 	w.waiting.Store(time.Now().UnixNano())
 	if d <= 0 {
@@ -54,7 +55,7 @@ func WatchIdle(ctx context.Context, r io.Reader, d time.Duration) (context.Conte
 				return
 			case now := <-t.C:
 				if since := w.waiting.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= d {
-					cancel(fmt.Errorf("%w for %v (--idle-timeout): did the sending host die? giving up and releasing the target", ErrIdle, d))
+					cancel(fmt.Errorf("%w for %v (--idle-timeout): did the sending host die? giving up and releasing %s", ErrIdle, d, target))
 					return
 				}
 			}

@@ -15,7 +15,7 @@ func TestIdle(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	const d = 20 * time.Millisecond
-	ctx, w := WatchIdle(context.Background(), pr, d)
+	ctx, w := WatchIdle(context.Background(), pr, d, "'t'")
 	defer w.Stop()
 	w.Reset(pr)
 	go pw.Write([]byte("x"))
