@@ -17,7 +17,7 @@
 #
 # snapctl makes the snapshot and removes it however the copy ends; blkcat
 # reads it and frames the stream (checksums, zero runs, compression, the
-# SHA-256 of the source at the end); pvcat limits the rate and counts the
+# BLAKE3 of the source at the end); pvcat limits the rate and counts the
 # bytes sent; blkwrite on the backup host writes the target and verifies the
 # digest. On a terminal a second pvcat, between a raw blkcat reader and a
 # framing blkcat, shows %, rate and ETA in source bytes (blkcat reads and

@@ -53,7 +53,6 @@ Conventional options:
   --last        print the last verified copy recorded for DST and exit:
                 "verified blake3 HEX size N at TIME stream ID target PATH";
                 1 if there is none, it is damaged, or DST changed since
-  --json        with --last: one JSON object instead
   --keep N      before the first byte is written, keep what DST holds (its
                 last verified copy) as a snapshot named after that copy's
                 time and digest (thin or classic LV, btrfs, reflink image);
@@ -74,7 +73,8 @@ Conventional options:
                 conv=notrunc, --no-verify and --assume-zeroed
   --idle-timeout DURATION  give up after DURATION without input (5m under
                 --allow, else never; 0 never), releasing DST
-  --json        end stderr with a JSON summary line (see README.md)
+  --json        end stderr with a JSON summary line (see README.md); with
+                --last: one JSON object instead
   -h, --help    this help
   -V, --version print the version and exit
 

@@ -48,7 +48,7 @@ var exitRows = []exitRow{
 	{"1", nil, "failure"},
 	{"1", []string{"blkcat", "blkwrite"}, "failure: open, read, write or sync error; target too small or in use; a damaged, cut or mismatched stream"},
 	{"1", []string{"pvcat"}, "read or write error, or a stall (--stall)"},
-	{"1", []string{"snapctl"}, "failure (create, list, remove, gc)"},
+	{"1", []string{"snapctl"}, "failure (create, list, remove, gc, changes)"},
 	{"2", nil, "usage: unknown option, missing or invalid value, bad operand"},
 	{"2", []string{"pvcat"}, "usage: unknown option, missing or invalid value; or a FILE could not be opened: reported and skipped, the others copied (as pv)"},
 	{"3", []string{"blkcat", "blkwrite"}, "--allow (blkwrite) or --allow-read (blkcat) refused the client's request"},
