@@ -180,8 +180,9 @@ const spotChecks = 64
 func spotCheck(in *ddcopy.Input, t *sums.Table, list changes.List, size int64) (int64, error) {
 	n := sums.Blocks(size, sumBlock)
 	var picks []int64
+	listed := list.Bytes()
 	for range spotChecks {
-		if n == 0 || list.Bytes() >= size {
+		if n == 0 || listed >= size {
 			break
 		}
 		i := rand.Int64N(n)
