@@ -264,6 +264,7 @@ type changedSender struct {
 	patch   map[int64]uint64 // sum block → SNAP's digest, where it differs from BASE's
 	read    int64
 	blocks  int64
+	kept    []uint64 // BASE's sums of the piece being read, reused
 
 	runOff  int64 // pending DATA run, within one leaf
 	data    []byte
@@ -305,8 +306,13 @@ func (s *changedSender) readAll(ctx context.Context, in *ddcopy.Input, list chan
 		}
 		s.read += int64(len(p.buf))
 		rep.C.InFull.Add(1)
+		kept := s.keptSums(p.off, len(p.buf))
 		for o := 0; o < len(p.buf); o += digest.LeafSize {
-			if err := s.leaf(p.off+int64(o), p.buf[o:min(o+digest.LeafSize, len(p.buf))]); err != nil {
+			var old []uint64
+			if kept != nil {
+				old = kept[o/sumBlock:]
+			}
+			if err := s.leaf(p.off+int64(o), p.buf[o:min(o+digest.LeafSize, len(p.buf))], old); err != nil {
 				return err
 			}
 		}
@@ -369,18 +375,37 @@ func readAt(in *ddcopy.Input, buf []byte, off int64, want int) (int, error) {
 	return n, err
 }
 
+// keptSums returns BASE's sums of the sum blocks of the piece of n bytes
+// at off, read with one pread into s.kept, or nil when that read fails:
+// each leaf then reads its own and fails with its own error, as before.
+func (s *changedSender) keptSums(off int64, n int) []uint64 {
+	nb := (n + sumBlock - 1) / sumBlock
+	if cap(s.kept) < nb {
+		s.kept = make([]uint64, nb)
+	}
+	kept := s.kept[:nb]
+	if err := s.b.sums.Get(off/sumBlock, kept); err != nil {
+		return nil
+	}
+	return kept
+}
+
 // leaf rehashes the leaf at off (b, whole but at the source's end) into
-// the map and queues its sum blocks that differ from BASE's.
-func (s *changedSender) leaf(off int64, b []byte) error {
+// the map and queues its sum blocks that differ from BASE's. old holds
+// BASE's sums of the leaf's sum blocks; when nil, leaf reads them.
+func (s *changedSender) leaf(off int64, b []byte, old []uint64) error {
 	li := off / digest.LeafSize
 	if _, err := s.b.tree.SetLeaf(li, b); err != nil {
 		return fmt.Errorf("rehash leaf %d: %w", li, err)
 	}
 	first := off / sumBlock
 	n := (len(b) + sumBlock - 1) / sumBlock
-	var old [blocksPerLeaf]uint64
-	if err := s.b.sums.Get(first, old[:n]); err != nil {
-		return err
+	if old == nil {
+		var own [blocksPerLeaf]uint64
+		if err := s.b.sums.Get(first, own[:n]); err != nil {
+			return err
+		}
+		old = own[:n]
 	}
 	for j := range n {
 		blk := b[j*sumBlock : min((j+1)*sumBlock, len(b))]
