@@ -190,28 +190,44 @@ func spotCheck(in *ddcopy.Input, t *sums.Table, list changes.List, size int64) (
 			picks = append(picks, i)
 		}
 	}
-	bufs, got, errs := make([][]byte, len(picks)), make([]int, len(picks)), make([]error, len(picks))
-	inFlight(len(picks), func(k int) {
-		off := picks[k] * sumBlock
-		bufs[k] = blockdev.AlignedBuffer(sumBlock, 4096)
-		got[k], errs[k] = readAt(in, bufs[k], off, int(min(sumBlock, size-off)))
+	read := func(off int64) ([]byte, error) {
+		buf := blockdev.AlignedBuffer(sumBlock, 4096)
+		got, err := readAt(in, buf, off, int(min(sumBlock, size-off)))
+		if err != nil {
+			err = &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d", ddmsg.Quote(in.Name), off), Err: err}
+		}
+		return buf[:got], err
+	}
+	return checkPicks(t, picks, read, func(i int64) error {
+		return fmt.Errorf("%w: the change list misses the block at offset %d, which differs from the base's: the snapshots' metadata cannot be trusted", ErrNoBase, i*sumBlock)
 	})
-	var read int64
+}
+
+// checkPicks reads the sum blocks picks with read, several at once, and
+// compares each, in picks' order, with its sum in t. It stops at the
+// first block read fails on (with read's error), whose sum t cannot give,
+// or that differs (with differs(block)), and returns the bytes read of
+// the blocks it compared or stopped at.
+func checkPicks(t *sums.Table, picks []int64, read func(off int64) ([]byte, error), differs func(i int64) error) (int64, error) {
+	bufs, errs := make([][]byte, len(picks)), make([]error, len(picks))
+	inFlight(len(picks), func(k int) {
+		bufs[k], errs[k] = read(picks[k] * sumBlock)
+	})
+	var total int64
 	var v [1]uint64
 	for k, i := range picks {
-		off := i * sumBlock
-		read += int64(got[k])
+		total += int64(len(bufs[k]))
 		if errs[k] != nil {
-			return read, &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d", ddmsg.Quote(in.Name), off), Err: errs[k]}
+			return total, errs[k]
 		}
 		if err := t.Get(i, v[:]); err != nil {
-			return read, err
+			return total, err
 		}
-		if sums.Sum(bufs[k][:got[k]]) != v[0] {
-			return read, fmt.Errorf("%w: the change list misses the block at offset %d, which differs from the base's: the snapshots' metadata cannot be trusted", ErrNoBase, off)
+		if sums.Sum(bufs[k]) != v[0] {
+			return total, differs(i)
 		}
 	}
-	return read, nil
+	return total, nil
 }
 
 // changeList returns the ranges of snap that may differ from base: from a
@@ -588,26 +604,18 @@ func sample(t *sums.Table, f *os.File, size int64) error {
 		}
 		picks = append(picks, i)
 	}
-	bufs, got, errs := make([][]byte, len(picks)), make([]int, len(picks)), make([]error, len(picks))
-	inFlight(len(picks), func(k int) {
-		off := picks[k] * sumBlock
-		bufs[k] = make([]byte, sumBlock)
-		got[k], errs[k] = f.ReadAt(bufs[k][:min(sumBlock, size-off)], off)
-	})
-	var v [1]uint64
-	for k, i := range picks {
-		off := i * sumBlock
-		if err := errs[k]; err != nil && !(err == io.EOF && int64(got[k]) == size-off) {
-			return fmt.Errorf("read %s at offset %d: %w", f.Name(), off, err)
+	read := func(off int64) ([]byte, error) {
+		buf := make([]byte, sumBlock)
+		got, err := f.ReadAt(buf[:min(sumBlock, size-off)], off)
+		if err != nil && !(err == io.EOF && int64(got) == size-off) {
+			return buf[:got], fmt.Errorf("read %s at offset %d: %w", f.Name(), off, err)
 		}
-		if err := t.Get(i, v[:]); err != nil {
-			return err
-		}
-		if sums.Sum(bufs[k][:got[k]]) != v[0] {
-			return fmt.Errorf("block %d of %s is not the one its kept sums describe", i, f.Name())
-		}
+		return buf[:got], nil
 	}
-	return nil
+	_, err := checkPicks(t, picks, read, func(i int64) error {
+		return fmt.Errorf("block %d of %s is not the one its kept sums describe", i, f.Name())
+	})
+	return err
 }
 
 // hashBase reads all of f and keeps its leaf map and block sums as its
