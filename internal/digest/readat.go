@@ -176,7 +176,10 @@ func SumAt(r io.ReaderAt, size int64, cfg ReadConfig) ([Size]byte, []CV, error) 
 	tail := size - tailOff
 	var buf []byte
 	if tail > 0 {
-		buf = alloc(chunk)
+		buf = spare(free)
+		if buf == nil {
+			buf = alloc(int(min(int64(chunk), (tail+align-1)/align*align)))
+		}
 		want := min(int64(len(buf)), (tail+align-1)/align*align)
 		k, err := r.ReadAt(buf[:want], tailOff)
 		if int64(k) < tail {
@@ -205,4 +208,21 @@ func SumAt(r io.ReaderAt, size int64, cfg ReadConfig) ([Size]byte, []CV, error) 
 		out[i] = toCV(w)
 	}
 	return root, out, nil
+}
+
+// spare returns a buffer SumAt's workers allocated, from free, or nil
+// when they allocated none. All are back in free: each worker gives its
+// buffer back before it hands on its result, and SumAt waits for the
+// workers, so taking from free never blocks.
+func spare(free chan []byte) []byte {
+	for {
+		select {
+		case b := <-free:
+			if b != nil {
+				return b
+			}
+		default:
+			return nil
+		}
+	}
 }

@@ -180,8 +180,9 @@ const spotChecks = 64
 func spotCheck(in *ddcopy.Input, t *sums.Table, list changes.List, size int64) (int64, error) {
 	n := sums.Blocks(size, sumBlock)
 	var picks []int64
+	listed := list.Bytes()
 	for range spotChecks {
-		if n == 0 || list.Bytes() >= size {
+		if n == 0 || listed >= size {
 			break
 		}
 		i := rand.Int64N(n)
@@ -189,28 +190,44 @@ func spotCheck(in *ddcopy.Input, t *sums.Table, list changes.List, size int64) (
 			picks = append(picks, i)
 		}
 	}
-	bufs, got, errs := make([][]byte, len(picks)), make([]int, len(picks)), make([]error, len(picks))
-	inFlight(len(picks), func(k int) {
-		off := picks[k] * sumBlock
-		bufs[k] = blockdev.AlignedBuffer(sumBlock, 4096)
-		got[k], errs[k] = readAt(in, bufs[k], off, int(min(sumBlock, size-off)))
+	read := func(off int64) ([]byte, error) {
+		buf := blockdev.AlignedBuffer(sumBlock, 4096)
+		got, err := readAt(in, buf, off, int(min(sumBlock, size-off)))
+		if err != nil {
+			err = &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d", ddmsg.Quote(in.Name), off), Err: err}
+		}
+		return buf[:got], err
+	}
+	return checkPicks(t, picks, read, func(i int64) error {
+		return fmt.Errorf("%w: the change list misses the block at offset %d, which differs from the base's: the snapshots' metadata cannot be trusted", ErrNoBase, i*sumBlock)
 	})
-	var read int64
+}
+
+// checkPicks reads the sum blocks picks with read, several at once, and
+// compares each, in picks' order, with its sum in t. It stops at the
+// first block read fails on (with read's error), whose sum t cannot give,
+// or that differs (with differs(block)), and returns the bytes read of
+// the blocks it compared or stopped at.
+func checkPicks(t *sums.Table, picks []int64, read func(off int64) ([]byte, error), differs func(i int64) error) (int64, error) {
+	bufs, errs := make([][]byte, len(picks)), make([]error, len(picks))
+	inFlight(len(picks), func(k int) {
+		bufs[k], errs[k] = read(picks[k] * sumBlock)
+	})
+	var total int64
 	var v [1]uint64
 	for k, i := range picks {
-		off := i * sumBlock
-		read += int64(got[k])
+		total += int64(len(bufs[k]))
 		if errs[k] != nil {
-			return read, &ddmsg.Error{Msg: fmt.Sprintf("error reading %s at offset %d", ddmsg.Quote(in.Name), off), Err: errs[k]}
+			return total, errs[k]
 		}
 		if err := t.Get(i, v[:]); err != nil {
-			return read, err
+			return total, err
 		}
-		if sums.Sum(bufs[k][:got[k]]) != v[0] {
-			return read, fmt.Errorf("%w: the change list misses the block at offset %d, which differs from the base's: the snapshots' metadata cannot be trusted", ErrNoBase, off)
+		if sums.Sum(bufs[k]) != v[0] {
+			return total, differs(i)
 		}
 	}
-	return read, nil
+	return total, nil
 }
 
 // changeList returns the ranges of snap that may differ from base: from a
@@ -263,6 +280,7 @@ type changedSender struct {
 	patch   map[int64]uint64 // sum block → SNAP's digest, where it differs from BASE's
 	read    int64
 	blocks  int64
+	kept    []uint64 // BASE's sums of the piece being read, reused
 
 	runOff  int64 // pending DATA run, within one leaf
 	data    []byte
@@ -304,8 +322,13 @@ func (s *changedSender) readAll(ctx context.Context, in *ddcopy.Input, list chan
 		}
 		s.read += int64(len(p.buf))
 		rep.C.InFull.Add(1)
+		kept := s.keptSums(p.off, len(p.buf))
 		for o := 0; o < len(p.buf); o += digest.LeafSize {
-			if err := s.leaf(p.off+int64(o), p.buf[o:min(o+digest.LeafSize, len(p.buf))]); err != nil {
+			var old []uint64
+			if kept != nil {
+				old = kept[o/sumBlock:]
+			}
+			if err := s.leaf(p.off+int64(o), p.buf[o:min(o+digest.LeafSize, len(p.buf))], old); err != nil {
 				return err
 			}
 		}
@@ -368,18 +391,37 @@ func readAt(in *ddcopy.Input, buf []byte, off int64, want int) (int, error) {
 	return n, err
 }
 
+// keptSums returns BASE's sums of the sum blocks of the piece of n bytes
+// at off, read with one pread into s.kept, or nil when that read fails:
+// each leaf then reads its own and fails with its own error, as before.
+func (s *changedSender) keptSums(off int64, n int) []uint64 {
+	nb := (n + sumBlock - 1) / sumBlock
+	if cap(s.kept) < nb {
+		s.kept = make([]uint64, nb)
+	}
+	kept := s.kept[:nb]
+	if err := s.b.sums.Get(off/sumBlock, kept); err != nil {
+		return nil
+	}
+	return kept
+}
+
 // leaf rehashes the leaf at off (b, whole but at the source's end) into
-// the map and queues its sum blocks that differ from BASE's.
-func (s *changedSender) leaf(off int64, b []byte) error {
+// the map and queues its sum blocks that differ from BASE's. old holds
+// BASE's sums of the leaf's sum blocks; when nil, leaf reads them.
+func (s *changedSender) leaf(off int64, b []byte, old []uint64) error {
 	li := off / digest.LeafSize
 	if _, err := s.b.tree.SetLeaf(li, b); err != nil {
 		return fmt.Errorf("rehash leaf %d: %w", li, err)
 	}
 	first := off / sumBlock
 	n := (len(b) + sumBlock - 1) / sumBlock
-	var old [blocksPerLeaf]uint64
-	if err := s.b.sums.Get(first, old[:n]); err != nil {
-		return err
+	if old == nil {
+		var own [blocksPerLeaf]uint64
+		if err := s.b.sums.Get(first, own[:n]); err != nil {
+			return err
+		}
+		old = own[:n]
 	}
 	for j := range n {
 		blk := b[j*sumBlock : min((j+1)*sumBlock, len(b))]
@@ -562,26 +604,18 @@ func sample(t *sums.Table, f *os.File, size int64) error {
 		}
 		picks = append(picks, i)
 	}
-	bufs, got, errs := make([][]byte, len(picks)), make([]int, len(picks)), make([]error, len(picks))
-	inFlight(len(picks), func(k int) {
-		off := picks[k] * sumBlock
-		bufs[k] = make([]byte, sumBlock)
-		got[k], errs[k] = f.ReadAt(bufs[k][:min(sumBlock, size-off)], off)
-	})
-	var v [1]uint64
-	for k, i := range picks {
-		off := i * sumBlock
-		if err := errs[k]; err != nil && !(err == io.EOF && int64(got[k]) == size-off) {
-			return fmt.Errorf("read %s at offset %d: %w", f.Name(), off, err)
+	read := func(off int64) ([]byte, error) {
+		buf := make([]byte, sumBlock)
+		got, err := f.ReadAt(buf[:min(sumBlock, size-off)], off)
+		if err != nil && !(err == io.EOF && int64(got) == size-off) {
+			return buf[:got], fmt.Errorf("read %s at offset %d: %w", f.Name(), off, err)
 		}
-		if err := t.Get(i, v[:]); err != nil {
-			return err
-		}
-		if sums.Sum(bufs[k][:got[k]]) != v[0] {
-			return fmt.Errorf("block %d of %s is not the one its kept sums describe", i, f.Name())
-		}
+		return buf[:got], nil
 	}
-	return nil
+	_, err := checkPicks(t, picks, read, func(i int64) error {
+		return fmt.Errorf("block %d of %s is not the one its kept sums describe", i, f.Name())
+	})
+	return err
 }
 
 // hashBase reads all of f and keeps its leaf map and block sums as its
