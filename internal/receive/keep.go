@@ -344,7 +344,6 @@ func (k *keeper) save(t *sink, s *saving) error {
 		return s.err
 	}
 	c := s.c
-	var err error
 	id, err := state.Identify(t.F)
 	if err != nil {
 		return err
