@@ -71,10 +71,9 @@ func (r *resumer) saveLeaves(t *sink) {
 		os.Remove(r.dir.LeavesPath(r.target))
 		return
 	}
-	id, err := state.Identify(t.F)
-	if err != nil {
-		id.Stamp = "" // never matches: the resumed delta reads the target back
-	}
+	// On an error Identify returns the zero ID, whose empty Stamp never
+	// matches: the resumed delta reads the target back.
+	id, _ := state.Identify(t.F)
 	r.leaves.Dev, r.leaves.Ino, r.leaves.Stamp = id.Dev, id.Ino, id.Stamp
 	if err := r.dir.SaveLeaves(r.target, r.leaves); err != nil {
 		os.Remove(r.dir.LeavesPath(r.target))
