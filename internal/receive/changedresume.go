@@ -71,10 +71,9 @@ func (r *resumer) saveLeaves(t *sink) {
 		os.Remove(r.dir.LeavesPath(r.target))
 		return
 	}
-	id, err := state.Identify(t.F)
-	if err != nil {
-		id.Stamp = "" // never matches: the resumed delta reads the target back
-	}
+	// On an error Identify returns the zero ID, whose empty Stamp never
+	// matches: the resumed delta reads the target back.
+	id, _ := state.Identify(t.F)
 	r.leaves.Dev, r.leaves.Ino, r.leaves.Stamp = id.Dev, id.Ino, id.Stamp
 	if err := r.dir.SaveLeaves(r.target, r.leaves); err != nil {
 		os.Remove(r.dir.LeavesPath(r.target))
@@ -115,22 +114,49 @@ func (k *keeper) useAside(t *sink, r *resumer) error {
 	return nil
 }
 
+// rehashRead is how many leaves rehash reads from the target at a time.
+const rehashRead = 64 // 4 MiB
+
 // rehash sets the chaining values and block sums of the leaves in ranges
-// from the target's bytes.
+// from the target's bytes, read up to rehashRead leaves at a time.
 func (k *keeper) rehash(ranges [][2]int64) error {
-	buf := make([]byte, digest.LeafSize)
+	buf := make([]byte, rehashRead*digest.LeafSize)
+	last := (k.size - 1) / digest.LeafSize // the source's last leaf
 	for _, rg := range ranges {
-		for i := rg[0]; i <= rg[1]; i++ {
+		for i := rg[0]; i <= rg[1]; {
 			if i*digest.LeafSize >= k.size {
 				return fmt.Errorf("touched leaf %d is beyond the source", i)
 			}
-			p := buf[:k.leafLen(i)]
+			j := min(rg[1], last, i+rehashRead-1)
+			p := buf[:j*digest.LeafSize+k.leafLen(j)-i*digest.LeafSize]
 			if _, err := k.rf.ReadAt(p, i*digest.LeafSize); err != nil {
-				return fmt.Errorf("read leaf %d of %s: %w", i, ddmsg.Quote(k.of), err)
+				// Leaf by leaf, to name the leaf that cannot be read.
+				if err := k.rehashLeaves(i, j); err != nil {
+					return err
+				}
+			} else {
+				for l := i; l <= j; l++ {
+					q := p[(l-i)*digest.LeafSize:][:k.leafLen(l)]
+					k.sum(q, l*digest.LeafSize)
+					k.tree.Set(l, digest.LeafCV(q, l))
+				}
 			}
-			k.sum(p, i*digest.LeafSize)
-			k.tree.Set(i, digest.LeafCV(p, i))
+			i = j + 1
 		}
+	}
+	return nil
+}
+
+// rehashLeaves is rehash of leaves i to j, each read on its own.
+func (k *keeper) rehashLeaves(i, j int64) error {
+	buf := make([]byte, digest.LeafSize)
+	for ; i <= j; i++ {
+		p := buf[:k.leafLen(i)]
+		if _, err := k.rf.ReadAt(p, i*digest.LeafSize); err != nil {
+			return fmt.Errorf("read leaf %d of %s: %w", i, ddmsg.Quote(k.of), err)
+		}
+		k.sum(p, i*digest.LeafSize)
+		k.tree.Set(i, digest.LeafCV(p, i))
 	}
 	return nil
 }

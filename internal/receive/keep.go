@@ -155,6 +155,12 @@ func (k *keeper) data(p []byte, off int64) error {
 	return k.feed(p, off, int64(len(p)))
 }
 
+// zeroBlockSum is the block sum of a whole zero state.KeptBlockSize block,
+// computed once for every ZERO record.
+var zeroBlockSum = sync.OnceValue(func() uint64 {
+	return sums.Sum(make([]byte, state.KeptBlockSize))
+})
+
 // zero notes a ZERO record.
 func (k *keeper) zero(off, n int64) error {
 	if k == nil {
@@ -165,7 +171,7 @@ func (k *keeper) zero(off, n int64) error {
 		if off%bs != 0 || (off+n)%bs != 0 && off+n != k.size {
 			k.badSums.Store(true)
 		} else {
-			full := sums.Sum(make([]byte, bs))
+			full := zeroBlockSum()
 			for j := off / bs; j*bs < off+n; j++ {
 				if (j+1)*bs <= k.size {
 					k.sums[j] = full
@@ -338,7 +344,6 @@ func (k *keeper) save(t *sink, s *saving) error {
 		return s.err
 	}
 	c := s.c
-	var err error
 	id, err := state.Identify(t.F)
 	if err != nil {
 		return err

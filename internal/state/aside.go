@@ -8,8 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/blkpipe/blkpipe/internal/digest"
 )
 
 // While a changed-block delta writes a target whose kept state (copy
@@ -53,20 +51,16 @@ func (d Dir) KeptAside(target string) (*Kept, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := os.ReadFile(am)
+	m, err := loadMap(am, "set-aside map", c)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := digest.Unmarshal(b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("the set-aside map is damaged: %v", err)
-	}
-	if c.Alg != "blake3" || m.Size != c.Size || fmt.Sprintf("%x", m.Root) != c.Digest {
+	if c.Alg != "blake3" {
 		return nil, nil, errors.New("the set-aside map is of another copy")
 	}
-	s, err := os.ReadFile(as)
-	if err != nil || c.Sums == "" || sumsCRC(s) != c.Sums {
-		return nil, nil, errors.New("no set-aside block sums of that copy")
+	s, err := loadSums(as, "set-aside block sums", c)
+	if err != nil {
+		return nil, nil, err
 	}
 	return &Kept{Copy: c, Map: m}, s, nil
 }

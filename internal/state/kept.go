@@ -78,19 +78,12 @@ func (d Dir) Kept(f *os.File, target string) (*Kept, error) {
 	if err := checkTarget(f, c); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(d.MapPath(target))
+	m, err := loadMap(d.MapPath(target), "map", c)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, errors.New("no digest map")
 	}
 	if err != nil {
 		return nil, err
-	}
-	m, err := digest.Unmarshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("the map is damaged: %v", err)
-	}
-	if m.Size != c.Size || fmt.Sprintf("%x", m.Root) != c.Digest {
-		return nil, errors.New("the map is of another copy")
 	}
 	if i, err := sampleLeaves(f, m); err != nil {
 		return nil, fmt.Errorf("read the target to check sampled leaves: %v", err)
@@ -191,15 +184,39 @@ func sampleLeaves(f *os.File, m *digest.Map) (int64, error) {
 // KeptSums returns the kept block sums of k's copy (a sums stream of
 // KeptBlockSize blocks over Copy.Size bytes), checked against the record.
 func (d Dir) KeptSums(k *Kept) ([]byte, error) {
-	if k.Copy.Sums == "" {
-		return nil, errors.New("no kept block sums")
-	}
-	b, err := os.ReadFile(d.SumsPath(k.Copy.Target))
+	return loadSums(d.SumsPath(k.Copy.Target), "kept block sums", k.Copy)
+}
+
+// loadMap reads the digest map at path (the map c records, what) and
+// checks it is c's: the error of reading it as it is (os.ErrNotExist
+// when there is none), else one naming what.
+func loadMap(path, what string, c Copy) (*digest.Map, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("no kept block sums (%v)", err)
+		return nil, err
 	}
-	if sumsCRC(b) != k.Copy.Sums {
-		return nil, errors.New("the kept block sums are damaged or of another copy")
+	m, err := digest.Unmarshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("the %s is damaged: %v", what, err)
+	}
+	if m.Size != c.Size || fmt.Sprintf("%x", m.Root) != c.Digest {
+		return nil, fmt.Errorf("the %s is of another copy", what)
+	}
+	return m, nil
+}
+
+// loadSums reads the block sums at path (the sums c records, what) and
+// checks them against c's CRC; the error names what.
+func loadSums(path, what string, c Copy) ([]byte, error) {
+	if c.Sums == "" {
+		return nil, fmt.Errorf("no %s", what)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("no %s (%v)", what, err)
+	}
+	if sumsCRC(b) != c.Sums {
+		return nil, fmt.Errorf("the %s are damaged or of another copy", what)
 	}
 	return b, nil
 }
