@@ -95,7 +95,11 @@ func Changed(ctx context.Context, opt Options, in *ddcopy.Input, out io.Writer, 
 		return st, err
 	}
 	if last := len(list); last > 0 && list[last-1].End() > size {
-		return st, fmt.Errorf("%w: the change list reaches byte %d of a %d-byte source", ErrNoBase, list[last-1].End(), size)
+		from := "of the extents of " + ddmsg.Quote(opt.ChangedFrom) + " and " + ddmsg.Quote(in.Name)
+		if opt.Changes != "" {
+			from = ddmsg.Quote(opt.Changes)
+		}
+		return st, fmt.Errorf("%w: the change list %s reaches byte %d of %s, a %d-byte source", ErrNoBase, from, list[last-1].End(), ddmsg.Quote(in.Name), size)
 	}
 	st.Listed = list.Bytes()
 	tok, err := changedResume(opt, in, size) // changedresume.go
@@ -199,7 +203,7 @@ func spotCheck(in *ddcopy.Input, t *sums.Table, list changes.List, size int64) (
 		return buf[:got], err
 	}
 	return checkPicks(t, picks, read, func(i int64) error {
-		return fmt.Errorf("%w: the change list misses the block at offset %d, which differs from the base's: the snapshots' metadata cannot be trusted", ErrNoBase, i*sumBlock)
+		return fmt.Errorf("%w: the change list misses the block at offset %d of %s, which differs from the base's: the snapshots' metadata cannot be trusted", ErrNoBase, i*sumBlock, ddmsg.Quote(in.Name))
 	})
 }
 
